@@ -1,0 +1,116 @@
+# MaskDiT-C build.
+#
+#   make            build every program into bin/ (CPU always; the CUDA backend when nvcc is found)
+#   make CUDA=0     skip the CUDA backend;  make CUDA=1  require it
+#   make deps       install the Debian packages the build, the tests and the demo need (root)
+#   make test       build and run the whole test suite (last line: "N passed, N failed")
+#   make demo       the CPU demo: Fashion-MNIST, 2 MPI ranks, samples + loss curve
+#   make bench      benchmarks (never part of the tests)
+#
+# Layout: every .c file under src/*/, mpi/ and data-tools/ goes into build/libmaskdit.a, except
+# program mains, which are named maskdit-*.c and become bin/maskdit-*. Unit tests are
+# tests/unit/test_*.c -> bin/tests/test_*.
+
+# Debian packages of the build, the tests and the demo (one list: `make deps` and .ci/run use it).
+DEBIAN_PACKAGES := build-essential pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin \
+    libhdf5-openmpi-dev hdf5-tools libyaml-dev liblmdb-dev lmdb-utils zlib1g-dev \
+    dataset-fashion-mnist python3 python3-numpy python3-h5py python3-lmdb \
+    slurm-wlm slurm-client munge
+
+CC := mpicc
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+
+# The OpenMP build of OpenBLAS, linked by path: inside our OpenMP regions its SGEMM runs
+# single-threaded instead of oversubscribing the cores with its own thread pool.
+BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+
+HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null)
+HDF5_LIBS := $(shell pkg-config --libs hdf5-openmpi 2>/dev/null)
+
+ARCH ?= -march=x86-64-v3
+CFLAGS ?= -O3 $(ARCH) -g
+CFLAGS += -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration \
+    -Werror=return-type -D_GNU_SOURCE -I$(BLAS_INC) $(HDF5_CFLAGS) -MMD -MP
+LDLIBS := $(HDF5_LIBS) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lyaml -llmdb -lz -lpthread -lm
+LDFLAGS += -fopenmp
+
+# ---- CUDA: auto when nvcc exists; CUDA=1 requires it; CUDA=0 skips it ----
+ifeq ($(CUDA),)
+  CUDA := $(if $(NVCC),1,0)
+endif
+ifeq ($(CUDA),1)
+  ifeq ($(NVCC),)
+    $(error CUDA=1 but nvcc was not found (set NVCC=/path/to/nvcc or put it on PATH))
+  endif
+  NVCCFLAGS ?= -O3 -g -lineinfo
+  NVCCFLAGS += -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+      -gencode arch=compute_90,code=compute_90 -Xcompiler -fPIC,-Wall $(HDF5_CFLAGS) -ccbin g++ \
+      -I/usr/lib/x86_64-linux-gnu/openmpi/include
+  CUDA_SRC := $(wildcard cuda/*.cu)
+  CUDA_C_SRC := $(wildcard mpi/*_nccl.c)
+  CFLAGS_CUDA := -DMASKDIT_CUDA -I$(CUDA_HOME)/include
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lnccl -lcudart -lstdc++
+  ABSENT_SRC :=
+else
+  CUDA_SRC :=
+  CUDA_C_SRC :=
+  CFLAGS_CUDA :=
+  ABSENT_SRC := $(wildcard cuda/absent.c mpi/nccl_absent.c)
+endif
+
+LIB_C := $(filter-out %/maskdit-%.c mpi/%_nccl.c mpi/nccl_absent.c, $(wildcard src/*/*.c mpi/*.c data-tools/*.c)) \
+    $(ABSENT_SRC) $(CUDA_C_SRC)
+PROG_C := $(wildcard src/apps/maskdit-*.c data-tools/maskdit-*.c)
+TEST_C := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ := $(patsubst %.c,build/%.o,$(LIB_C)) $(patsubst %.cu,build/%.o,$(CUDA_SRC))
+PROGS := $(patsubst %.c,bin/%,$(notdir $(PROG_C)))
+TESTS := $(patsubst tests/unit/%.c,bin/tests/%,$(TEST_C))
+LIB := build/libmaskdit.a
+
+.PHONY: all deps test demo bench clean
+all: $(PROGS) $(TESTS)
+
+build/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CFLAGS_CUDA) -c $< -o $@
+
+build/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+bin/%: build/src/apps/%.o $(LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+bin/%: build/data-tools/%.o $(LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+bin/tests/%: build/tests/unit/%.o $(LIB)
+	@mkdir -p bin/tests
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES)
+
+test: all
+	bash tests/run.sh
+
+demo: all
+	bash jobs/demo.sh
+
+bench: all
+	bash tests/bench/run.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

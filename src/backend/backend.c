@@ -1,0 +1,48 @@
+#include "backend.h"
+
+#include <string.h>
+
+#include "../util/common.h"
+
+size_t dtype_size(DType t) { return t == DTYPE_F32 ? 4 : 2; }
+
+const char *dtype_name(DType t) {
+    switch (t) {
+    case DTYPE_F32: return "fp32";
+    case DTYPE_BF16: return "bf16";
+    case DTYPE_F16: return "fp16";
+    }
+    return "?";
+}
+
+/* -1 = "auto" */
+static int parse_precision(const char *precision, DType *out) {
+    if (!precision || !strcmp(precision, "auto")) return -1;
+    if (!strcmp(precision, "fp32")) *out = DTYPE_F32;
+    else if (!strcmp(precision, "bf16")) *out = DTYPE_BF16;
+    else if (!strcmp(precision, "fp16")) *out = DTYPE_F16;
+    else die("unknown precision '%s' (expected fp32, bf16, fp16 or auto)", precision);
+    return 0;
+}
+
+Backend *backend_create(const char *device, int local_rank, const char *precision, int tf32, int threads) {
+    DType dt = DTYPE_F32;
+    int automatic_dtype = parse_precision(precision, &dt) < 0;
+    int want_cuda = 0;
+    if (!device || !strcmp(device, "auto")) want_cuda = -1;
+    else if (!strcmp(device, "cuda")) want_cuda = 1;
+    else if (strcmp(device, "cpu")) die("unknown device '%s' (expected cpu, cuda or auto)", device);
+
+    if (want_cuda) {
+        char err[512] = "";
+        /* DTYPE_BF16 asks for bf16; with "auto" the CUDA backend falls back to fp16 on devices
+         * older than compute capability 8.0 (it reports that in its banner). */
+        Backend *b = backend_cuda_create(local_rank, automatic_dtype ? DTYPE_BF16 : dt, tf32, err, sizeof err);
+        if (b) return b;
+        if (want_cuda == 1) die("--device cuda: %s", err);
+    }
+    if (!automatic_dtype && dt != DTYPE_F32)
+        die("precision %s needs the CUDA backend; the CPU backend computes in fp32 (use --no_amp or "
+            "train.amp/precision fp32)", dtype_name(dt));
+    return backend_cpu_create(threads);
+}

@@ -1,0 +1,163 @@
+#include "common.h"
+
+#include <errno.h>
+#include <mpi.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int error_set(Error *e, const char *fmt, ...) {
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int error_prefix(Error *e, const char *fmt, ...) {
+    if (e) {
+        char old[ERROR_MSG_MAX];
+        memcpy(old, e->msg, sizeof old);
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < sizeof e->msg) snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", old);
+    }
+    return -1;
+}
+
+/* Rank and world size without requiring the caller to have set anything up: MPI may not be
+ * initialised yet (early argument errors) or already finalised. */
+static void mpi_position(int *rank, int *world) {
+    int up = 0, down = 0;
+    *rank = 0;
+    *world = 1;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down) {
+        MPI_Comm_rank(MPI_COMM_WORLD, rank);
+        MPI_Comm_size(MPI_COMM_WORLD, world);
+    }
+}
+
+static void vprint_tagged(const char *tag, const char *fmt, va_list ap) {
+    int rank, world;
+    mpi_position(&rank, &world);
+    char line[4096];
+    vsnprintf(line, sizeof line, fmt, ap);
+    if (world > 1)
+        fprintf(stderr, "[rank %d] %s%s\n", rank, tag, line);
+    else
+        fprintf(stderr, "%s%s\n", tag, line);
+    fflush(stderr);
+}
+
+/* Ends the job: with several ranks MPI_Abort, so that no other rank waits forever in a
+ * collective for this one. */
+static void __attribute__((noreturn)) end_job(int status) {
+    int rank, world;
+    mpi_position(&rank, &world);
+    fflush(stdout);
+    if (world > 1) MPI_Abort(MPI_COMM_WORLD, status);
+    exit(status);
+}
+
+void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_tagged("maskdit: error: ", fmt, ap);
+    va_end(ap);
+    end_job(EXIT_FAILURE_STATUS);
+}
+
+void fatal_at(const char *file, int line, const char *fmt, ...) {
+    char tag[512];
+    snprintf(tag, sizeof tag, "maskdit: fatal error at %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_tagged(tag, fmt, ap);
+    va_end(ap);
+    end_job(EXIT_FAILURE_STATUS);
+}
+
+void info(const char *fmt, ...) {
+    int rank, world;
+    mpi_position(&rank, &world);
+    if (rank != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_tagged("", fmt, ap);
+    va_end(ap);
+}
+
+void warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_tagged("maskdit: warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void *xmalloc_at(size_t bytes, const char *what, const char *file, int line) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        char b[32];
+        fatal_at(file, line, "out of memory allocating %s for %s", format_bytes((double)bytes, b, sizeof b),
+                 what);
+    }
+    return p;
+}
+
+void *xcalloc_at(size_t count, size_t size, const char *what, const char *file, int line) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) {
+        char b[32];
+        fatal_at(file, line, "out of memory allocating %s for %s",
+                 format_bytes((double)count * (double)size, b, sizeof b), what);
+    }
+    return p;
+}
+
+void *xrealloc_at(void *old, size_t bytes, const char *what, const char *file, int line) {
+    void *p = realloc(old, bytes ? bytes : 1);
+    if (!p) {
+        char b[32];
+        fatal_at(file, line, "out of memory growing %s to %s", what, format_bytes((double)bytes, b, sizeof b));
+    }
+    return p;
+}
+
+char *xstrdup_at(const char *s, const char *file, int line) {
+    size_t n = strlen(s) + 1;
+    char *p = xmalloc_at(n, "string copy", file, line);
+    memcpy(p, s, n);
+    return p;
+}
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+char *format_bytes(double bytes, char *buf, size_t len) {
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024.0 && u < 4) {
+        bytes /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
+    return buf;
+}
+
+void xsnprintf_at(char *buf, size_t len, const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len) fatal_at(file, line, "text too long for a %zu-byte buffer: \"%.60s...\"", len, buf);
+}

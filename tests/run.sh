@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: every unit-test program bin/tests/test_* and every shell test
+# tests/cli/*.sh (CLI behaviour, multi-rank runs, fault handling, Slurm). Each prints one
+# "PASS name" / "FAIL name" line per case; a program that dies without reporting counts as one
+# failure. The last line is "N passed, N failed"; the exit status is 0 only when nothing failed.
+#
+#   bash tests/run.sh              everything
+#   bash tests/run.sh golden data  only the programs / scripts whose name contains a pattern
+set -u
+cd "$(dirname "$0")/.."
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export MASKDIT_GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+log_dir=$(mktemp -d /tmp/maskdit-tests.XXXXXX)
+passed=0
+failed=0
+failed_names=()
+
+selected() {
+    [ $# -eq 0 ] && return 0
+    local n=$1; shift
+    for p in "${PATTERNS[@]}"; do [[ $n == *"$p"* ]] && return 0; done
+    return 1
+}
+PATTERNS=("$@")
+
+run_one() {   # name command...
+    local name=$1; shift
+    local log="$log_dir/$name.log" t0=$SECONDS
+    "$@" >"$log" 2>&1
+    local rc=$?
+    local p f
+    p=$(grep -c '^PASS ' "$log")
+    f=$(grep -c '^FAIL ' "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $name (exit status $rc without a failed case)" >>"$log"
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    printf '%-40s %3d passed %3d failed  %4ds\n' "$name" "$p" "$f" $((SECONDS - t0))
+    if [ "$f" -gt 0 ]; then
+        failed_names+=("$name")
+        grep -v '^PASS ' "$log" | tail -n 40 | sed 's/^/    /'
+    fi
+}
+
+for t in bin/tests/test_*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t")
+    [ ${#PATTERNS[@]} -eq 0 ] || selected "$n" "${PATTERNS[@]}" || continue
+    run_one "$n" "$t"
+done
+for t in tests/cli/*.sh; do
+    [ -f "$t" ] || continue
+    n=$(basename "$t" .sh)
+    [ ${#PATTERNS[@]} -eq 0 ] || selected "$n" "${PATTERNS[@]}" || continue
+    run_one "$n" bash "$t"
+done
+
+[ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]} (logs in $log_dir)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
