@@ -1,0 +1,58 @@
+/* Checkpoints: one HDF5 file per checkpoint (format in docs/checkpoint-format.md), written by all
+ * ranks collectively with parallel HDF5 to "<path>.tmp" and renamed when complete; read back
+ * serially or by every rank. The official PyTorch .pt checkpoints load through the same call.
+ *
+ * Tensors are addressed with the parameter table (src/model/params.h): one flat float buffer per
+ * kind, the layout of ParamTable. Names in the file are the original state_dict keys. */
+#ifndef MASKDIT_CKPT_H
+#define MASKDIT_CKPT_H
+
+#include <mpi.h>
+
+#include "../model/params.h"
+
+/* Host flat buffers of a checkpoint. model and ema cover table->total floats (the fixed position
+ * embeddings included); exp_avg and exp_avg_sq cover the trainable prefix. A NULL pointer means
+ * "not present / not wanted". */
+typedef struct {
+    float *model;
+    float *ema;
+    float *exp_avg;
+    float *exp_avg_sq;
+} CkptTensors;
+
+typedef struct {
+    long long step;            /* optimizer steps done */
+    long long sample_cursor;   /* global sample index g of the next training sample */
+    long long seed;            /* the run's global seed */
+    int world_size;            /* ranks of the run that wrote it (informational) */
+    double loss_scale;         /* AMP dynamic loss scale (1 without fp16) */
+    double lr;                 /* learning rate of the last step */
+    char precision[8];         /* "fp32", "bf16", "fp16": precision of the run that wrote it */
+    char *config_text;         /* the resolved run configuration (YAML), malloc'ed or NULL */
+    char *model_config_json;   /* ModelConfig as JSON, malloc'ed or NULL */
+} CkptMeta;
+
+void ckpt_meta_free(CkptMeta *m);
+
+/* Collective over comm: every rank passes identical tensors (data parallel replicas) and each
+ * writes its share; rank 0 renames "<path>.tmp" to path when every rank has finished. Returns -1
+ * with a message on any rank's failure (the partial .tmp file is removed, an existing older
+ * checkpoint is never touched). */
+int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTensors *ts, const CkptMeta *meta,
+              Error *e);
+
+/* Load what `want` asks for (non-NULL buffers in want, sized for t) from an HDF5 checkpoint or an
+ * official .pt file (recognised by content). strict: every tensor of t must be present with the
+ * same shape, and the file may hold no other; non-strict: missing/extra tensors are reported
+ * with warn() and skipped (a shape mismatch is always an error). meta may be NULL. */
+int ckpt_load(const char *path, const ParamTable *t, CkptTensors *want, CkptMeta *meta, int strict, Error *e);
+
+/* Newest complete checkpoint "NNNNNNN.h5" in dir that opens and passes ckpt_validate; damaged
+ * ones are skipped with a warning naming them. Returns 0 and fills out, or -1 if none. */
+int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out_len);
+
+/* Cheap integrity check: format attribute, every tensor present with the right shape. */
+int ckpt_validate(const char *path, const ParamTable *t, Error *e);
+
+#endif
