@@ -73,6 +73,11 @@ LIB := build/libmaskdit.a
 .PHONY: all deps test demo bench clean
 all: $(PROGS) $(TESTS)
 
+# The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it
+# may assume floating-point operations do not trap and math functions do not set errno; they
+# never do here (no FP exception is unmasked, errno is not read).
+build/src/cpu/%.o: CFLAGS += -fno-trapping-math -fno-math-errno
+
 build/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CFLAGS_CUDA) -c $< -o $@
