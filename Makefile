@@ -45,7 +45,7 @@ ifeq ($(CUDA),1)
     $(error CUDA=1 but nvcc was not found (set NVCC=/path/to/nvcc or put it on PATH))
   endif
   NVCCFLAGS ?= -O3 -g -lineinfo
-  NVCCFLAGS += -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+  NVCCFLAGS += -std=c++17 -MMD -MP -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
       -gencode arch=compute_90,code=compute_90 -Xcompiler -fPIC,-Wall $(HDF5_CFLAGS) -ccbin g++ \
       -I/usr/lib/x86_64-linux-gnu/openmpi/include
   CUDA_SRC := $(wildcard cuda/*.cu)
@@ -64,14 +64,17 @@ LIB_C := $(filter-out %/maskdit-%.c mpi/%_nccl.c mpi/nccl_absent.c, $(wildcard s
     $(ABSENT_SRC) $(CUDA_C_SRC)
 PROG_C := $(wildcard src/apps/maskdit-*.c data-tools/maskdit-*.c)
 TEST_C := $(wildcard tests/unit/test_*.c)
+# Programs for a GPU machine (tests/gpu/run.sh); built everywhere so that CI compiles them.
+GPU_TEST_C := $(wildcard tests/gpu/*.c)
 
 LIB_OBJ := $(patsubst %.c,build/%.o,$(LIB_C)) $(patsubst %.cu,build/%.o,$(CUDA_SRC))
 PROGS := $(patsubst %.c,bin/%,$(notdir $(PROG_C)))
 TESTS := $(patsubst tests/unit/%.c,bin/tests/%,$(TEST_C))
+GPU_TESTS := $(patsubst tests/gpu/%.c,bin/gpu/%,$(GPU_TEST_C))
 LIB := build/libmaskdit.a
 
 .PHONY: all deps test demo bench clean
-all: $(PROGS) $(TESTS)
+all: $(PROGS) $(TESTS) $(GPU_TESTS)
 
 # The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it
 # may assume floating-point operations do not trap and math functions do not set errno; they
@@ -91,9 +94,14 @@ build/%.o: %.cu
 	@$(if $(Q),echo "  NVCC  $<")
 	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+# The library's members depend on CUDA=0/1: switching rebuilds it (and relinks the programs).
+CUDA_STAMP := build/.cuda-$(CUDA)
+$(CUDA_STAMP):
+	@mkdir -p build && rm -f build/.cuda-* && touch $@
+
+$(LIB): $(LIB_OBJ) $(CUDA_STAMP)
 	@mkdir -p $(dir $@)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $(LIB_OBJ)
 
 define link
 	@mkdir -p $(dir $@)
@@ -108,6 +116,9 @@ bin/%: build/data-tools/%.o $(LIB)
 	$(link)
 
 bin/tests/%: build/tests/unit/%.o $(LIB)
+	$(link)
+
+bin/gpu/%: build/tests/gpu/%.o $(LIB)
 	$(link)
 
 deps:

@@ -137,6 +137,10 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
+        if (e == cudaErrorInsufficientDriver)
+            return fail(err, err_len, "no usable CUDA GPU: no NVIDIA driver is loaded, or it is older than this "
+                        "build's CUDA %d.%d runtime (%s)", CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10,
+                        cudaGetErrorName(e));
         return fail(err, err_len, "no usable CUDA GPU on this machine (%s: %s)", cudaGetErrorName(e),
                     cudaGetErrorString(e));
     }

@@ -1,6 +1,6 @@
 /* The EDM denoising + MAE loss and its gradient, one block per sample: the kept / removed counts
  * first (they scale every gradient element), then one pass over the L*P values that writes dF and
- * sums the per-sample loss terms in double (fixed block size and order: repeatable). */
+ * sums the per-sample loss terms, all in double (fixed block size and order: repeatable). */
 #include "internal.cuh"
 
 #define LOSS_THREADS 256
@@ -32,27 +32,29 @@ __global__ void edm_loss_kernel(float *loss, T *dF, const T *F, const float *x, 
     }
     double kept = mrow ? (double)L - removed : (double)L;
     int mae = mrow && mae_coef > 0.0f && tgt;
-    /* d loss / d Dx = (1-m) w 2 r / (P kept) + m mae_coef 2 q / (P removed) */
-    float kdsm = (float)(2.0 / ((double)P * kept)), kmae = mae ? (float)(2.0 * mae_coef / ((double)P * removed)) : 0.0f;
-    float cs = c_skip[n], co = c_out[n], w = weight[n];
+    /* loss = a_dsm w sum (1-m) r^2 + a_mae sum m q^2 (r = Dx - x, q = Dx - target), so
+     * d loss / d Dx = 2 a_dsm w (1-m) r + 2 a_mae m q; a term over an empty patch set is 0, not 0/0 */
+    double a_dsm = kept > 0.0 ? 1.0 / ((double)P * kept) : 0.0;
+    double a_mae = mae && removed > 0.0 ? mae_coef / ((double)P * removed) : 0.0;
+    double cs = c_skip[n], co = c_out[n], w = weight[n];
     double acc_dsm = 0.0, acc_mae = 0.0;
+    /* in double like the CPU reference: r = Dx - x cancels when the prediction is good */
     for (int e = threadIdx.x; e < L * P; e += LOSS_THREADS) {
-        float m = mrow ? mrow[e / P] : 0.0f;
-        float dx = cs * xn[base + e] + co * to_f32(F[base + e]);
-        float r = dx - x[base + e];
-        acc_dsm += (double)((1.0f - m) * w * r * r);
-        float g = (1.0f - m) * w * r * kdsm;
+        double m = mrow ? mrow[e / P] : 0.0;
+        double dx = cs * xn[base + e] + co * to_f32(F[base + e]);
+        double r = dx - x[base + e];
+        acc_dsm += (1.0 - m) * r * r;
+        double g = 2.0 * a_dsm * w * (1.0 - m) * r;
         if (mae) {
-            float q = dx - tgt[base + e];
-            acc_mae += (double)(m * q * q);
-            g += m * q * kmae;
+            double q = dx - tgt[base + e];
+            acc_mae += m * q * q;
+            g += 2.0 * a_mae * m * q;
         }
-        if (dF) dF[base + e] = from_f32<T>(grad_scale * co * g);
+        if (dF) dF[base + e] = from_f32<T>((float)(grad_scale * co * g));
     }
     acc_dsm = block_sum(acc_dsm, red);
     if (mae) acc_mae = block_sum(acc_mae, red);
-    if (threadIdx.x == 0)
-        loss[n] = (float)(acc_dsm / ((double)P * kept) + (mae ? mae_coef * acc_mae / ((double)P * removed) : 0.0));
+    if (threadIdx.x == 0) loss[n] = (float)(a_dsm * w * acc_dsm + a_mae * acc_mae);
 }
 
 void cuda_edm_loss(Backend *b, float *loss, void *dF, const void *F, const float *x, const float *xn,

@@ -48,10 +48,10 @@ struct AdamWOp {
     }
 };
 
-void cuda_adamw(Backend *b, float *param, const float *grad, float *m, float *v, size_t n, float lr, float b1,
-                float b2, float eps, float wd, float bc1, float bc2, float grad_scale) {
+void cuda_adamw(Backend *b, float *param, const float *grad, float *m, float *v, size_t n, float lr, double b1,
+                double b2, float eps, float wd, float bc1, float bc2, float grad_scale) {
     /* 1 - beta formed in double, then rounded once (as the CPU backend does) */
-    AdamWOp op = {param, m, v, grad, lr, b1, (float)(1.0 - (double)b1), b2, (float)(1.0 - (double)b2),
+    AdamWOp op = {param, m, v, grad, lr, (float)b1, (float)(1.0 - b1), (float)b2, (float)(1.0 - b2),
                   eps, wd, bc1, bc2, grad_scale};
     flat(b, op, n, param, grad, m, v);
 }
