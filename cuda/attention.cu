@@ -4,17 +4,21 @@
  * stride), built on the device by a small kernel.
  *
  * Buffers, per (n, h), T x T:
- *   saved:   S = q k^T / sqrt(hd) in fp32, then overwritten in place by the probabilities P in the
- *            act dtype, row r of P starting where row r of S started (row stride 4T bytes);
- *   scratch: dP = dO v^T in fp32, overwritten in place by dS = P (dP - rowsum(P dP)) / sqrt(hd).
- * Rows are rewritten in place by one warp each: a chunk of 32 values is read, the warp
- * synchronises, then the converted chunk is written; a 16-bit value j overlaps fp32 value j/2,
- * which an earlier or the current chunk has already read. */
+ *   S:       q k^T / sqrt(hd) in fp32, in a backend workspace shared by every layer (grown to the
+ *            largest N*H*T*T seen);
+ *   saved:   the probabilities P in the act dtype (what the backward pass needs);
+ *   scratch: dP = dO v^T in fp32, overwritten in place by dS = P (dP - rowsum(P dP)) / sqrt(hd)
+ *            in the act dtype, row r of dS starting where row r of dP started (row stride 4T
+ *            bytes). One warp rewrites a row: it reads a chunk of 32 values, synchronises, then
+ *            writes the converted chunk; a 16-bit value j overlaps fp32 value j/2, which an earlier
+ *            or the current chunk has already read. */
 #include <math.h>
 
 #include "internal.cuh"
 
-size_t cuda_attention_saved_bytes(Backend *b, int N, int T, int E, int H) { return (size_t)N * H * T * T * 4; }
+size_t cuda_attention_saved_bytes(Backend *b, int N, int T, int E, int H) {
+    return (size_t)N * H * T * T * dtype_size(b->act_dtype);
+}
 size_t cuda_attention_scratch_bytes(Backend *b, int N, int T, int E, int H) { return (size_t)N * H * T * T * 4; }
 
 /* Address of matrix (n, h): base + n*sample_stride + h*head_stride (bytes). */
@@ -59,40 +63,31 @@ __device__ __forceinline__ void softmax_merge(float &m, float &s, float m2, floa
     m = mx;
 }
 
-/* Row r of S (fp32, stride T) -> row r of P (act, same start), one warp per row. */
+/* Row r of S (fp32) -> row r of P (act), one warp per row. */
 template <typename T>
-__global__ void softmax_rows_kernel(float *S, int rows, int T_) {
+__global__ void softmax_rows_kernel(T *P, const float *S, int rows, int T_) {
     int row = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
     if (row >= rows) return;
-    float *s = S + (size_t)row * T_;
+    const float *s = S + (size_t)row * T_;
     float m = -INFINITY, sum = 0.0f;
-    for (int j = lane; j < T_; j += 32) {
-        float v = s[j];
-        softmax_merge(m, sum, v, 1.0f);
-    }
+    for (int j = lane; j < T_; j += 32) softmax_merge(m, sum, s[j], 1.0f);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
         float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, sum, o);
         softmax_merge(m, sum, m2, s2);
     }
     float inv = 1.0f / sum;
-    T *p = reinterpret_cast<T *>(s);
-    for (int base = 0; base < T_; base += 32) {
-        int j = base + lane;
-        float v = j < T_ ? s[j] : 0.0f;
-        __syncwarp();
-        if (j < T_) p[j] = from_f32<T>(expf(v - m) * inv);
-        __syncwarp();
-    }
+    T *p = P + (size_t)row * T_;
+    for (int j = lane; j < T_; j += 32) p[j] = from_f32<T>(expf(s[j] - m) * inv);
 }
 
 /* Row r: dP (fp32, scratch) and P (act, saved) -> dS = scale P (dP - sum_j P dP) (act, in place of dP). */
 template <typename T>
-__global__ void softmax_backward_rows_kernel(float *dP, const float *saved, int rows, int T_, float scale) {
+__global__ void softmax_backward_rows_kernel(float *dP, const T *P, int rows, int T_, float scale) {
     int row = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
     if (row >= rows) return;
     float *d = dP + (size_t)row * T_;
-    const T *p = reinterpret_cast<const T *>(saved + (size_t)row * T_);
+    const T *p = P + (size_t)row * T_;
     float dot = 0.0f;
     for (int j = lane; j < T_; j += 32) dot += to_f32(p[j]) * d[j];
     dot = warp_sum(dot);
@@ -106,17 +101,7 @@ __global__ void softmax_backward_rows_kernel(float *dP, const float *saved, int 
     }
 }
 
-static void launch_rows(Backend *b, int backward, float *buf, const float *saved, int rows, int T, float scale) {
-    cudaStream_t s = cuda_state(b)->stream;
-    unsigned grid = (unsigned)(((size_t)rows * 32 + 255) / 256);
-    if (backward) {
-        DISPATCH_ACT(b->act_dtype, A, softmax_backward_rows_kernel<A><<<grid, 256, 0, s>>>(buf, saved, rows, T, scale));
-        LAUNCH_CHECK("softmax_backward_rows_kernel");
-    } else {
-        DISPATCH_ACT(b->act_dtype, A, softmax_rows_kernel<A><<<grid, 256, 0, s>>>(buf, rows, T));
-        LAUNCH_CHECK("softmax_rows_kernel");
-    }
-}
+static unsigned rows_grid(int rows) { return (unsigned)(((size_t)rows * 32 + 255) / 256); }
 
 /* Pointers of q, k, v of head h (column blocks of qkv) and of a T x T matrix of the (n, h) batch. */
 static BatchPtrs qkv_part(const void *qkv, int part, int T, int E, int hd, size_t es) {
@@ -127,23 +112,27 @@ static BatchPtrs tok(const void *x, int T, int E, int hd, size_t es) {   /* [N, 
     BatchPtrs p = {(const char *)x, (size_t)T * E * es, (size_t)hd * es};
     return p;
 }
-static BatchPtrs square(const void *buf, int T, int H) {   /* [N, H, T, T] fp32 */
-    BatchPtrs p = {(const char *)buf, (size_t)H * T * T * 4, (size_t)T * T * 4};
+static BatchPtrs square(const void *buf, int T, int H, size_t es) {   /* [N, H, T, T] */
+    BatchPtrs p = {(const char *)buf, (size_t)H * T * T * es, (size_t)T * T * es};
     return p;
 }
 
 void cuda_attention(Backend *b, void *out, void *saved, const void *qkv, int N, int T, int E, int H) {
     if (N * T == 0) return;
+    CudaState *st = cuda_state(b);
     DType t = b->act_dtype;
     size_t es = dtype_size(t);
-    int hd = E / H, ld3 = 3 * E, ldp = (int)(T * 4 / es);   /* P's row stride in act elements */
+    int hd = E / H, ld3 = 3 * E;
     float scale = 1.0f / sqrtf((float)hd);
+    cuda_workspace_grow(b, &st->scores, &st->scores_count, (size_t)N * H * T * T, sizeof(float), "attention scores");
     /* S^T (keys x queries, col-major) = op_T(k stored hd x T) q (hd x T); row-major that is S[q][k] */
     batched_gemm(b, 1, 0, T, T, hd, scale, qkv_part(qkv, 1, T, E, hd, es), ld3, qkv_part(qkv, 0, T, E, hd, es), ld3, t,
-                 square(saved, T, H), T, DTYPE_F32, N, H);
-    launch_rows(b, 0, (float *)saved, NULL, N * H * T, T, 0.0f);
+                 square(st->scores, T, H, 4), T, DTYPE_F32, N, H);
+    DISPATCH_ACT(t, A, softmax_rows_kernel<A><<<rows_grid(N * H * T), 256, 0, st->stream>>>(
+                           (A *)saved, (const float *)st->scores, N * H * T, T));
+    LAUNCH_CHECK("softmax_rows_kernel");
     /* O^T (hd x Tq) = v^T (hd x Tk) P^T (Tk x Tq) */
-    batched_gemm(b, 0, 0, hd, T, T, 1.0f, qkv_part(qkv, 2, T, E, hd, es), ld3, square(saved, T, H), ldp, t,
+    batched_gemm(b, 0, 0, hd, T, T, 1.0f, qkv_part(qkv, 2, T, E, hd, es), ld3, square(saved, T, H, es), T, t,
                  tok(out, T, E, hd, es), E, t, N, H);
 }
 
@@ -152,19 +141,21 @@ void cuda_attention_backward(Backend *b, void *dqkv, void *scratch, const void *
     if (N * T == 0) return;
     DType t = b->act_dtype;
     size_t es = dtype_size(t);
-    int hd = E / H, ld3 = 3 * E, ldp = (int)(T * 4 / es);
+    int hd = E / H, ld3 = 3 * E, ld_ds = (int)(T * 4 / es);   /* dS rows keep dP's 4T-byte stride */
     float scale = 1.0f / sqrtf((float)hd);
     /* dP^T (Tk x Tq) = op_T(v stored hd x Tk) dO (hd x Tq) */
     batched_gemm(b, 1, 0, T, T, hd, 1.0f, qkv_part(qkv, 2, T, E, hd, es), ld3, tok(dout, T, E, hd, es), E, t,
-                 square(scratch, T, H), T, DTYPE_F32, N, H);
+                 square(scratch, T, H, 4), T, DTYPE_F32, N, H);
     /* dV^T (hd x Tk) = dO^T (hd x Tq) op_T(P^T stored Tk x Tq) */
-    batched_gemm(b, 0, 1, hd, T, T, 1.0f, tok(dout, T, E, hd, es), E, square(saved, T, H), ldp, t,
+    batched_gemm(b, 0, 1, hd, T, T, 1.0f, tok(dout, T, E, hd, es), E, square(saved, T, H, es), T, t,
                  qkv_part(dqkv, 2, T, E, hd, es), ld3, t, N, H);
-    launch_rows(b, 1, (float *)scratch, (const float *)saved, N * H * T, T, scale);
+    DISPATCH_ACT(t, A, softmax_backward_rows_kernel<A><<<rows_grid(N * H * T), 256, 0, cuda_state(b)->stream>>>(
+                           (float *)scratch, (const A *)saved, N * H * T, T, scale));
+    LAUNCH_CHECK("softmax_backward_rows_kernel");
     /* dQ^T (hd x Tq) = k^T (hd x Tk) dS^T (Tk x Tq) */
-    batched_gemm(b, 0, 0, hd, T, T, 1.0f, qkv_part(qkv, 1, T, E, hd, es), ld3, square(scratch, T, H), ldp, t,
+    batched_gemm(b, 0, 0, hd, T, T, 1.0f, qkv_part(qkv, 1, T, E, hd, es), ld3, square(scratch, T, H, 4), ld_ds, t,
                  qkv_part(dqkv, 0, T, E, hd, es), ld3, t, N, H);
     /* dK^T (hd x Tk) = q^T (hd x Tq) op_T(dS^T stored Tk x Tq) */
-    batched_gemm(b, 0, 1, hd, T, T, 1.0f, qkv_part(qkv, 0, T, E, hd, es), ld3, square(scratch, T, H), ldp, t,
+    batched_gemm(b, 0, 1, hd, T, T, 1.0f, qkv_part(qkv, 0, T, E, hd, es), ld3, square(scratch, T, H, 4), ld_ds, t,
                  qkv_part(dqkv, 1, T, E, hd, es), ld3, t, N, H);
 }

@@ -57,6 +57,8 @@ typedef struct {
     size_t ones_count;
     void **ptr_arrays;              /* A, B, C pointer arrays of the attention batched GEMMs */
     size_t ptr_arrays_count;
+    void *scores;                   /* fp32 attention scores of the layer being run forward */
+    size_t scores_count;
     double *partials;               /* sum_squares: per-block partial sums, then the total */
     double *result_host;            /* pinned */
 } CudaState;
