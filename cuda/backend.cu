@@ -163,7 +163,6 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     st->device = device;
     st->act = act_dtype;
     st->tf32 = act_dtype == DTYPE_F32 && tf32;
-    st->sm_count = prop.multiProcessorCount;
     snprintf(st->device_name, sizeof st->device_name, "%s", prop.name);
     const char *no_lt = getenv("MASKDIT_CUDA_NO_LT");
     st->use_lt = !(no_lt && *no_lt && strcmp(no_lt, "0"));

@@ -39,7 +39,6 @@ typedef struct {
     int device;
     DType act;
     int tf32;                       /* fp32 GEMMs may use TF32 tensor cores */
-    int sm_count;
     char device_name[256];
     cudaStream_t stream;
     cublasHandle_t blas;            /* batched GEMMs of attention, fallback GEMMs */
@@ -110,15 +109,7 @@ template <typename T, int V> __device__ __forceinline__ void store_f32(T *p, con
     *reinterpret_cast<Pack<T, V> *>(p) = pk;
 }
 
-/* 1 if every address and every stride (in elements of elem_bytes) keeps 16-byte alignment. */
 static inline int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
-static inline int vec_ok(size_t elem_bytes, int n_ptrs, const void *const *ptrs, int n_strides, const size_t *strides) {
-    for (int i = 0; i < n_ptrs; i++)
-        if (ptrs[i] && !aligned16(ptrs[i])) return 0;
-    for (int i = 0; i < n_strides; i++)
-        if ((strides[i] * elem_bytes) % 16) return 0;
-    return 1;
-}
 
 static inline unsigned grid_for(size_t work, unsigned per_block, unsigned cap) {
     size_t g = (work + per_block - 1) / per_block;
