@@ -5,65 +5,36 @@
 
 #define MOVE_ROWS_PER_BLOCK 8
 
-/* Each map gives, for a row index, the destination and the source (NULL: zeros), or returns 0
- * when the row is not written. Pointers are bytes; rb = bytes per row. */
-struct GatherMap {   /* out[n,k] = in[n, ids[n,k]] */
+/* Which rows move where (rows of rb bytes; "k" indexes the K kept tokens, "l" all L tokens). */
+typedef enum {
+    GATHER,            /* out[n,k] = in[n, ids[n,k]]                        (rows: N*K) */
+    SCATTER,           /* out[n, ids[n,k]] = in[n,k]                         (rows: N*K) */
+    UNMASK,            /* out[n,l] = in[n, r] if r = ids[n,l] < K, else fill (rows: N*L) */
+    UNMASK_BACKWARD    /* out[n, r] = in[n,l] for r = ids[n,l] < K           (rows: N*L) */
+} MoveKind;
+
+struct RowMove {
+    MoveKind kind;
     char *out;
-    const char *in;
+    const char *in, *fill;   /* fill NULL: zeros */
     const int32_t *ids;
     int L, K;
     size_t rb;
+    /* destination and source of a row (source NULL: zeros); false when the row is not written */
     __device__ bool operator()(size_t row, char *&dst, const char *&src) const {
-        size_t n = row / K;
-        dst = out + row * rb;
-        src = in + (n * L + ids[row]) * rb;
-        return true;
-    }
-};
-struct ScatterMap {   /* din[n, ids[n,k]] = dout[n,k] */
-    char *din;
-    const char *dout;
-    const int32_t *ids;
-    int L, K;
-    size_t rb;
-    __device__ bool operator()(size_t row, char *&dst, const char *&src) const {
-        size_t n = row / K;
-        dst = din + (n * L + ids[row]) * rb;
-        src = dout + row * rb;
-        return true;
-    }
-};
-struct UnmaskMap {   /* out[n,l] = in[n, r] if r = ids_restore[n,l] < K, else fill */
-    char *out;
-    const char *in, *fill;
-    const int32_t *ids;
-    int L, K;
-    size_t rb;
-    __device__ bool operator()(size_t row, char *&dst, const char *&src) const {
-        size_t n = row / L;
+        size_t n = row / (kind == GATHER || kind == SCATTER ? K : L);
         int r = ids[row];
-        dst = out + row * rb;
-        src = r < K ? in + (n * K + r) * rb : fill;
-        return true;
-    }
-};
-struct UnmaskBackwardMap {   /* din[n, r] = dout[n, l] for r = ids_restore[n,l] < K */
-    char *din;
-    const char *dout;
-    const int32_t *ids;
-    int L, K;
-    size_t rb;
-    __device__ bool operator()(size_t row, char *&dst, const char *&src) const {
-        size_t n = row / L;
-        int r = ids[row];
-        if (r >= K) return false;
-        dst = din + (n * K + r) * rb;
-        src = dout + row * rb;
-        return true;
+        switch (kind) {
+        case GATHER: dst = out + row * rb; src = in + (n * L + r) * rb; return true;
+        case SCATTER: dst = out + (n * L + r) * rb; src = in + row * rb; return true;
+        case UNMASK: dst = out + row * rb; src = r < K ? in + (n * K + r) * rb : fill; return true;
+        case UNMASK_BACKWARD: dst = out + (n * K + r) * rb; src = in + row * rb; return r < K;
+        }
+        return false;
     }
 };
 
-template <typename U, typename Map> __global__ void move_rows_kernel(Map map, size_t rows, int units) {
+template <typename U> __global__ void move_rows_kernel(RowMove map, size_t rows, int units) {
     size_t row = (size_t)blockIdx.x * MOVE_ROWS_PER_BLOCK + threadIdx.y;
     if (row >= rows) return;
     char *dst;
@@ -75,21 +46,21 @@ template <typename U, typename Map> __global__ void move_rows_kernel(Map map, si
 }
 
 /* rows of rb bytes; the unit must divide rb and the alignment of every base address */
-template <typename Map> static void move_rows(Backend *b, Map map, size_t rows, size_t rb, uintptr_t addr_bits) {
+static void move_rows(Backend *b, RowMove map, size_t rows, size_t rb, uintptr_t addr_bits) {
     if (!rows) return;
     cudaStream_t s = cuda_state(b)->stream;
     uintptr_t bits = addr_bits | rb;
     dim3 block(32, MOVE_ROWS_PER_BLOCK);
     unsigned grid = (unsigned)((rows + MOVE_ROWS_PER_BLOCK - 1) / MOVE_ROWS_PER_BLOCK);
-    if (bits % 16 == 0) move_rows_kernel<uint4, Map><<<grid, block, 0, s>>>(map, rows, (int)(rb / 16));
-    else if (bits % 4 == 0) move_rows_kernel<uint32_t, Map><<<grid, block, 0, s>>>(map, rows, (int)(rb / 4));
-    else move_rows_kernel<uint16_t, Map><<<grid, block, 0, s>>>(map, rows, (int)(rb / 2));
+    if (bits % 16 == 0) move_rows_kernel<uint4><<<grid, block, 0, s>>>(map, rows, (int)(rb / 16));
+    else if (bits % 4 == 0) move_rows_kernel<uint32_t><<<grid, block, 0, s>>>(map, rows, (int)(rb / 4));
+    else move_rows_kernel<uint16_t><<<grid, block, 0, s>>>(map, rows, (int)(rb / 2));
     LAUNCH_CHECK("move_rows_kernel");
 }
 
 void cuda_gather_tokens(Backend *b, void *out, const void *in, const int32_t *ids, int N, int L, int K, int width) {
     size_t rb = (size_t)width * dtype_size(b->act_dtype);
-    GatherMap m = {(char *)out, (const char *)in, ids, L, K, rb};
+    RowMove m = {GATHER, (char *)out, (const char *)in, NULL, ids, L, K, rb};
     move_rows(b, m, (size_t)N * K, rb, (uintptr_t)out | (uintptr_t)in);
 }
 
@@ -97,14 +68,14 @@ void cuda_gather_tokens_backward(Backend *b, void *din, const void *dout, const 
                                  int width) {
     size_t rb = (size_t)width * dtype_size(b->act_dtype);
     if (N > 0 && L > 0) CUDA_CHECK(cudaMemsetAsync(din, 0, (size_t)N * L * rb, cuda_state(b)->stream));
-    ScatterMap m = {(char *)din, (const char *)dout, ids, L, K, rb};
+    RowMove m = {SCATTER, (char *)din, (const char *)dout, NULL, ids, L, K, rb};
     move_rows(b, m, (size_t)N * K, rb, (uintptr_t)din | (uintptr_t)dout);
 }
 
 void cuda_unmask_tokens(Backend *b, void *out, const void *in, const void *fill, const int32_t *ids_restore, int N,
                         int L, int K, int width) {
     size_t rb = (size_t)width * dtype_size(b->act_dtype);
-    UnmaskMap m = {(char *)out, (const char *)in, (const char *)fill, ids_restore, L, K, rb};
+    RowMove m = {UNMASK, (char *)out, (const char *)in, (const char *)fill, ids_restore, L, K, rb};
     move_rows(b, m, (size_t)N * L, rb, (uintptr_t)out | (uintptr_t)in | (uintptr_t)fill);
 }
 
@@ -130,7 +101,7 @@ __global__ void fill_grad_kernel(float *dfill, const T *dout, const int32_t *ids
 void cuda_unmask_tokens_backward(Backend *b, void *din, float *dfill, const void *dout, const int32_t *ids_restore,
                                  int N, int L, int K, int width) {
     size_t rb = (size_t)width * dtype_size(b->act_dtype);
-    UnmaskBackwardMap m = {(char *)din, (const char *)dout, ids_restore, L, K, rb};
+    RowMove m = {UNMASK_BACKWARD, (char *)din, (const char *)dout, NULL, ids_restore, L, K, rb};
     move_rows(b, m, (size_t)N * L, rb, (uintptr_t)din | (uintptr_t)dout);
     if (!dfill || (size_t)N * L == 0) return;
     cudaStream_t s = cuda_state(b)->stream;

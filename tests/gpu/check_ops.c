@@ -23,12 +23,9 @@
  *         their inputs are identical on both sides and they accumulate in fp32/double.
  *   cast: exact (both round to nearest even). */
 #include <math.h>
-#include <string.h>
-#include <time.h>
 
-#include "../../src/backend/backend.h"
-#include "../../src/util/common.h"
 #include "../../src/util/rng.h"
+#include "gpu_check.h"
 
 typedef struct {
     Backend *cpu, *gpu;
@@ -491,29 +488,10 @@ done:
 }
 
 int main(int argc, char **argv) {
-    const char *which = "all";
-    uint64_t seed = (uint64_t)time(NULL);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--precision") && i + 1 < argc) which = argv[++i];
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-        else die("usage: check_ops [--precision fp32|tf32|bf16|fp16|nolt|all] [--seed S]");
-    }
-    if (backend_cuda_gpu_count() == 0) {
-        char err[512];
-        backend_cuda_create(0, DTYPE_F32, 0, err, sizeof err);
-        printf("check_ops: no GPU: %s\n", err);
-        return 2;
-    }
-    Ctx x = {.cpu = backend_cpu_create(0), .seed = seed};
-    printf("check_ops: seed %llu (rerun with --seed to repeat)\n", (unsigned long long)seed);
-    int matched = 0;
+    GpuCheck g = gpu_check_start("check_ops", "fp32|tf32|bf16|fp16|nolt", argc, argv);
+    Ctx x = {.cpu = backend_cpu_create(0), .seed = g.seed};
     for (size_t k = 0; k < ARRAY_LEN(MODES); k++)
-        if (!strcmp(which, "all") || !strcmp(which, MODES[k].name)) {
-            matched = 1;
-            run_mode(&x, &MODES[k]);
-        }
-    if (!matched) die("unknown precision '%s'", which);
+        if (gpu_check_selected(&g, MODES[k].name)) run_mode(&x, &MODES[k]);
     x.cpu->destroy(x.cpu);
-    printf("check_ops: %d passed, %d failed\n", x.passed, x.failed);
-    return x.failed ? 1 : 0;
+    return gpu_check_finish(&g, x.passed, x.failed);
 }

@@ -21,11 +21,10 @@
  * CPU's by more than lr (a flipped sign: a gradient near zero, e.g. the attention key bias whose
  * gradient is rounding noise; or a missing update) must stay under 1e-3 (fp32) / 5e-2 (bf16, fp16). */
 #include <math.h>
-#include <string.h>
-#include <time.h>
 
 #include "../../src/model/edm.h"
 #include "../../src/util/rng.h"
+#include "gpu_check.h"
 
 typedef struct {
     const char *name;
@@ -205,27 +204,8 @@ static void run_mode(const Mode *md, uint64_t seed) {
 }
 
 int main(int argc, char **argv) {
-    const char *which = "all";
-    uint64_t seed = (uint64_t)time(NULL);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--precision") && i + 1 < argc) which = argv[++i];
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-        else die("usage: check_step [--precision fp32|bf16|fp16|all] [--seed S]");
-    }
-    if (backend_cuda_gpu_count() == 0) {
-        char err[512];
-        backend_cuda_create(0, DTYPE_F32, 0, err, sizeof err);
-        printf("check_step: no GPU: %s\n", err);
-        return 2;
-    }
-    printf("check_step: seed %llu (rerun with --seed to repeat)\n", (unsigned long long)seed);
-    int matched = 0;
+    GpuCheck g = gpu_check_start("check_step", "fp32|bf16|fp16", argc, argv);
     for (size_t k = 0; k < ARRAY_LEN(MODES); k++)
-        if (!strcmp(which, "all") || !strcmp(which, MODES[k].name)) {
-            matched = 1;
-            run_mode(&MODES[k], seed);
-        }
-    if (!matched) die("unknown precision '%s'", which);
-    printf("check_step: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+        if (gpu_check_selected(&g, MODES[k].name)) run_mode(&MODES[k], g.seed);
+    return gpu_check_finish(&g, passed, failed);
 }
