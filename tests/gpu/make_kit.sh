@@ -7,7 +7,9 @@
 #              GPU driver and the CUDA libraries (cudart, cuBLAS, cuBLASLt, NCCL: the GPU machine
 #              has them; run.sh finds them)
 #   ompi/      the Open MPI runtime that MPI_Init opens in a singleton run (components, help texts,
-#              orted), laid out under a prefix that run.sh passes as OPAL_PREFIX
+#              orted, mpirun), laid out under a prefix that run.sh passes as OPAL_PREFIX; run.sh
+#              sets ess_singleton_isolated (no orted for one process) and plm=isolated (mpirun
+#              on this node without ssh)
 #   pmix/      the PMIx components (PMIX_INSTALL_PREFIX)
 #   golden/    ../shared/golden/maskdit_tiny.h5 (../shared does not travel to the GPU machine)
 # The GPU machine's glibc must be at least this machine's (Debian 12: 2.36; Ubuntu 24.04 has 2.39).
@@ -28,6 +30,7 @@ cp -a bin/maskdit-* bin/gpu "$STAGE/bin/"
 cp -a "$OMPI_SRC/lib/openmpi3" "$STAGE/ompi/lib/$MA/openmpi/lib/"
 cp -a /usr/share/openmpi "$STAGE/ompi/share/"
 cp -L /usr/bin/orted "$STAGE/ompi/bin/"
+cp -L /usr/bin/orterun "$STAGE/ompi/bin/mpirun"
 cp -a "$PMIX_SRC/lib/pmix" "$STAGE/pmix/lib/"
 cp -a "$PMIX_SRC/share/." "$STAGE/pmix/share/"
 [ -d /usr/share/pmix ] && cp -a /usr/share/pmix "$STAGE/pmix/share/pmix-help"

@@ -112,7 +112,7 @@ elif [ -f .gpukit/kit.tar.xz ]; then
     KIT_LD="$KIT/lib$CUDA_DIRS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     log "   library path: $KIT_LD"
     RUN=(env LD_LIBRARY_PATH="$KIT_LD" OPAL_PREFIX="$KIT/ompi" PMIX_INSTALL_PREFIX="$KIT/pmix"
-        OMPI_MCA_ess_singleton_isolated=1 PATH="$KIT/ompi/bin:$PATH")
+        OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_plm=isolated PATH="$KIT/ompi/bin:$PATH")
     BIN=$KIT/bin
     GOLDEN=$KIT/golden/maskdit_tiny.h5
     "${RUN[@]}" ldd "$BIN/gpu/check_ops" | grep 'not found' | tee -a "$RES"
