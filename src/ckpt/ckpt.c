@@ -8,18 +8,16 @@
 #include "ckpt_layout.h"
 #include "pt_import.h"
 
-typedef enum { FILE_H5, FILE_PT } FileKind;
-
-static int file_kind(const char *path, FileKind *kind, Error *e) {
+int ckpt_file_kind(const char *path, CkptFileKind *kind, Error *e) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return error_set(e, "%s: cannot open (no such file or not readable)", path);
     unsigned char m[8] = {0};
     size_t n = fread(m, 1, sizeof m, fp);
     fclose(fp);
     h5_quiet();
-    if (n >= 4 && memcmp(m, "PK\x03\x04", 4) == 0) *kind = FILE_PT;
-    else if ((n == 8 && memcmp(m, "\x89HDF\r\n\x1a\n", 8) == 0) || H5Fis_hdf5(path) > 0) *kind = FILE_H5;
-    else if (n >= 3 && m[0] == 0x80 && m[1] == 0x02 && m[2] == 0x8a) *kind = FILE_PT;   /* legacy torch: pt_open explains */
+    if (n >= 4 && memcmp(m, "PK\x03\x04", 4) == 0) *kind = CKPT_FILE_PT;
+    else if ((n == 8 && memcmp(m, "\x89HDF\r\n\x1a\n", 8) == 0) || H5Fis_hdf5(path) > 0) *kind = CKPT_FILE_HDF5;
+    else if (n >= 3 && m[0] == 0x80 && m[1] == 0x02 && m[2] == 0x8a) *kind = CKPT_FILE_PT;   /* legacy torch: pt_open explains */
     else return error_set(e, "%s: neither an HDF5 checkpoint nor a PyTorch .pt file", path);
     return 0;
 }
@@ -286,18 +284,18 @@ static int load_pt(const char *path, const ParamTable *t, CkptTensors *want, Ckp
 }
 
 int ckpt_load(const char *path, const ParamTable *t, CkptTensors *want, CkptMeta *meta, int strict, Error *e) {
-    FileKind kind;
-    if (file_kind(path, &kind, e) < 0) return -1;
-    return kind == FILE_PT ? load_pt(path, t, want, meta, strict, e) : load_h5(path, t, want, meta, strict, e);
+    CkptFileKind kind;
+    if (ckpt_file_kind(path, &kind, e) < 0) return -1;
+    return kind == CKPT_FILE_PT ? load_pt(path, t, want, meta, strict, e) : load_h5(path, t, want, meta, strict, e);
 }
 
 /* ---------------------------------------------------------------- inspection */
 
 int ckpt_sections(const char *path, int *sections, Error *e) {
-    FileKind kind;
+    CkptFileKind kind;
     *sections = 0;
-    if (file_kind(path, &kind, e) < 0) return -1;
-    if (kind == FILE_PT) {
+    if (ckpt_file_kind(path, &kind, e) < 0) return -1;
+    if (kind == CKPT_FILE_PT) {
         PtFile *f = pt_open(path, e);
         if (!f) return -1;
         *sections = (pt_has_section(f, "model") ? CKPT_MODEL : 0) | (pt_has_section(f, "ema") ? CKPT_EMA : 0) |
@@ -313,6 +311,49 @@ int ckpt_sections(const char *path, int *sections, Error *e) {
                     (h5_exists(f, "/opt/exp_avg") && h5_exists(f, "/opt/exp_avg_sq") ? CKPT_OPT : 0);
     H5Fclose(f);
     return rc;
+}
+
+int ckpt_list(const char *path, const char *section, TensorMeta **list, int *count, Error *e) {
+    CkptFileKind kind;
+    *list = NULL;
+    *count = 0;
+    if (ckpt_file_kind(path, &kind, e) < 0) return -1;
+    if (kind == CKPT_FILE_PT) {
+        PtFile *f = pt_open(path, e);
+        PtStateDict sd;
+        if (!f || pt_state_dict(f, section, &sd, e) < 0) {
+            pt_close(f);
+            return -1;
+        }
+        *list = xcalloc((size_t)sd.count + 1, sizeof **list, "tensor list");
+        for (int i = 0; i < sd.count; i++) {
+            (*list)[i] = sd.tensors[i].meta;
+            sd.tensors[i].meta.name = NULL;   /* ownership moves to the list */
+        }
+        *count = sd.count;
+        pt_state_dict_free(&sd);
+        pt_close(f);
+        return 0;
+    }
+    hid_t f = h5_open_read(path, e);
+    if (f < 0) return -1;
+    MetaList l = {0};
+    int rc = check_format(f, path, e);
+    if (rc == 0) rc = h5_list_section(f, path, section, &l, e);
+    H5Fclose(f);
+    if (rc < 0) {
+        meta_list_free(&l);
+        return -1;
+    }
+    *list = l.items;
+    *count = l.n;
+    free(l.ptrs);
+    return 0;
+}
+
+void ckpt_list_free(TensorMeta *list, int count) {
+    for (int i = 0; i < count; i++) free(list[i].name);
+    free(list);
 }
 
 int ckpt_validate(const char *path, const ParamTable *t, Error *e) {

@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include "../model/params.h"
+#include "tensor_match.h"
 
 /* Host flat buffers of a checkpoint. model and ema cover table->total floats (the fixed position
  * embeddings included); exp_avg and exp_avg_sq cover the trainable prefix. A NULL pointer means
@@ -62,8 +63,17 @@ int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out
  * (and of /opt when present) present with the right shape. */
 int ckpt_validate(const char *path, const ParamTable *t, Error *e);
 
+/* What a file is, from its first bytes: an HDF5 checkpoint or a PyTorch .pt archive. */
+typedef enum { CKPT_FILE_HDF5, CKPT_FILE_PT } CkptFileKind;
+int ckpt_file_kind(const char *path, CkptFileKind *kind, Error *e);
+
 /* Which sections a checkpoint (HDF5 or .pt) holds: CKPT_* bits in *sections. */
 enum { CKPT_MODEL = 1, CKPT_EMA = 2, CKPT_OPT = 4 };
 int ckpt_sections(const char *path, int *sections, Error *e);
+
+/* Names and shapes of the tensors of one section ("model", "ema") of an HDF5 checkpoint or a .pt
+ * file, in file order (HDF5: name order). Free with ckpt_list_free. */
+int ckpt_list(const char *path, const char *section, TensorMeta **list, int *count, Error *e);
+void ckpt_list_free(TensorMeta *list, int count);
 
 #endif

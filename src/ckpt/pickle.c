@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "../util/format_double.h"
+
 /* Opcodes (Python's Lib/pickletools.py documents each). */
 enum {
     OP_MARK = '(', OP_STOP = '.', OP_POP = '0', OP_POP_MARK = '1', OP_DUP = '2', OP_BINFLOAT = 'G',
@@ -449,7 +451,12 @@ static void repr_into(Text *t, const PkValue *v, int depth) {
     case PK_NONE: put(t, "None"); break;
     case PK_BOOL: put(t, v->i ? "True" : "False"); break;
     case PK_INT: put(t, "%lld", v->i); break;
-    case PK_FLOAT: put(t, "%.17g", v->f); break;
+    case PK_FLOAT: {
+        char num[40];
+        format_double(v->f, num, sizeof num);
+        put(t, "%s%s", num, strpbrk(num, ".eni") ? "" : ".0");   /* Python writes 4.0, not 4 */
+        break;
+    }
     case PK_STR: put(t, "'%s'", v->s); break;
     case PK_BYTES: put(t, "b<%zu bytes>", v->len); break;
     case PK_GLOBAL: put(t, "%s", v->s); break;

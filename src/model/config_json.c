@@ -3,13 +3,15 @@
 #include <math.h>
 #include <string.h>
 
-/* Doubles are printed with 17 significant digits so that reading them back gives the same value. */
+#include "../util/format_double.h"
+
+/* Doubles in their shortest exact form, so that reading them back gives the same value. */
 static void put_double(char *buf, size_t len, const char *name, double v, int last) {
     size_t at = strlen(buf);
-    if (isinf(v))
-        snprintf(buf + at, len - at, "\"%s\": \"%sinf\"%s", name, v < 0 ? "-" : "", last ? "" : ", ");
-    else
-        snprintf(buf + at, len - at, "\"%s\": %.17g%s", name, v, last ? "" : ", ");
+    char num[40];
+    if (isinf(v)) snprintf(num, sizeof num, "\"%sinf\"", v < 0 ? "-" : "");
+    else format_double(v, num, sizeof num);
+    snprintf(buf + at, len - at, "\"%s\": %s%s", name, num, last ? "" : ", ");
 }
 
 static void put_int(char *buf, size_t len, const char *name, int v) {
