@@ -292,9 +292,11 @@ int pt_read_tensor(const PtFile *f, const PtTensor *t, float *dst, Error *e) {
     size_t es = (size_t)elem_size_of(t), bytes = t->numel * es;
     uint64_t at = t->offset * es;
     /* The storages are little-endian, like every host this runs on: float32 goes straight in. */
-    if (t->dtype == PT_FLOAT32) return zip_read_range(f->zip, t->entry, at, dst, bytes, e);
+    if (t->dtype == PT_FLOAT32)
+        return zip_read_range(f->zip, t->entry, at, dst, bytes, e) < 0 ? error_prefix(e, "tensor %s", t->meta.name) : 0;
     void *tmp = xmalloc(bytes, t->meta.name);
     int rc = zip_read_range(f->zip, t->entry, at, tmp, bytes, e);
+    if (rc < 0) error_prefix(e, "tensor %s", t->meta.name);
     for (size_t i = 0; rc == 0 && i < t->numel; i++) {
         if (t->dtype == PT_FLOAT16) {
             dst[i] = half_to_float(((const uint16_t *)tmp)[i]);
