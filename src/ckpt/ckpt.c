@@ -356,14 +356,15 @@ void ckpt_list_free(TensorMeta *list, int count) {
     free(list);
 }
 
-int ckpt_validate(const char *path, const ParamTable *t, Error *e) {
+int ckpt_check_layout(const char *path, const ParamTable *t, unsigned sections, Error *e) {
     hid_t f = h5_open_read(path, e);
     if (f < 0) return -1;
     int rc = check_format(f, path, e);
+    if (sections == CKPT_LAYOUT_PRESENT)
+        sections = 1u << SEC_MODEL | 1u << SEC_EMA | (h5_exists(f, "/opt") ? 1u << SEC_EXP_AVG | 1u << SEC_EXP_AVG_SQ : 0);
     int *map = xmalloc((size_t)t->count * sizeof *map, "tensor map");
-    int has_opt = h5_exists(f, "/opt");
     for (int s = 0; s < SEC_COUNT && rc == 0; s++) {
-        if (ckpt_section_trainable_only(s) && !has_opt) continue;
+        if (!(sections & 1u << s)) continue;
         MetaList l;
         char where[1200];
         snprintf(where, sizeof where, "%s: %s", path, ckpt_section_group(s));
@@ -374,6 +375,10 @@ int ckpt_validate(const char *path, const ParamTable *t, Error *e) {
     free(map);
     H5Fclose(f);
     return rc;
+}
+
+int ckpt_validate(const char *path, const ParamTable *t, Error *e) {
+    return ckpt_check_layout(path, t, CKPT_LAYOUT_PRESENT, e);
 }
 
 /* "NNNNNNN.h5": the step with at least 7 digits (the original's f"{step:07d}"). */

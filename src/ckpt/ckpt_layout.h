@@ -21,4 +21,10 @@ static inline float *ckpt_section_buffer(const CkptTensors *ts, int s) {
     return s == SEC_MODEL ? ts->model : s == SEC_EMA ? ts->ema : s == SEC_EXP_AVG ? ts->exp_avg : ts->exp_avg_sq;
 }
 
+/* Format attribute and every tensor of the sections in the mask (bit s for section s) present
+ * with its shape. CKPT_LAYOUT_PRESENT: model and ema, plus the optimizer moments when /opt exists
+ * (ckpt_validate). */
+#define CKPT_LAYOUT_PRESENT 0u
+int ckpt_check_layout(const char *path, const ParamTable *t, unsigned sections, Error *e);
+
 #endif

@@ -8,15 +8,23 @@
  * Every step ends with the ranks agreeing on success (MPI_Allreduce), so that they all go on or
  * all stop at the same call and no rank waits in a collective that the others left. After the
  * file is closed and synced everywhere, rank 0 renames it; on failure it removes the .tmp file and
- * every rank returns the message of the lowest failing rank. */
+ * every rank returns the message of the lowest failing rank.
+ *
+ * A full disk is refused before anything is written, because HDF5 (1.10) cannot close a file
+ * whose metadata flush failed without crashing later at MPI_Finalize; and if the disk fills up
+ * anyway (HDF5's own metadata comes on top of the tensors), the partial file is truncated to zero
+ * length before the close, which gives the close room to finish. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../util/fileio.h"
 #include "../util/h5util.h"
 #include "ckpt_layout.h"
 
@@ -26,6 +34,14 @@
         if (mpi_rc_ != MPI_SUCCESS) FATAL("%s failed (MPI error %d)", #call, mpi_rc_);        \
     } while (0)
 
+/* What a rank wrote where: read back before the rename (see verify_shares). */
+typedef struct {
+    const char *group, *name;
+    uint64_t file_offset;
+    const float *data;
+    size_t bytes;
+} Share;
+
 typedef struct {
     MPI_Comm comm;
     int rank, world;
@@ -34,6 +50,9 @@ typedef struct {
     size_t lo, hi;        /* this rank's piece of the concatenated sections */
     int ok;               /* this rank's own status */
     Error err;            /* this rank's own message when !ok */
+    Share *shares;
+    int n_shares, cap_shares;
+    unsigned sections;    /* bit s: section s written */
 } Writer;
 
 /* Record a local failure (the first message wins). */
@@ -136,6 +155,17 @@ static int write_tensor(Writer *w, hid_t group, const char *group_name, const Pa
     if (sel < 0) FATAL("cannot select rows [%zu, %zu) of %s", r0, r1, p->name);
     if (H5Dwrite(d, H5T_NATIVE_FLOAT, mspace, fspace, w->dxpl, data) < 0)
         fail_here(w, "%s: writing /%s/%s failed (disk full or file system error?)", w->tmp, group_name, p->name);
+    haddr_t addr = H5Dget_offset(d);
+    if (addr == HADDR_UNDEF) fail_here(w, "%s: no file offset for /%s/%s", w->tmp, group_name, p->name);
+    if (r1 > r0 && addr != HADDR_UNDEF) {
+        size_t row_bytes = p->numel / rows * sizeof(float);
+        if (w->n_shares == w->cap_shares) {
+            w->cap_shares = w->cap_shares ? 2 * w->cap_shares : 256;
+            w->shares = xrealloc(w->shares, (size_t)w->cap_shares * sizeof *w->shares, "checkpoint shares");
+        }
+        w->shares[w->n_shares++] = (Share){group_name, p->name, (uint64_t)addr + r0 * row_bytes,
+                                           data + r0 * (p->numel / rows), (r1 - r0) * row_bytes};
+    }
     H5Sclose(mspace);
     H5Sclose(fspace);
     if (H5Dclose(d) < 0) fail_here(w, "%s: closing dataset /%s/%s failed", w->tmp, group_name, p->name);
@@ -155,6 +185,23 @@ static int write_section(Writer *w, const ParamTable *t, int s, const float *buf
     }
     if (H5Gclose(g) < 0) fail_here(w, "%s: closing group /%s failed", w->tmp, name);
     return all_ok(w) && rc == 0 ? 0 : -1;
+}
+
+/* The tensors alone must fit in the free space of the file system and under this process's file
+ * size limit (ulimit -f). */
+static void check_room(Writer *w, uint64_t data_bytes) {
+    char b1[32], b2[32];
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < data_bytes)
+        fail_here(w, "%s: the tensors need %s but the file size limit (ulimit -f) is %s", w->tmp,
+                  format_bytes((double)data_bytes, b1, sizeof b1), format_bytes((double)lim.rlim_cur, b2, sizeof b2));
+    char *copy = xstrdup(w->tmp);
+    struct statvfs fs;
+    if (w->rank == 0 && statvfs(dirname(copy), &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < data_bytes)
+        fail_here(w, "%s: the tensors need %s but the file system has %s free", w->tmp,
+                  format_bytes((double)data_bytes, b1, sizeof b1),
+                  format_bytes((double)fs.f_bavail * (double)fs.f_frsize, b2, sizeof b2));
+    free(copy);
 }
 
 static hid_t create_file(Writer *w) {
@@ -194,6 +241,35 @@ static void sync_directory(const char *path) {
     free(copy);
 }
 
+/* MPI-IO implementations do not all report a failed write (Open MPI 4.1's OMPIO collective
+ * writes were seen returning success on ENOSPC), so each rank reads its share back and compares,
+ * and rank 0 checks that every dataset is in place, before the file may replace anything. The
+ * data was just written: the reads come from the page cache. */
+static void verify_shares(Writer *w, const ParamTable *t) {
+    int fd = open(w->tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fail_here(w, "%s: cannot reopen to verify: %s", w->tmp, strerror(errno));
+        return;
+    }
+    size_t chunk = 4u << 20;
+    unsigned char *buf = xmalloc(chunk, "checkpoint verification");
+    for (int i = 0; i < w->n_shares && w->ok; i++) {
+        const Share *s = &w->shares[i];
+        for (size_t done = 0; done < s->bytes && w->ok; done += chunk) {
+            size_t n = MIN(chunk, s->bytes - done);
+            if (pread_full(fd, buf, n, s->file_offset + done) < 0 ||
+                memcmp(buf, (const unsigned char *)s->data + done, n) != 0)
+                fail_here(w, "%s: /%s/%s reads back different from what was written (disk full or I/O error)",
+                          w->tmp, s->group, s->name);
+        }
+    }
+    free(buf);
+    close(fd);
+    Error e;
+    if (w->ok && w->rank == 0 && ckpt_check_layout(w->tmp, t, w->sections, &e) < 0)
+        fail_here(w, "written file is incomplete: %s", e.msg);
+}
+
 /* Everyone gets the message of the lowest rank that failed. */
 static int report_failure(Writer *w, Error *e) {
     int mine = w->ok ? w->world : w->rank, who;
@@ -220,15 +296,21 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
     size_t section_base[SEC_COUNT], total = 0;
     for (int s = 0; s < SEC_COUNT; s++) {
         section_base[s] = total;
-        if (ckpt_section_buffer(ts, s)) total += ckpt_section_trainable_only(s) ? t->n_trainable : t->total;
+        if (!ckpt_section_buffer(ts, s)) continue;
+        total += ckpt_section_trainable_only(s) ? t->n_trainable : t->total;
+        w.sections |= 1u << s;
     }
     w.lo = total * (size_t)w.rank / (size_t)w.world;
     w.hi = total * (size_t)(w.rank + 1) / (size_t)w.world;
 
     make_properties(&w);
-    w.file = create_file(&w);
-    if (w.file < 0) fail_here(&w, "%s: cannot create the file (missing directory or no permission?)", tmp);
-    int rc = all_created(&w, "the file") ? 0 : -1;
+    check_room(&w, total * sizeof(float));
+    int rc = all_ok(&w) ? 0 : -1;
+    if (rc == 0) {
+        w.file = create_file(&w);
+        if (w.file < 0) fail_here(&w, "%s: cannot create the file (missing directory or no permission?)", tmp);
+        rc = all_created(&w, "the file") ? 0 : -1;
+    }
     if (rc == 0) {
         write_attributes(&w, &m);
         rc = all_ok(&w) ? 0 : -1;
@@ -237,14 +319,21 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
         const float *buf = ckpt_section_buffer(ts, s);
         if (buf) rc = write_section(&w, t, s, buf, section_base[s]);
     }
+    if (w.file >= 0 && !all_ok(&w)) {
+        /* Discarded anyway: free its blocks so that the close can flush (see the top). */
+        if (w.rank == 0 && truncate(tmp, 0) < 0) warn("cannot truncate %s: %s", tmp, strerror(errno));
+        MPI_OK(MPI_Barrier(comm));
+    }
     if (w.file >= 0 && H5Fclose(w.file) < 0) fail_here(&w, "%s: closing the file failed", tmp);
     if (all_ok(&w)) sync_file(&w);
+    if (all_ok(&w)) verify_shares(&w, t);
     if (all_ok(&w) && w.rank == 0 && rename(tmp, path) < 0)
         fail_here(&w, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
     rc = all_ok(&w) ? 0 : report_failure(&w, e);
     if (rc == 0 && w.rank == 0) sync_directory(path);
     H5Pclose(w.dcpl);
     H5Pclose(w.dxpl);
+    free(w.shares);
     ckpt_meta_free(&m);
     free(tmp);
     return rc;

@@ -1,5 +1,7 @@
 #include "zip.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -32,23 +34,6 @@ static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) | (uint6
 static unsigned char *wr16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); return p + 2; }
 static unsigned char *wr32(unsigned char *p, uint32_t v) { return wr16(wr16(p, (uint16_t)v), (uint16_t)(v >> 16)); }
 static unsigned char *wr64(unsigned char *p, uint64_t v) { return wr32(wr32(p, (uint32_t)v), (uint32_t)(v >> 32)); }
-
-/* pread of exactly n bytes: 0, or -1 with errno (0 when the file ended first). */
-static int pread_full(int fd, void *buf, size_t n, uint64_t off) {
-    char *p = buf;
-    while (n) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            if (r == 0) errno = 0;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
 
 static int read_error(Error *e, const ZipReader *z, const char *what, uint64_t off) {
     if (errno == 0)
