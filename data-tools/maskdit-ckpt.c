@@ -123,8 +123,8 @@ static int cmd_info(int argc, char **argv) {
     if (kind == CKPT_FILE_PT && !pf) die("%s", e.msg);
     char have[512];
     if (pf) pt_sections_str(pf, have, sizeof have);
-    else snprintf(have, sizeof have, "%s%s%s", sections & CKPT_MODEL ? "model " : "", sections & CKPT_EMA ? "ema " : "",
-                  sections & CKPT_OPT ? "opt" : "");
+    else snprintf(have, sizeof have, "%s%s%s", sections & CKPT_MODEL ? "model" : "", sections & CKPT_EMA ? ", ema" : "",
+                  sections & CKPT_OPT ? ", opt" : "");
     printf("file: %s (%s)\nsections: %s\nstep: %lld\n", path, pf ? "PyTorch .pt" : "MaskDiT-C HDF5 checkpoint", have,
            meta.step);
     if (!pf)
