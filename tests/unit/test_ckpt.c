@@ -17,7 +17,7 @@
 #include "../../src/ckpt/ckpt.h"
 #include "../../src/util/h5util.h"
 #include "test.h"
-#include "test_capture.h"
+#include "test_util.h"
 
 static int rank, world;
 static char dir[256], golden_h5[512];
@@ -355,8 +355,7 @@ int main(int argc, char **argv) {
         MPI_RUN(disk_full_mid_write);
     } else {
         if (rank == 0) {
-            snprintf(dir, sizeof dir, "/tmp/maskdit-test-ckpt.XXXXXX");
-            if (!mkdtemp(dir)) MPI_Abort(MPI_COMM_WORLD, 1);
+            scratch_dir(dir, sizeof dir, "test-ckpt");
         }
         MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
         MPI_RUN(save_load_round_trip);
@@ -366,9 +365,7 @@ int main(int argc, char **argv) {
         MPI_RUN(validate_messages);
         MPI_Barrier(MPI_COMM_WORLD);
         if (rank == 0) {
-            char cmd[300];
-            snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-            if (system(cmd) != 0) printf("could not remove %s\n", dir);
+            remove_scratch_dir(dir);
         }
     }
     int rc = test_summary();

@@ -14,7 +14,7 @@
 #include "../../src/util/h5util.h"
 #include "../../src/util/zip.h"
 #include "test.h"
-#include "test_capture.h"
+#include "test_util.h"
 
 static char golden_pt[512], golden_h5[512], dir[256];
 static unsigned char *golden_pkl;
@@ -490,8 +490,7 @@ int main(void) {
     const char *g = getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "../shared/golden";
     snprintf(golden_pt, sizeof golden_pt, "%s/maskdit_tiny.pt", g);
     snprintf(golden_h5, sizeof golden_h5, "%s/maskdit_tiny.h5", g);
-    snprintf(dir, sizeof dir, "/tmp/maskdit-test-pt.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "test-pt");
     Error e;
     ZipReader *z = zip_open(golden_pt, &e);
     if (!z || zip_read(z, zip_find(z, "maskdit_tiny/data.pkl"), (void **)&golden_pkl, &golden_pkl_len, &e) < 0) {
@@ -508,8 +507,6 @@ int main(void) {
     RUN(pickle_machine);
     RUN(model_config_from_shapes);
     free(golden_pkl);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) printf("could not remove %s\n", dir);
+    remove_scratch_dir(dir);
     return test_summary();
 }

@@ -9,6 +9,7 @@
 
 #include "../../src/util/zip.h"
 #include "test.h"
+#include "test_util.h"
 
 static char dir[256];
 
@@ -355,15 +356,12 @@ static void damaged_archives(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/maskdit-test-zip.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "test-zip");
     RUN(writer_round_trip);
     RUN(writer_failures_keep_old_file);
     RUN(deflate_and_zip64_records);
     RUN(entry_beyond_4gib);
     RUN(damaged_archives);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) printf("could not remove %s\n", dir);
+    remove_scratch_dir(dir);
     return test_summary();
 }

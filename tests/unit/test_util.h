@@ -1,6 +1,7 @@
-/* Capture what a call prints on stderr (warnings), for tests that check them. */
-#ifndef MASKDIT_TEST_CAPTURE_H
-#define MASKDIT_TEST_CAPTURE_H
+/* Helpers of the checkpoint tests: a scratch directory, and capturing what a call prints on
+ * stderr (warnings) to check it. */
+#ifndef MASKDIT_TEST_UTIL_H
+#define MASKDIT_TEST_UTIL_H
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,6 +36,21 @@ static inline char *capture_end(Capture *c) {
     }
     unlink(c->path);
     return text;
+}
+
+/* A new directory /tmp/maskdit-<what>.XXXXXX in buf (exits when it cannot be made). */
+static inline void scratch_dir(char *buf, size_t len, const char *what) {
+    snprintf(buf, len, "/tmp/maskdit-%s.XXXXXX", what);
+    if (!mkdtemp(buf)) {
+        perror(buf);
+        exit(1);
+    }
+}
+
+static inline void remove_scratch_dir(const char *dir) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("could not remove %s\n", dir);
 }
 
 #endif
