@@ -148,4 +148,17 @@ static inline double dot_f64(const double *a, const double *w, size_t n) {
     return s;
 }
 
+/* Defines `static double name(void *ctx)`, the objective sum(out * ctx->wts) of a naive forward
+ * naive(ctx, out) that writes `count` values (count may use the context as `c`). */
+#define WEIGHTED_SUM_OBJECTIVE(name, CtxType, naive, count) \
+    static double name(void *p) {                           \
+        CtxType *c = p;                                     \
+        size_t n_ = (count);                                \
+        double *out_ = malloc(n_ * sizeof *out_);           \
+        naive(c, out_);                                     \
+        double s_ = dot_f64(out_, c->wts, n_);              \
+        free(out_);                                         \
+        return s_;                                          \
+    }
+
 #endif

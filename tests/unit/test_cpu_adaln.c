@@ -31,15 +31,8 @@ static void naive_ln_modulate(const LnCtx *c, double *out, double *mean, double 
         }
 }
 
-static double ln_objective(void *p) {
-    LnCtx *c = p;
-    size_t n = (size_t)c->N * c->T * c->W;
-    double *out = malloc(n * sizeof *out);
-    naive_ln_modulate(c, out, NULL, NULL);
-    double s = dot_f64(out, c->wts, n);
-    free(out);
-    return s;
-}
+static void naive_ln_out(const LnCtx *c, double *out) { naive_ln_modulate(c, out, NULL, NULL); }
+WEIGHTED_SUM_OBJECTIVE(ln_objective, LnCtx, naive_ln_out, (size_t)c->N * c->T * c->W)
 
 /* Runs layernorm_modulate on random inputs (rows offset from zero, to exercise the variance) and
  * checks it; fills the device buffers the backward test continues with. */
@@ -146,15 +139,7 @@ static void naive_gate_residual(const GateCtx *c, double *out) {
             }
 }
 
-static double gate_objective(void *p) {
-    GateCtx *c = p;
-    size_t n = (size_t)c->N * c->T * c->W;
-    double *out = malloc(n * sizeof *out);
-    naive_gate_residual(c, out);
-    double s = dot_f64(out, c->wts, n);
-    free(out);
-    return s;
-}
+WEIGHTED_SUM_OBJECTIVE(gate_objective, GateCtx, naive_gate_residual, (size_t)c->N * c->T * c->W)
 
 static void gate_residual_forward_and_backward(void) {
     const int N = 2, T = 5, W = 12;

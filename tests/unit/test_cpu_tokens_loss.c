@@ -82,15 +82,7 @@ static void naive_unmask(const UnmaskCtx *c, double *out) {
         }
 }
 
-static double unmask_objective(void *p) {
-    UnmaskCtx *c = p;
-    size_t n = (size_t)c->N * c->L * c->W;
-    double *out = malloc(n * sizeof *out);
-    naive_unmask(c, out);
-    double s = dot_f64(out, c->wts, n);
-    free(out);
-    return s;
-}
+WEIGHTED_SUM_OBJECTIVE(unmask_objective, UnmaskCtx, naive_unmask, (size_t)c->N * c->L * c->W)
 
 static void unmask_tokens_forward_and_backward(void) {
     const int N = 3, L = 8, K = 5, W = 6;
