@@ -62,6 +62,24 @@ static void copies_and_zero(void) {
     be->to_host(be, back, c, sizeof back);
     for (int i = 0; i < 37; i++) CHECK(back[i] == (i >= 5 && i < 15 ? 0.0f : h[i]), "zero of a range, element %d", i);
     be->free(be, a), be->free(be, c);
+
+    /* Buffers large enough to be split over the threads, and an overlapping copy. */
+    const size_t n = 3 << 20;   /* 12 MiB of floats */
+    float *big = host_randn(n, 1), *back_big = malloc(n * sizeof *back_big);
+    float *d_big = dev_from(big, n), *d_copy = be->alloc(be, n * sizeof(float), "copy");
+    be->copy(be, d_copy, d_big, n * sizeof(float));
+    be->to_host(be, back_big, d_copy, n * sizeof(float));
+    CHECK(memcmp(big, back_big, n * sizeof(float)) == 0, "large copy");
+    be->copy(be, d_copy + 1000, d_copy, (n - 1000) * sizeof(float));   /* overlapping: a move */
+    be->to_host(be, back_big, d_copy, n * sizeof(float));
+    CHECK(memcmp(back_big + 1000, big, (n - 1000) * sizeof(float)) == 0, "overlapping copy");
+    be->zero(be, d_copy + 7, (n - 9) * sizeof(float));
+    be->to_host(be, back_big, d_copy, n * sizeof(float));
+    size_t nonzero = 0;
+    for (size_t i = 7; i < n - 2; i++) nonzero += back_big[i] != 0.0f;
+    CHECK(nonzero == 0 && back_big[n - 1] == big[n - 1001] && back_big[6] == big[6], "large zero: %zu left", nonzero);
+    free(big), free(back_big);
+    be->free(be, d_big), be->free(be, d_copy);
 }
 
 static float from_bits(uint32_t u) {
