@@ -58,7 +58,7 @@ static int apply_value(RunConfig *c, int ki, yaml_document_t *doc, yaml_node_t *
         if (strlen(text) >= k->size)
             return error_set(e, "%s: %s: value is too long (%zu characters, at most %zu)", where, k->key, strlen(text),
                              k->size - 1);
-        strcpy(dst, text);
+        strncpy(dst, text, k->size);   /* zero-filled: configs compare with memcmp */
         break;
     }
     case CT_INT:
