@@ -94,6 +94,7 @@ typedef struct {
 /* Written by maskdit-train into the configuration stored in checkpoints; refused in user files. */
 typedef struct {
     long long start_step;          /* step the run's schedule counts max_num_steps from */
+    long long optimizer_step;      /* AdamW steps taken (bias corrections) */
 } RunSection;
 
 #define CFG_MAX_KEYS 96

@@ -127,8 +127,10 @@ const ConfigKey CONFIG_KEYS[] = {
     STR("wandb.notes", wandb.notes, "", CK_IGNORED, "See wandb.entity."),
 
     /* ---- run (internal) ---- */
-    NUM("run.start_step", CT_I64, run.start_step, "0", CK_INTERNAL,
-        "Step the run's train.max_num_steps and mask-ratio schedule count from."),
+    NUM("run.start_step", CT_I64, run.start_step, "-1", CK_INTERNAL,
+        "Step the run's train.max_num_steps and mask-ratio schedule count from (-1: not recorded)."),
+    NUM("run.optimizer_step", CT_I64, run.optimizer_step, "-1", CK_INTERNAL,
+        "AdamW steps taken (the bias-correction counter; differs from the step after a fine-tune start)."),
 };
 const int CONFIG_NKEYS = (int)ARRAY_LEN(CONFIG_KEYS);
 
