@@ -72,17 +72,18 @@ int run_config_check_training(const RunConfig *c, Error *e) {
     const char *where = c->source[0] ? c->source : "config";
     const DataSection *d = &c->data;
     const char *root = d->root[0] ? d->root : "<data.root>";
+    /* The original's LMDB root holds the latents in <root>/train (its ImageNetLatentDataset). */
     if (!strcmp(d->category, "lmdb"))
         return error_set(e,
                          "%s: data.category: lmdb is not read directly; convert the latent LMDB once to an HDF5 "
-                         "dataset with\n    maskdit-convert lmdb %s %s-hdf5\nthen set data.category: hdf5 and "
-                         "data.root: %s-hdf5",
+                         "dataset with\n    maskdit-convert lmdb %s/train --out %s-hdf5\nthen set data.category: hdf5 "
+                         "and data.root: %s-hdf5",
                          where, root, root, root);
     if (!strcmp(d->category, "webdataset"))
         return error_set(e,
                          "%s: data.category: webdataset is not read directly; convert the latent LMDB the shards "
                          "were made from (the input of the original's lmdb2wds.py) with\n    maskdit-convert lmdb "
-                         "<latent-lmdb-dir> %s-hdf5\nthen set data.category: hdf5 and data.root: %s-hdf5",
+                         "<latent-lmdb>/train --out %s-hdf5\nthen set data.category: hdf5 and data.root: %s-hdf5",
                          where, root, root);
     if (strcmp(d->category, "hdf5"))
         return error_set(e, "%s: data.category: unknown dataset category '%s' (expected hdf5)", where, d->category);

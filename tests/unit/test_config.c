@@ -151,10 +151,10 @@ static void training_checks(void) {
     int rc = load_text(&c, "data:\n  category: lmdb\n  root: /data/in256\n", NULL, 0, &e);
     CHECK(rc == 0, "%s", e.msg);
     rc = run_config_check_training(&c, &e);
-    CHECK_ERR(rc, e, "maskdit-convert lmdb /data/in256 /data/in256-hdf5");
+    CHECK_ERR(rc, e, "maskdit-convert lmdb /data/in256/train --out /data/in256-hdf5");
     CHECK(strstr(e.msg, "data.root: /data/in256-hdf5"), "says which root to use: %s", e.msg);
     load_text(&c, "data:\n  category: webdataset\n  root: /data/wds\n", NULL, 0, &e);
-    CHECK_ERR(run_config_check_training(&c, &e), e, "maskdit-convert lmdb <latent-lmdb-dir> /data/wds-hdf5");
+    CHECK_ERR(run_config_check_training(&c, &e), e, "maskdit-convert lmdb <latent-lmdb>/train --out /data/wds-hdf5");
     load_text(&c, "data:\n  category: zarr\n  root: x\n", NULL, 0, &e);
     CHECK_ERR(run_config_check_training(&c, &e), e, "data.category: unknown dataset category 'zarr'");
     load_text(&c, "data:\n  category: hdf5\n", NULL, 0, &e);

@@ -1,4 +1,4 @@
-#include "progress.h"
+#include "train_log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -13,15 +13,15 @@ static FILE *open_append(const char *dir, const char *name, Error *e) {
     return f;
 }
 
-int progress_open(Progress *p, const char *experiment_dir, Error *e) {
+int train_log_open(TrainLog *p, const char *experiment_dir, Error *e) {
     memset(p, 0, sizeof *p);
     if (!(p->log = open_append(experiment_dir, "log.txt", e))) return -1;
     if (!(p->jsonl = open_append(experiment_dir, "metrics.jsonl", e))) return -1;
-    progress_restart_clock(p);
+    train_log_restart_clock(p);
     return 0;
 }
 
-void progress_close(Progress *p) {
+void train_log_close(TrainLog *p) {
     if (p->log) fclose(p->log);
     if (p->jsonl) fclose(p->jsonl);
     p->log = p->jsonl = NULL;
@@ -33,19 +33,19 @@ static double wall_time(void) {
     return tv.tv_sec + tv.tv_usec * 1e-6;
 }
 
-void progress_restart_clock(Progress *p) {
+void train_log_restart_clock(TrainLog *p) {
     p->t_interval = now_seconds();
     p->steps = p->images = 0;
     p->loss_sum = 0;
 }
 
-void progress_step(Progress *p, double loss, long long images) {
+void train_log_step(TrainLog *p, double loss, long long images) {
     p->steps++;
     p->images += images;
     p->loss_sum += loss;
 }
 
-static void vsay(Progress *p, FILE *out, const char *prefix, const char *fmt, va_list ap) {
+static void vsay(TrainLog *p, FILE *out, const char *prefix, const char *fmt, va_list ap) {
     char line[2048];
     vsnprintf(line, sizeof line, fmt, ap);
     fprintf(out, "%s%s\n", prefix, line);
@@ -56,21 +56,21 @@ static void vsay(Progress *p, FILE *out, const char *prefix, const char *fmt, va
     }
 }
 
-void progress_say(Progress *p, const char *fmt, ...) {
+void train_log_say(TrainLog *p, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsay(p, stdout, "", fmt, ap);
     va_end(ap);
 }
 
-void progress_error(Progress *p, const char *fmt, ...) {
+void train_log_error(TrainLog *p, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsay(p, stderr, "maskdit-train: error: ", fmt, ap);
     va_end(ap);
 }
 
-void progress_event(Progress *p, const char *name, const char *fields_fmt, ...) {
+void train_log_event(TrainLog *p, const char *name, const char *fields_fmt, ...) {
     if (!p->jsonl) return;
     char fields[2048];
     va_list ap;
@@ -87,7 +87,7 @@ static void format_duration(double s, char *buf, size_t len) {
     else snprintf(buf, len, "%lldh%02lldm%02llds", t / 3600, t % 3600 / 60, t % 60);
 }
 
-void progress_report(Progress *p, long long step, long long end_step, double lr, double mask_ratio,
+void train_log_report(TrainLog *p, long long step, long long end_step, double lr, double mask_ratio,
                      size_t peak_mem_bytes) {
     if (p->steps == 0) return;
     double dt = now_seconds() - p->t_interval;
@@ -97,12 +97,12 @@ void progress_report(Progress *p, long long step, long long end_step, double lr,
     char eta_s[32], mem[32];
     format_duration(eta, eta_s, sizeof eta_s);
     format_bytes((double)peak_mem_bytes, mem, sizeof mem);
-    progress_say(p, "(step=%07lld) Train Loss: %.4f, Train Steps/Sec: %.2f, Images/Sec: %.1f, LR: %.3g, Mask: %.3f, "
+    train_log_say(p, "(step=%07lld) Train Loss: %.4f, Train Steps/Sec: %.2f, Images/Sec: %.1f, LR: %.3g, Mask: %.3f, "
                     "ETA: %s, Peak Mem: %s",
                  step, loss, sps, ips, lr, mask_ratio, eta_s, mem);
-    progress_event(p, "train",
+    train_log_event(p, "train",
                    "\"step\": %lld, \"loss\": %.9g, \"steps_per_sec\": %.6g, \"images_per_sec\": %.6g, \"lr\": %.9g, "
                    "\"mask_ratio\": %.6g, \"eta_sec\": %.0f, \"peak_mem_bytes\": %zu",
                    step, loss, sps, ips, lr, mask_ratio, eta, peak_mem_bytes);
-    progress_restart_clock(p);
+    train_log_restart_clock(p);
 }
