@@ -52,6 +52,7 @@ for t in bin/tests/test_*; do
     run_one "$n" "$t"
 done
 for t in tests/cli/*.sh; do
+    [ "$(basename "$t")" = lib.sh ] && continue
     [ -f "$t" ] || continue
     n=$(basename "$t" .sh)
     [ ${#PATTERNS[@]} -eq 0 ] || selected "$n" "${PATTERNS[@]}" || continue
