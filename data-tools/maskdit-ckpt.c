@@ -4,8 +4,9 @@
  *   maskdit-ckpt import X.pt OUT.h5 [--model-type DiT-XL/2] [--input-size N] [--num-heads H]
  *                                   [--decoder-num-heads H]
  */
-#include <mpi.h>
 #include <string.h>
+
+#include "../mpi/dist.h"
 
 #include "../src/ckpt/ckpt.h"
 #include "../src/ckpt/infer_config.h"
@@ -22,7 +23,7 @@ static const char *USAGE =
     "  import  convert an official MaskDiT .pt checkpoint (model, ema and optimizer moments when present)\n"
     "          to a MaskDiT-C HDF5 checkpoint; the model configuration is inferred from the shapes\n";
 
-static const char *dtype_name(PtDtype d) {
+static const char *pt_dtype_label(PtDtype d) {
     static const char *names[] = {"float32", "float16", "bfloat16", "float64", "unsupported"};
     return names[d];
 }
@@ -74,13 +75,13 @@ static void print_section(const char *path, const char *section, int list_tensor
     if (sd && sd->count) {
         int mixed = 0;
         for (int i = 1; i < sd->count; i++) mixed |= sd->tensors[i].dtype != sd->tensors[0].dtype;
-        printf(" (%s)", mixed ? "mixed dtypes" : dtype_name(sd->tensors[0].dtype));
+        printf(" (%s)", mixed ? "mixed dtypes" : pt_dtype_label(sd->tensors[0].dtype));
     }
     printf("\n");
     for (int i = 0; list_tensors && i < n; i++) {
         char shape[160];
         shape_str(list[i].ndim, list[i].shape, shape, sizeof shape);
-        printf("  %-56s %-18s%s%s\n", list[i].name, shape, sd ? " " : "", sd ? dtype_name(sd->tensors[i].dtype) : "");
+        printf("  %-56s %-18s%s%s\n", list[i].name, shape, sd ? " " : "", sd ? pt_dtype_label(sd->tensors[i].dtype) : "");
     }
     ckpt_list_free(list, n);
 }
@@ -177,7 +178,7 @@ static int parse_int_flag(const char *flag, const char *value) {
     return (int)v;
 }
 
-static int cmd_import(int argc, char **argv) {
+static int cmd_import(const Dist *d, int argc, char **argv) {
     const char *in = NULL, *out = NULL, *model_type = NULL;
     int input_size = 0;
     HeadFlags heads = {0, 0};
@@ -237,7 +238,7 @@ static int cmd_import(int argc, char **argv) {
     if (!has_model) memcpy(ts.model, ts.ema, t.total * sizeof(float));
     if (!has_ema) memcpy(ts.ema, ts.model, t.total * sizeof(float));
     meta.model_config_json = model_config_to_json(&c);
-    if (ckpt_save(out, MPI_COMM_WORLD, &t, &ts, &meta, &e) < 0) die("%s", e.msg);
+    if (ckpt_save(out, d->comm, &t, &ts, &meta, &e) < 0) die("%s", e.msg);
     model_config_describe(&c, desc, sizeof desc);
     info("imported %s -> %s: %s%s%s, %zu parameters, step %lld\n  model: %s\n  %s", in, out,
          has_model ? "model" : "model (= ema)", has_ema ? ", ema" : ", ema (= model)", has_opt ? ", opt" : "",
@@ -252,17 +253,20 @@ static int cmd_import(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
+    Dist d;
+    dist_init(&d, &argc, &argv);
     h5_quiet();
+    int rc = 0;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(USAGE, argc < 2 ? stderr : stdout);
-        MPI_Finalize();
-        return argc < 2 ? 2 : 0;
+        if (d.rank == 0) fputs(USAGE, argc < 2 ? stderr : stdout);
+        rc = argc < 2 ? 2 : 0;
+    } else if (strcmp(argv[1], "info") == 0) {
+        rc = cmd_info(argc - 2, argv + 2);
+    } else if (strcmp(argv[1], "import") == 0) {
+        rc = cmd_import(&d, argc - 2, argv + 2);
+    } else {
+        die("unknown command '%s'\n%s", argv[1], USAGE);
     }
-    int rc;
-    if (strcmp(argv[1], "info") == 0) rc = cmd_info(argc - 2, argv + 2);
-    else if (strcmp(argv[1], "import") == 0) rc = cmd_import(argc - 2, argv + 2);
-    else die("unknown command '%s'\n%s", argv[1], USAGE);
-    MPI_Finalize();
+    dist_finalize(&d);
     return rc;
 }

@@ -24,15 +24,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../../mpi/dist.h"
 #include "../util/fileio.h"
 #include "../util/h5util.h"
 #include "ckpt_layout.h"
-
-#define MPI_OK(call)                                                                          \
-    do {                                                                                      \
-        int mpi_rc_ = (call);                                                                 \
-        if (mpi_rc_ != MPI_SUCCESS) FATAL("%s failed (MPI error %d)", #call, mpi_rc_);        \
-    } while (0)
 
 /* What a rank wrote where: read back before the rename (see verify_shares). */
 typedef struct {
@@ -71,7 +66,7 @@ static int fail_here(Writer *w, const char *fmt, ...) {
 /* 1 when every rank is fine. */
 static int all_ok(Writer *w) {
     int all;
-    MPI_OK(MPI_Allreduce(&w->ok, &all, 1, MPI_INT, MPI_MIN, w->comm));
+    MPI_CHECK(MPI_Allreduce(&w->ok, &all, 1, MPI_INT, MPI_MIN, w->comm));
     return all;
 }
 
@@ -79,26 +74,26 @@ static int all_ok(Writer *w) {
  * only cannot be closed collectively, so a split outcome ends the job instead of hanging it. */
 static int all_created(Writer *w, const char *what) {
     int n;
-    MPI_OK(MPI_Allreduce(&w->ok, &n, 1, MPI_INT, MPI_SUM, w->comm));
+    MPI_CHECK(MPI_Allreduce(&w->ok, &n, 1, MPI_INT, MPI_SUM, w->comm));
     if (n != 0 && n != w->world) FATAL("%s: parallel HDF5 created %s on %d of %d ranks only", w->tmp, what, n, w->world);
     return n == w->world;
 }
 
 static char *bcast_string(const char *s, int rank, MPI_Comm comm) {
     long long n = rank == 0 && s ? (long long)strlen(s) + 1 : 0;
-    MPI_OK(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, comm));
+    MPI_CHECK(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, comm));
     if (n == 0) return NULL;
     if (n > INT_MAX) FATAL("checkpoint text attribute of %lld bytes is too long", n);
     char *out = xmalloc((size_t)n, "checkpoint text");
     if (rank == 0) memcpy(out, s, (size_t)n);
-    MPI_OK(MPI_Bcast(out, (int)n, MPI_CHAR, 0, comm));
+    MPI_CHECK(MPI_Bcast(out, (int)n, MPI_CHAR, 0, comm));
     return out;
 }
 
 /* Rank 0's metadata everywhere: attribute writes must be identical on all ranks. */
 static void share_meta(const CkptMeta *in, CkptMeta *out, int rank, MPI_Comm comm) {
     *out = *in;
-    MPI_OK(MPI_Bcast(out, (int)sizeof *out, MPI_BYTE, 0, comm));
+    MPI_CHECK(MPI_Bcast(out, (int)sizeof *out, MPI_BYTE, 0, comm));
     out->precision[sizeof out->precision - 1] = 0;
     out->config_text = bcast_string(in->config_text, rank, comm);
     out->model_config_json = bcast_string(in->model_config_json, rank, comm);
@@ -273,8 +268,8 @@ static void verify_shares(Writer *w, const ParamTable *t) {
 /* Everyone gets the message of the lowest rank that failed. */
 static int report_failure(Writer *w, Error *e) {
     int mine = w->ok ? w->world : w->rank, who;
-    MPI_OK(MPI_Allreduce(&mine, &who, 1, MPI_INT, MPI_MIN, w->comm));
-    MPI_OK(MPI_Bcast(w->err.msg, (int)sizeof w->err.msg, MPI_CHAR, who, w->comm));
+    MPI_CHECK(MPI_Allreduce(&mine, &who, 1, MPI_INT, MPI_MIN, w->comm));
+    MPI_CHECK(MPI_Bcast(w->err.msg, (int)sizeof w->err.msg, MPI_CHAR, who, w->comm));
     if (w->rank == 0 && unlink(w->tmp) < 0 && errno != ENOENT && errno != EISDIR)
         warn("cannot remove %s: %s", w->tmp, strerror(errno));
     return error_set(e, "checkpoint not saved: %s", w->err.msg);
@@ -284,8 +279,8 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
               Error *e) {
     h5_quiet();
     Writer w = {.comm = comm, .ok = 1, .file = -1};
-    MPI_OK(MPI_Comm_rank(comm, &w.rank));
-    MPI_OK(MPI_Comm_size(comm, &w.world));
+    MPI_CHECK(MPI_Comm_rank(comm, &w.rank));
+    MPI_CHECK(MPI_Comm_size(comm, &w.world));
     size_t len = strlen(path) + 5;
     char *tmp = xmalloc(len, "checkpoint temporary name");
     xsnprintf(tmp, len, "%s.tmp", path);
@@ -322,7 +317,7 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
     if (w.file >= 0 && !all_ok(&w)) {
         /* Discarded anyway: free its blocks so that the close can flush (see the top). */
         if (w.rank == 0 && truncate(tmp, 0) < 0) warn("cannot truncate %s: %s", tmp, strerror(errno));
-        MPI_OK(MPI_Barrier(comm));
+        MPI_CHECK(MPI_Barrier(comm));
     }
     if (w.file >= 0 && H5Fclose(w.file) < 0) fail_here(&w, "%s: closing the file failed", tmp);
     if (all_ok(&w)) sync_file(&w);

@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "../util/format_double.h"
+#include "../config/config.h"
 
 /* Opcodes (Python's Lib/pickletools.py documents each). */
 enum {
@@ -453,8 +453,8 @@ static void repr_into(Text *t, const PkValue *v, int depth) {
     case PK_INT: put(t, "%lld", v->i); break;
     case PK_FLOAT: {
         char num[40];
-        format_double(v->f, num, sizeof num);
-        put(t, "%s%s", num, strpbrk(num, ".eni") ? "" : ".0");   /* Python writes 4.0, not 4 */
+        format_py_float(v->f, num, sizeof num);
+        put(t, "%s", num);
         break;
     }
     case PK_STR: put(t, "'%s'", v->s); break;

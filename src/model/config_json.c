@@ -3,14 +3,14 @@
 #include <math.h>
 #include <string.h>
 
-#include "../util/format_double.h"
+#include "../config/config.h"
 
 /* Doubles in their shortest exact form, so that reading them back gives the same value. */
 static void put_double(char *buf, size_t len, const char *name, double v, int last) {
     size_t at = strlen(buf);
     char num[40];
     if (isinf(v)) snprintf(num, sizeof num, "\"%sinf\"", v < 0 ? "-" : "");
-    else format_double(v, num, sizeof num);
+    else format_py_float(v, num, sizeof num);
     snprintf(buf + at, len - at, "\"%s\": %s%s", name, num, last ? "" : ", ");
 }
 
