@@ -365,6 +365,25 @@ static void other_bad_inputs(void) {
     CHECK(ckpt_load(path, &t, &want, NULL, 1, &e) < 0 && strstr(e.msg, "unknown pickle opcode 0xfe") &&
               strstr(e.msg, "data.pkl"), "%s", e.msg);
 
+    /* a pickle that is not a dict */
+    tmp_path(path, sizeof path, "none.pt");
+    write_pt(path, (const unsigned char *)"\x80\x02N.", 4, NULL, KEEP);
+    CHECK(ckpt_load(path, &t, &want, NULL, 1, &e) < 0 && strstr(e.msg, "the pickled object is not a dict"), "%s",
+          e.msg);
+
+    /* an optimizer dict without its 'state' */
+    size_t len;
+    unsigned char *pkl = splice_pickle(NULL, "X\x05\x00\x00\x00state", 10, "X\x05\x00\x00\x00stale", 10, &len);
+    tmp_path(path, sizeof path, "no-state.pt");
+    write_pt(path, pkl, len, NULL, KEEP);
+    free(pkl);
+    CkptTensors opt = {.exp_avg = buf};
+    CHECK(ckpt_load(path, &t, &opt, NULL, 1, &e) < 0 && strstr(e.msg, "'opt' is not an optimizer state_dict"), "%s",
+          e.msg);
+    CkptMeta meta;
+    CHECK(ckpt_load(path, &t, &want, &meta, 1, &e) == 0 && meta.step == 0, "weights and meta still load: %s", e.msg);
+    ckpt_meta_free(&meta);
+
     /* truncated pickle */
     tmp_path(path, sizeof path, "short-pickle.pt");
     write_pt(path, golden_pkl, 1000, NULL, KEEP);
@@ -480,6 +499,9 @@ static void model_config_from_shapes(void) {
         if (strcmp(list[i].name, "model.final_layer.linear.weight") == 0) x = &list[i];
     x->shape[0] = 32;   /* learned sigma: twice the channels */
     CHECK(infer_model_config(ptrs, n, &c, &e) < 0 && strstr(e.msg, "learned sigma"), "%s", e.msg);
+    list[0].shape[1] = 15;   /* model.pos_embed of 15 tokens */
+    CHECK(infer_model_config(ptrs, n, &c, &e) < 0 && strstr(e.msg, "model.pos_embed (15 tokens) is not a square grid"),
+          "%s", e.msg);
     CHECK(infer_model_config(ptrs + 4, n - 4, &c, &e) < 0 && strstr(e.msg, "model.x_embedder.proj.weight is missing"),
           "%s", e.msg);
     free(ptrs);

@@ -311,26 +311,33 @@ static void damaged_archives(void) {
     CHECK(fread(bytes, 1, (size_t)size, f) == (size_t)size, "read back");
     fclose(f);
     Error e;
+    long cd = size - 22 - 2 * 46 - 8 - 4;   /* the central directory: records of data.bin and text */
     struct {
         const char *what, *expect;
-        long cut;        /* write only the first `cut` bytes (0: all) */
-        long flip;       /* offset of a byte to change (-1: none) */
+        long cut;             /* write only the first `cut` bytes (0: all, -1: none) */
+        long at;              /* offset of the bytes to overwrite (-1: none) */
+        const char *bytes;    /* their new values (2 bytes), NULL: flip the byte at `at` */
     } cases[] = {
-        {"truncated in half", "truncated", size / 2, -1},
-        {"cut inside the end record", "truncated", size - 5, -1},
-        {"stored data damaged", "CRC-32", 0, (long)data_off + 500},
-        {"deflate data damaged", "entry text is damaged", 0, (long)data_off + 100000 + 30 + 4 + 3},
-        {"local header damaged", "no local header", 0, (long)data_off - 38},
-        {"central directory damaged", "central directory record 1", 0, size - 22 - 2 * (46 + 8) + 4},
-        {"empty file", "not a zip archive", 1, -1},
+        {"truncated in half", "truncated", size / 2, -1, NULL},
+        {"cut inside the end record", "truncated", size - 5, -1, NULL},
+        {"stored data damaged", "CRC-32", 0, (long)data_off + 500, NULL},
+        {"deflate data damaged", "entry text is damaged", 0, (long)data_off + 100000 + 30 + 4 + 3, NULL},
+        {"local header damaged", "no local header", 0, (long)data_off - 38, NULL},
+        {"central directory damaged", "central directory record 1", 0, cd, NULL},
+        {"unknown compression", "uses compression method 12", 0, cd + 10, "\x0c\x00"},
+        {"encrypted entry", "is encrypted", 0, cd + 8, "\x01\x00"},
+        {"zip64 count without locator", "zip64 locator is missing", 0, size - 22 + 10, "\xff\xff"},
+        {"directory outside the file", "does not fit before its end record", 0, size - 22 + 16 + 2, "\x07\x00"},
+        {"stored sizes disagree", "stored entry data.bin has", 0, cd + 20, "\x00\x00"},
+        {"empty file", "not a zip archive", -1, -1, NULL},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         path_of(bad, sizeof bad, "bad.zip");
         unsigned char *copy = malloc((size_t)size);
         memcpy(copy, bytes, (size_t)size);
-        long n = cases[i].cut ? cases[i].cut : size;
-        if (cases[i].flip >= 0) copy[cases[i].flip] ^= 0x5a;
-        if (strcmp(cases[i].what, "empty file") == 0) n = 0;
+        long n = cases[i].cut > 0 ? cases[i].cut : cases[i].cut < 0 ? 0 : size;
+        if (cases[i].at >= 0 && cases[i].bytes) memcpy(copy + cases[i].at, cases[i].bytes, 2);
+        else if (cases[i].at >= 0) copy[cases[i].at] ^= 0x5a;
         f = fopen(bad, "wb");
         fwrite(copy, 1, (size_t)n, f);
         fclose(f);
