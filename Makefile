@@ -67,17 +67,19 @@ LIB_C := $(filter-out %/maskdit-%.c mpi/%_nccl.c mpi/nccl_absent.c, $(wildcard s
     $(ABSENT_SRC) $(CUDA_C_SRC)
 PROG_C := $(wildcard src/apps/maskdit-*.c data-tools/maskdit-*.c)
 TEST_C := $(wildcard tests/unit/test_*.c)
+BENCH_C := $(wildcard tests/bench/bench_*.c)
 # Programs for a GPU machine (tests/gpu/run.sh); built everywhere so that CI compiles them.
 GPU_TEST_C := $(wildcard tests/gpu/*.c)
 
 LIB_OBJ := $(patsubst %.c,build/%.o,$(LIB_C)) $(patsubst %.cu,build/%.o,$(CUDA_SRC))
 PROGS := $(patsubst %.c,bin/%,$(notdir $(PROG_C)))
 TESTS := $(patsubst tests/unit/%.c,bin/tests/%,$(TEST_C))
+BENCHES := $(patsubst tests/bench/%.c,bin/bench/%,$(BENCH_C))
 GPU_TESTS := $(patsubst tests/gpu/%.c,bin/gpu/%,$(GPU_TEST_C))
 LIB := build/libmaskdit.a
 
 .PHONY: all deps test demo bench clean
-all: $(PROGS) $(TESTS) $(GPU_TESTS)
+all: $(PROGS) $(TESTS) $(BENCHES) $(GPU_TESTS)
 
 # The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it
 # may assume floating-point operations do not trap and math functions do not set errno; they
@@ -119,6 +121,9 @@ bin/%: build/data-tools/%.o $(LIB)
 	$(link)
 
 bin/tests/%: build/tests/unit/%.o $(LIB)
+	$(link)
+
+bin/bench/%: build/tests/bench/%.o $(LIB)
 	$(link)
 
 bin/gpu/%: build/tests/gpu/%.o $(LIB)
