@@ -124,9 +124,22 @@ fi
 
 # ---- 2-5. correctness ----
 if [ -n "$BIN" ]; then
-    part ops 200 "${RUN[@]}" "$BIN/gpu/check_ops"
-    CHECKS+=("op checks (check_ops): $(tally ops)")
-    part step 120 "${RUN[@]}" "$BIN/gpu/check_step"
+    # one process per precision, launches synchronous (an error names the kernel that caused it);
+    # a crash is rerun once under compute-sanitizer with the same inputs to locate it
+    for p in fp32 tf32 bf16 fp16 nolt; do
+        part "ops-$p" 90 "${RUN[@]}" CUDA_LAUNCH_BLOCKING=1 "$BIN/gpu/check_ops" --precision "$p"
+        rc=${RC[ops-$p]:-124}
+        CHECKS+=("op checks $p (check_ops): $(tally "ops-$p")")
+        # crashed: ended (not at its limit, not "no GPU") without its summary line
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] &&
+            ! grep -q '^check_ops: [0-9]* passed' "$LOGDIR/ops-$p.log" && command -v compute-sanitizer >/dev/null; then
+            seed=$(sed -n 's/^check_ops: seed \([0-9]*\).*/\1/p' "$LOGDIR/ops-$p.log")
+            part "sanitize-$p" 120 "${RUN[@]}" compute-sanitizer --print-limit 10 "$BIN/gpu/check_ops" --precision "$p" \
+                ${seed:+--seed "$seed"}
+            CHECKS+=("  compute-sanitizer on $p: $(grep -m2 'Invalid\|ERROR SUMMARY' "$LOGDIR/sanitize-$p.log" | tr '\n' ' ')")
+        fi
+    done
+    part step 120 "${RUN[@]}" CUDA_LAUNCH_BLOCKING=1 "$BIN/gpu/check_step"
     CHECKS+=("training step vs CPU (check_step): $(tally step)")
     gp=0 gf=0
     for f in "$GOLDEN" tests/golden/maskdit_*.h5; do
