@@ -14,8 +14,9 @@
  * Limits (normwise relative):
  *   fp32: 1e-5. Same inputs, fp32 arithmetic in another summation order: ~1e-7 observed in
  *         such comparisons; 1e-5 leaves room for K ~ 5000 long sums.
- *   tf32: 2e-3 where the GEMMs run on TF32 tensor cores (10-bit mantissa, unit roundoff 4.9e-4
- *         on each operand; a random dot product's relative error is of that order).
+ *   tf32: 3e-3 where the GEMMs run on TF32 tensor cores (10-bit mantissa, unit roundoff 4.9e-4
+ *         on each operand: a random dot product's relative error is ~4e-4 rms, and the
+ *         attention backward chains three such products).
  *   bf16: 1e-2 on act outputs: the output itself is rounded to bf16 (unit roundoff 2^-9 = 2e-3,
  *         ~1.1e-3 normwise for random data), and attention rounds twice more (P, then P v).
  *   fp16: 5e-3 on act outputs (unit roundoff 2^-11 = 4.9e-4, same reasoning).
@@ -434,7 +435,7 @@ typedef struct {
 
 static const Mode MODES[] = {
     {"fp32", DTYPE_F32, 0, 0, 1e-5, 1e-5},
-    {"tf32", DTYPE_F32, 1, 0, 2e-3, 1e-5},
+    {"tf32", DTYPE_F32, 1, 0, 3e-3, 1e-5},
     {"bf16", DTYPE_BF16, 0, 0, 1e-2, 1e-4},
     {"fp16", DTYPE_F16, 0, 0, 5e-3, 1e-4},
     {"nolt", DTYPE_BF16, 0, 1, 1e-2, 1e-4},   /* bf16 GEMMs through cublasGemmEx (the cuBLASLt fallback) */
