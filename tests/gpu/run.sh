@@ -24,7 +24,7 @@ set -u
 cd "$(dirname "$0")/../.."
 T0=$SECONDS
 BUDGET=${GPU_BUDGET:-470}
-OUT=${OUT:-$PWD/gpu-results}
+OUT=${OUT:-$PWD/results/gpu}
 mkdir -p "$OUT"
 RES=$OUT/results.txt
 SUM=$OUT/summary.txt
