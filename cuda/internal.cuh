@@ -56,8 +56,10 @@ typedef struct {
     size_t ones_count;
     void **ptr_arrays;              /* A, B, C pointer arrays of the attention batched GEMMs */
     size_t ptr_arrays_count;
-    void *scores;                   /* fp32 attention scores of the layer being run forward */
+    void *scores;                   /* batched-GEMM attention: fp32 scores S, turned into P in place */
     size_t scores_count;
+    void *dscores;                  /* batched-GEMM attention backward: fp32 dP, turned into dS in place */
+    size_t dscores_count;
     double *partials;               /* sum_squares: per-block partial sums, then the total */
     double *result_host;            /* pinned */
 } CudaState;

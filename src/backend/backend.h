@@ -106,7 +106,7 @@ struct Backend {
     /* Multi-head self-attention core. qkv[N,T,3E] act with columns [q | k | v], head h owning
      * columns h*hd .. h*hd+hd-1 of each; out[N,T,E] = concat_h softmax(q k^T / sqrt(hd)) v.
      * saved: attention_saved_bytes(N,T,E,H) bytes kept for the backward pass (probabilities on
-     * the CPU, log-sum-exp on a fused kernel). */
+     * the CPU, the log-sum-exp of each score row on CUDA). */
     size_t (*attention_saved_bytes)(Backend *b, int N, int T, int E, int H);
     /* Scratch needed by attention_backward (freely overwritten, not kept between calls). */
     size_t (*attention_scratch_bytes)(Backend *b, int N, int T, int E, int H);
