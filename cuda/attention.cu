@@ -1,5 +1,11 @@
-/* Multi-head self-attention as batched GEMMs over (sample, head) + fused softmax kernels, for any
- * head width and every act dtype. q, k and v are read in place from qkv [N, T, 3E] (head h of
+/* Multi-head self-attention: the choice between the two paths, and the batched-GEMM path.
+ *
+ * Paths: the fused kernels of flash_attention.cu for bf16/fp16 and head widths that are multiples
+ * of 8 up to 128 (the default; MASKDIT_ATTENTION=gemm turns them off), else batched GEMMs over
+ * (sample, head) + fused softmax kernels, for any head width and every act dtype. Both save the
+ * same lse, so a forward pass on one path and a backward pass on the other agree.
+ *
+ * Batched GEMMs: q, k and v are read in place from qkv [N, T, 3E] (head h of
  * sample n starts at n*T*3E + h*hd, row stride 3E); cuBLAS gets one pointer per (n, h) (the batch
  * is not a single stride), built on the device by a small kernel.
  *
@@ -17,8 +23,32 @@
  * writes the converted chunk; a 16-bit value j overlaps fp32 value j/2, which an earlier or the
  * current chunk has already read. */
 #include <math.h>
+#include <string.h>
 
 #include "internal.cuh"
+
+/* The path for bf16/fp16 when MASKDIT_ATTENTION is not set: 1 = fused (flash) kernels, 0 = batched
+ * GEMMs. The one line to change to make the batched GEMMs the default. */
+#define FLASH_BY_DEFAULT 1
+
+int cuda_attention_flash_setting(int *flash, char *err, size_t err_len) {
+    const char *v = getenv("MASKDIT_ATTENTION");
+    if (!v || !*v) *flash = FLASH_BY_DEFAULT;
+    else if (!strcmp(v, "flash")) *flash = 1;
+    else if (!strcmp(v, "gemm")) *flash = 0;
+    else {
+        snprintf(err, err_len, "MASKDIT_ATTENTION=%s: expected flash (fused kernels) or gemm (batched GEMMs)", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* The fused kernels need 16-bit activations, a head width they handle and 16-byte aligned rows
+ * (they read 16-byte chunks); anything else takes the batched GEMMs. */
+static int use_flash(Backend *b, int E, int H, const void *p0, const void *p1, const void *p2, const void *p3) {
+    return cuda_state(b)->flash && b->act_dtype != DTYPE_F32 && E % H == 0 && cuda_flash_supported(E / H) &&
+           aligned16(p0) && aligned16(p1) && aligned16(p2) && aligned16(p3);
+}
 
 size_t cuda_attention_saved_bytes(Backend *b, int N, int T, int E, int H) { return (size_t)N * H * T * sizeof(float); }
 /* rowsum(dO o O) of the fused backward; the batched-GEMM path keeps its T x T blocks in workspaces */
@@ -192,11 +222,15 @@ static void attention_backward_gemm(Backend *b, void *dqkv, const void *dout, co
 
 void cuda_attention(Backend *b, void *out, void *saved, const void *qkv, int N, int T, int E, int H) {
     if (N * T == 0) return;
-    attention_gemm(b, out, (float *)saved, qkv, N, T, E, H);
+    if (use_flash(b, E, H, out, qkv, qkv, qkv)) cuda_flash_attention(b, out, (float *)saved, qkv, N, T, E, H);
+    else attention_gemm(b, out, (float *)saved, qkv, N, T, E, H);
 }
 
 void cuda_attention_backward(Backend *b, void *dqkv, void *scratch, const void *dout, const void *qkv,
                              const void *out, const void *saved, int N, int T, int E, int H) {
     if (N * T == 0) return;
-    attention_backward_gemm(b, dqkv, dout, qkv, (const float *)saved, N, T, E, H);
+    if (use_flash(b, E, H, dqkv, dout, qkv, out))
+        cuda_flash_attention_backward(b, dqkv, (float *)scratch, dout, qkv, out, (const float *)saved, N, T, E, H);
+    else
+        attention_backward_gemm(b, dqkv, dout, qkv, (const float *)saved, N, T, E, H);
 }
