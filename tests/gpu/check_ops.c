@@ -288,18 +288,21 @@ static void case_adaln(Ctx *x, int N, int T, int W, int chunks) {
     x->gpu->layernorm_modulate_backward(x->gpu, dx.g, dmod.g, dout.g, xx.g, mean.g, rstd.g, mod.g, S, sh, sc, N, T, W);
     check(x, op, "ln backward dx", &dx, -1);
     check(x, op, "ln backward dmod", &dmod, -1);
-    /* gated residual */
-    Buf y = buf_random(x, NTW, 1, 1.0f, 0.0f);
-    x->cpu->gate_residual(x->cpu, xx.c, y.c, mod.c, S, gt, N, T, W);
-    x->gpu->gate_residual(x->gpu, xx.g, y.g, mod.g, S, gt, N, T, W);
-    check(x, op, "gate x", &xx, -1);
+    /* gated residual: out of place (into a poisoned buffer), then in place */
+    Buf y = buf_random(x, NTW, 1, 1.0f, 0.0f), gx = buf_poison(x, NTW, 1);
+    x->cpu->gate_residual(x->cpu, gx.c, xx.c, y.c, mod.c, S, gt, N, T, W);
+    x->gpu->gate_residual(x->gpu, gx.g, xx.g, y.g, mod.g, S, gt, N, T, W);
+    check(x, op, "gate x_out", &gx, -1);
+    x->cpu->gate_residual(x->cpu, xx.c, xx.c, y.c, mod.c, S, gt, N, T, W);
+    x->gpu->gate_residual(x->gpu, xx.g, xx.g, y.g, mod.g, S, gt, N, T, W);
+    check(x, op, "gate in place", &xx, -1);
     Buf dy = buf_poison(x, NTW, 1);
     x->cpu->gate_residual_backward(x->cpu, dy.c, dmod.c, dout.c, y.c, mod.c, S, gt, N, T, W);
     x->gpu->gate_residual_backward(x->gpu, dy.g, dmod.g, dout.g, y.g, mod.g, S, gt, N, T, W);
     check(x, op, "gate backward dy", &dy, -1);
     check(x, op, "gate backward dmod", &dmod, -1);
     buf_free(x, &xx), buf_free(x, &mod), buf_free(x, &out), buf_free(x, &mean), buf_free(x, &rstd);
-    buf_free(x, &dout), buf_free(x, &dx), buf_free(x, &dmod), buf_free(x, &y), buf_free(x, &dy);
+    buf_free(x, &dout), buf_free(x, &dx), buf_free(x, &dmod), buf_free(x, &y), buf_free(x, &dy), buf_free(x, &gx);
 }
 
 /* The attention path a backend of this mode runs ("flash": the fused kernels, for the head widths
