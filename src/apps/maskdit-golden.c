@@ -399,7 +399,7 @@ static void check_sampler(Golden *g, Model *m) {
     t.denoised = xmalloc((size_t)t.max_calls * g->img * sizeof(double), "denoised");
     t.x_steps = xmalloc((size_t)S * g->img * sizeof(double), "x_steps");
     double *x = read_f64(g, "/sampler/latents", g->img);
-    SamplerCallbacks cb = {.denoise = trace_denoise, .ctx = &t, .on_step = trace_step};
+    SamplerCallbacks cb = {.denoise = trace_denoise, .ctx = &t, .on_step = trace_step, .step_ctx = &t};
     sampler_run(&plan, &cb, x, g->N, g->img / g->N, NULL);
     if (t.calls != t.max_calls) {
         printf("FAIL sampler/denoised  %d denoiser calls, expected %d\n", t.calls, t.max_calls);

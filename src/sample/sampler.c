@@ -284,7 +284,7 @@ void sampler_run(const SamplerPlan *p, const SamplerCallbacks *cb, double *x, in
             derivative(p, t_next, x_prime, D, d_prime, total);
             for (size_t k = 0; k < total; k++) x[k] += h * (0.5 * d_cur[k] + 0.5 * d_prime[k]);
         }
-        if (cb->on_step) cb->on_step(cb->ctx, i, x, n);
+        if (cb->on_step) cb->on_step(cb->step_ctx, i, x, n);
     }
     free(D);
     free(d_cur);

@@ -66,7 +66,8 @@ typedef struct {
     void (*denoise)(void *ctx, const double *x, int n, double sigma, double *D_out);
     void *ctx;
     /* Optional: called after step i (0-based) with the state x_{i+1}. */
-    void (*on_step)(void *ctx, int step, const double *x, int n);
+    void (*on_step)(void *step_ctx, int step, const double *x, int n);
+    void *step_ctx;
 } SamplerCallbacks;
 
 /* Sample n images of dim values. x: in, the unit-normal latents of each image; out, the samples.

@@ -27,9 +27,10 @@ void sample_work_free(SampleWork *w) {
     w->items = NULL;
 }
 
-void sample_rank_share(long long count, int rank, int world, long long *begin, long long *end) {
-    *begin = count * rank / world;
-    *end = count * (rank + 1) / world;
+void sample_rank_share(long long count, int batch, int rank, int world, long long *begin, long long *end) {
+    long long batches = (count + batch - 1) / batch;
+    *begin = MIN(count, batches * rank / world * batch);
+    *end = MIN(count, batches * (rank + 1) / world * batch);
 }
 
 void grid_layout(GridLayout *g, const SampleWork *w, int max_images) {

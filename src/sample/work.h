@@ -33,9 +33,13 @@ void sample_work_build(SampleWork *w, const long long *seeds, long long n_seeds,
                        long long n_classes, int num_classes);
 void sample_work_free(SampleWork *w);
 
-/* The contiguous block [*begin, *end) of the count images that rank `rank` of `world` samples:
- * sizes differ by at most one, and the blocks in rank order are the output order. */
-void sample_rank_share(long long count, int rank, int world, long long *begin, long long *end);
+/* The images [*begin, *end) that rank `rank` of `world` samples. The list is cut into batches of
+ * `batch` images (the last may be smaller) independently of the world size, and each rank takes a
+ * contiguous run of whole batches (the runs differ by at most one batch; in rank order they are
+ * the output order). So every image is computed in the same batch, at the same position, whatever
+ * the number of ranks: float results that depend on the batch shape (GEMM blocking) cannot differ
+ * between rank counts. */
+void sample_rank_share(long long count, int batch, int rank, int world, long long *begin, long long *end);
 
 /* Grid layout of the first `shown` images: one row per class when several classes were
  * requested (shown = at most max_images / rows seeds of each), else a near-square grid of the

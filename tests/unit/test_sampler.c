@@ -65,7 +65,7 @@ static double run_analytic(const SamplerOptions *o, double *out, int *calls) {
     latents(a.z);
     memcpy(out, a.z, sizeof a.z);
     uint32_t seeds[NIMG] = {1000, 1001, 1002};
-    SamplerCallbacks cb = {.denoise = gaussian_denoise, .ctx = &a, .on_step = check_trajectory};
+    SamplerCallbacks cb = {.denoise = gaussian_denoise, .ctx = &a, .on_step = check_trajectory, .step_ctx = &a};
     sampler_run(&p, &cb, out, NIMG, DIM, seeds);
     if (calls) *calls = a.calls;
     sampler_plan_free(&p);
