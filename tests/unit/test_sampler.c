@@ -179,16 +179,22 @@ static void discretizations_give_the_papers_time_steps(void) {
 
 /* Churn draws each image's noise from its own stream: an image is the same alone or in a batch,
  * different from the deterministic sample, and reproducible. */
-static void churn_noise_belongs_to_the_seed(void) {
+static void plan_churn(SamplerPlan *p, int steps, double churn, double s_min, double s_max, double s_noise) {
     SamplerOptions o = sampler_options_default();
-    o.num_steps = 12;
-    o.S_churn = 30;
-    o.S_min = 0.01;
-    o.S_max = 50;
-    o.S_noise = 1.007;
-    SamplerPlan p;
+    o.num_steps = steps;
+    o.S_churn = churn;
+    o.S_min = s_min;
+    o.S_max = s_max;
+    o.S_noise = s_noise;
     Error e;
-    CHECK(sampler_plan(&p, &o, &e) == 0, "%s", e.msg);
+    CHECK(sampler_plan(p, &o, &e) == 0, "%s", e.msg);
+}
+
+static void churn_noise_belongs_to_the_seed(void) {
+    SamplerPlan p;
+    plan_churn(&p, 12, 30, 0.01, 50, 1.007);
+    SamplerOptions o = p.opt;
+    Error e;
     Analytic a = {.plan = &p};
     SamplerCallbacks cb = {.denoise = gaussian_denoise, .ctx = &a};
     uint32_t seeds[NIMG] = {7, 8, 9};
@@ -232,14 +238,8 @@ static void churn_noise_belongs_to_the_seed(void) {
  * spread). 4096 values: the tolerances are about 5 standard errors. */
 static void churn_sampler_samples_the_data_distribution(void) {
     enum { IMAGES = 256 };
-    SamplerOptions o = sampler_options_default();
-    o.num_steps = 32;
-    o.S_churn = 40;
-    o.S_min = 0.05;
-    o.S_max = 50;
     SamplerPlan p;
-    Error e;
-    CHECK(sampler_plan(&p, &o, &e) == 0, "%s", e.msg);
+    plan_churn(&p, 32, 40, 0.05, 50, 1.0);
     Analytic a = {.plan = &p};
     SamplerCallbacks cb = {.denoise = gaussian_denoise, .ctx = &a};
     double *x = malloc(sizeof(double) * IMAGES * DIM);
