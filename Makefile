@@ -64,14 +64,16 @@ LIB_C := $(filter-out %/maskdit-%.c mpi/%_nccl.c mpi/nccl_absent.c, $(wildcard s
     $(ABSENT_SRC) $(CUDA_C_SRC)
 PROG_C := $(wildcard src/apps/maskdit-*.c data-tools/maskdit-*.c)
 TEST_C := $(wildcard tests/unit/test_*.c)
+BENCH_C := $(wildcard tests/bench/bench_*.c)
 
 LIB_OBJ := $(patsubst %.c,build/%.o,$(LIB_C)) $(patsubst %.cu,build/%.o,$(CUDA_SRC))
 PROGS := $(patsubst %.c,bin/%,$(notdir $(PROG_C)))
 TESTS := $(patsubst tests/unit/%.c,bin/tests/%,$(TEST_C))
+BENCHES := $(patsubst tests/bench/%.c,bin/bench/%,$(BENCH_C))
 LIB := build/libmaskdit.a
 
 .PHONY: all deps test demo bench clean
-all: $(PROGS) $(TESTS)
+all: $(PROGS) $(TESTS) $(BENCHES)
 
 # The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it
 # may assume floating-point operations do not trap and math functions do not set errno; they
@@ -108,6 +110,9 @@ bin/%: build/data-tools/%.o $(LIB)
 	$(link)
 
 bin/tests/%: build/tests/unit/%.o $(LIB)
+	$(link)
+
+bin/bench/%: build/tests/bench/%.o $(LIB)
 	$(link)
 
 deps:
