@@ -336,7 +336,9 @@ int dataset_shard_open(const char *root, const DatasetInfo *info, int shard, lon
     struct stat st;
     if (stat(path, &st) != 0) return error_set(e, "%s: shard file is missing (the index lists %d shards)", path, info->num_shards);
     hid_t f = h5_open_read(path, e);
-    if (f < 0) return -1;
+    if (f < 0)
+        return error_set(e, "%s: cannot open as HDF5: truncated or damaged shard (%lld bytes)", path,
+                         (long long)st.st_size);
     DatasetInfo have;
     int r = dataset_read_attrs(f, path, &have, e);
     if (r == 0) r = dataset_attrs_match(&have, info, path, e);

@@ -254,8 +254,9 @@ static int all_finite(const float *x, size_t n) {
     return !bad;
 }
 
-static void flip_rows(float *x, size_t planes, int width) {
-    for (size_t row = 0; row < planes * (size_t)width; row++) {
+/* Mirrors each of the `rows` image rows of width `width`. */
+static void flip_rows(float *x, size_t rows, int width) {
+    for (size_t row = 0; row < rows; row++) {
         float *p = x + row * (size_t)width;
         for (int i = 0, j = width - 1; i < j; i++, j--) {
             float t = p[i];

@@ -20,7 +20,8 @@ static inline float float_of(uint32_t x) {
 float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
-    if (exponent == 0x1f) return float_of(sign | 0x7f800000u | (mantissa << 13)); /* Inf, NaN (payload kept) */
+    /* Inf; NaN with its payload and the quiet bit set (as the F16C instruction does) */
+    if (exponent == 0x1f) return float_of(sign | 0x7f800000u | (mantissa << 13) | (mantissa ? 0x400000u : 0));
     if (exponent == 0) {
         /* zero or subnormal: mantissa * 2^-24, exact in float */
         float v = (float)mantissa * 0x1p-24f;
