@@ -2,6 +2,7 @@
  * every rank reads its slices of consecutive global batches (random global order, fresh latents,
  * prefetch as in training) for a few seconds and reports samples/s and MB/s of stored data read. */
 #include <string.h>
+#include <time.h>
 
 #include "../src/data/format.h"
 #include "convert.h"
@@ -15,6 +16,12 @@ static const char USAGE[] =
     "  --xflip              random x-flips\n"
     "  --resampled          draw with replacement instead of epoch permutations\n"
     "  --no-prefetch        read in the calling thread only\n";
+
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     const char *root = NULL, *batch_text = NULL, *seconds_text = NULL, *seed_text = NULL;
@@ -45,27 +52,32 @@ int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     int32_t *labels = xmalloc((size_t)batch * sizeof *labels, "labels");
     int global = (int)batch * world;
     long long step = 0, samples = 0;
-    double start = 0;
+    double start = 0, cpu_start = 0;
     for (int done = 0; r == 0 && !done; step++) {
         uint64_t g0, next;
         int n, next_n;
         reader_rank_slice((uint64_t)step, global, rank, world, &g0, &n);
         reader_rank_slice((uint64_t)step + 1, global, rank, world, &next, &next_n);
         r = reader_read(reader, g0, n, x, labels, (int64_t)next, e);
-        if (step == 0) start = now_seconds(); /* the first batch fills the pipeline */
+        if (step == 0) { /* the first batch fills the pipeline */
+            start = now_seconds();
+            cpu_start = cpu_seconds();
+        }
         else samples += n;
         done = step > 0 && now_seconds() - start >= (double)seconds;
     }
-    double elapsed = now_seconds() - start;
+    double elapsed = now_seconds() - start, cpu = cpu_seconds() - cpu_start;
     reader_close(reader);
     free(x);
     free(labels);
     if (r < 0) return -1;
     double rate = (double)samples / elapsed, slowest = rate;
     MPI_Allreduce(&rate, &slowest, 1, MPI_DOUBLE, MPI_MIN, comm);
-    printf("reader %s: rank %d: %.0f samples/s, %.1f MB/s read (%s %dx%dx%d %s, batch %lld, prefetch %s%s)\n", root,
-           rank, rate, rate * row_bytes / 1e6, info.kind, info.stored_channels, info.resolution, info.resolution,
-           info.dtype, batch, no_prefetch ? "off" : "on", xflip ? ", xflip" : "");
+    /* CPU time per sample is the steadier number on a shared machine. */
+    printf("reader %s: rank %d: %.0f samples/s, %.1f MB/s read, %.1f us CPU per sample (%s %dx%dx%d %s, batch %lld, "
+           "prefetch %s%s)\n", root, rank, rate, rate * row_bytes / 1e6, 1e6 * cpu / (double)samples, info.kind,
+           info.stored_channels, info.resolution, info.resolution, info.dtype, batch, no_prefetch ? "off" : "on",
+           xflip ? ", xflip" : "");
     fflush(stdout);
     if (rank == 0 && world > 1) printf("reader %s: slowest rank %.0f samples/s\n", root, slowest);
     return 0;

@@ -34,13 +34,13 @@ static gzFile open_idx(const char *path, uint32_t magic, int ndims, long long *d
         return NULL;
     }
     unsigned char h[4 + 4 * 3];
-    int want = 4 + 4 * ndims;
-    if (gzread(f, h, (unsigned)want) != want) {
+    int want = 4 + 4 * ndims, got = gzread(f, h, (unsigned)want);
+    uint32_t m = got >= 4 ? (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3] : 0;
+    if (got >= 4 && m == magic && got != want) {
         gzclose(f);
         error_set(e, "%s: too short for an IDX header", path);
         return NULL;
     }
-    uint32_t m = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
     if (m != magic) {
         gzclose(f);
         error_set(e, "%s: wrong magic number 0x%08x, expected 0x%08x (IDX %s of unsigned bytes)", path, m, magic,

@@ -6,42 +6,62 @@
 
 #include <math.h>
 #include <string.h>
-#ifdef __AVX__
+#if defined(__AVX__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
 #include "../util/common.h"
 #include "../util/rng.h"
 
-/* Philox4x32-10 of GROUP consecutive counter blocks at once, written lane-wise so that the
- * compiler vectorises it (the scalar reference is philox4x32_10 in src/util/rng.c). */
+/* Counter blocks are made GROUP at a time. */
 #define GROUP 256
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
 
+#ifdef __AVX2__
+/* 32x32 -> 64-bit products of 8 lanes: the even and odd lanes are multiplied separately
+ * (vpmuludq) and recombined into the high and low halves. */
+static inline void mulhilo8(__m256i a, __m256i m, __m256i *hi, __m256i *lo) {
+    __m256i even = _mm256_mul_epu32(a, m), odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+#endif
+
+/* Philox4x32-10 of blocks first_block .. first_block+GROUP-1 of the stream with counter words
+ * 1..3 = ctr_hi: 8 blocks per step with AVX2 (integer arithmetic: bit-identical to the scalar
+ * reference philox4x32_10 of src/util/rng.c, which is used without AVX2). */
 static void philox_group(uint32_t first_block, const uint32_t ctr_hi[3], const uint32_t key[2],
                          uint32_t out[4][GROUP]) {
-#pragma omp simd
-    for (int l = 0; l < GROUP; l++) {
-        uint32_t c0 = first_block + (uint32_t)l, c1 = ctr_hi[0], c2 = ctr_hi[1], c3 = ctr_hi[2];
+#ifdef __AVX2__
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int l = 0; l < GROUP; l += 8) {
+        __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32((int)(first_block + (uint32_t)l)), lane);
+        __m256i c1 = _mm256_set1_epi32((int)ctr_hi[0]), c2 = _mm256_set1_epi32((int)ctr_hi[1]);
+        __m256i c3 = _mm256_set1_epi32((int)ctr_hi[2]);
         uint32_t k0 = key[0], k1 = key[1];
         for (int round = 0; round < 10; round++) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-            c0 = n0;
-            c1 = (uint32_t)p1;
-            c2 = n2;
-            c3 = (uint32_t)p0;
-            k0 += PHILOX_W0;
-            k1 += PHILOX_W1;
+            __m256i hi0, lo0, hi1, lo1;
+            mulhilo8(c0, m0, &hi0, &lo0);
+            mulhilo8(c2, m1, &hi1, &lo1);
+            c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
+            c1 = lo1;
+            c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
+            c3 = lo0;
+            k0 += 0x9E3779B9u; /* the Weyl key schedule of Philox4x32 */
+            k1 += 0xBB67AE85u;
         }
-        out[0][l] = c0;
-        out[1][l] = c1;
-        out[2][l] = c2;
-        out[3][l] = c3;
+        _mm256_storeu_si256((__m256i *)&out[0][l], c0);
+        _mm256_storeu_si256((__m256i *)&out[1][l], c1);
+        _mm256_storeu_si256((__m256i *)&out[2][l], c2);
+        _mm256_storeu_si256((__m256i *)&out[3][l], c3);
     }
+#else
+    for (int l = 0; l < GROUP; l++) {
+        uint32_t ctr[4] = {first_block + (uint32_t)l, ctr_hi[0], ctr_hi[1], ctr_hi[2]}, w[4];
+        philox4x32_10(ctr, key, w);
+        for (int k = 0; k < 4; k++) out[k][l] = w[k];
+    }
+#endif
 }
 
 static inline float float_of(uint32_t x) {
