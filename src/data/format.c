@@ -149,15 +149,30 @@ int dataset_attrs_match(const DatasetInfo *have, const DatasetInfo *want, const 
     return 0;
 }
 
+hid_t dataset_create_file(const char *path) {
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fcpl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0) FATAL("HDF5 file creation property list");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
+    return f;
+}
+
+hid_t dataset_create_plist(void) {
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0) FATAL("HDF5 dataset creation property list");
+    return dcpl;
+}
+
 int dataset_index_write(const char *root, const DatasetInfo *info, const long long *shard_rows, Error *e) {
     char path[4096], tmp[4200];
     dataset_index_path(root, path, sizeof path);
     xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = dataset_create_file(tmp);
     if (f < 0) return error_set(e, "%s: cannot create the file", tmp);
     hsize_t n = (hsize_t)info->num_shards;
-    hid_t s = H5Screate_simple(1, &n, NULL);
-    hid_t d = H5Dcreate2(f, "shard_rows", H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t s = H5Screate_simple(1, &n, NULL), dcpl = dataset_create_plist();
+    hid_t d = H5Dcreate2(f, "shard_rows", H5T_STD_I64LE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     int ok = d >= 0 && H5Dwrite(d, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, shard_rows) >= 0;
     ok = dataset_write_attrs(f, info, -1, 0) == 0 && ok;
     if (d >= 0) H5Dclose(d);

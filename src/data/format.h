@@ -43,6 +43,11 @@ int dataset_read_attrs(hid_t file, const char *file_name, DatasetInfo *info, Err
 /* Same descriptive attributes? The message names the first differing attribute. */
 int dataset_attrs_match(const DatasetInfo *have, const DatasetInfo *want, const char *file_name, Error *e);
 
+/* Files and datasets without timestamps, so that the same input gives byte-identical files
+ * whoever writes them (close the returned ids). */
+hid_t dataset_create_file(const char *path);
+hid_t dataset_create_plist(void);
+
 /* index.h5 (written to index.h5.tmp, then renamed). */
 int dataset_index_write(const char *root, const DatasetInfo *info, const long long *shard_rows, Error *e);
 /* Reads and checks index.h5: fills info (count, num_shards included) and a malloc'ed

@@ -22,12 +22,9 @@ struct ShardWriter {
 
 static hid_t create_dataset(hid_t file, const char *name, hid_t type, int rank, const hsize_t *dims,
                             const hsize_t *chunk) {
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (space < 0 || dcpl < 0) FATAL("HDF5 dataspace/property list creation failed");
-    /* No timestamps: the same input gives byte-identical shards. No fill: every chunk is written. */
-    H5Pset_obj_track_times(dcpl, 0);
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    hid_t space = H5Screate_simple(rank, dims, NULL), dcpl = dataset_create_plist();
+    if (space < 0) FATAL("HDF5 dataspace creation failed");
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every chunk is written */
     if (chunk && H5Pset_chunk(dcpl, rank, chunk) < 0) FATAL("H5Pset_chunk failed");
     hid_t d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);
@@ -52,11 +49,7 @@ ShardWriter *shard_writer_open(const char *root, const DatasetInfo *info, int sh
     w->crc = crc32(0L, Z_NULL, 0);
     w->latents = -1;
 
-    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
-    if (fcpl < 0) FATAL("H5Pcreate failed");
-    H5Pset_obj_track_times(fcpl, 0);
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
-    H5Pclose(fcpl);
+    w->file = dataset_create_file(w->tmp);
     if (w->file < 0) {
         error_set(e, "%s: cannot create the file (missing directory or no permission?)", w->tmp);
         free(w->chunk);
