@@ -54,9 +54,11 @@ static int describe(const ConvertSource *src, const ConvertOptions *opt, Dataset
         largest = MAX(largest, src->labels[i]);
     }
     info->num_classes = opt->num_classes >= 0 ? opt->num_classes : largest + 1;
-    if (largest >= MAX(info->num_classes, 1))
-        return error_set(e, "%s: label %d is outside [0, %d) (--num-classes %d)", src->description, largest,
-                         MAX(info->num_classes, 1), info->num_classes);
+    int limit = MAX(info->num_classes, 1);
+    for (long long i = 0; largest >= limit && i < src->count; i++)
+        if (src->labels[i] >= limit)
+            return error_set(e, "%s: label %d of sample %lld is outside [0, %d) (--num-classes %d)", src->description,
+                             src->labels[i], i, limit, info->num_classes);
     if (src->count < 1) return error_set(e, "%s: no samples", src->description);
     if (src->count > 0xffffffffLL) return error_set(e, "%s: %lld samples: at most 2^32-1 are supported", src->description, src->count);
     return dataset_info_check(info, opt->out, e);

@@ -64,24 +64,18 @@ static void philox_group(uint32_t first_block, const uint32_t ctr_hi[3], const u
 #endif
 }
 
-static inline float float_of(uint32_t x) {
+/* Bit-level access to float32 (exponent extraction and construction below). */
+typedef union {
     float f;
-    memcpy(&f, &x, sizeof f);
-    return f;
-}
-
-static inline uint32_t bits_of(float f) {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    return x;
-}
+    uint32_t u;
+} FloatBits;
 
 /* -2 ln(u) for u = k / 2^24, k in [1, 2^24]: u = 2^e m with m in [sqrt(1/2), sqrt(2)),
  * ln m = 2 atanh(s), s = (m-1)/(m+1), |s| <= 0.172 (odd series to s^9: error < 4e-10). */
 static inline float minus_two_log(float u) {
-    uint32_t b = bits_of(u);
+    uint32_t b = (FloatBits){.f = u}.u;
     int e = (int)(b >> 23) - 127;
-    float m = float_of((b & 0x7fffffu) | 0x3f800000u);
+    float m = (FloatBits){.u = (b & 0x7fffffu) | 0x3f800000u}.f;
     int big = m > 1.41421356f;
     m = big ? 0.5f * m : m;
     e += big;
@@ -147,7 +141,7 @@ static inline float exp_small(float y) {
     float k = floorf(y * 1.44269504088896f + 0.5f);
     float r = (y - k * 0.693145751953125f) - k * 1.428606765330187e-06f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-    return p * float_of((uint32_t)((int)k + 127) << 23);
+    return p * (FloatBits){.u = (uint32_t)((int)k + 127) << 23}.f;
 }
 
 void latent_from_moments(const float *mean, const float *logvar, const float *eps, size_t n, float scale, float *z) {

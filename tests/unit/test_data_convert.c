@@ -66,6 +66,23 @@ static long long read_dataset(const char *root, DatasetInfo *info, float **x, in
     return info->count;
 }
 
+/* Runs a converting subcommand and reads its dataset back; 0 if it holds `count` samples. */
+static int convert_and_read(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, long long count,
+                            const char *root, DatasetInfo *info, float **x, int32_t **labels) {
+    Error e;
+    if (run(cmd, line, &e) < 0) {
+        CHECK(0, "%s: %s", line, e.msg);
+        return -1;
+    }
+    long long n = read_dataset(root, info, x, labels);
+    CHECK(n == count, "%s: %lld samples, expected %lld", root, n, count);
+    if (n != count && n >= 0) {
+        free(*x);
+        free(*labels);
+    }
+    return n == count ? 0 : -1;
+}
+
 /* ---------------- LMDB ---------------- */
 
 enum { LMDB_N = 13, LMDB_C = 8, LMDB_R = 4 };
@@ -118,12 +135,10 @@ static void lmdb_round_trip(void) {
         snprintf(out, sizeof out, "%s/lmdb-%s", dir, dtypes[k]);
         write_lmdb(lmdb, &f);
         snprintf(line, sizeof line, "lmdb %s --out %s --dtype %s --shard-size 5 --no-progress", lmdb, out, dtypes[k]);
-        Error e;
-        CHECK(run(convert_lmdb_command, line, &e) == 0, "%s", e.msg);
         DatasetInfo info;
         float *x;
         int32_t *labels;
-        if (read_dataset(out, &info, &x, &labels) != LMDB_N) continue;
+        if (convert_and_read(convert_lmdb_command, line, LMDB_N, out, &info, &x, &labels) < 0) continue;
         CHECK(!strcmp(info.kind, "moments") && info.stored_channels == 8 && info.channels == 4 && info.resolution == 4,
               "shape from the value size");
         CHECK(info.num_shards == 3 && info.num_classes == 7 && info.scale_factor == 0.18215 && !strcmp(info.dtype, dtypes[k]),
@@ -151,7 +166,7 @@ static void lmdb_bad_inputs(void) {
         {{0, -1, -1, -1, 4, -1, 0}, "", "key z-4 holds 508 bytes, expected 512 like z-0"},
         {{0, -1, -1, -1, -1, 2, 0}, "", "sample 2: value 5 is nan (NaN/Inf)"},
         {{0, -1, -1, -1, -1, -1, 0}, "--channels 6", "128 float32 values, which is not 6 channels"},
-        {{0, -1, -1, -1, -1, -1, 0}, "--num-classes 5", "label 6 is outside [0, 5) (--num-classes 5)"},
+        {{0, -1, -1, -1, -1, -1, 0}, "--num-classes 5", "label 5 of sample 1 is outside [0, 5) (--num-classes 5)"},
     };
     for (size_t k = 0; k < ARRAY_LEN(cases); k++) {
         char lmdb[300], line[1024];
@@ -312,12 +327,10 @@ static void idx_round_trip(void) {
         write_idx_pair(images, labels, gz);
         snprintf(line, sizeof line, "idx --images %s --labels %s --out %s --resolution 6 --dtype float32 --shard-size 3 --no-progress",
                  images, labels, out);
-        Error e;
-        CHECK(run(convert_idx_command, line, &e) == 0, "%s", e.msg);
         DatasetInfo info;
         float *x;
         int32_t *y;
-        if (read_dataset(out, &info, &x, &y) != IDX_N) continue;
+        if (convert_and_read(convert_idx_command, line, IDX_N, out, &info, &x, &y) < 0) continue;
         CHECK(!strcmp(info.kind, "pixels") && info.stored_channels == 1 && info.resolution == 6 && info.num_classes == 10 &&
               info.scale_factor == 1 && info.num_shards == 3, "attributes");
         int bad = 0;
@@ -375,15 +388,10 @@ static void fashion_mnist(void) {
     }
     snprintf(out, sizeof out, "%s/fmnist", dir);
     snprintf(line, sizeof line, "idx --images %s --labels %s --out %s --no-progress", images, labels, out);
-    Error e;
-    CHECK(run(convert_idx_command, line, &e) == 0, "%s", e.msg);
     DatasetInfo info;
     float *x;
     int32_t *y;
-    if (read_dataset(out, &info, &x, &y) != 10000) {
-        CHECK(0, "expected 10000 test images");
-        return;
-    }
+    if (convert_and_read(convert_idx_command, line, 10000, out, &info, &x, &y) < 0) return;
     int per_class[10] = {0}, border = 0;
     float lo = 1, hi = -1;
     for (int i = 0; i < 10000; i++) {
@@ -432,11 +440,10 @@ static void npy_round_trip(void) {
         CHECK(npy_save(data, descr[k], 4, shape, arrays[k], &e) == 0, "%s", e.msg);
         snprintf(line, sizeof line, "npy --data %s --labels %s --kind latents --out %s --dtype float32 --shard-size 4 --no-progress --source test-array",
                  data, lab, out);
-        CHECK(run(convert_npy_command, line, &e) == 0, "%s", e.msg);
         DatasetInfo info;
         float *x;
         int32_t *y;
-        if (read_dataset(out, &info, &x, &y) != N) continue;
+        if (convert_and_read(convert_npy_command, line, N, out, &info, &x, &y) < 0) continue;
         int bad = 0;
         for (size_t i = 0; i < n; i++) bad += x[i] != (k == 2 ? half_to_float(f16[i]) : f32[i]);
         for (int i = 0; i < N; i++) bad += y[i] != labels[i];
@@ -449,11 +456,10 @@ static void npy_round_trip(void) {
     /* without labels: unlabelled (num_classes 0, labels 0) */
     snprintf(out, sizeof out, "%s/npy-unlabelled", dir);
     snprintf(line, sizeof line, "npy --data %s/data0.npy --kind moments --out %s --no-progress", dir, out);
-    CHECK(run(convert_npy_command, line, &e) == 0, "%s", e.msg);
     DatasetInfo info;
     float *x;
     int32_t *y;
-    if (read_dataset(out, &info, &x, &y) == N) {
+    if (convert_and_read(convert_npy_command, line, N, out, &info, &x, &y) == 0) {
         CHECK(info.num_classes == 0 && y[0] == 0 && y[N - 1] == 0 && info.channels == 2, "unlabelled moments");
         free(x);
         free(y);

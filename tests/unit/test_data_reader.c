@@ -378,6 +378,21 @@ static void rewrite_attr_int(const char *path, const char *attr, long long v) {
     H5Fclose(f);
 }
 
+/* Writes a block [start, start+count) of a dataset of an existing file. */
+static void overwrite(const char *path, const char *dset, hid_t mem_type, int rank, const hsize_t *start,
+                      const hsize_t *count, const void *data) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(rank, count, NULL);
+    if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        H5Dwrite(d, mem_type, ms, fs, H5P_DEFAULT, data) < 0)
+        FATAL("cannot overwrite %s in %s", dset, path);
+    H5Sclose(fs);
+    H5Sclose(ms);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
 static void missing_files(void) {
     Spec s = damaged("nofiles");
     char path[400];
@@ -444,12 +459,9 @@ static void label_out_of_range(void) {
     Spec s = damaged("labels");
     char path[400];
     shard_file(&s, 1, path, sizeof path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    hid_t d = H5Dopen2(f, DATASET_LABELS, H5P_DEFAULT);
     int32_t labels[7] = {0, 1, 2, 12, 4, 0, 1};
-    H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
-    H5Dclose(d);
-    H5Fclose(f);
+    hsize_t start[1] = {0}, count[1] = {7};
+    overwrite(path, DATASET_LABELS, H5T_NATIVE_INT32, 1, start, count, labels);
     expect_open_error(&s, "shard-00001.h5: dataset labels: label 12 at row 3 is outside [0, 5)", "label range");
 }
 
@@ -457,20 +469,13 @@ static void nan_in_the_data(void) {
     Spec s = damaged("nan");
     char path[400];
     shard_file(&s, 2, path, sizeof path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    hid_t d = H5Dopen2(f, DATASET_LATENTS, H5P_DEFAULT);
     uint16_t row[8 * 16];
     for (int i = 0; i < 8 * 16; i++) row[i] = half_from_float(0.5f);
     row[40] = 0x7e00; /* NaN */
     hsize_t start[4] = {4, 0, 0, 0}, count[4] = {1, 8, 4, 4};
-    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(4, count, NULL), t = dataset_file_type("float16");
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-    H5Dwrite(d, t, ms, fs, H5P_DEFAULT, row);
+    hid_t t = dataset_file_type("float16");
+    overwrite(path, DATASET_LATENTS, t, 4, start, count, row);
     H5Tclose(t);
-    H5Sclose(fs);
-    H5Sclose(ms);
-    H5Dclose(d);
-    H5Fclose(f);
     Reader *r = open_reader(&s, 1, 1, 0, 0, NULL); /* opening does not read the data */
     float x[23 * 64];
     int32_t labels[23];
