@@ -22,7 +22,7 @@ static char dir[256];
 
 /* Runs a subcommand given as a space-separated line; returns its status, message in e. */
 static int run(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, Error *e) {
-    char buf[4096], *argv[64];
+    char buf[8192], *argv[64];
     int argc = 0;
     snprintf(buf, sizeof buf, "%s", line);
     for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && argc < 63; t = strtok_r(NULL, " ", &save))
@@ -455,12 +455,18 @@ static void npy_round_trip(void) {
     }
     /* without labels: unlabelled (num_classes 0, labels 0) */
     snprintf(out, sizeof out, "%s/npy-unlabelled", dir);
-    snprintf(line, sizeof line, "npy --data %s/data0.npy --kind moments --out %s --no-progress", dir, out);
+    char source[301];
+    memset(source, 'a', 300);
+    source[300] = 0;
+    source[299] = 'z';
+    snprintf(line, sizeof line, "npy --data %s/data0.npy --kind moments --out %s --no-progress --source %s", dir, out, source);
     DatasetInfo info;
     float *x;
     int32_t *y;
     if (convert_and_read(convert_npy_command, line, N, out, &info, &x, &y) == 0) {
         CHECK(info.num_classes == 0 && y[0] == 0 && y[N - 1] == 0 && info.channels == 2, "unlabelled moments");
+        CHECK(strlen(info.source) == 255 && !strncmp(info.source, "...aaa", 6) && info.source[254] == 'z',
+              "a long source keeps its end: %s", info.source);
         free(x);
         free(y);
     }
