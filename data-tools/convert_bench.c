@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../mpi/dist.h"
 #include "../src/data/format.h"
 #include "convert.h"
 
@@ -39,8 +40,8 @@ int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e) {
         (seed_text && convert_parse_long(seed_text, "--seed", 0, 1LL << 62, &seed, e) < 0))
         return -1;
     int rank, world;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &world);
+    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    MPI_CHECK(MPI_Comm_size(comm, &world));
     ReaderOptions ro = {.root = root, .seed = (uint64_t)seed, .xflip = xflip, .resampled = resampled,
                         .prefetch = !no_prefetch};
     DatasetInfo info;
@@ -72,7 +73,7 @@ int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     free(labels);
     if (r < 0) return -1;
     double rate = (double)samples / elapsed, slowest = rate;
-    MPI_Allreduce(&rate, &slowest, 1, MPI_DOUBLE, MPI_MIN, comm);
+    MPI_CHECK(MPI_Allreduce(&rate, &slowest, 1, MPI_DOUBLE, MPI_MIN, comm));
     /* CPU time per sample is the steadier number on a shared machine. */
     printf("reader %s: rank %d: %.0f samples/s, %.1f MB/s read, %.1f us CPU per sample (%s %dx%dx%d %s, batch %lld, "
            "prefetch %s%s)\n", root, rank, rate, rate * row_bytes / 1e6, 1e6 * cpu / (double)samples, info.kind,

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../mpi/dist.h"
 #include "../src/data/format.h"
 #include "convert.h"
 
@@ -29,7 +30,7 @@ int convert_info_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r != 0) return r < 0 ? -1 : 0;
     if (!root) return error_set(e, "info: no dataset directory given");
     int rank;
-    MPI_Comm_rank(comm, &rank);
+    MPI_CHECK(MPI_Comm_rank(comm, &rank));
     DatasetInfo info;
     long long *rows;
     if (dataset_index_read(root, &info, &rows, e) < 0) return -1;

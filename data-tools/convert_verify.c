@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../mpi/dist.h"
 #include "../src/data/format.h"
 #include "../src/util/h5util.h"
 #include "../src/util/half.h"
@@ -112,8 +113,8 @@ int convert_verify_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r != 0) return r < 0 ? -1 : 0;
     if (!root) return error_set(e, "verify: no dataset directory given");
     int rank, world;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &world);
+    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    MPI_CHECK(MPI_Comm_size(comm, &world));
     DatasetInfo info;
     long long *rows;
     if (dataset_index_read(root, &info, &rows, e) < 0) return -1;
@@ -130,7 +131,7 @@ int convert_verify_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     }
     free(rows);
     int total_bad = bad;
-    MPI_Allreduce(&bad, &total_bad, 1, MPI_INT, MPI_SUM, comm);
+    MPI_CHECK(MPI_Allreduce(&bad, &total_bad, 1, MPI_INT, MPI_SUM, comm));
     if (total_bad == 0) {
         if (rank == 0) printf("%s: OK: %lld samples in %d shards\n", root, info.count, info.num_shards);
         return 0;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../mpi/dist.h"
 #include "../src/data/shard_writer.h"
 #include "convert.h"
 #include "progress.h"
@@ -13,7 +14,7 @@
 /* Default shard size. */
 #define SHARD_TARGET_BYTES (1LL << 30)
 
-static int make_directory(const char *path, Error *e) {
+int convert_make_directory(const char *path, Error *e) {
     char buf[4096];
     xsnprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1;; p++) {
@@ -94,10 +95,10 @@ static int write_shard(ConvertSource *src, const char *out, const DatasetInfo *i
 int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Comm comm, Error *e) {
     if (!opt->out) return error_set(e, "no output directory: give --out DIR");
     DatasetInfo ds;
-    if (describe(src, opt, &ds, e) < 0 || make_directory(opt->out, e) < 0) return -1;
+    if (describe(src, opt, &ds, e) < 0 || convert_make_directory(opt->out, e) < 0) return -1;
     int rank, world;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &world);
+    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    MPI_CHECK(MPI_Comm_size(comm, &world));
 
     size_t row_bytes = (size_t)ds.stored_channels * (size_t)ds.resolution * (size_t)ds.resolution *
                        (size_t)dataset_dtype_size(ds.dtype);
@@ -138,7 +139,7 @@ int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Com
         progress_finish(&progress);
         /* A rank that failed ends the job (the caller dies, which aborts every rank): the index is
          * only written once every shard of every rank is complete. */
-        MPI_Barrier(comm);
+        MPI_CHECK(MPI_Barrier(comm));
         if (rank == 0) r = dataset_index_write(opt->out, &ds, shard_rows, e);
     }
     free(shard_rows);

@@ -1,9 +1,9 @@
 /* maskdit-convert: datasets -> HDF5 shards for MaskDiT-C training, and tools to inspect them
  * (docs/maskdit-convert.md). An MPI program: `lmdb`, `idx`, `npy`, `npz` spread the shards over
  * the ranks; run it with one process or with mpirun / srun. */
-#include <mpi.h>
 #include <string.h>
 
+#include "../mpi/dist.h"
 #include "../src/util/h5util.h"
 #include "convert.h"
 
@@ -28,14 +28,12 @@ static void usage(FILE *to) {
 }
 
 int main(int argc, char **argv) {
-    if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
-        fprintf(stderr, "maskdit-convert: MPI_Init failed\n");
-        return EXIT_FAILURE_STATUS;
-    }
+    Dist dist;
+    dist_init(&dist, &argc, &argv);
     h5_quiet();
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
-        MPI_Finalize();
+        dist_finalize(&dist);
         return argc < 2 ? EXIT_FAILURE_STATUS : 0;
     }
     const Command *cmd = NULL;
@@ -46,7 +44,7 @@ int main(int argc, char **argv) {
         die("unknown command '%s'", argv[1]);
     }
     Error e = {{0}};
-    if (cmd->run(argc - 1, argv + 1, MPI_COMM_WORLD, &e) < 0) die("%s", e.msg);
-    MPI_Finalize();
+    if (cmd->run(argc - 1, argv + 1, dist.comm, &e) < 0) die("%s", e.msg);
+    dist_finalize(&dist);
     return 0;
 }

@@ -5,6 +5,39 @@
 /* Bytes read from the array per conversion of its elements. */
 #define NUMPY_READ_BYTES (4 << 20)
 
+typedef struct {
+    FILE *f;
+    long long data_start;
+} NpyFile;
+
+static int npy_file_read(NumpyArray *a, long long offset, size_t bytes, void *buf, Error *e) {
+    NpyFile *nf = a->impl;
+    if (fseeko(nf->f, (off_t)(nf->data_start + offset), SEEK_SET) != 0 || fread(buf, 1, bytes, nf->f) != bytes)
+        return error_set(e, "%s: truncated: the array data ends before its shape says", a->name);
+    return 0;
+}
+
+static void npy_file_close(NumpyArray *a) {
+    NpyFile *nf = a->impl;
+    if (nf && nf->f) fclose(nf->f);
+    free(nf);
+    a->impl = NULL;
+}
+
+int numpy_open_file(NumpyArray *a, const char *path, Error *e) {
+    memset(a, 0, sizeof *a);
+    xsnprintf(a->name, sizeof a->name, "%s", path);
+    NpyFile *nf = xcalloc(1, sizeof *nf, "npy file");
+    a->impl = nf;
+    a->read = npy_file_read;
+    a->close = npy_file_close;
+    nf->f = fopen(path, "rb");
+    if (!nf->f) return error_set(e, "%s: cannot open", path);
+    if (npy_read_header(nf->f, path, &a->header, e) < 0) return -1;
+    nf->data_start = a->header.header_bytes;
+    return 0;
+}
+
 static int numpy_read(ConvertSource *src, long long first, long long n, float *x, Error *e) {
     NumpyArray *a = src->impl;
     size_t per_sample = (size_t)src->channels * (size_t)src->resolution * (size_t)src->resolution;
@@ -48,7 +81,8 @@ int numpy_convert(NumpyArray *data, NumpyArray *labels, const char *kind, Conver
     if (h->ndim != 4 || h->shape[2] != h->shape[3] || h->shape[0] < 1 || h->shape[1] < 1 || h->shape[2] < 1) {
         char shape[160] = "";
         for (int i = 0; i < h->ndim; i++)
-            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", i ? ", " : "", h->shape[i]);
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld%s", i ? ", " : "", h->shape[i],
+                     h->ndim == 1 ? "," : "");
         return error_set(e, "%s: array has shape (%s), expected (N, C, H, W) with H == W", data->name, shape);
     }
     if (h->kind == 'b') return error_set(e, "%s: a bool array is not image data", data->name);

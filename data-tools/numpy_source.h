@@ -15,6 +15,9 @@ typedef struct NumpyArray {
     void *impl;
 } NumpyArray;
 
+/* A .npy file (closed by a->close). */
+int numpy_open_file(NumpyArray *a, const char *path, Error *e);
+
 /* Checks the shapes (data [N, C, H, W] with H == W, labels [N] of an integer type), loads the
  * labels and writes the dataset (kind: moments / latents / pixels). labels may be NULL
  * (unlabelled: every label 0, num_classes 0 unless given). */

@@ -76,3 +76,4 @@ expect_error verify_not_a_dataset "index.h5: missing" "$CONVERT" verify "$TMP/lm
 
 out=$($MPIRUN -np 2 "$CONVERT" bench "$TMP/one" --batch 4 --seconds 1 2>&1)
 [[ $out == *"rank 1: "*" samples/s"* && $out == *"slowest rank"* ]] && pass bench_two_ranks || fail bench_two_ranks "$out"
+
