@@ -16,3 +16,8 @@ fi
 if want reader; then
     bash tests/bench/reader.sh
 fi
+
+if want ckpt; then
+    # CKPT_BENCH_ARGS="--model-type DiT-XL/2 --dir /scratch" for the size of the original's runs
+    mpirun -np 2 bin/bench/bench_ckpt ${CKPT_BENCH_ARGS:-}
+fi
