@@ -47,6 +47,7 @@ int convert_make_directory(const char *path, Error *e);
 int convert_lmdb_command(int argc, char **argv, MPI_Comm comm, Error *e);
 int convert_idx_command(int argc, char **argv, MPI_Comm comm, Error *e);
 int convert_npy_command(int argc, char **argv, MPI_Comm comm, Error *e);
+int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e);
 int convert_info_command(int argc, char **argv, MPI_Comm comm, Error *e);
 int convert_verify_command(int argc, char **argv, MPI_Comm comm, Error *e);
 int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e);

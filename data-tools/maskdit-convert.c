@@ -17,6 +17,7 @@ static const Command COMMANDS[] = {
     {"lmdb", convert_lmdb_command, "the original MaskDiT latent LMDB (VAE moments) -> shards"},
     {"idx", convert_idx_command, "MNIST-format IDX images + labels (e.g. Fashion-MNIST) -> pixel shards"},
     {"npy", convert_npy_command, "NumPy .npy arrays (moments, latents or pixels; labels) -> shards"},
+    {"npz", convert_npz_command, "a NumPy .npz archive (numpy.savez / savez_compressed) -> shards"},
     {"info", convert_info_command, "summary of a dataset"},
     {"verify", convert_verify_command, "check every shard of a dataset"},
     {"bench", convert_bench_command, "measure the training reader on a dataset"},

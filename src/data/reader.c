@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../util/fileio.h"
 #include "../util/h5util.h"
 #include "../util/half.h"
 #include "../util/rng.h"
@@ -214,16 +215,9 @@ static int shard_of(const Reader *r, long long row) {
 }
 
 static int read_fully(const Shard *sh, void *buf, size_t bytes, uint64_t offset, long long local_row, Error *e) {
-    size_t done = 0;
-    while (done < bytes) {
-        ssize_t got = pread(sh->fd, (char *)buf + done, bytes - done, (off_t)(offset + done));
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0)
-            return error_set(e, "%s: reading dataset latents at row %lld failed: %s", sh->path, local_row,
-                             got < 0 ? strerror(errno) : "unexpected end of file (truncated shard?)");
-        done += (size_t)got;
-    }
-    return 0;
+    if (pread_full(sh->fd, buf, bytes, offset) == 0) return 0;
+    return error_set(e, "%s: reading dataset latents at row %lld failed: %s", sh->path, local_row,
+                     errno ? strerror(errno) : "unexpected end of file (truncated shard?)");
 }
 
 /* Raw stored bytes of the sorted rows; consecutive rows of one chunk are read with one pread. */

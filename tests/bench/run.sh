@@ -13,6 +13,7 @@ want() { [ -z "$PATTERN" ] || [[ $1 == *"$PATTERN"* ]]; }
 if want step; then
     bash tests/bench/step_vs_pytorch.sh
 fi
+
 if want reader; then
     bash tests/bench/reader.sh
 fi

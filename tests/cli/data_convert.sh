@@ -77,3 +77,31 @@ expect_error verify_not_a_dataset "index.h5: missing" "$CONVERT" verify "$TMP/lm
 out=$($MPIRUN -np 2 "$CONVERT" bench "$TMP/one" --batch 4 --seconds 1 2>&1)
 [[ $out == *"rank 1: "*" samples/s"* && $out == *"slowest rank"* ]] && pass bench_two_ranks || fail bench_two_ranks "$out"
 
+# NumPy's own files: numpy.save, numpy.savez (stored) and numpy.savez_compressed (deflated, other
+# key names) of the same arrays give byte-identical datasets (the values are checked against the
+# arrays in test_data_convert).
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    /usr/bin/python3 - "$TMP" <<'PY'
+import sys, numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(1)
+x = rng.standard_normal((37, 8, 6, 6)).astype(np.float32)
+y = rng.integers(0, 4, 37)
+np.save(f"{d}/x.npy", x); np.save(f"{d}/y.npy", y)
+np.savez(f"{d}/plain.npz", x, y)
+np.savez_compressed(f"{d}/packed.npz", moments=x, classes=y)
+PY
+    common="--kind moments --shard-size 10 --source arrays --no-progress"
+    expect_ok npy_from_numpy "$CONVERT" npy --data "$TMP/x.npy" --labels "$TMP/y.npy" --out "$TMP/np-npy" $common
+    expect_ok npz_from_numpy_savez $MPIRUN -np 2 "$CONVERT" npz "$TMP/plain.npz" --out "$TMP/np-plain" $common
+    expect_ok npz_from_numpy_savez_compressed $MPIRUN -np 2 "$CONVERT" npz "$TMP/packed.npz" --data-key moments \
+        --labels-key classes --out "$TMP/np-packed" $common
+    same=1
+    for f in "$TMP"/np-npy/*.h5; do
+        cmp -s "$f" "$TMP/np-plain/$(basename "$f")" && cmp -s "$f" "$TMP/np-packed/$(basename "$f")" || same=0
+    done
+    [ $same = 1 ] && [ "$(ls "$TMP/np-npy" | wc -l)" = 5 ] && [ -z "$(ls -A "$TMP/np-packed" | grep extracted)" ] \
+        && pass npy_npz_identical || fail npy_npz_identical "$(ls -la "$TMP"/np-*)"
+else
+    echo "    (numpy for /usr/bin/python3 is missing: package python3-numpy; NumPy-written files not checked)"
+fi

@@ -16,6 +16,7 @@
 #include "../../src/util/h5util.h"
 #include "../../src/util/half.h"
 #include "../../src/util/npy.h"
+#include "../../src/util/zip.h"
 #include "test.h"
 
 static char dir[256];
@@ -512,6 +513,72 @@ static void npy_bad_inputs(void) {
     }
 }
 
+/* ---------------- NumPy archives ---------------- */
+
+/* An archive of stored .npy entries, like numpy.savez writes. */
+static void write_npz(const char *path, int count, const char *const *names, const char *const *descr,
+                      const int *ndim, const long long *const *shape, const void *const *data) {
+    Error e;
+    ZipWriter *w = zip_writer_open(path, 0, &e);
+    if (!w) FATAL("%s", e.msg);
+    for (int k = 0; k < count; k++) {
+        char header[256];
+        long long hb = npy_format_header(header, sizeof header, descr[k], ndim[k], shape[k]), n = 1;
+        for (int d = 0; d < ndim[k]; d++) n *= shape[k][d];
+        size_t bytes = (size_t)n * (size_t)(descr[k][2] - '0');
+        if (zip_writer_begin(w, names[k], (uint64_t)hb + bytes, &e) < 0 || zip_writer_write(w, header, (size_t)hb, &e) < 0 ||
+            zip_writer_write(w, data[k], bytes, &e) < 0 || zip_writer_end(w, &e) < 0)
+            FATAL("%s", e.msg);
+    }
+    if (zip_writer_close(w, &e) < 0) FATAL("%s", e.msg);
+}
+
+static void npz_round_trip(void) {
+    enum { N = 6, C = 2, R = 3 };
+    float x[N * C * R * R];
+    int32_t y[N];
+    for (int i = 0; i < N * C * R * R; i++) x[i] = (float)i * 0.125f - 3;
+    for (int i = 0; i < N; i++) y[i] = 5 - i;
+    long long xs[4] = {N, C, R, R}, ys[1] = {N};
+    const char *names[] = {"arr_0.npy", "arr_1.npy"}, *descr[] = {"<f4", "<i4"};
+    const int ndim[] = {4, 1};
+    const long long *shapes[] = {xs, ys};
+    const void *data[] = {x, y};
+    char npz[300], out[300], line[1200];
+    snprintf(npz, sizeof npz, "%s/savez.npz", dir);
+    write_npz(npz, 2, names, descr, ndim, shapes, data);
+    snprintf(out, sizeof out, "%s/npz", dir);
+    snprintf(line, sizeof line, "npz %s --kind pixels --out %s --dtype float32 --shard-size 4 --no-progress", npz, out);
+    DatasetInfo info;
+    float *got;
+    int32_t *labels;
+    if (convert_and_read(convert_npz_command, line, N, out, &info, &got, &labels) < 0) return;
+    int bad = 0;
+    for (int i = 0; i < N * C * R * R; i++) bad += got[i] != x[i];
+    for (int i = 0; i < N; i++) bad += labels[i] != y[i];
+    CHECK(bad == 0, "%d values or labels differ (arr_0 data, arr_1 labels by default)", bad);
+    CHECK(info.num_classes == 6 && !strcmp(info.kind, "pixels") && strstr(info.source, "savez.npz:arr_0.npy"), "attributes");
+    free(got);
+    free(labels);
+}
+
+static void npz_bad_inputs(void) {
+    char npz[300], line[1200];
+    snprintf(npz, sizeof npz, "%s/savez.npz", dir);
+    snprintf(line, sizeof line, "npz %s --kind latents --data-key moments --out %s/npz-bad", npz, dir);
+    expect_failure(convert_npz_command, line, "savez.npz: no array 'moments' (entry moments.npy); the archive holds: arr_0.npy, arr_1.npy");
+    snprintf(line, sizeof line, "npz %s --kind latents --labels-key y --out %s/npz-bad", npz, dir);
+    expect_failure(convert_npz_command, line, "no array 'y'");
+    snprintf(line, sizeof line, "npz %s --kind latents --data-key arr_1 --out %s/npz-bad --no-progress", npz, dir);
+    expect_failure(convert_npz_command, line, "savez.npz:arr_1.npy: array has shape (6,), expected (N, C, H, W)");
+    char cut[300];
+    snprintf(cut, sizeof cut, "%s/cut.npz", dir);
+    snprintf(line, sizeof line, "head -c 300 %s > %s", npz, cut);
+    CHECK(system(line) == 0, "truncate a copy");
+    snprintf(line, sizeof line, "npz %s --kind latents --out %s/npz-bad", cut, dir);
+    expect_failure(convert_npz_command, line, "cut.npz");
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     h5_quiet();
@@ -526,6 +593,8 @@ int main(int argc, char **argv) {
     RUN(fashion_mnist);
     RUN(npy_round_trip);
     RUN(npy_bad_inputs);
+    RUN(npz_round_trip);
+    RUN(npz_bad_inputs);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;

@@ -421,6 +421,17 @@ static void truncated_and_corrupted_shards(void) {
     fwrite("garbage!", 1, 8, f);
     fclose(f);
     expect_open_error(&c, "shard-00000.h5: cannot open as HDF5: truncated or damaged shard", "corrupted superblock");
+    /* cut short while a reader has it open: the read says so */
+    Spec t = damaged("cut-later");
+    Reader *r = open_reader(&t, 1, 0, 0, 0, NULL);
+    shard_file(&t, 0, path, sizeof path);
+    CHECK(truncate(path, 2048) == 0, "truncate");
+    float x[23 * 64];
+    int32_t labels[23];
+    Error e = {{0}};
+    CHECK(reader_read(r, 0, 23, x, labels, -1, &e) < 0, "read of a truncated shard succeeded");
+    CHECK(strstr(e.msg, "shard-00000.h5: reading dataset latents at row") && strstr(e.msg, "truncated shard?"), "%s", e.msg);
+    reader_close(r);
 }
 
 static void missing_dataset_and_mismatched_shapes(void) {
