@@ -151,19 +151,19 @@ static float *load_weights(const Dist *d, const Setup *s, const ParamTable *t) {
 }
 
 typedef struct {
-    Progress *progress;
+    SampleProgress *progress;
     long long done;               /* images of this rank finished before the current batch */
     int batch, num_steps;
 } StepProgress;
 
 static void on_step(void *ctx, int step, const double *x, int n) {
     StepProgress *p = ctx;
-    progress_update(p->progress, p->done, p->batch, step, p->num_steps);
+    sample_progress_update(p->progress, p->done, p->batch, step, p->num_steps);
 }
 
 /* Sample this rank's share [begin, end) in batches of B; writes one PNG per image (pixel models) and
  * returns the rank's block of outputs: HWC bytes (pixels) or CHW float32 (latents). */
-static void *sample_share(const Setup *s, Model *m, int B, Progress *progress, long long begin, long long end) {
+static void *sample_share(const Setup *s, Model *m, int B, SampleProgress *progress, long long begin, long long end) {
     long long n_local = end - begin;
     size_t out_bytes = s->pixels ? s->dim : s->dim * sizeof(float);
     char *out = xmalloc((size_t)n_local * out_bytes, "samples of this rank");
@@ -200,7 +200,7 @@ static void *sample_share(const Setup *s, Model *m, int B, Progress *progress, l
             Error e;
             if (png_write(path, (const uint8_t *)o, s->H, s->H, s->C, &e)) die("%s", e.msg);
         }
-        progress_update(progress, i - begin + n, 0, s->plan.opt.num_steps - 1, s->plan.opt.num_steps);
+        sample_progress_update(progress, i - begin + n, 0, s->plan.opt.num_steps - 1, s->plan.opt.num_steps);
     }
     free(x);
     free(seeds);
@@ -321,11 +321,11 @@ void generate_run(const Dist *d, const GenerateArgs *a) {
     model_upload_params(m, flat);
     free(flat);
 
-    Progress progress;
-    progress_start(&progress, end - begin, s.work.count, d->world, d->rank == 0);
+    SampleProgress progress;
+    sample_progress_start(&progress, end - begin, s.work.count, d->world, d->rank == 0);
     void *local = sample_share(&s, m, B, &progress, begin, end);
     dist_barrier(d);
-    progress_finish(&progress, s.work.count, now_seconds() - progress.t0);
+    sample_progress_finish(&progress, s.work.count, now_seconds() - progress.t0);
     if (s.pixels) write_pixel_outputs(d, &s, local, end - begin);
     else write_latent_outputs(d, &s, local, end - begin);
 

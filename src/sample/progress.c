@@ -7,7 +7,7 @@
 
 #define BAR_WIDTH 24
 
-void progress_start(Progress *p, long long local_total, long long global_total, int world, int enabled) {
+void sample_progress_start(SampleProgress *p, long long local_total, long long global_total, int world, int enabled) {
     p->local_total = local_total;
     p->global_total = global_total;
     p->world = world;
@@ -23,7 +23,7 @@ static void format_duration(double s, char *buf, size_t len) {
     else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
 }
 
-void progress_update(Progress *p, long long done, int batch, int step, int num_steps) {
+void sample_progress_update(SampleProgress *p, long long done, int batch, int step, int num_steps) {
     if (!p->enabled) return;
     double now = now_seconds();
     int last = done >= p->local_total;
@@ -46,7 +46,7 @@ void progress_update(Progress *p, long long done, int batch, int step, int num_s
     p->printed = 1;
 }
 
-void progress_finish(Progress *p, long long images, double seconds) {
+void sample_progress_finish(SampleProgress *p, long long images, double seconds) {
     if (!p->enabled) return;
     if (p->tty && p->printed) fputc('\n', stderr);
     char took[32];

@@ -11,13 +11,13 @@ typedef struct {
     int world, enabled, tty;
     double t0, last_print;
     int printed;
-} Progress;
+} SampleProgress;
 
-void progress_start(Progress *p, long long local_total, long long global_total, int world, int enabled);
+void sample_progress_start(SampleProgress *p, long long local_total, long long global_total, int world, int enabled);
 /* done: images of this rank finished; batch: images in the batch being sampled, at step
  * `step` (0-based, done with it) of num_steps. */
-void progress_update(Progress *p, long long done, int batch, int step, int num_steps);
+void sample_progress_update(SampleProgress *p, long long done, int batch, int step, int num_steps);
 /* The final line with the exact totals of all ranks. */
-void progress_finish(Progress *p, long long images, double seconds);
+void sample_progress_finish(SampleProgress *p, long long images, double seconds);
 
 #endif
