@@ -316,7 +316,11 @@ void generate_run(const Dist *d, const GenerateArgs *a) {
     /* Batches of --max_batch_size (the last of the list may be smaller); a share smaller than
      * one batch plans the model for just that. */
     int B = (int)MIN((long long)a->max_batch_size, MAX(1LL, end - begin));
-    Model *m = model_create(&s.mc, be, guided_model_batch(&s.mc, B, s.cfg_scale), model_num_patches(&s.mc));
+    int model_batch = guided_model_batch(&s.mc, B, s.cfg_scale);
+    char bytes[32];
+    format_bytes((double)model_activation_bytes(&s.mc, be, model_batch, model_num_patches(&s.mc)), bytes, sizeof bytes);
+    info("model batch %d: %s of activations on %s (--max_batch_size sets the batch)", model_batch, bytes, be->name);
+    Model *m = model_create(&s.mc, be, model_batch, model_num_patches(&s.mc));
     float *flat = load_weights(d, &s, &m->table);
     model_upload_params(m, flat);
     free(flat);
