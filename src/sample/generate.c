@@ -318,9 +318,9 @@ void generate_run(const Dist *d, const GenerateArgs *a) {
     int B = (int)MIN((long long)a->max_batch_size, MAX(1LL, end - begin));
     int model_batch = guided_model_batch(&s.mc, B, s.cfg_scale);
     char bytes[32];
-    format_bytes((double)model_activation_bytes(&s.mc, be, model_batch, model_num_patches(&s.mc)), bytes, sizeof bytes);
+    format_bytes((double)model_activation_bytes(&s.mc, be, model_batch, model_num_patches(&s.mc), 0), bytes, sizeof bytes);
     info("model batch %d: %s of activations on %s (--max_batch_size sets the batch)", model_batch, bytes, be->name);
-    Model *m = model_create(&s.mc, be, model_batch, model_num_patches(&s.mc));
+    Model *m = model_create_inference(&s.mc, be, model_batch);
     float *flat = load_weights(d, &s, &m->table);
     model_upload_params(m, flat);
     free(flat);
