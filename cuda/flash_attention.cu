@@ -203,6 +203,34 @@ __device__ __forceinline__ void mma_acc(float (&c)[NB][4], const float (&acc)[NA
     }
 }
 
+/* What a thread works on: the (sample, head) of its block (blockIdx.z, blockIdx.y), i.e. the q, k,
+ * v columns of qkv and dqkv (element offset `off`, row stride ld = 3E), the dO (dout, if given)
+ * and out columns (offset `off_e`, stride E) and the rows of lse and D (from index `row0`); the
+ * 16 rows of its warp from r0 (queries, or keys in the dK dV kernel); its lane's g and t. */
+struct HeadView {
+    const uint16_t *q, *k, *v, *dO;
+    size_t ld, off, off_e, row0;
+    int E, r0, g, t;
+};
+
+__device__ __forceinline__ HeadView head_view(const void *qkv, const void *dout, int T_, int H, int hd) {
+    HeadView hv;
+    const int h = blockIdx.y, n = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    hv.r0 = blockIdx.x * FLASH_ROWS + warp * 16;
+    hv.g = lane / 4;
+    hv.t = lane % 4;
+    hv.E = H * hd;
+    hv.ld = 3 * (size_t)hv.E;
+    hv.off = (size_t)n * T_ * hv.ld + (size_t)h * hd;
+    hv.off_e = (size_t)n * T_ * hv.E + (size_t)h * hd;
+    hv.row0 = ((size_t)n * H + h) * T_;
+    hv.q = reinterpret_cast<const uint16_t *>(qkv) + hv.off;
+    hv.k = hv.q + hv.E;
+    hv.v = hv.q + 2 * hv.E;
+    hv.dO = dout ? reinterpret_cast<const uint16_t *>(dout) + hv.off_e : nullptr;
+    return hv;
+}
+
 /* ---- forward ---- */
 
 template <typename T, int HDP>
@@ -211,21 +239,17 @@ __global__ void __launch_bounds__(FLASH_THREADS)
     constexpr int KS = HDP / 16, NT = HDP / 8, BK = FLASH_FWD_KEYS, NS = BK / 8, SK = HDP + 8, SV = BK + 8;
     __shared__ __align__(16) uint16_t k_rm[BK * SK];    /* K tile [key][d] */
     __shared__ __align__(16) uint16_t v_tr[HDP * SV];   /* V tile transposed [d][key] */
-    const int h = blockIdx.y, n = blockIdx.z, E = H * hd;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const size_t ld = 3 * (size_t)E;
-    const uint16_t *q = reinterpret_cast<const uint16_t *>(qkv) + (size_t)n * T_ * ld + (size_t)h * hd;
-    const uint16_t *k = q + E, *v = q + 2 * E;
-    const int r0 = blockIdx.x * FLASH_ROWS + warp * 16;   /* this warp's rows r0+g (i = 0, 1) and r0+g+8 (i = 2, 3) */
+    const HeadView hv = head_view(qkv, nullptr, T_, H, hd);
+    const int g = hv.g, t = hv.t, r0 = hv.r0;   /* this thread's rows r0+g (i = 0, 1) and r0+g+8 (i = 2, 3) */
 
     uint32_t qf[KS][4];
-    load_a_frags<KS>(qf, q, ld, r0, T_, hd, g, t);
+    load_a_frags<KS>(qf, hv.q, hv.ld, r0, T_, hd, g, t);
     float o[NT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};   /* l: this thread's columns only */
     zero_acc<NT>(o);
     for (int k0 = 0; k0 < T_; k0 += BK) {
         __syncthreads();   /* every warp is done with the previous tiles */
-        load_tile<BK, HDP>(k_rm, nullptr, k, ld, k0, T_, hd);
-        load_tile<BK, HDP>(nullptr, v_tr, v, ld, k0, T_, hd);
+        load_tile<BK, HDP>(k_rm, nullptr, hv.k, hv.ld, k0, T_, hd);
+        load_tile<BK, HDP>(nullptr, v_tr, hv.v, hv.ld, k0, T_, hd);
         __syncthreads();
         float s[NS][4];
         zero_acc<NS>(s);
@@ -269,9 +293,9 @@ __global__ void __launch_bounds__(FLASH_THREADS)
         l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
         inv[r] = 1.0f / l[r];
         int row = r0 + g + 8 * r;
-        if (t == 0 && row < T_) lse[((size_t)n * H + h) * T_ + row] = (m[r] + log2f(l[r])) * LN2;
+        if (t == 0 && row < T_) lse[hv.row0 + row] = (m[r] + log2f(l[r])) * LN2;
     }
-    store_acc<T, NT>(out + (size_t)n * T_ * E + (size_t)h * hd, E, o, inv, r0, T_, hd, g, t);
+    store_acc<T, NT>(out + hv.off_e, hv.E, o, inv, r0, T_, hd, g, t);
 }
 
 /* ---- backward ---- */
@@ -296,35 +320,38 @@ __global__ void flash_rowdot_kernel(float *D, const T *dout, const T *out, int N
     D[(n * H + h) * T_ + tt] = s;
 }
 
+/* The arguments of both backward kernels (D: rowsum(dO o O), [N, H, T]). */
+template <typename T> struct FlashBackward {
+    T *dqkv;
+    const T *qkv, *dout;
+    const float *lse, *D;
+    int T_, H, hd;
+    float scale, scale_log2;
+};
+
 template <typename T, int HDP>
-__global__ void __launch_bounds__(FLASH_THREADS)
-    flash_backward_kv_kernel(T *dqkv, const T *qkv, const T *dout, const float *lse, const float *D, int T_, int H,
-                             int hd, float scale, float scale_log2) {
+__global__ void __launch_bounds__(FLASH_THREADS) flash_backward_kv_kernel(const FlashBackward<T> a) {
     constexpr int KS = HDP / 16, NT = HDP / 8, BQ = FLASH_BWD_STEP, NS = BQ / 8, SR = HDP + 8, ST = BQ + 8;
+    const int T_ = a.T_, hd = a.hd;
     __shared__ __align__(16) uint16_t q_rm[BQ * SR];     /* Q tile [query][d] */
     __shared__ __align__(16) uint16_t q_tr[HDP * ST];    /* Q tile transposed [d][query] */
     __shared__ __align__(16) uint16_t do_rm[BQ * SR];    /* dO tile [query][d] */
     __shared__ __align__(16) uint16_t do_tr[HDP * ST];   /* dO tile transposed [d][query] */
     __shared__ float lse_s[BQ], d_s[BQ];               /* lse (log2 units) and D of the tile's queries */
-    const int h = blockIdx.y, n = blockIdx.z, E = H * hd;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const size_t ld = 3 * (size_t)E;
-    const uint16_t *q = reinterpret_cast<const uint16_t *>(qkv) + (size_t)n * T_ * ld + (size_t)h * hd;
-    const uint16_t *k = q + E, *v = q + 2 * E;
-    const uint16_t *dO = reinterpret_cast<const uint16_t *>(dout) + (size_t)n * T_ * E + (size_t)h * hd;
-    const float *lse_h = lse + ((size_t)n * H + h) * T_, *D_h = D + ((size_t)n * H + h) * T_;
-    const int r0 = blockIdx.x * FLASH_ROWS + warp * 16;   /* this warp's keys */
+    const HeadView hv = head_view(a.qkv, a.dout, T_, a.H, hd);
+    const int g = hv.g, t = hv.t, r0 = hv.r0;   /* r0: this warp's keys */
+    const float *lse_h = a.lse + hv.row0, *D_h = a.D + hv.row0;
 
     uint32_t kf[KS][4], vf[KS][4];
-    load_a_frags<KS>(kf, k, ld, r0, T_, hd, g, t);
-    load_a_frags<KS>(vf, v, ld, r0, T_, hd, g, t);
+    load_a_frags<KS>(kf, hv.k, hv.ld, r0, T_, hd, g, t);
+    load_a_frags<KS>(vf, hv.v, hv.ld, r0, T_, hd, g, t);
     float dk[NT][4], dv[NT][4];
     zero_acc<NT>(dk);
     zero_acc<NT>(dv);
     for (int q0 = 0; q0 < T_; q0 += BQ) {
         __syncthreads();
-        load_tile<BQ, HDP>(q_rm, q_tr, q, ld, q0, T_, hd);
-        load_tile<BQ, HDP>(do_rm, do_tr, dO, E, q0, T_, hd);
+        load_tile<BQ, HDP>(q_rm, q_tr, hv.q, hv.ld, q0, T_, hd);
+        load_tile<BQ, HDP>(do_rm, do_tr, hv.dO, hv.E, q0, T_, hd);
         for (int i = threadIdx.x; i < BQ; i += FLASH_THREADS) {
             lse_s[i] = q0 + i < T_ ? lse_h[q0 + i] * LOG2E : 0.0f;
             d_s[i] = q0 + i < T_ ? D_h[q0 + i] : 0.0f;
@@ -340,38 +367,31 @@ __global__ void __launch_bounds__(FLASH_THREADS)
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 int c = j * 8 + 2 * t + i % 2;   /* query q0 + c */
-                p[j][i] = q0 + c < T_ ? ex2(p[j][i] * scale_log2 - lse_s[c]) : 0.0f;
+                p[j][i] = q0 + c < T_ ? ex2(p[j][i] * a.scale_log2 - lse_s[c]) : 0.0f;
                 dp[j][i] = p[j][i] * (dp[j][i] - d_s[c]);   /* dS^T (without 1/sqrt(hd)) */
             }
         mma_acc<T, NS, NT>(dv, p, do_tr, ST, g, t);    /* dV += P^T dO */
         mma_acc<T, NS, NT>(dk, dp, q_tr, ST, g, t);    /* dK += dS^T Q */
     }
-    const float one[2] = {1.0f, 1.0f}, sc[2] = {scale, scale};
-    T *dq = dqkv + (size_t)n * T_ * ld + (size_t)h * hd;
-    store_acc<T, NT>(dq + E, ld, dk, sc, r0, T_, hd, g, t);
-    store_acc<T, NT>(dq + 2 * E, ld, dv, one, r0, T_, hd, g, t);
+    const float one[2] = {1.0f, 1.0f}, sc[2] = {a.scale, a.scale};
+    store_acc<T, NT>(a.dqkv + hv.off + hv.E, hv.ld, dk, sc, r0, T_, hd, g, t);
+    store_acc<T, NT>(a.dqkv + hv.off + 2 * hv.E, hv.ld, dv, one, r0, T_, hd, g, t);
 }
 
 template <typename T, int HDP>
-__global__ void __launch_bounds__(FLASH_THREADS)
-    flash_backward_q_kernel(T *dqkv, const T *qkv, const T *dout, const float *lse, const float *D, int T_, int H,
-                            int hd, float scale, float scale_log2) {
+__global__ void __launch_bounds__(FLASH_THREADS) flash_backward_q_kernel(const FlashBackward<T> a) {
     constexpr int KS = HDP / 16, NT = HDP / 8, BK = FLASH_BWD_STEP, NS = BK / 8, SR = HDP + 8, ST = BK + 8;
+    const int T_ = a.T_, hd = a.hd;
     __shared__ __align__(16) uint16_t k_rm[BK * SR];    /* K tile [key][d] */
     __shared__ __align__(16) uint16_t k_tr[HDP * ST];   /* K tile transposed [d][key] */
     __shared__ __align__(16) uint16_t v_rm[BK * SR];    /* V tile [key][d] */
-    const int h = blockIdx.y, n = blockIdx.z, E = H * hd;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const size_t ld = 3 * (size_t)E;
-    const uint16_t *q = reinterpret_cast<const uint16_t *>(qkv) + (size_t)n * T_ * ld + (size_t)h * hd;
-    const uint16_t *k = q + E, *v = q + 2 * E;
-    const uint16_t *dO = reinterpret_cast<const uint16_t *>(dout) + (size_t)n * T_ * E + (size_t)h * hd;
-    const float *lse_h = lse + ((size_t)n * H + h) * T_, *D_h = D + ((size_t)n * H + h) * T_;
-    const int r0 = blockIdx.x * FLASH_ROWS + warp * 16;   /* this warp's queries */
+    const HeadView hv = head_view(a.qkv, a.dout, T_, a.H, hd);
+    const int g = hv.g, t = hv.t, r0 = hv.r0;   /* r0: this warp's queries */
+    const float *lse_h = a.lse + hv.row0, *D_h = a.D + hv.row0;
 
     uint32_t qf[KS][4], of[KS][4];
-    load_a_frags<KS>(qf, q, ld, r0, T_, hd, g, t);
-    load_a_frags<KS>(of, dO, E, r0, T_, hd, g, t);
+    load_a_frags<KS>(qf, hv.q, hv.ld, r0, T_, hd, g, t);
+    load_a_frags<KS>(of, hv.dO, hv.E, r0, T_, hd, g, t);
     float lse2[2], Dr[2];   /* rows r0+g and r0+g+8 */
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -383,8 +403,8 @@ __global__ void __launch_bounds__(FLASH_THREADS)
     zero_acc<NT>(dq);
     for (int k0 = 0; k0 < T_; k0 += BK) {
         __syncthreads();
-        load_tile<BK, HDP>(k_rm, k_tr, k, ld, k0, T_, hd);
-        load_tile<BK, HDP>(v_rm, nullptr, v, ld, k0, T_, hd);
+        load_tile<BK, HDP>(k_rm, k_tr, hv.k, hv.ld, k0, T_, hd);
+        load_tile<BK, HDP>(v_rm, nullptr, hv.v, hv.ld, k0, T_, hd);
         __syncthreads();
         float p[NS][4], ds[NS][4];   /* rows = this warp's queries, columns = the tile's keys */
         zero_acc<NS>(p);
@@ -396,13 +416,13 @@ __global__ void __launch_bounds__(FLASH_THREADS)
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 int key = k0 + j * 8 + 2 * t + i % 2;
-                p[j][i] = key < T_ ? ex2(p[j][i] * scale_log2 - lse2[i / 2]) : 0.0f;
+                p[j][i] = key < T_ ? ex2(p[j][i] * a.scale_log2 - lse2[i / 2]) : 0.0f;
                 ds[j][i] = p[j][i] * (ds[j][i] - Dr[i / 2]);   /* dS (without 1/sqrt(hd)) */
             }
         mma_acc<T, NS, NT>(dq, ds, k_tr, ST, g, t);   /* dQ += dS K */
     }
-    const float sc[2] = {scale, scale};
-    store_acc<T, NT>(dqkv + (size_t)n * T_ * ld + (size_t)h * hd, ld, dq, sc, r0, T_, hd, g, t);
+    const float sc[2] = {a.scale, a.scale};
+    store_acc<T, NT>(a.dqkv + hv.off, hv.ld, dq, sc, r0, T_, hd, g, t);
 }
 
 /* ---- launch ---- */
@@ -452,12 +472,11 @@ void cuda_flash_attention_backward(Backend *b, void *dqkv, float *D, const void 
         flash_rowdot_kernel<A><<<(unsigned)((rows + 255) / 256), 256, 0, s>>>(D, (const A *)dout, (const A *)out, N, T,
                                                                               H, hd);
         LAUNCH_CHECK("flash_rowdot_kernel");
+        const FlashBackward<A> args = {(A *)dqkv, (const A *)qkv, (const A *)dout, lse, D, T, H, hd, scale, scale_log2};
         DISPATCH_HDP(hd, HDP, {
-            flash_backward_kv_kernel<A, HDP><<<flash_grid(N, T, H), FLASH_THREADS, 0, s>>>(
-                (A *)dqkv, (const A *)qkv, (const A *)dout, lse, D, T, H, hd, scale, scale_log2);
+            flash_backward_kv_kernel<A, HDP><<<flash_grid(N, T, H), FLASH_THREADS, 0, s>>>(args);
             LAUNCH_CHECK("flash_backward_kv_kernel");
-            flash_backward_q_kernel<A, HDP><<<flash_grid(N, T, H), FLASH_THREADS, 0, s>>>(
-                (A *)dqkv, (const A *)qkv, (const A *)dout, lse, D, T, H, hd, scale, scale_log2);
+            flash_backward_q_kernel<A, HDP><<<flash_grid(N, T, H), FLASH_THREADS, 0, s>>>(args);
             LAUNCH_CHECK("flash_backward_q_kernel");
         });
     });
