@@ -196,8 +196,8 @@ int trainer_start(Trainer *t) {
         if (plan.kind == START_RESUME) {
             bcast_floats(d, ts.exp_avg, nt);
             bcast_floats(d, ts.exp_avg_sq, nt);
+            adamw_upload(&t->adam, ts.exp_avg, ts.exp_avg_sq, plan.optimizer_step);
         }
-        if (plan.kind == START_RESUME) adamw_upload(&t->adam, ts.exp_avg, ts.exp_avg_sq, plan.optimizer_step);
         if (plan.seed != t->cfg.train.seed)
             info("notice: continuing with the checkpoint's seed %lld (the config says %lld)", plan.seed,
                  t->cfg.train.seed);
