@@ -59,7 +59,7 @@ int run_config_check(const RunConfig *c, Error *e) {
     RANGE(t->grad_clip >= 0, "train.grad_clip", "%g", t->grad_clip, "a number >= 0");
     RANGE(t->ema_decay >= 0 && t->ema_decay <= 1, "train.ema_decay", "%g", t->ema_decay, "a number in [0, 1]");
     RANGE(t->max_minutes >= 0, "train.max_minutes", "%g", t->max_minutes, "a number >= 0");
-    RANGE(t->bucket_mb > 0 && t->bucket_mb < 65536, "train.bucket_mb", "%g", t->bucket_mb, "0 < value < 65536");
+    RANGE(t->bucket_mb >= 0 && t->bucket_mb < 65536, "train.bucket_mb", "%g", t->bucket_mb, "0 <= value < 65536");
     RANGE(c->log.log_every >= 1, "log.log_every", "%lld", c->log.log_every, "an integer >= 1");
     RANGE(c->log.ckpt_every >= 1, "log.ckpt_every", "%lld", c->log.ckpt_every, "an integer >= 1");
     RANGE(c->data.num_classes >= -1, "data.num_classes", "%d", c->data.num_classes, "-1 or a class count");

@@ -71,7 +71,7 @@ typedef struct {
     double max_minutes;            /* stop (with a checkpoint) after this wall time, 0 = no limit */
     int resampled;                 /* sample with replacement instead of epoch permutations */
     int prefetch;                  /* reader prefetch thread */
-    double bucket_mb;              /* gradient all-reduce bucket size */
+    double bucket_mb;              /* gradient all-reduce bucket size, 0 = automatic */
 } TrainSection;
 
 typedef struct {

@@ -106,7 +106,10 @@ const ConfigKey CONFIG_KEYS[] = {
     NUM("train.resampled", CT_BOOL, train.resampled, "false", CK_EXTENSION,
         "Draw samples with replacement instead of one permutation per epoch (--resample)."),
     NUM("train.prefetch", CT_BOOL, train.prefetch, "true", CK_EXTENSION, "Read the next micro-batch in a background thread."),
-    NUM("train.bucket_mb", CT_FLOAT, train.bucket_mb, "25", CK_EXTENSION, "Gradient all-reduce bucket size in MiB."),
+    NUM("train.bucket_mb", CT_FLOAT, train.bucket_mb, "0", CK_EXTENSION,
+        "Gradient all-reduce bucket size in MiB, reduced while the backward pass goes on; 0 = automatic: 25 "
+        "with NCCL, one reduction after the backward pass with MPI on the CPU (measured faster there: "
+        "tests/bench/allreduce_overlap.sh)."),
 
     /* ---- eval ---- */
     NUM("eval.batchsize", CT_INT, eval.batchsize, "50", CK_IGNORED,

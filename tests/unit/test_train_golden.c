@@ -63,20 +63,6 @@ static size_t packed_len(void) {
     return n;
 }
 
-static float *read_packed_f32(const char *group) {
-    float *out = xmalloc(packed_len() * sizeof *out, group);
-    size_t at = 0;
-    for (int k = 0; k < n_names; k++) {
-        char d[256];
-        snprintf(d, sizeof d, "%s/%s", group, T.params[names[k]].name);
-        float *t = read_f32(d, T.params[names[k]].numel);
-        memcpy(out + at, t, T.params[names[k]].numel * sizeof *t);
-        at += T.params[names[k]].numel;
-        free(t);
-    }
-    return out;
-}
-
 static double *read_packed_f64(const char *group) {
     double *out = xmalloc(packed_len() * sizeof *out, group);
     size_t at = 0;
@@ -88,6 +74,15 @@ static double *read_packed_f64(const char *group) {
         at += T.params[names[k]].numel;
         free(t);
     }
+    return out;
+}
+
+/* The stored values are float32-representable: the float copy is exact. */
+static float *read_packed_f32(const char *group) {
+    double *d = read_packed_f64(group);
+    float *out = xmalloc(packed_len() * sizeof *out, group);
+    for (size_t i = 0; i < packed_len(); i++) out[i] = (float)d[i];
+    free(d);
     return out;
 }
 

@@ -1,0 +1,163 @@
+/* maskdit-train: MaskDiT training on one or many MPI ranks, with the original train.py's flags.
+ *
+ *   mpirun -np 8 maskdit-train --config configs/train/imagenet256-latent.yaml [--set train.lr=2e-4] ...
+ *
+ * See docs/maskdit-train.md (flags, experiment directory, resume, signals, exit status) and
+ * docs/configs.md (the YAML keys). */
+#include <ctype.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../../mpi/dist.h"
+#include "../config/config.h"
+#include "../train/trainer.h"
+
+static const char USAGE[] =
+    "usage: maskdit-train --config FILE.yaml [options]\n"
+    "  --config FILE         YAML config in the original schema (docs/configs.md)\n"
+    "  --set KEY=VALUE       override a config key, e.g. --set train.lr=2e-4 (repeatable)\n"
+    "  --results_dir DIR     where experiment directories are made (default: results)\n"
+    "  --ckpt_path PATH      checkpoint (.h5, or an official .pt) to start from (default: auto-resume)\n"
+    "  --use_ckpt_path BOOL  true: continue in the checkpoint's experiment directory (default true)\n"
+    "  --use_strict_load B   true: restore everything; false: model and EMA weights only (default true)\n"
+    "  --global_seed N       seed of the run (train.seed, default 0)\n"
+    "  --no_amp              compute in fp32 (on CUDA; the CPU always does)\n"
+    "  --tag TAG             appended to the experiment name (log.tag)\n"
+    "  --resample            draw samples with replacement (train.resampled)\n"
+    "  --device cpu|cuda|auto, --precision auto|fp32|bf16|fp16, --threads N   (train.device, ...)\n"
+    "  --num_workers N, --use_wandb   accepted for compatibility, no effect\n"
+    "  --print_config        print the resolved configuration as YAML and exit\n"
+    "  --config_keys         print the table of config keys (Markdown) and exit\n"
+    "Exit status: 0 done (or train.max_minutes reached), 1 error, 3 stopped by SIGUSR1/SIGTERM after a\n"
+    "checkpoint (requeue).\n";
+
+static Dist D;
+
+/* A usage error: every rank sees the same arguments, so rank 0 alone reports it and all exit. */
+static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...) {
+    if (D.rank == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "maskdit-train: error: ");
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, "\n");
+        va_end(ap);
+    }
+    dist_finalize(&D);
+    exit(EXIT_FAILURE_STATUS);
+}
+
+/* The original's str2bool: true, 1, yes (any case) are true; anything else false. */
+static int str2bool(const char *s) { return !strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes"); }
+
+static long long int_flag(const char *flag, const char *v) {
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < 0) usage_error("%s expects a non-negative integer, got '%s'", flag, v);
+    return x;
+}
+
+typedef struct {
+    const char *config;
+    char **sets;
+    int n_sets;
+    TrainOptions opt;
+    const char *seed, *tag, *device, *precision, *threads;
+    int resample, print_config, config_keys, ignored_flags;
+} Args;
+
+/* --flag VALUE or --flag=VALUE */
+static const char *flag_value(int argc, char **argv, int *i, const char *name) {
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n)) return NULL;
+    if (arg[n] == '=') return arg + n + 1;
+    if (arg[n]) return NULL;
+    if (*i + 1 >= argc) usage_error("%s needs a value", name);
+    return argv[++*i];
+}
+
+static void parse_args(Args *a, int argc, char **argv) {
+    a->opt = (TrainOptions){.results_dir = "results", .use_ckpt_path = 1, .use_strict_load = 1};
+    a->sets = xcalloc((size_t)argc, sizeof *a->sets, "overrides");
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *v;
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            if (D.rank == 0) fputs(USAGE, stdout);
+            dist_finalize(&D);
+            exit(0);
+        } else if ((v = flag_value(argc, argv, &i, "--config"))) a->config = v;
+        else if ((v = flag_value(argc, argv, &i, "--set"))) a->sets[a->n_sets++] = (char *)v;
+        else if ((v = flag_value(argc, argv, &i, "--results_dir"))) a->opt.results_dir = v;
+        else if ((v = flag_value(argc, argv, &i, "--ckpt_path"))) a->opt.ckpt_path = strcmp(v, "None") ? v : NULL;
+        else if ((v = flag_value(argc, argv, &i, "--use_ckpt_path"))) a->opt.use_ckpt_path = str2bool(v);
+        else if ((v = flag_value(argc, argv, &i, "--use_strict_load"))) a->opt.use_strict_load = str2bool(v);
+        else if ((v = flag_value(argc, argv, &i, "--global_seed"))) a->seed = v;
+        else if ((v = flag_value(argc, argv, &i, "--tag"))) a->tag = v;
+        else if ((v = flag_value(argc, argv, &i, "--device"))) a->device = v;
+        else if ((v = flag_value(argc, argv, &i, "--precision"))) a->precision = v;
+        else if ((v = flag_value(argc, argv, &i, "--threads"))) a->threads = v;
+        else if ((v = flag_value(argc, argv, &i, "--num_workers"))) a->ignored_flags = 1, int_flag("--num_workers", v);
+        else if (!strcmp(s, "--no_amp")) a->opt.no_amp = 1;
+        else if (!strcmp(s, "--resample")) a->resample = 1;
+        else if (!strcmp(s, "--use_wandb")) a->ignored_flags = 1;
+        else if (!strcmp(s, "--print_config")) a->print_config = 1;
+        else if (!strcmp(s, "--config_keys")) a->config_keys = 1;
+        else if (!strcmp(s, "--enable_eval"))
+            usage_error("--enable_eval: FID evaluation during training is not built in; sample a checkpoint with "
+                        "maskdit-generate instead");
+        else usage_error("unknown option '%s' (see --help)", s);
+    }
+}
+
+/* The flags that are config keys, applied after the file and --set (as the original's flags win). */
+static void apply_flags(const Args *a, RunConfig *c) {
+    Error e;
+    struct {
+        const char *value, *key, *flag;
+    } map[] = {{a->seed, "train.seed", "--global_seed"}, {a->tag, "log.tag", "--tag"},
+               {a->device, "train.device", "--device"}, {a->precision, "train.precision", "--precision"},
+               {a->threads, "train.threads", "--threads"}, {a->resample ? "true" : NULL, "train.resampled", "--resample"}};
+    for (size_t i = 0; i < ARRAY_LEN(map); i++) {
+        if (!map[i].value) continue;
+        char assignment[1200];
+        snprintf(assignment, sizeof assignment, "%s=%s", map[i].key, map[i].value);
+        if (run_config_set(c, assignment, &e) < 0) usage_error("%s: %s", map[i].flag, e.msg);
+    }
+    if (run_config_check(c, &e) < 0) usage_error("%s", e.msg);
+}
+
+int main(int argc, char **argv) {
+    dist_init(&D, &argc, &argv);
+    Args a = {0};
+    parse_args(&a, argc, argv);
+    if (a.config_keys) {
+        if (D.rank == 0) {
+            char *md = run_config_keys_markdown();
+            fputs(md, stdout);
+            free(md);
+        }
+        dist_finalize(&D);
+        return 0;
+    }
+    if (!a.config) usage_error("--config FILE.yaml is required (see --help)");
+    RunConfig cfg;
+    Error e;
+    if (run_config_load(&cfg, a.config, a.sets, a.n_sets, &e) < 0) usage_error("%s", e.msg);
+    apply_flags(&a, &cfg);
+    if (a.print_config) {
+        if (D.rank == 0) {
+            char *y = run_config_to_yaml(&cfg, 0);
+            fputs(y, stdout);
+            free(y);
+        }
+        dist_finalize(&D);
+        return 0;
+    }
+    if (a.ignored_flags) info("notice: --num_workers and --use_wandb have no effect here");
+    int status = train_run(&D, &cfg, &a.opt);
+    free(a.sets);
+    dist_finalize(&D);
+    return status;
+}
