@@ -1,0 +1,208 @@
+# Shared logic of the MaskDiT-C Slurm job templates (jobs/*.slurm source this file; see
+# docs/slurm.md). A template sets its #SBATCH resources and defaults, then calls maskdit_job_start
+# and one maskdit_run.
+#
+# What it does for every template:
+#  - checks the allocation before anything is launched: SLURM_NTASKS present, MASKDIT_RANKS (if
+#    given) equal to it, one rank per allocated GPU;
+#  - launches one MPI rank per task with `srun --mpi=pmix` (or `mpirun`, MASKDIT_LAUNCHER=mpirun);
+#  - forwards SIGUSR1 (sent by `#SBATCH --signal=B:USR1@...` before the time limit) and SIGTERM to
+#    the job step as SIGUSR1: the programs then write a checkpoint at the next step boundary and
+#    exit with status 3 (EXIT_REQUEUE_STATUS in src/util/common.h);
+#  - on status 3 records the checkpoint just written in the job's Comment and requeues the job
+#    (`scontrol requeue`); the requeued job resumes from it, and refuses to start when that
+#    checkpoint's directory has disappeared in between (it would silently start from scratch).
+#
+# Environment (all optional):
+#   MASKDIT_HOME      repository root (default: the directory sbatch was run from)
+#   MASKDIT_BIN       directory of the maskdit-* programs (default: $MASKDIT_HOME/bin)
+#   MASKDIT_LAUNCHER  srun (default) or mpirun
+#   MASKDIT_SRUN_MPI  srun's --mpi plugin (default: pmix)
+#   MASKDIT_RANKS     ranks to launch (default and only allowed value: SLURM_NTASKS)
+#   MASKDIT_STEP_WAIT seconds srun waits for the other ranks after the first one ended (default 120)
+
+MASKDIT_REQUEUE_STATUS=3                        # EXIT_REQUEUE_STATUS in src/util/common.h
+MASKDIT_COMMENT_TAG=maskdit-checkpoint:         # job Comment prefix naming the last checkpoint
+MASKDIT_BIN=${MASKDIT_BIN:-$MASKDIT_HOME/bin}
+MASKDIT_LAUNCHER=${MASKDIT_LAUNCHER:-srun}
+MASKDIT_SRUN_MPI=${MASKDIT_SRUN_MPI:-pmix}
+MASKDIT_STEP_WAIT=${MASKDIT_STEP_WAIT:-120}
+
+maskdit_log() { echo "maskdit-job: $*"; }
+maskdit_die() { echo "maskdit-job: error: $*" >&2; exit 1; }
+
+# Which file a setting names must exist: maskdit_require_file VAR-NAME PATH WHAT
+maskdit_require_file() {
+    [ -n "$2" ] || maskdit_die "$1 is not set: it must name $3"
+    [ -f "$2" ] || maskdit_die "$1=$2: no such file (expected $3)"
+}
+
+# A dataset directory written by maskdit-convert (docs/data-format.md) has an index.h5.
+maskdit_require_dataset() {   # dir where-it-was-named
+    [ -f "$1/index.h5" ] || maskdit_die "dataset $1 ($2): no such dataset directory (expected $1/index.h5;" \
+        "convert the data first: jobs/convert.slurm)"
+}
+
+# Header of the job log, checks of the allocation, NCCL and OpenMP settings.
+maskdit_job_start() {   # what (e.g. "train", "generate")
+    [ -n "${SLURM_JOB_ID:-}" ] && [ -n "${SLURM_NTASKS:-}" ] ||
+        maskdit_die "SLURM_JOB_ID/SLURM_NTASKS are not set: submit this script with sbatch (docs/slurm.md)"
+    MASKDIT_RESTART=${SLURM_RESTART_COUNT:-0}
+    maskdit_log "$1 job $SLURM_JOB_ID (restart $MASKDIT_RESTART) on ${SLURM_JOB_NUM_NODES:-1} node(s)" \
+        "[${SLURM_JOB_NODELIST:-?}], $SLURM_NTASKS task(s), started $(date '+%F %T')"
+    maskdit_check_world_size
+    # NCCL: warnings and errors in the job log; the rest is left to NCCL's detection unless the site
+    # sets NCCL_* (docs/slurm.md lists the usual ones: NCCL_SOCKET_IFNAME, NCCL_IB_HCA, ...).
+    export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
+    # One rank per GPU: the CPU threads of a rank are the cores Slurm gave its task.
+    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}
+    # HDF5 files on Lustre/GPFS: POSIX file locking is often unsupported or slow there.
+    export HDF5_USE_FILE_LOCKING=${HDF5_USE_FILE_LOCKING:-FALSE}
+    maskdit_log "environment: OMP_NUM_THREADS=$OMP_NUM_THREADS $(env | grep -E '^NCCL_' | sort | tr '\n' ' ')"
+}
+
+maskdit_check_world_size() {
+    MASKDIT_RANKS=${MASKDIT_RANKS:-$SLURM_NTASKS}
+    [[ $MASKDIT_RANKS =~ ^[1-9][0-9]*$ ]] || maskdit_die "MASKDIT_RANKS=$MASKDIT_RANKS is not a positive number of ranks"
+    [ "$MASKDIT_RANKS" -eq "$SLURM_NTASKS" ] ||
+        maskdit_die "world size mismatch: MASKDIT_RANKS=$MASKDIT_RANKS ranks requested but the allocation has" \
+            "SLURM_NTASKS=$SLURM_NTASKS tasks; change --nodes/--ntasks-per-node instead"
+    # With GPUs: one rank per GPU on every node (nodes of a job are alike).
+    local gpus=${SLURM_GPUS_ON_NODE:-0} nodes=${SLURM_JOB_NUM_NODES:-1}
+    if [ "$gpus" -gt 0 ] && [ "$SLURM_NTASKS" -ne $((gpus * nodes)) ]; then
+        maskdit_die "world size mismatch: $SLURM_NTASKS tasks for $nodes node(s) x $gpus GPU(s); launch one rank" \
+            "per GPU (--ntasks-per-node equal to the GPUs per node)"
+    fi
+}
+
+# A job that checkpointed and requeued itself recorded that checkpoint in its Comment; the requeued
+# run continues from it (MASKDIT_RESUME_CKPT). If it has disappeared in between, the program would
+# silently start again from scratch: stop instead.
+maskdit_check_resume() {
+    MASKDIT_RESUME_CKPT=
+    [ "$MASKDIT_RESTART" -gt 0 ] || return 0
+    local comment ckpt
+    comment=$(squeue -h -j "$SLURM_JOB_ID" -o %k 2>/dev/null)
+    case $comment in "$MASKDIT_COMMENT_TAG"*) ;; *) return 0 ;; esac
+    ckpt=${comment#"$MASKDIT_COMMENT_TAG"}
+    if [ ! -d "$(dirname "$ckpt")" ]; then
+        maskdit_die "requeued job (restart $MASKDIT_RESTART) cannot resume: its checkpoint directory" \
+            "$(dirname "$ckpt") was removed. Restore it, or submit a new job to start the run again."
+    fi
+    [ -f "$ckpt" ] || maskdit_die "requeued job (restart $MASKDIT_RESTART) cannot resume: its checkpoint $ckpt" \
+        "was removed. Restore it, or submit a new job to start the run again."
+    MASKDIT_RESUME_CKPT=$ckpt
+    maskdit_log "resuming from $ckpt"
+}
+
+# The newest checkpoint */checkpoints/*.h5 under dir written since epoch second $2 (empty if none).
+maskdit_newest_checkpoint() {   # dir since
+    find "$1" -path '*/checkpoints/*.h5' -type f -printf '%T@ %p\n' 2>/dev/null |
+        sort -n | awk -v since="$2" '$1 >= since { p = substr($0, index($0, " ") + 1) } END { if (p) print p }'
+}
+
+_maskdit_forward() {   # signal name received by the batch shell
+    maskdit_log "received SIG$1 at $(date '+%F %T'): asking the ranks to checkpoint and stop (SIGUSR1)"
+    kill -USR1 "$MASKDIT_STEP_PID" 2>/dev/null
+}
+
+# Launch program on all ranks, forward signals, requeue on status 3. Does not return: the batch
+# script ends with the program's status (or is requeued).
+maskdit_run() {   # checkpoint-root program args...
+    local ckpt_root=$1 prog=$MASKDIT_BIN/$2 start rc ckpt
+    shift 2
+    [ -x "$prog" ] || maskdit_die "$prog is missing or not executable: build with make (INSTALL.md) or set MASKDIT_BIN"
+    local -a launcher
+    case $MASKDIT_LAUNCHER in
+        # --wait: a rank that hangs after another one ended is killed, so that the job never hangs;
+        # not --kill-on-bad-exit, which would kill ranks still finishing a requeue exit.
+        srun) launcher=(srun --mpi="$MASKDIT_SRUN_MPI" --ntasks="$MASKDIT_RANKS" --wait="$MASKDIT_STEP_WAIT") ;;
+        # Open MPI's mpirun reads the Slurm allocation itself and forwards SIGUSR1 to the ranks.
+        mpirun) launcher=(mpirun -np "$MASKDIT_RANKS" --bind-to none) ;;
+        *) maskdit_die "MASKDIT_LAUNCHER=$MASKDIT_LAUNCHER: expected srun or mpirun" ;;
+    esac
+    start=$(date +%s)
+    maskdit_log "launch: ${launcher[*]} $prog $*"
+    "${launcher[@]}" "$prog" "$@" &
+    MASKDIT_STEP_PID=$!
+    trap '_maskdit_forward USR1' USR1
+    trap '_maskdit_forward TERM' TERM
+    # wait returns early when a trapped signal arrives: wait again while the step runs.
+    while :; do
+        wait "$MASKDIT_STEP_PID"
+        rc=$?
+        kill -0 "$MASKDIT_STEP_PID" 2>/dev/null || break
+    done
+    trap - USR1 TERM
+    maskdit_log "ranks ended with status $rc at $(date '+%F %T')"
+    [ "$rc" -eq "$MASKDIT_REQUEUE_STATUS" ] || exit "$rc"
+
+    # A minute of slack for clocks of file servers that differ from this node's.
+    ckpt=$(maskdit_newest_checkpoint "$ckpt_root" $((start - 60)))
+    if [ -n "$ckpt" ]; then
+        scontrol update JobId="$SLURM_JOB_ID" Comment="$MASKDIT_COMMENT_TAG$ckpt" ||
+            maskdit_log "warning: could not record $ckpt in the job's Comment (the requeued job cannot check it)"
+        maskdit_log "checkpoint written: $ckpt"
+    else
+        maskdit_log "warning: the ranks asked for a requeue but no new checkpoint appeared under $ckpt_root"
+    fi
+    maskdit_log "requeueing job $SLURM_JOB_ID"
+    if scontrol requeue "$SLURM_JOB_ID"; then
+        sleep 60 # Slurm ends this script as part of the requeue
+        exit "$rc"
+    fi
+    maskdit_die "scontrol requeue $SLURM_JOB_ID failed: the job ends here; resubmit it to resume"
+}
+
+# Value of a two-level key (section.key) of a YAML config in the original schema, quotes and
+# trailing comments removed; empty when absent.
+maskdit_config_value() {   # file section key
+    awk -v sec="$2" -v key="$3" '
+        /^[^ \t#][^:]*:/ { insec = ($0 ~ "^" sec ":") ; next }
+        insec && $0 ~ "^[ \t]+" key ":" {
+            v = $0; sub("^[ \t]+" key ":[ \t]*", "", v); sub("[ \t]+#.*$", "", v); gsub(/^["'\'']|["'\'']$/, "", v)
+            print v; exit
+        }' "$1"
+}
+
+# Training and fine-tuning (train*.slurm, finetune*.slurm). Environment:
+#   MASKDIT_CONFIG       YAML config (default: the template's recipe)
+#   MASKDIT_RESULTS_DIR  where the experiment directory is made (default: results)
+#   MASKDIT_DATA         dataset directory (maskdit-convert's output; default: data.root of the config)
+#   MASKDIT_CKPT         checkpoint to start from (required for fine-tuning; optional otherwise)
+# Further arguments of the template (sbatch jobs/train256.slurm --set train.lr=2e-4 ...) are passed
+# to maskdit-train.
+maskdit_train_job() {   # default-config finetune(0|1) template-args...
+    local config=${MASKDIT_CONFIG:-$1} finetune=$2 results=${MASKDIT_RESULTS_DIR:-results} data ckpt_root
+    shift 2
+    local -a args=(--config "$config" --results_dir "$results")
+    maskdit_require_file MASKDIT_CONFIG "$config" "the YAML config of the run"
+    if [ -n "${MASKDIT_DATA:-}" ]; then
+        data=$MASKDIT_DATA
+        args+=(--set "data.root=$data")
+    else
+        data=$(maskdit_config_value "$config" data root)
+        [ -n "$data" ] || maskdit_die "no dataset: set MASKDIT_DATA or data.root in $config"
+    fi
+    maskdit_require_dataset "$data" "MASKDIT_DATA or data.root of $config"
+    maskdit_check_resume
+    # ckpt_root: where the run writes its checkpoints. With --use_ckpt_path True (the original's
+    # default) that is the experiment directory of the checkpoint it starts from.
+    ckpt_root=$results
+    if [ -n "$MASKDIT_RESUME_CKPT" ]; then
+        ckpt_root=$(dirname "$(dirname "$MASKDIT_RESUME_CKPT")")
+        # Requeued after a checkpoint: continue exactly from it (optimizer state, step, data
+        # position), in its experiment directory; a fine-tune does not reload MASKDIT_CKPT.
+        args+=(--ckpt_path "$MASKDIT_RESUME_CKPT" --use_ckpt_path True --use_strict_load True)
+    elif [ "$finetune" = 1 ]; then
+        maskdit_require_file MASKDIT_CKPT "${MASKDIT_CKPT:-}" "the pre-trained checkpoint to fine-tune"
+        # As the original's fine-tuning: a new experiment directory, weights only (no optimizer state).
+        args+=(--ckpt_path "$MASKDIT_CKPT" --use_ckpt_path False --use_strict_load False)
+    elif [ -n "${MASKDIT_CKPT:-}" ]; then
+        maskdit_require_file MASKDIT_CKPT "$MASKDIT_CKPT" "a checkpoint to start from"
+        args+=(--ckpt_path "$MASKDIT_CKPT")
+        ckpt_root=$(dirname "$(dirname "$MASKDIT_CKPT")")
+    fi
+    mkdir -p "$results" || maskdit_die "cannot create the results directory $results"
+    maskdit_run "$ckpt_root" maskdit-train "${args[@]}" "$@"
+}
