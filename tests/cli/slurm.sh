@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The Slurm job templates (jobs/*.slurm) on a real Slurm: a private single-node cluster
+# (tests/cli/slurm/cluster.sh) runs them with a tiny CPU configuration (sbatch overrides: 1 node,
+# 2 tasks, no GPUs). Cases: the cluster starts; bad input stops a job early with a message in its
+# log (no config, no dataset, no checkpoint to fine-tune, a world size that does not match the
+# allocation, a requeued job whose checkpoint directory was removed); preemption: SIGUSR1 to the
+# batch script -> checkpoint -> requeue -> the resumed run ends with the same weights as an
+# uninterrupted run. Needs root (the daemons) and slurm-wlm, slurm-client, munge installed; when
+# Slurm is missing or cannot start that is a failure with the reason, never a silent skip.
+source tests/cli/lib.sh
+source tests/cli/slurm/cluster.sh
+trap 'slurm_cluster_stop; [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
+
+BIN_DIR=${MASKDIT_BIN:-$PWD/bin}
+LOGS=$TMP/logs
+mkdir -p "$LOGS"
+JOB_TIMEOUT=90
+# The tiny CPU allocation every template is submitted with. --signal: the templates ask for SIGUSR1
+# 10 minutes before a 24 h limit; here the limit is short, so the warning time must be too.
+SB=(--nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --gres=none --time=20 --signal=B:USR1@30 --chdir="$PWD")
+export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+case_log() { echo "    --- job log $1:"; sed 's/^/    | /' "$LOGS/$1.out" 2>/dev/null | tail -n 30; }
+
+# submit NAME TEMPLATE [template args...]; environment from the caller (VAR=value submit ...).
+submit() { slurm_submit "${SB[@]}" --job-name="$1" --output="$LOGS/$1.out" "jobs/$2" "${@:3}"; }
+
+# expect_job NAME JOBID STATE [text in the job log]
+expect_job() {
+    local name=$1 job=$2 want=$3 text=${4:-} st
+    if [ -z "$job" ]; then fail "$name" "sbatch did not submit the job"; return; fi
+    st=$(slurm_wait_job "$job" $JOB_TIMEOUT)
+    if [ "$st" != "$want" ]; then fail "$name" "job $job: $st, expected $want"; case_log "$name"; return; fi
+    if [ -n "$text" ] && ! grep -qF -- "$text" "$LOGS/$name.out"; then
+        fail "$name" "job log does not say: $text"; case_log "$name"; return
+    fi
+    pass "$name"
+}
+
+missing=$(slurm_cluster_missing)
+if [ -n "$missing" ]; then
+    fail slurm-cluster "slurm not installed (missing: $missing); make deps installs slurm-wlm slurm-client munge"
+    exit 1
+fi
+if [ "$(id -u)" != 0 ]; then fail slurm-cluster "the private Slurm cluster runs its daemons as root: run this test as root"; exit 1; fi
+for p in maskdit-train; do
+    [ -x "$BIN_DIR/$p" ] || { fail slurm-programs "$BIN_DIR/$p is not built (make)"; exit 1; }
+done
+# 8 CPUs on the node whatever the machine has (SlurmdParameters=config_overrides): short jobs
+# run side by side.
+if ! slurm_cluster_start "$TMP/cluster" 8; then fail slurm-cluster "Slurm did not start: $SLURM_CLUSTER_ERROR"; exit 1; fi
+pass slurm-cluster
+export MASKDIT_BIN=$BIN_DIR
+
+# ---- a tiny run: dataset and config ----
+PROGRESS="Train Loss"
+DATA=$TMP/data
+CONFIG=$TMP/tiny.yaml
+mkdir -p "$DATA" && touch "$DATA/index.h5"
+echo "train: {}" >"$CONFIG"
+
+# ---- bad input: each job stops before launching the ranks, with a message in its log ----
+mkdir -p "$TMP/fake-data"
+j1=$(MASKDIT_CONFIG=$TMP/none.yaml submit no-config train256.slurm)
+j2=$(MASKDIT_CONFIG=$CONFIG MASKDIT_DATA=$TMP/no-such-data submit no-dataset train512.slurm)
+j3=$(MASKDIT_CONFIG=$CONFIG MASKDIT_DATA=$TMP/fake-data submit not-a-dataset train256.slurm)
+j4=$(MASKDIT_CONFIG=$CONFIG MASKDIT_DATA=$DATA submit finetune-no-ckpt finetune256.slurm)
+j5=$(MASKDIT_RANKS=4 submit world-size-ranks train256.slurm)
+j6=$(SLURM_GPUS_ON_NODE=4 submit world-size-gpus train512.slurm)
+expect_job no-config "$j1" FAILED "MASKDIT_CONFIG=$TMP/none.yaml: no such file"
+expect_job no-dataset "$j2" FAILED "dataset $TMP/no-such-data (MASKDIT_DATA"
+expect_job not-a-dataset "$j3" FAILED "expected $TMP/fake-data/index.h5"
+expect_job finetune-no-ckpt "$j4" FAILED "MASKDIT_CKPT is not set"
+expect_job world-size-ranks "$j5" FAILED "world size mismatch: MASKDIT_RANKS=4 ranks requested but the allocation has SLURM_NTASKS=2"
+expect_job world-size-gpus "$j6" FAILED "world size mismatch: 2 tasks for 1 node(s) x 4 GPU(s)"
+expect_error not-in-a-job "submit this script with sbatch" env -u SLURM_JOB_ID -u SLURM_NTASKS bash jobs/train256.slurm
+
+# ---- preemption: SIGUSR1 -> checkpoint -> requeue -> resume, same result as without ----
+# preempt NAME JOB: once the job log shows training progress, signal the batch script as
+# `--signal=B:USR1@...` does. requeued NAME JOB: wait until the job is pending again after a requeue.
+preempt() {
+    local i
+    for i in $(seq $((JOB_TIMEOUT * 4))); do
+        if grep -qF -- "$PROGRESS" "$LOGS/$1.out" 2>/dev/null; then scancel --signal=USR1 --batch "$2"; return 0; fi
+        [ "$(slurm_job_field "$2" JobState)" = RUNNING ] || [ $i -lt 40 ] || break
+        sleep 0.25
+    done
+    fail "$1" "no training progress ('$PROGRESS') in the log of job $2 ($(slurm_job_field "$2" JobState))"
+    case_log "$1"
+    return 1
+}
+requeued() {
+    slurm_wait_requeued "$2" $JOB_TIMEOUT && return 0
+    fail "$1" "job $2 was not requeued after SIGUSR1 (state $(slurm_job_field "$2" JobState))"
+    case_log "$1"
+    return 1
+}
+ckpt_dir() { echo "$TMP/$1"/*/checkpoints; }
+loss_lines() { grep -F "$PROGRESS" "$LOGS/$1.out"; }
+
+export MASKDIT_CONFIG=$CONFIG MASKDIT_DATA=$DATA
+jw=$(MASKDIT_RESULTS_DIR=$TMP/whole submit train-whole train256.slurm)
+jp=$(MASKDIT_RESULTS_DIR=$TMP/preempted submit train-preempted train256.slurm)
+jr=$(MASKDIT_LAUNCHER=mpirun MASKDIT_RESULTS_DIR=$TMP/removed submit requeue-ckpt-removed train512.slurm)
+preempt train-preempted "$jp" && p_ok=1 || p_ok=0
+preempt requeue-ckpt-removed "$jr" && r_ok=1 || r_ok=0
+if [ $p_ok = 1 ] && requeued train-preempted "$jp"; then
+    slurm_release_now "$jp"
+    expect_job train-preempted "$jp" COMPLETED "resuming from"
+fi
+if [ $r_ok = 1 ] && requeued requeue-ckpt-removed "$jr"; then
+    rm -rf "$(ckpt_dir removed)"
+    slurm_release_now "$jr"
+    expect_job requeue-ckpt-removed "$jr" FAILED "cannot resume: its checkpoint directory"
+fi
+expect_job train-whole "$jw" COMPLETED
+for s in "received SIGUSR1" "checkpoint written: $TMP/preempted/" "requeueing job $jp" "(restart 1)"; do
+    grep -qF -- "$s" "$LOGS/train-preempted.out" || { fail preempt-log "the preempted job's log does not say: $s"; case_log train-preempted; }
+done
+if [ "$(loss_lines train-whole)" = "$(loss_lines train-preempted)" ] && [ -n "$(loss_lines train-whole)" ]; then
+    pass preempt-same-losses
+else
+    fail preempt-same-losses "$(diff <(loss_lines train-whole) <(loss_lines train-preempted) | head -n 10)"
+fi
