@@ -1,17 +1,17 @@
 # Shared logic of the MaskDiT-C Slurm job templates (jobs/*.slurm source this file; see
 # docs/slurm.md). A template sets its #SBATCH resources and defaults, then calls maskdit_job_start
-# and one maskdit_run.
+# and one of maskdit_train_job, maskdit_generate_job, maskdit_convert_job.
 #
 # What it does for every template:
-#  - checks the allocation before anything is launched: SLURM_NTASKS present, MASKDIT_RANKS (if
-#    given) equal to it, one rank per allocated GPU;
+#  - checks the allocation and the inputs before anything is launched: SLURM_NTASKS present,
+#    MASKDIT_RANKS (if given) equal to it, one rank per allocated GPU; config, dataset, checkpoint;
 #  - launches one MPI rank per task with `srun --mpi=pmix` (or `mpirun`, MASKDIT_LAUNCHER=mpirun);
-#  - forwards SIGUSR1 (sent by `#SBATCH --signal=B:USR1@...` before the time limit) and SIGTERM to
-#    the job step as SIGUSR1: the programs then write a checkpoint at the next step boundary and
-#    exit with status 3 (EXIT_REQUEUE_STATUS in src/util/common.h);
-#  - on status 3 records the checkpoint just written in the job's Comment and requeues the job
-#    (`scontrol requeue`); the requeued job resumes from it, and refuses to start when that
-#    checkpoint's directory has disappeared in between (it would silently start from scratch).
+#  - training: forwards SIGUSR1 (sent by `#SBATCH --signal=B:USR1@...` before the time limit) and
+#    SIGTERM to the ranks as SIGUSR1; they write a checkpoint at the next step boundary and exit
+#    with status 3 (EXIT_REQUEUE_STATUS in src/util/common.h); then it records that checkpoint in
+#    the job's Comment and requeues the job (`scontrol requeue`). The requeued job resumes from it,
+#    and refuses to start when it has disappeared in between (it would silently start from scratch);
+#  - conversion: on the signal, stops the ranks and requeues (complete shards are kept).
 #
 # Environment (all optional):
 #   MASKDIT_HOME      repository root (default: the directory sbatch was run from)
@@ -45,7 +45,7 @@ maskdit_require_dataset() {   # dir where-it-was-named
 
 # Header of the job log, checks of the allocation, NCCL and OpenMP settings.
 maskdit_job_start() {   # what (e.g. "train", "generate")
-    [ -n "${SLURM_JOB_ID:-}" ] && [ -n "${SLURM_NTASKS:-}" ] ||
+    [ -n "${SLURM_JOB_ID:-}" ] && [ -n "${SLURM_NTASKS:-}" ] ||   # SC2015: die is the else branch
         maskdit_die "SLURM_JOB_ID/SLURM_NTASKS are not set: submit this script with sbatch (docs/slurm.md)"
     MASKDIT_RESTART=${SLURM_RESTART_COUNT:-0}
     maskdit_log "$1 job $SLURM_JOB_ID (restart $MASKDIT_RESTART) on ${SLURM_JOB_NUM_NODES:-1} node(s)" \
@@ -101,16 +101,27 @@ maskdit_newest_checkpoint() {   # dir since
         sort -n | awk -v since="$2" '$1 >= since { p = substr($0, index($0, " ") + 1) } END { if (p) print p }'
 }
 
-_maskdit_forward() {   # signal name received by the batch shell
-    maskdit_log "received SIG$1 at $(date '+%F %T'): asking the ranks to checkpoint and stop (SIGUSR1)"
-    kill -USR1 "$MASKDIT_STEP_PID" 2>/dev/null
+# What the batch shell does with SIGUSR1 (from --signal=B:USR1@...) and SIGTERM (scancel,
+# preemption), by MASKDIT_ON_SIGNAL (empty: nothing, the signal's default action):
+#   checkpoint  forward SIGUSR1 to the ranks: they checkpoint at the next step boundary and exit
+#               with status 3 (maskdit-train)
+#   restart     stop the ranks (SIGTERM) and requeue: the program carries on from what it has
+#               already written (maskdit-convert keeps complete shards)
+_maskdit_on_signal() {   # signal name
+    MASKDIT_SIGNALLED=$1
+    if [ "$MASKDIT_ON_SIGNAL" = checkpoint ]; then
+        maskdit_log "received SIG$1 at $(date '+%F %T'): asking the ranks to checkpoint and stop (SIGUSR1)"
+        kill -USR1 "$MASKDIT_STEP_PID" 2>/dev/null
+    else
+        maskdit_log "received SIG$1 at $(date '+%F %T'): stopping the ranks; the requeued job carries on"
+        kill -TERM "$MASKDIT_STEP_PID" 2>/dev/null
+    fi
 }
 
-# Launch program on all ranks, forward signals, requeue on status 3. Does not return: the batch
-# script ends with the program's status (or is requeued).
-maskdit_run() {   # checkpoint-root program args...
-    local ckpt_root=$1 prog=$MASKDIT_BIN/$2 start rc ckpt
-    shift 2
+# Launch program on all ranks and wait for it, handling signals as MASKDIT_ON_SIGNAL says; sets rc.
+_maskdit_launch() {   # program args...
+    local prog=$MASKDIT_BIN/$1
+    shift
     [ -x "$prog" ] || maskdit_die "$prog is missing or not executable: build with make (INSTALL.md) or set MASKDIT_BIN"
     local -a launcher
     case $MASKDIT_LAUNCHER in
@@ -121,12 +132,14 @@ maskdit_run() {   # checkpoint-root program args...
         mpirun) launcher=(mpirun -np "$MASKDIT_RANKS" --bind-to none) ;;
         *) maskdit_die "MASKDIT_LAUNCHER=$MASKDIT_LAUNCHER: expected srun or mpirun" ;;
     esac
-    start=$(date +%s)
     maskdit_log "launch: ${launcher[*]} $prog $*"
+    MASKDIT_SIGNALLED=
     "${launcher[@]}" "$prog" "$@" &
     MASKDIT_STEP_PID=$!
-    trap '_maskdit_forward USR1' USR1
-    trap '_maskdit_forward TERM' TERM
+    if [ -n "$MASKDIT_ON_SIGNAL" ]; then
+        trap '_maskdit_on_signal USR1' USR1
+        trap '_maskdit_on_signal TERM' TERM
+    fi
     # wait returns early when a trapped signal arrives: wait again while the step runs.
     while :; do
         wait "$MASKDIT_STEP_PID"
@@ -135,8 +148,26 @@ maskdit_run() {   # checkpoint-root program args...
     done
     trap - USR1 TERM
     maskdit_log "ranks ended with status $rc at $(date '+%F %T')"
-    [ "$rc" -eq "$MASKDIT_REQUEUE_STATUS" ] || exit "$rc"
+}
 
+_maskdit_requeue() {
+    maskdit_log "requeueing job $SLURM_JOB_ID"
+    if scontrol requeue "$SLURM_JOB_ID"; then
+        sleep 60 # Slurm ends this script as part of the requeue
+        exit "$rc"
+    fi
+    maskdit_die "scontrol requeue $SLURM_JOB_ID failed: the job ends here; resubmit it to resume"
+}
+
+# A program that checkpoints on SIGUSR1/SIGTERM (maskdit-train): status 3 means "checkpoint
+# written, requeue me". Does not return: the script ends with the program's status or requeues.
+maskdit_run_checkpointing() {   # checkpoint-root program args...
+    local ckpt_root=$1 start ckpt
+    shift
+    MASKDIT_ON_SIGNAL=checkpoint
+    start=$(date +%s)
+    _maskdit_launch "$@"
+    [ "$rc" -eq "$MASKDIT_REQUEUE_STATUS" ] || exit "$rc"
     # A minute of slack for clocks of file servers that differ from this node's.
     ckpt=$(maskdit_newest_checkpoint "$ckpt_root" $((start - 60)))
     if [ -n "$ckpt" ]; then
@@ -146,12 +177,24 @@ maskdit_run() {   # checkpoint-root program args...
     else
         maskdit_log "warning: the ranks asked for a requeue but no new checkpoint appeared under $ckpt_root"
     fi
-    maskdit_log "requeueing job $SLURM_JOB_ID"
-    if scontrol requeue "$SLURM_JOB_ID"; then
-        sleep 60 # Slurm ends this script as part of the requeue
-        exit "$rc"
-    fi
-    maskdit_die "scontrol requeue $SLURM_JOB_ID failed: the job ends here; resubmit it to resume"
+    _maskdit_requeue
+}
+
+# A program that can be stopped at any time and run again to carry on (maskdit-convert): when a
+# signal stopped it, requeue. Does not return.
+maskdit_run_restartable() {   # program args...
+    MASKDIT_ON_SIGNAL=restart
+    _maskdit_launch "$@"
+    [ "$rc" -ne 0 ] && [ -n "$MASKDIT_SIGNALLED" ] && _maskdit_requeue
+    exit "$rc"
+}
+
+# A program that is simply run to the end (maskdit-generate): Slurm's SIGTERM on cancel or time
+# limit reaches the ranks directly. Does not return.
+maskdit_run_once() {   # program args...
+    MASKDIT_ON_SIGNAL=
+    _maskdit_launch "$@"
+    exit "$rc"
 }
 
 # Value of a two-level key (section.key) of a YAML config in the original schema, quotes and
@@ -204,5 +247,48 @@ maskdit_train_job() {   # default-config finetune(0|1) template-args...
         ckpt_root=$(dirname "$(dirname "$MASKDIT_CKPT")")
     fi
     mkdir -p "$results" || maskdit_die "cannot create the results directory $results"
-    maskdit_run "$ckpt_root" maskdit-train "${args[@]}" "$@"
+    maskdit_run_checkpointing "$ckpt_root" maskdit-train "${args[@]}" "$@"
+}
+
+# Sampling (generate.slurm). Environment:
+#   MASKDIT_CKPT      checkpoint to sample (required; .h5 of maskdit-train or an official .pt)
+#   MASKDIT_CONFIG    YAML config (default: the template's)
+#   MASKDIT_OUTDIR    where the images go (default: samples)
+#   MASKDIT_SEEDS     image seeds, split across the ranks (default: 0-49999, 50,000 images)
+# Further template arguments go to maskdit-generate (--cfg_scale 1.5 --num_steps 40 --npz ...).
+maskdit_generate_job() {   # default-config template-args...
+    local config=${MASKDIT_CONFIG:-$1}
+    shift
+    maskdit_require_file MASKDIT_CONFIG "$config" "the YAML config of the model"
+    maskdit_require_file MASKDIT_CKPT "${MASKDIT_CKPT:-}" "the checkpoint to sample"
+    mkdir -p "${MASKDIT_OUTDIR:-samples}" || maskdit_die "cannot create the output directory ${MASKDIT_OUTDIR:-samples}"
+    maskdit_run_once maskdit-generate --config "$config" --ckpt_path "$MASKDIT_CKPT" \
+        --results_dir "${MASKDIT_OUTDIR:-samples}" --seeds "${MASKDIT_SEEDS:-0-49999}" "$@"
+}
+
+# Dataset conversion (convert.slurm); the ranks share the shards. Environment:
+#   MASKDIT_CONVERT   the input format: lmdb (default), idx or npy
+#   MASKDIT_SOURCE    the input: the LMDB directory (lmdb), the images file (idx), the data array (npy)
+#   MASKDIT_LABELS    the labels file (idx: required; npy: optional)
+#   MASKDIT_DATA      the dataset directory to write
+# Further template arguments go to maskdit-convert (--shard-size N, --dtype float32, --kind ...).
+maskdit_convert_job() {   # default-source default-output template-args...
+    local format=${MASKDIT_CONVERT:-lmdb} source=${MASKDIT_SOURCE:-$1} out=${MASKDIT_DATA:-$2}
+    shift 2
+    local -a args
+    [ -e "$source" ] || maskdit_die "MASKDIT_SOURCE=$source: no such file or directory (the $format input to convert)"
+    case $format in
+        lmdb) args=(lmdb "$source") ;;
+        idx)
+            maskdit_require_file MASKDIT_LABELS "${MASKDIT_LABELS:-}" "the IDX labels file"
+            args=(idx --images "$source" --labels "$MASKDIT_LABELS") ;;
+        npy)
+            args=(npy --data "$source")
+            if [ -n "${MASKDIT_LABELS:-}" ]; then
+                maskdit_require_file MASKDIT_LABELS "$MASKDIT_LABELS" "the labels array"
+                args+=(--labels "$MASKDIT_LABELS")
+            fi ;;
+        *) maskdit_die "MASKDIT_CONVERT=$format: expected lmdb, idx or npy" ;;
+    esac
+    maskdit_run_restartable maskdit-convert "${args[@]}" --out "$out" "$@"
 }

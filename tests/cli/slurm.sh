@@ -37,9 +37,9 @@ expect_job() {
     pass "$name"
 }
 
-missing=$(slurm_cluster_missing)
-if [ -n "$missing" ]; then
-    fail slurm-cluster "slurm not installed (missing: $missing); make deps installs slurm-wlm slurm-client munge"
+absent=$(slurm_cluster_missing)
+if [ -n "$absent" ]; then
+    fail slurm-cluster "slurm not installed (missing: $absent); make deps installs slurm-wlm slurm-client munge"
     exit 1
 fi
 if [ "$(id -u)" != 0 ]; then fail slurm-cluster "the private Slurm cluster runs its daemons as root: run this test as root"; exit 1; fi
@@ -82,7 +82,7 @@ preempt() {
     local i
     for i in $(seq $((JOB_TIMEOUT * 4))); do
         if grep -qF -- "$PROGRESS" "$LOGS/$1.out" 2>/dev/null; then scancel --signal=USR1 --batch "$2"; return 0; fi
-        [ "$(slurm_job_field "$2" JobState)" = RUNNING ] || [ $i -lt 40 ] || break
+        [ "$(slurm_job_field "$2" JobState)" = RUNNING ] || [ "$i" -lt 40 ] || break
         sleep 0.25
     done
     fail "$1" "no training progress ('$PROGRESS') in the log of job $2 ($(slurm_job_field "$2" JobState))"
@@ -104,11 +104,11 @@ jp=$(MASKDIT_RESULTS_DIR=$TMP/preempted submit train-preempted train256.slurm)
 jr=$(MASKDIT_LAUNCHER=mpirun MASKDIT_RESULTS_DIR=$TMP/removed submit requeue-ckpt-removed train512.slurm)
 preempt train-preempted "$jp" && p_ok=1 || p_ok=0
 preempt requeue-ckpt-removed "$jr" && r_ok=1 || r_ok=0
-if [ $p_ok = 1 ] && requeued train-preempted "$jp"; then
+if [ "$p_ok" = 1 ] && requeued train-preempted "$jp"; then
     slurm_release_now "$jp"
     expect_job train-preempted "$jp" COMPLETED "resuming from"
 fi
-if [ $r_ok = 1 ] && requeued requeue-ckpt-removed "$jr"; then
+if [ "$r_ok" = 1 ] && requeued requeue-ckpt-removed "$jr"; then
     rm -rf "$(ckpt_dir removed)"
     slurm_release_now "$jr"
     expect_job requeue-ckpt-removed "$jr" FAILED "cannot resume: its checkpoint directory"

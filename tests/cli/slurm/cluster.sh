@@ -27,8 +27,8 @@ slurm_cluster_missing() {
 
 # A TCP port nobody listens on (bash's /dev/tcp connect fails on a free port).
 _slurm_free_port() {
-    local p tries
-    for tries in $(seq 50); do
+    local p _
+    for _ in $(seq 50); do
         p=$((20000 + RANDOM % 40000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
     done
@@ -95,8 +95,8 @@ _slurm_fail_start() {
 slurm_cluster_start() {   # dir cpus
     local d=$1 cpus=$2 cport dport i
     SLURM_CLUSTER_DIR=$d
-    mkdir -p "$d"/{state,spool,tmp,log,munge} && chmod 700 "$d/munge" || { _slurm_fail_start "cannot create $d"; return 1; }
-    cport=$(_slurm_free_port) && dport=$(_slurm_free_port) || { _slurm_fail_start "no free TCP port"; return 1; }
+    if ! mkdir -p "$d"/{state,spool,tmp,log,munge} || ! chmod 700 "$d/munge"; then _slurm_fail_start "cannot create $d"; return 1; fi
+    if ! cport=$(_slurm_free_port) || ! dport=$(_slurm_free_port); then _slurm_fail_start "no free TCP port"; return 1; fi
     _slurm_write_conf "$d" "$cpus" "$cport" "$dport"
     # SLURM_CONF points the clients at this cluster. The daemons and every job get the marker
     # MASKDIT_TEST_CLUSTER in their environment (and pass it on), so that slurm_cluster_stop can
