@@ -73,29 +73,42 @@ LIB := build/libmaskdit.a
 .PHONY: all deps test demo bench clean
 all: $(PROGS) $(TESTS)
 
+# The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it
+# may assume floating-point operations do not trap and math functions do not set errno; they
+# never do here (no FP exception is unmasked, errno is not read).
+build/src/cpu/%.o: CFLAGS += -fno-trapping-math -fno-math-errno
+
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
 build/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CFLAGS_CUDA) -c $< -o $@
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS) $(CFLAGS_CUDA) -c $< -o $@
 
 build/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  NVCC  $<")
+	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+define link
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+endef
 
 bin/%: build/src/apps/%.o $(LIB)
-	@mkdir -p bin
-	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	$(link)
 
 bin/%: build/data-tools/%.o $(LIB)
-	@mkdir -p bin
-	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	$(link)
 
 bin/tests/%: build/tests/unit/%.o $(LIB)
-	@mkdir -p bin/tests
-	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	$(link)
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

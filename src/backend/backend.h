@@ -149,9 +149,11 @@ struct Backend {
     /* ---- optimizer and bookkeeping over flat f32 buffers ---- */
     /* apex FusedAdam(adam_w_mode=True), element-wise over n values, with g = grad * grad_scale:
      *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
-     *   p -= lr * ((m / bc1) / (sqrt(v / bc2) + eps) + wd * p)      (bc = bias corrections) */
-    void (*adamw)(Backend *b, float *param, const float *grad, float *m, float *v, size_t n, float lr, float b1,
-                  float b2, float eps, float wd, float bc1, float bc2, float grad_scale);
+     *   p -= lr * ((m / bc1) / (sqrt(v / bc2) + eps) + wd * p)      (bc = bias corrections)
+     * b1 and b2 are double because 1-b must be formed before rounding to float: 1 - 0.999f is
+     * 1.3e-5 (relative) away from 0.001, more than the golden exp_avg_sq tolerance. */
+    void (*adamw)(Backend *b, float *param, const float *grad, float *m, float *v, size_t n, float lr, double b1,
+                  double b2, float eps, float wd, float bc1, float bc2, float grad_scale);
     /* ema = decay*ema + (1-decay)*param. */
     void (*ema)(Backend *b, float *ema, const float *param, size_t n, float decay);
     /* x *= s. */

@@ -25,6 +25,7 @@ void unpatchify_abc(double *out, const float *tok, int N, int C, int H, int p);
 
 /* Host buffers of one training micro-batch, sized once for (max_batch, cfg). */
 typedef struct {
+    int max_batch;
     int N, L, P, Lk;
     float *x_noisy;          /* [N,C,H,W] */
     float *xin;              /* [N,C,H,W] c_in * x_noisy */
@@ -35,6 +36,10 @@ typedef struct {
     double *sigma, *c_noise;
     float *c_skip, *c_out, *weight;
     float *loss;             /* [N] */
+    /* for edm_denoise */
+    float *labels;           /* [N,K] conditional rows then null rows */
+    float *final_host;       /* [N,L,P] */
+    double *F;               /* [N,C,H,W] */
 } EdmBatch;
 
 void edm_batch_alloc(EdmBatch *b, const ModelConfig *cfg, int max_batch);

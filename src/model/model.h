@@ -57,6 +57,7 @@ typedef struct {
     void *final_mod;        /* [N,2Df] */
     void *final_ln;         /* [N,L,Df] */
     float *final_ln_mean, *final_ln_rstd;
+    void *final_kept;       /* [N,Tenc,P] final layer on the kept tokens (no-decoder models only) */
     void *final_out;        /* [N,L,P] act */
     /* loss inputs and outputs, f32 */
     float *x_tok, *xn_tok, *mae_target;   /* [N,L,P] */
@@ -73,6 +74,7 @@ typedef struct {
     void *d_c;              /* [N,D] */
     void *d_t;              /* [N,D] */
     void *att_scratch;
+    float *stage;           /* f32 staging for uploads/downloads of act buffers (when act is not f32) */
 } ModelActs;
 
 typedef struct {
@@ -83,6 +85,7 @@ typedef struct {
     void *wact;             /* the compute copy of params in act dtype (== params when act is f32) */
     float *grads;           /* device f32 [table.n_trainable] */
     ModelActs a;
+    void *act_base;         /* the one allocation that holds every activation */
     int max_batch;          /* activations are planned for up to max_batch samples ... */
     int max_enc_tokens;     /* ... and up to this many encoder tokens */
     /* shape of the last forward */

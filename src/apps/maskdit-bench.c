@@ -1,0 +1,225 @@
+/* maskdit-bench: times full masked training steps (forward, loss, backward, AdamW) of a model
+ * given by a preset or by flags, and prints ms/step, images/s, achieved GFLOP/s (model FLOPs of
+ * src/model/flops.h), the same backend's GEMM throughput measured in the same run (the baseline
+ * the step is compared with) and peak memory. A benchmark, never a test.
+ *
+ *   maskdit-bench --preset fmnist-small --threads 2
+ *   maskdit-bench --model_type DiT-XL/2 --input_size 32 --batch 32 --device cuda --precision bf16
+ */
+#include <math.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "../../mpi/dist.h"
+#include "../model/edm.h"
+#include "../model/flops.h"
+#include "../util/rng.h"
+
+typedef struct {
+    ModelConfig cfg;
+    int batch, steps, warmup, threads;
+    double mask_ratio;
+    const char *device, *precision, *label;
+} Bench;
+
+/* The reference models of ../shared/reference/bench_torch.py, by the same names. */
+static void apply_preset(Bench *b, const char *name) {
+    ModelConfig *c = &b->cfg;
+    if (!strcmp(name, "fmnist-small")) {
+        c->input_size = 32; c->patch_size = 2; c->in_channels = 1; c->hidden_size = 256; c->depth = 6;
+        c->num_heads = 4; c->decoder_hidden_size = 128; c->decoder_depth = 2; c->decoder_num_heads = 4;
+        c->num_classes = 10; b->batch = 32;
+    } else if (!strcmp(name, "S2-latent")) {
+        c->input_size = 32; c->patch_size = 2; c->in_channels = 4; c->hidden_size = 384; c->depth = 12;
+        c->num_heads = 6; c->decoder_hidden_size = 512; c->decoder_depth = 8; c->decoder_num_heads = 16;
+        c->num_classes = 1000; b->batch = 8;
+    } else {
+        die("unknown preset '%s' (expected fmnist-small or S2-latent)", name);
+    }
+    b->label = name;
+}
+
+static int int_arg(const char *flag, const char *v) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || x < 0 || x > 1 << 30) die("%s expects a non-negative integer, got '%s'", flag, v);
+    return (int)x;
+}
+
+static double num_arg(const char *flag, const char *v) {
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || !isfinite(x)) die("%s expects a number, got '%s'", flag, v);
+    return x;
+}
+
+static void parse(Bench *b, int argc, char **argv) {
+    Error e;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+            printf("usage: maskdit-bench [--preset fmnist-small|S2-latent] [--model_type DiT-XL/2] [--input_size N]\n"
+                   "         [--in_channels C] [--num_classes K] [--decoder WIDTH/DEPTH/HEADS] [--batch B]\n"
+                   "         [--mask_ratio R] [--steps S] [--warmup W] [--threads T] [--device cpu|cuda]\n"
+                   "         [--precision fp32|bf16|fp16]\n");
+            exit(0);
+        }
+        if (!v) die("%s needs a value", f);
+        i++;
+        if (!strcmp(f, "--preset")) apply_preset(b, v);
+        else if (!strcmp(f, "--model_type")) {
+            if (model_config_apply_type(&b->cfg, v, &e) < 0) die("--model_type: %s", e.msg);
+            b->label = v;
+        } else if (!strcmp(f, "--input_size")) b->cfg.input_size = int_arg(f, v);
+        else if (!strcmp(f, "--in_channels")) b->cfg.in_channels = int_arg(f, v);
+        else if (!strcmp(f, "--num_classes")) b->cfg.num_classes = int_arg(f, v);
+        else if (!strcmp(f, "--decoder")) {
+            if (sscanf(v, "%d/%d/%d", &b->cfg.decoder_hidden_size, &b->cfg.decoder_depth, &b->cfg.decoder_num_heads) != 3)
+                die("--decoder expects WIDTH/DEPTH/HEADS, e.g. 512/8/16, got '%s'", v);
+        } else if (!strcmp(f, "--batch")) b->batch = int_arg(f, v);
+        else if (!strcmp(f, "--mask_ratio")) b->mask_ratio = num_arg(f, v);
+        else if (!strcmp(f, "--steps")) b->steps = int_arg(f, v);
+        else if (!strcmp(f, "--warmup")) b->warmup = int_arg(f, v);
+        else if (!strcmp(f, "--threads")) b->threads = int_arg(f, v);
+        else if (!strcmp(f, "--device")) b->device = v;
+        else if (!strcmp(f, "--precision")) b->precision = v;
+        else die("unknown option '%s' (see --help)", f);
+    }
+    if (model_config_validate(&b->cfg, &e) < 0) die("%s", e.msg);
+    if (!(b->mask_ratio >= 0 && b->mask_ratio < 1)) die("--mask_ratio must be in [0, 1), got %g", b->mask_ratio);
+    if (b->batch < 1 || b->steps < 1) die("--batch and --steps must be >= 1");
+}
+
+/* Random inputs of one step, from Philox streams keyed by the step. */
+static void fill_step(const Bench *b, int step, float *x, float *labels, double *rnd, float *noise, int32_t *ids,
+                      double *u) {
+    const ModelConfig *c = &b->cfg;
+    size_t per = (size_t)c->in_channels * c->input_size * c->input_size;
+    int L = model_num_patches(c), K = c->num_classes;
+    for (int n = 0; n < b->batch; n++) {
+        uint64_t g = (uint64_t)step * b->batch + n;
+        rng_fill_normal(x + n * per, per, 1, RNG_TEST, (uint32_t)g, 0);
+        rng_fill_normal(noise + n * per, per, 1, RNG_NOISE, (uint32_t)g, 0);
+        Rng r = rng_sample_stream(1, RNG_SIGMA, g);
+        rnd[n] = rng_normal(&r);
+        Rng mr = rng_sample_stream(1, RNG_MASK, g);
+        for (int l = 0; l < L; l++) u[(size_t)n * L + l] = rng_uniform(&mr);
+        if (K) {
+            memset(labels + (size_t)n * K, 0, (size_t)K * sizeof *labels);
+            labels[(size_t)n * K + rng_below(&mr, (uint32_t)K)] = 1;
+        }
+    }
+    mask_from_uniforms(ids, u, b->batch, L);
+}
+
+/* The backend's own GEMM speed on the step's dominant shape (the encoder MLP), same threads. */
+static double gemm_gflops(Backend *be, const ModelConfig *c, int rows) {
+    int K = c->hidden_size, N = model_mlp_hidden(c->hidden_size, c->mlp_ratio), reps = 5;
+    size_t act = dtype_size(be->act_dtype);
+    void *in = be->alloc(be, (size_t)rows * K * act, "GEMM baseline input");
+    void *w = be->alloc(be, (size_t)N * K * act, "GEMM baseline weight");
+    void *out = be->alloc(be, (size_t)rows * N * act, "GEMM baseline output");
+    float *host = xmalloc((size_t)MAX(rows, N) * K * sizeof *host, "GEMM baseline data");
+    rng_fill_normal(host, (size_t)MAX(rows, N) * K, 2, RNG_TEST, 0, 0);
+    float *f32 = be->alloc(be, (size_t)MAX(rows, N) * K * sizeof(float), "GEMM baseline staging");
+    be->to_device(be, f32, host, (size_t)MAX(rows, N) * K * sizeof(float));
+    be->cast(be, in, be->act_dtype, f32, DTYPE_F32, (size_t)rows * K);
+    be->cast(be, w, be->act_dtype, f32, DTYPE_F32, (size_t)N * K);
+    be->linear(be, out, in, w, NULL, rows, K, N, 0);
+    be->sync(be);
+    double t0 = now_seconds();
+    for (int i = 0; i < reps; i++) be->linear(be, out, in, w, NULL, rows, K, N, 0);
+    be->sync(be);
+    double dt = (now_seconds() - t0) / reps;
+    be->free(be, in);
+    be->free(be, w);
+    be->free(be, out);
+    be->free(be, f32);
+    free(host);
+    return 2.0 * rows * K * N / dt / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    Dist dist;
+    dist_init(&dist, &argc, &argv);
+    Bench b = {.cfg = model_config_default(), .batch = 8, .steps = 10, .warmup = 2, .mask_ratio = 0.5,
+               .device = "cpu", .precision = "auto", .label = "DiT-XL/2"};
+    parse(&b, argc, argv);
+    const ModelConfig *c = &b.cfg;
+    Backend *be = backend_create(b.device, dist.local_rank, b.precision, 0, b.threads);
+    int L = model_num_patches(c), Lk = model_len_keep(c, b.mask_ratio), K = c->num_classes;
+    Model *m = model_create(c, be, b.batch, Lk);
+    float *host = xmalloc(m->table.total * sizeof *host, "initial parameters");
+    params_init(&m->table, c, 0, host);
+    model_upload_params(m, host);
+    free(host);
+    size_t nt = m->table.n_trainable;
+    float *exp_avg = be->alloc(be, nt * sizeof(float), "AdamW exp_avg");
+    float *exp_avg_sq = be->alloc(be, nt * sizeof(float), "AdamW exp_avg_sq");
+    be->zero(be, exp_avg, nt * sizeof(float));
+    be->zero(be, exp_avg_sq, nt * sizeof(float));
+
+    EdmBatch eb;
+    edm_batch_alloc(&eb, c, b.batch);
+    size_t img = (size_t)b.batch * c->in_channels * c->input_size * c->input_size;
+    float *x = xmalloc(img * sizeof *x, "x"), *noise = xmalloc(img * sizeof *noise, "noise");
+    float *labels = xcalloc((size_t)b.batch * MAX(K, 1), sizeof *labels, "labels"), loss[4096];
+    double *rnd = xmalloc((size_t)b.batch * sizeof *rnd, "rnd"), *u = xmalloc((size_t)b.batch * L * sizeof *u, "u");
+    int32_t *ids = xmalloc((size_t)b.batch * L * sizeof *ids, "ids");
+    if (b.batch > 4096) die("--batch at most 4096");
+
+    double *times = xmalloc((size_t)b.steps * sizeof *times, "times");
+    for (int s = 0; s < b.warmup + b.steps; s++) {
+        fill_step(&b, s, x, K ? labels : NULL, rnd, noise, ids, u);
+        ModelInput in;
+        LossInput li;
+        be->sync(be);
+        double t0 = now_seconds();
+        edm_prepare(&eb, c, b.batch, x, K ? labels : NULL, rnd, noise, ids, Lk, &in, &li);
+        model_zero_grads(m);
+        model_forward(m, &in);
+        model_loss(m, &li, 1.0f / b.batch, loss);
+        model_backward(m, NULL, NULL);
+        int k = s + 1;
+        be->adamw(be, m->params, m->grads, exp_avg, exp_avg_sq, nt, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f,
+                  (float)(1 - pow(0.9, k)), (float)(1 - pow(0.999, k)), 1.0f);
+        model_params_changed(m);
+        be->sync(be);
+        if (s >= b.warmup) times[s - b.warmup] = now_seconds() - t0;
+    }
+    qsort(times, (size_t)b.steps, sizeof *times, cmp_double);
+    double med = times[b.steps / 2];
+    double flops = model_step_flops(c, b.batch, Lk);
+    double gemm = gemm_gflops(be, c, b.batch * Lk);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    char dev_peak[32], host_peak[32];
+    format_bytes((double)be->peak_bytes(be), dev_peak, sizeof dev_peak);
+    format_bytes((double)ru.ru_maxrss * 1024.0, host_peak, sizeof host_peak);
+    info("model=%s batch=%d tokens=%d keep=%d params=%.2fM backend=%s/%s threads=%d", b.label, b.batch, L, Lk,
+         (double)nt / 1e6, be->name, dtype_name(be->act_dtype), b.threads);
+    info("median %.1f ms/step (%.2f images/s)  min %.1f  max %.1f ms over %d steps", med * 1e3, b.batch / med,
+         times[0] * 1e3, times[b.steps - 1] * 1e3, b.steps);
+    info("step %.1f GFLOP -> %.1f GFLOP/s; backend GEMM baseline %.1f GFLOP/s; step/GEMM %.0f%%", flops / 1e9,
+         flops / med / 1e9, gemm, 100.0 * flops / med / 1e9 / gemm);
+    info("peak memory: backend allocations %s, process RSS %s", dev_peak, host_peak);
+    free(times);
+    free(x);
+    free(noise);
+    free(labels);
+    free(rnd);
+    free(u);
+    free(ids);
+    edm_batch_free(&eb);
+    be->free(be, exp_avg);
+    be->free(be, exp_avg_sq);
+    model_destroy(m);
+    be->destroy(be);
+    dist_finalize(&dist);
+    return 0;
+}

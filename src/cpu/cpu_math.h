@@ -1,0 +1,38 @@
+/* Scalar math that GCC can vectorise inside the CPU backend's loops (a libm call in a loop
+ * keeps it scalar unless the whole build uses -ffast-math, which would also break NaN checks). */
+#ifndef MASKDIT_CPU_MATH_H
+#define MASKDIT_CPU_MATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* e^x in float, within about 2 ulp: x = k ln2 + r with |r| <= ln2/2 (ln2 split in two parts so
+ * that k ln2 is exact enough), e^r = 1 + r + r^2 P(r) with the degree-5 polynomial P of Cephes'
+ * expf, and 2^k built in the exponent bits. k comes out of the float addition of 1.5 * 2^23,
+ * which rounds x/ln2 to the nearest integer and leaves k in the low mantissa bits, so no
+ * float-to-int conversion is needed. x is clamped to [-87, 88], where 2^k is a normal float
+ * (e^-87 = 1.6e-38; a true result below that is returned as that); NaN stays NaN. */
+static inline float cpu_expf(float x) {
+    x = x > 88.0f ? 88.0f : x;
+    x = x < -87.0f ? -87.0f : x;
+    const float shifter = 12582912.0f;   /* 1.5 * 2^23 */
+    float t = x * 1.44269504088896341f + shifter;
+    float k = t - shifter;
+    float r = x - k * 0.693359375f;
+    r = r + k * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t tb;
+    memcpy(&tb, &t, sizeof tb);
+    uint32_t eb = (tb - 0x4b400000u + 127u) << 23;   /* tb - bits(1.5 * 2^23) = k */
+    float two_k;
+    memcpy(&two_k, &eb, sizeof two_k);
+    return p * two_k;
+}
+
+#endif

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Benchmarks (never tests): `make bench`. Each prints its own numbers; ratios are taken against a
+# baseline measured in the same run, because these machines are shared and noisy.
+#   bash tests/bench/run.sh            all benchmarks
+#   bash tests/bench/run.sh step       only those whose name contains "step"
+set -u
+cd "$(dirname "$0")/../.."
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+PATTERN=${1:-}
+
+want() { [ -z "$PATTERN" ] || [[ $1 == *"$PATTERN"* ]]; }
+
+if want step; then
+    bash tests/bench/step_vs_pytorch.sh
+fi
