@@ -15,6 +15,7 @@
 #
 # Environment (all optional):
 #   MASKDIT_HOME      repository root (default: the directory sbatch was run from)
+#   MASKDIT_SETUP     a shell file sourced before launching (module load ... of the site)
 #   MASKDIT_BIN       directory of the maskdit-* programs (default: $MASKDIT_HOME/bin)
 #   MASKDIT_LAUNCHER  srun (default) or mpirun
 #   MASKDIT_SRUN_MPI  srun's --mpi plugin (default: pmix)
@@ -51,6 +52,15 @@ maskdit_job_start() {   # what (e.g. "train", "generate")
     maskdit_log "$1 job $SLURM_JOB_ID (restart $MASKDIT_RESTART) on ${SLURM_JOB_NUM_NODES:-1} node(s)" \
         "[${SLURM_JOB_NODELIST:-?}], $SLURM_NTASKS task(s), started $(date '+%F %T')"
     maskdit_check_world_size
+    if [ -n "${MASKDIT_SETUP:-}" ]; then
+        [ -f "$MASKDIT_SETUP" ] || maskdit_die "MASKDIT_SETUP=$MASKDIT_SETUP: no such file (a shell file with the site's module loads)"
+        maskdit_log "sourcing $MASKDIT_SETUP"
+        # `module` scripts are not written for set -u.
+        set +u
+        # shellcheck disable=SC1090
+        source "$MASKDIT_SETUP" || maskdit_die "MASKDIT_SETUP=$MASKDIT_SETUP failed (status $?)"
+        set -u
+    fi
     # NCCL: warnings and errors in the job log; the rest is left to NCCL's detection unless the site
     # sets NCCL_* (docs/slurm.md lists the usual ones: NCCL_SOCKET_IFNAME, NCCL_IB_HCA, ...).
     export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
