@@ -10,6 +10,7 @@
 source tests/cli/lib.sh
 source tests/cli/slurm/cluster.sh
 trap 'slurm_cluster_stop; [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
+trap 'exit 1' INT TERM HUP   # the EXIT trap tears the cluster down on these too
 
 BIN_DIR=${MASKDIT_BIN:-$PWD/bin}
 LOGS=$TMP/logs
@@ -67,12 +68,18 @@ j3=$(MASKDIT_CONFIG=$CONFIG MASKDIT_DATA=$TMP/fake-data submit not-a-dataset tra
 j4=$(MASKDIT_CONFIG=$CONFIG MASKDIT_DATA=$DATA submit finetune-no-ckpt finetune256.slurm)
 j5=$(MASKDIT_RANKS=4 submit world-size-ranks train256.slurm)
 j6=$(SLURM_GPUS_ON_NODE=4 submit world-size-gpus train512.slurm)
+j7=$(MASKDIT_CONFIG=$CONFIG submit generate-no-ckpt generate.slurm)
+j8=$(MASKDIT_SOURCE=$TMP/no-such.lmdb submit convert-no-source convert.slurm)
+j9=$(MASKDIT_SETUP=$TMP/no-such-env.sh submit no-setup-file convert.slurm)
 expect_job no-config "$j1" FAILED "MASKDIT_CONFIG=$TMP/none.yaml: no such file"
 expect_job no-dataset "$j2" FAILED "dataset $TMP/no-such-data (MASKDIT_DATA"
 expect_job not-a-dataset "$j3" FAILED "expected $TMP/fake-data/index.h5"
 expect_job finetune-no-ckpt "$j4" FAILED "MASKDIT_CKPT is not set"
 expect_job world-size-ranks "$j5" FAILED "world size mismatch: MASKDIT_RANKS=4 ranks requested but the allocation has SLURM_NTASKS=2"
 expect_job world-size-gpus "$j6" FAILED "world size mismatch: 2 tasks for 1 node(s) x 4 GPU(s)"
+expect_job generate-no-ckpt "$j7" FAILED "MASKDIT_CKPT is not set: it must name the checkpoint to sample"
+expect_job convert-no-source "$j8" FAILED "MASKDIT_SOURCE=$TMP/no-such.lmdb: no such file or directory (the lmdb input"
+expect_job no-setup-file "$j9" FAILED "MASKDIT_SETUP=$TMP/no-such-env.sh: no such file"
 expect_error not-in-a-job "submit this script with sbatch" env -u SLURM_JOB_ID -u SLURM_NTASKS bash jobs/train256.slurm
 
 # ---- preemption: SIGUSR1 -> checkpoint -> requeue -> resume, same result as without ----
