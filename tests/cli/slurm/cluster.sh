@@ -19,7 +19,7 @@ SLURM_CLUSTER_PIDS=()
 
 slurm_cluster_missing() {
     local p missing=()
-    for p in munged slurmctld slurmd sbatch squeue scontrol scancel srun; do
+    for p in munged slurmctld slurmd sbatch squeue sinfo scontrol scancel srun; do
         command -v "$p" >/dev/null 2>&1 || missing+=("$p")
     done
     echo "${missing[*]}"
@@ -76,9 +76,9 @@ InactiveLimit=0
 NodeName=node1 NodeHostname=$(hostname) NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=2000 State=UNKNOWN
 PartitionName=debug Nodes=node1 Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
-    # No cgroup plugin is used (proctrack/pgid, task/none); the file only keeps slurmd from
-    # probing the host's cgroup setup.
-    printf 'CgroupPlugin=cgroup/v1\nCgroupAutomount=no\n' >"$d/cgroup.conf"
+    # Nothing here uses cgroups (proctrack/pgid, task/none), but slurmd always initialises a cgroup
+    # plugin: the one of the mounted hierarchy, without systemd (containers have none).
+    printf 'CgroupPlugin=autodetect\nIgnoreSystemd=yes\n' >"$d/cgroup.conf"
     printf 'PMIxCliTmpDirBase=%s\n' "$d/tmp" >"$d/mpi.conf"
 }
 
