@@ -135,9 +135,11 @@ _maskdit_launch() {   # program args...
     [ -x "$prog" ] || maskdit_die "$prog is missing or not executable: build with make (INSTALL.md) or set MASKDIT_BIN"
     local -a launcher
     case $MASKDIT_LAUNCHER in
-        # --wait: a rank that hangs after another one ended is killed, so that the job never hangs;
-        # not --kill-on-bad-exit, which would kill ranks still finishing a requeue exit.
-        srun) launcher=(srun --mpi="$MASKDIT_SRUN_MPI" --ntasks="$MASKDIT_RANKS" --wait="$MASKDIT_STEP_WAIT") ;;
+        # --wait: a rank that hangs after another one ended is killed, so that the job never hangs.
+        # --kill-on-bad-exit=0 whatever the site's default: it would kill the ranks still finishing
+        # when the first one exits with the requeue status (a failing rank ends the job by MPI_Abort).
+        srun) launcher=(srun --mpi="$MASKDIT_SRUN_MPI" --ntasks="$MASKDIT_RANKS" --wait="$MASKDIT_STEP_WAIT"
+            --kill-on-bad-exit=0) ;;
         # Open MPI's mpirun reads the Slurm allocation itself and forwards SIGUSR1 to the ranks.
         mpirun) launcher=(mpirun -np "$MASKDIT_RANKS" --bind-to none) ;;
         *) maskdit_die "MASKDIT_LAUNCHER=$MASKDIT_LAUNCHER: expected srun or mpirun" ;;
