@@ -16,13 +16,12 @@ passed=0
 failed=0
 failed_names=()
 
-selected() {
-    [ $# -eq 0 ] && return 0
-    local n=$1; shift
-    for p in "${PATTERNS[@]}"; do [[ $n == *"$p"* ]] && return 0; done
+PATTERNS=("$@")
+selected() {   # name: true when no pattern was given or the name contains one
+    [ ${#PATTERNS[@]} -eq 0 ] && return 0
+    for p in "${PATTERNS[@]}"; do [[ $1 == *"$p"* ]] && return 0; done
     return 1
 }
-PATTERNS=("$@")
 
 run_one() {   # name command...
     local name=$1; shift
@@ -48,13 +47,14 @@ run_one() {   # name command...
 for t in bin/tests/test_*; do
     [ -x "$t" ] || continue
     n=$(basename "$t")
-    [ ${#PATTERNS[@]} -eq 0 ] || selected "$n" "${PATTERNS[@]}" || continue
+    selected "$n" || continue
     run_one "$n" "$t"
 done
 for t in tests/cli/*.sh; do
+    [ "$(basename "$t")" = lib.sh ] && continue
     [ -f "$t" ] || continue
     n=$(basename "$t" .sh)
-    [ ${#PATTERNS[@]} -eq 0 ] || selected "$n" "${PATTERNS[@]}" || continue
+    selected "$n" || continue
     run_one "$n" bash "$t"
 done
 

@@ -5,8 +5,10 @@
 
 #include "cpu_ops.h"
 
-/* Columns per block of the column sums: 16 floats = one cache line per row. */
-#define COLUMN_BLOCK 16
+/* Column sums are computed by column blocks, one block per thread (a multiple of 16 floats = whole
+ * cache lines, at most COLUMN_BLOCK_MAX wide): each thread streams through contiguous row
+ * segments, and every column is summed in row order whatever the thread count. */
+#define COLUMN_BLOCK_MAX 1024
 
 void cpu_linear(Backend *b, void *out, const void *in, const void *W, const void *bias, int M, int K, int N,
                 float beta) {
@@ -26,18 +28,23 @@ void cpu_linear(Backend *b, void *out, const void *in, const void *W, const void
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, in, K, W, K, beta, y, N);
 }
 
-void cpu_add_column_sums(float *dst, const float *src, long M, int N, const int32_t *row_ids, int min_id) {
-    int blocks = (N + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+void cpu_add_column_sums(Backend *b, float *dst, const float *src, long M, int N, const int32_t *row_ids, int min_id) {
+    const int threads = cpu_state(b)->threads;
+    int width = (N + threads - 1) / threads;
+    width = (width + 15) / 16 * 16;
+    if (width > COLUMN_BLOCK_MAX) width = COLUMN_BLOCK_MAX;
+    const int blocks = (N + width - 1) / width;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < blocks; blk++) {
-        int j0 = blk * COLUMN_BLOCK, width = N - j0 < COLUMN_BLOCK ? N - j0 : COLUMN_BLOCK;
-        double acc[COLUMN_BLOCK] = {0};
+        const int j0 = blk * width, w = N - j0 < width ? N - j0 : width;
+        double acc[width];
+        for (int j = 0; j < w; j++) acc[j] = 0;
         for (long i = 0; i < M; i++) {
             if (row_ids && row_ids[i] < min_id) continue;
             const float *row = src + i * (long)N + j0;
-            for (int j = 0; j < width; j++) acc[j] += row[j];
+            for (int j = 0; j < w; j++) acc[j] += row[j];
         }
-        for (int j = 0; j < width; j++) dst[j0 + j] += (float)acc[j];
+        for (int j = 0; j < w; j++) dst[j0 + j] += (float)acc[j];
     }
 }
 
@@ -45,5 +52,5 @@ void cpu_linear_backward(Backend *b, void *din, float *dW, float *dbias, const v
                          const void *W, int M, int K, int N, float din_beta) {
     if (dW) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dout, N, in, K, 1.0f, dW, K);
     if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, W, K, din_beta, din, K);
-    if (dbias) cpu_add_column_sums(dbias, dout, M, N, NULL, 0);
+    if (dbias) cpu_add_column_sums(b, dbias, dout, M, N, NULL, 0);
 }

@@ -2,6 +2,7 @@
  * allocation high-water mark tracked for peak_bytes. Every block starts with a 64-byte header
  * holding its size, so that free() keeps the in-use count exact. alloc is only called while
  * setting up (model, optimizer), never from an op, so the counters need no locking. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,9 +36,37 @@ void cpu_to_device(Backend *b, void *dst, const void *host_src, size_t bytes) { 
 
 void cpu_to_host(Backend *b, void *host_dst, const void *src, size_t bytes) { memcpy(host_dst, src, bytes); }
 
-void cpu_copy(Backend *b, void *dst, const void *src, size_t bytes) { memmove(dst, src, bytes); }
+/* Copies and fills of activation-sized buffers (megabytes) are split over the threads: one core
+ * alone does not saturate the memory bandwidth. Smaller ones are not worth waking the threads. */
+#define PARALLEL_MIN_BYTES (1u << 20)
 
-void cpu_zero(Backend *b, void *p, size_t bytes) { memset(p, 0, bytes); }
+void cpu_copy(Backend *b, void *dst, const void *src, size_t bytes) {
+    const char *d = dst, *s = src;
+    const int overlap = d < s + bytes && s < d + bytes;
+    if (bytes < PARALLEL_MIN_BYTES || overlap) {
+        memmove(dst, src, bytes);   /* small, or overlapping: one ordered move */
+        return;
+    }
+#pragma omp parallel num_threads(cpu_state(b)->threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = bytes * t / nt, hi = bytes * (t + 1) / nt;
+        memcpy((char *)dst + lo, (const char *)src + lo, hi - lo);
+    }
+}
+
+void cpu_zero(Backend *b, void *p, size_t bytes) {
+    if (bytes < PARALLEL_MIN_BYTES) {
+        memset(p, 0, bytes);
+        return;
+    }
+#pragma omp parallel num_threads(cpu_state(b)->threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = bytes * t / nt, hi = bytes * (t + 1) / nt;
+        memset((char *)p + lo, 0, hi - lo);
+    }
+}
 
 /* Ops run synchronously on the calling thread: there is nothing to wait for. */
 void cpu_sync(Backend *b) {}

@@ -42,7 +42,7 @@ void cpu_linear_backward(Backend *b, void *din, float *dW, float *dbias, const v
 /* dst[j] += sum over the rows i < M of src[i, j] (src is M x N), accumulated in double; with
  * row_ids != NULL only the rows with row_ids[i] >= min_id count. Columns are split into blocks
  * across threads, so the summation order is fixed. */
-void cpu_add_column_sums(float *dst, const float *src, long M, int N, const int32_t *row_ids, int min_id);
+void cpu_add_column_sums(Backend *b, float *dst, const float *src, long M, int N, const int32_t *row_ids, int min_id);
 
 /* cpu_elementwise.c */
 void cpu_silu(Backend *b, void *out, const void *in, size_t n);

@@ -59,5 +59,5 @@ void cpu_unmask_tokens_backward(Backend *b, void *din, float *dfill, const void 
         int r = ids_restore[nl];
         if (r < K) memcpy(dx + (n * K + r) * width, dy + nl * width, row_bytes);
     }
-    if (dfill) cpu_add_column_sums(dfill, dy, (long)N * L, width, ids_restore, K);
+    if (dfill) cpu_add_column_sums(b, dfill, dy, (long)N * L, width, ids_restore, K);
 }

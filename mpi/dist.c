@@ -1,0 +1,51 @@
+#include "dist.h"
+
+#include <limits.h>
+#include <string.h>
+
+void mpi_check_at(int rc, const char *what, const char *file, int line) {
+    if (rc == MPI_SUCCESS) return;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) snprintf(msg, sizeof msg, "MPI error code %d", rc);
+    fatal_at(file, line, "%s failed: %s", what, msg);
+}
+
+void dist_init(Dist *d, int *argc, char ***argv) {
+    int provided = 0;
+    MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    /* Errors come back as return codes, so that MPI_CHECK can say where they happened. */
+    MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+    if (provided < MPI_THREAD_FUNNELED) FATAL("MPI provides thread level %d, FUNNELED is needed", provided);
+    MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &d->comm));
+    MPI_CHECK(MPI_Comm_rank(d->comm, &d->rank));
+    MPI_CHECK(MPI_Comm_size(d->comm, &d->world));
+    MPI_CHECK(MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &d->node_comm));
+    MPI_CHECK(MPI_Comm_rank(d->node_comm, &d->local_rank));
+    MPI_CHECK(MPI_Comm_size(d->node_comm, &d->local_world));
+}
+
+void dist_finalize(Dist *d) {
+    MPI_CHECK(MPI_Comm_free(&d->node_comm));
+    MPI_CHECK(MPI_Comm_free(&d->comm));
+    MPI_CHECK(MPI_Finalize());
+}
+
+void dist_allreduce_sum_double(const Dist *d, double *x, int n) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, d->comm));
+}
+
+int dist_any(const Dist *d, int flag) {
+    int v = flag;
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, d->comm));
+    return v;
+}
+
+void dist_bcast(const Dist *d, void *buf, size_t bytes, int root) {
+    /* MPI counts are int: send large buffers in pieces of 1 GiB. */
+    const size_t piece = (size_t)1 << 30;
+    for (size_t off = 0; off < bytes; off += piece)
+        MPI_CHECK(MPI_Bcast((char *)buf + off, (int)MIN(piece, bytes - off), MPI_BYTE, root, d->comm));
+}
+
+void dist_barrier(const Dist *d) { MPI_CHECK(MPI_Barrier(d->comm)); }

@@ -1,0 +1,152 @@
+#include "scalar.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/common.h"
+#include "config.h"
+
+static int one_of(const char *s, const char *const *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s, list[i])) return 1;
+    return 0;
+}
+
+/* Copy s without '_' digit separators into out (len bytes); 0 if it does not fit. */
+static int strip_underscores(const char *s, char *out, size_t len) {
+    size_t k = 0;
+    for (; *s; s++) {
+        if (*s == '_') continue;
+        if (k + 1 >= len) return 0;
+        out[k++] = *s;
+    }
+    out[k] = 0;
+    return 1;
+}
+
+static int parse_int(const char *s, long long *out) {
+    char buf[80];
+    if (!*s || !strip_underscores(s, buf, sizeof buf) || !buf[0]) return 0;
+    const char *p = buf;
+    int neg = 0;
+    if (*p == '+' || *p == '-') neg = *p++ == '-';
+    int base = 10;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) base = 16, p += 2;
+    else if (p[0] == '0' && p[1] == 'o') base = 8, p += 2;
+    else if (p[0] == '0' && p[1]) base = 8, p += 1;   /* YAML 1.1: 0755 is octal */
+    if (!*p) return 0;
+    for (const char *q = p; *q; q++) {
+        int ok = base == 16 ? isxdigit((unsigned char)*q) : base == 8 ? (*q >= '0' && *q <= '7') : isdigit((unsigned char)*q);
+        if (!ok) return 0;
+    }
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(p, &end, base);
+    if (errno || *end || v > (unsigned long long)LLONG_MAX + (unsigned long long)neg) return 0;
+    *out = neg ? (long long)(0 - v) : (long long)v;
+    return 1;
+}
+
+/* digits [. digits] [e[+-]digits], at least one of '.' or the exponent; or . digits [exp]. */
+static int looks_float(const char *p) {
+    if (*p == '+' || *p == '-') p++;
+    int lead = 0, frac = 0, dot = 0, exp = 0;
+    while (isdigit((unsigned char)*p)) p++, lead++;
+    if (*p == '.') {
+        dot = 1;
+        p++;
+        while (isdigit((unsigned char)*p)) p++, frac++;
+    }
+    if (!lead && !frac) return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (!isdigit((unsigned char)*p)) return 0;
+        while (isdigit((unsigned char)*p)) p++;
+        exp = 1;
+    }
+    return !*p && (dot || exp);
+}
+
+Scalar yaml_resolve_plain(const char *s) {
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+    static const char *const trues[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+    static const char *const falses[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+    static const char *const infs[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"};
+    static const char *const ninfs[] = {"-.inf", "-.Inf", "-.INF"};
+    static const char *const nans[] = {".nan", ".NaN", ".NAN"};
+    Scalar v = {.kind = YS_STR};
+    if (one_of(s, nulls, ARRAY_LEN(nulls))) v.kind = YS_NULL;
+    else if (one_of(s, trues, ARRAY_LEN(trues))) v.kind = YS_BOOL, v.b = 1;
+    else if (one_of(s, falses, ARRAY_LEN(falses))) v.kind = YS_BOOL, v.b = 0;
+    else if (parse_int(s, &v.i)) v.kind = YS_INT, v.f = (double)v.i;
+    else if (one_of(s, infs, ARRAY_LEN(infs))) v.kind = YS_FLOAT, v.f = INFINITY;
+    else if (one_of(s, ninfs, ARRAY_LEN(ninfs))) v.kind = YS_FLOAT, v.f = -INFINITY;
+    else if (one_of(s, nans, ARRAY_LEN(nans))) v.kind = YS_FLOAT, v.f = NAN;
+    else {
+        char buf[80];
+        if (strip_underscores(s, buf, sizeof buf) && looks_float(buf)) {
+            v.kind = YS_FLOAT;
+            v.f = strtod(buf, NULL);
+        }
+    }
+    return v;
+}
+
+void format_py_float(double v, char *buf, size_t len) {
+    if (isnan(v)) {
+        snprintf(buf, len, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(buf, len, v > 0 ? "inf" : "-inf");
+        return;
+    }
+    /* Shortest %.*e that reads back exactly (what Python's repr does). */
+    char e[40];
+    for (int prec = 0; prec <= 16; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec, v);
+        if (strtod(e, NULL) == v) break;
+    }
+    /* e = [-]d[.ddd]e[+-]XX: split into digits and decimal exponent. */
+    const char *p = e;
+    int neg = *p == '-';
+    if (neg) p++;
+    char digits[24];
+    int nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (isdigit((unsigned char)*p)) digits[nd++] = *p;
+    int exp10 = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    digits[nd] = 0;
+    char out[64];
+    size_t k = 0;
+    if (neg) out[k++] = '-';
+    if (exp10 < -4 || exp10 >= 16) {   /* Python's repr switches to exponent notation here */
+        out[k++] = digits[0];
+        if (nd > 1) {
+            out[k++] = '.';
+            for (int i = 1; i < nd; i++) out[k++] = digits[i];
+        }
+        k += (size_t)snprintf(out + k, sizeof out - k, "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
+    } else if (exp10 < 0) {
+        out[k++] = '0';
+        out[k++] = '.';
+        for (int i = 0; i < -exp10 - 1; i++) out[k++] = '0';
+        for (int i = 0; i < nd; i++) out[k++] = digits[i];
+        out[k] = 0;
+    } else {
+        for (int i = 0; i <= exp10; i++) out[k++] = i < nd ? digits[i] : '0';
+        out[k++] = '.';
+        if (nd > exp10 + 1)
+            for (int i = exp10 + 1; i < nd; i++) out[k++] = digits[i];
+        else
+            out[k++] = '0';
+        out[k] = 0;
+    }
+    snprintf(buf, len, "%s", out);
+}

@@ -1,0 +1,63 @@
+#include "expdir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void experiment_name(const RunConfig *c, long long global_batch, char *out, size_t len) {
+    char model[sizeof c->model.model_type], ratio[64], mae[64], lr[64];
+    snprintf(model, sizeof model, "%s", c->model.model_type);
+    for (char *p = model; *p; p++)
+        if (*p == '/') *p = '-';
+    run_config_py_value(c, "model.mask_ratio", ratio, sizeof ratio);
+    run_config_py_value(c, "model.mae_loss_coef", mae, sizeof mae);
+    run_config_py_value(c, "train.lr", lr, sizeof lr);
+    xsnprintf(out, len, "%s-%s-%s-%s-m%s-de%d-mae%s-bs-%lld-lr%s%s", model, c->model.precond, c->data.dataset,
+              c->model.num_classes ? "cond" : "uncond", ratio, c->model.use_decoder ? 1 : 0, mae, global_batch, lr,
+              c->log.tag);
+}
+
+int make_dirs(const char *path, Error *e) {
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) return error_set(e, "path too long: %s", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p) continue;
+        char saved = *p;
+        *p = 0;
+        if (mkdir(buf, 0777) < 0 && errno != EEXIST)
+            return error_set(e, "cannot create directory '%s': %s", buf, strerror(errno));
+        struct stat st;
+        if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
+            return error_set(e, "'%s' exists and is not a directory", buf);
+        if (!(*p = saved)) break;
+    }
+    return 0;
+}
+
+int experiment_prepare(const char *dir, Error *e) {
+    char ckpt[4096], probe[4200];
+    xsnprintf(ckpt, sizeof ckpt, "%s/checkpoints", dir);
+    if (make_dirs(ckpt, e)) return error_prefix(e, "experiment directory");
+    xsnprintf(probe, sizeof probe, "%s/.write-test-%d", ckpt, (int)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) return error_set(e, "experiment directory '%s' is not writable: %s", ckpt, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return 0;
+}
+
+void path_dirname(const char *path, char *out, size_t len) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        xsnprintf(out, len, ".");
+    } else if (slash == path) {
+        xsnprintf(out, len, "/");
+    } else {
+        if ((size_t)(slash - path) >= len) FATAL("path too long: %s", path);
+        memcpy(out, path, (size_t)(slash - path));
+        out[slash - path] = 0;
+    }
+}
