@@ -71,6 +71,9 @@ j6=$(SLURM_GPUS_ON_NODE=4 submit world-size-gpus train512.slurm)
 j7=$(MASKDIT_CONFIG=$CONFIG submit generate-no-ckpt generate.slurm)
 j8=$(MASKDIT_SOURCE=$TMP/no-such.lmdb submit convert-no-source convert.slurm)
 j9=$(MASKDIT_SETUP=$TMP/no-such-env.sh submit no-setup-file convert.slurm)
+# A program started without a launcher in a 2-task allocation is a world of 1 (mpi/dist.c).
+j10=$(slurm_submit "${SB[@]}" --job-name=world-size-program --output="$LOGS/world-size-program.out" \
+    --wrap "$BIN_DIR/maskdit-train --config $CONFIG")
 expect_job no-config "$j1" FAILED "MASKDIT_CONFIG=$TMP/none.yaml: no such file"
 expect_job no-dataset "$j2" FAILED "dataset $TMP/no-such-data (MASKDIT_DATA"
 expect_job not-a-dataset "$j3" FAILED "expected $TMP/fake-data/index.h5"
@@ -80,6 +83,7 @@ expect_job world-size-gpus "$j6" FAILED "world size mismatch: 2 tasks for 1 node
 expect_job generate-no-ckpt "$j7" FAILED "MASKDIT_CKPT is not set: it must name the checkpoint to sample"
 expect_job convert-no-source "$j8" FAILED "MASKDIT_SOURCE=$TMP/no-such.lmdb: no such file or directory (the lmdb input"
 expect_job no-setup-file "$j9" FAILED "MASKDIT_SETUP=$TMP/no-such-env.sh: no such file"
+expect_job world-size-program "$j10" FAILED "the MPI world has 1 rank but Slurm started SLURM_NTASKS=2 tasks"
 expect_error not-in-a-job "submit this script with sbatch" env -u SLURM_JOB_ID -u SLURM_NTASKS bash jobs/train256.slurm
 
 # ---- preemption: SIGUSR1 -> checkpoint -> requeue -> resume, same result as without ----
