@@ -8,3 +8,5 @@ Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, s
                            "rebuild with `make CUDA=1` on a machine with the CUDA toolkit)");
     return NULL;
 }
+
+int backend_cuda_gpu_count(void) { return 0; }

@@ -29,17 +29,24 @@ Backend *backend_create(const char *device, int local_rank, const char *precisio
     DType dt = DTYPE_F32;
     int automatic_dtype = parse_precision(precision, &dt) < 0;
     int want_cuda = 0;
-    if (!device || !strcmp(device, "auto")) want_cuda = -1;
+    /* "auto" picks CUDA whenever a GPU is visible; from then on failures are errors (a rank must
+     * not quietly train on the CPU because its node has fewer GPUs than ranks) */
+    if (!device || !strcmp(device, "auto")) want_cuda = backend_cuda_gpu_count() > 0;
     else if (!strcmp(device, "cuda")) want_cuda = 1;
     else if (strcmp(device, "cpu")) die("unknown device '%s' (expected cpu, cuda or auto)", device);
 
     if (want_cuda) {
         char err[512] = "";
-        /* DTYPE_BF16 asks for bf16; with "auto" the CUDA backend falls back to fp16 on devices
-         * older than compute capability 8.0 (it reports that in its banner). */
         Backend *b = backend_cuda_create(local_rank, automatic_dtype ? DTYPE_BF16 : dt, tf32, err, sizeof err);
-        if (b) return b;
-        if (want_cuda == 1) die("--device cuda: %s", err);
+        if (!b && automatic_dtype) {
+            /* "auto" means bf16 where the GPU has it (compute capability 8.0+), else fp16; any other
+             * failure (no GPU) fails for fp16 too and is reported with the first message */
+            char err16[512] = "";
+            b = backend_cuda_create(local_rank, DTYPE_F16, tf32, err16, sizeof err16);
+            if (b) info("%s; precision auto: training in fp16", err);
+        }
+        if (!b) die("--device %s: %s", device ? device : "auto", err);
+        return b;
     }
     if (!automatic_dtype && dt != DTYPE_F32)
         die("precision %s needs the CUDA backend; the CPU backend computes in fp32 (use --no_amp or "

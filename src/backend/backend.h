@@ -173,6 +173,9 @@ Backend *backend_cpu_create(int threads);
  * cannot run). */
 Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, size_t err_len);
 
+/* Number of CUDA GPUs this process can use (0 without a driver, a GPU or CUDA support). */
+int backend_cuda_gpu_count(void);
+
 /* device: "cpu", "cuda" or "auto" (cuda when a GPU is present, else cpu); the CUDA device is
  * local_rank. precision: "fp32", "bf16", "fp16" or "auto" (bf16 on CUDA devices of compute
  * capability 8.0 or newer, else fp16 on CUDA; fp32 on the CPU). Ends the job with a clear message

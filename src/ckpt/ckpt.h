@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include "../model/params.h"
+#include "tensor_match.h"
 
 /* Host flat buffers of a checkpoint. model and ema cover table->total floats (the fixed position
  * embeddings included); exp_avg and exp_avg_sq cover the trainable prefix. A NULL pointer means
@@ -23,7 +24,8 @@ typedef struct {
 
 typedef struct {
     long long step;            /* optimizer steps done */
-    long long sample_cursor;   /* global sample index g of the next training sample */
+    long long sample_cursor;   /* global sample index g of the next training sample; -1 when the file
+                                  does not record it (.pt files) */
     long long seed;            /* the run's global seed */
     int world_size;            /* ranks of the run that wrote it (informational) */
     double loss_scale;         /* AMP dynamic loss scale (1 without fp16) */
@@ -32,6 +34,9 @@ typedef struct {
     char *config_text;         /* the resolved run configuration (YAML), malloc'ed or NULL */
     char *model_config_json;   /* ModelConfig as JSON, malloc'ed or NULL */
 } CkptMeta;
+/* From a .pt file: step = the optimizer's step (else the digits of the file name, else 0), lr =
+ * param_groups[0].lr, seed = args.global_seed when present; world_size 0, loss_scale 1, precision
+ * "", no config texts. */
 
 void ckpt_meta_free(CkptMeta *m);
 
@@ -45,14 +50,30 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
 /* Load what `want` asks for (non-NULL buffers in want, sized for t) from an HDF5 checkpoint or an
  * official .pt file (recognised by content). strict: every tensor of t must be present with the
  * same shape, and the file may hold no other; non-strict: missing/extra tensors are reported
- * with warn() and skipped (a shape mismatch is always an error). meta may be NULL. */
+ * with warn() and skipped (a shape mismatch is always an error). A section asked for that the
+ * file does not hold is an error (see ckpt_sections); a .pt plain state dict answers for both
+ * model and ema. meta may be NULL. */
 int ckpt_load(const char *path, const ParamTable *t, CkptTensors *want, CkptMeta *meta, int strict, Error *e);
 
 /* Newest complete checkpoint "NNNNNNN.h5" in dir that opens and passes ckpt_validate; damaged
  * ones are skipped with a warning naming them. Returns 0 and fills out, or -1 if none. */
 int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out_len);
 
-/* Cheap integrity check: format attribute, every tensor present with the right shape. */
+/* Cheap integrity check of an HDF5 checkpoint: format attribute, every tensor of /model and /ema
+ * (and of /opt when present) present with the right shape. */
 int ckpt_validate(const char *path, const ParamTable *t, Error *e);
+
+/* What a file is, from its first bytes: an HDF5 checkpoint or a PyTorch .pt archive. */
+typedef enum { CKPT_FILE_HDF5, CKPT_FILE_PT } CkptFileKind;
+int ckpt_file_kind(const char *path, CkptFileKind *kind, Error *e);
+
+/* Which sections a checkpoint (HDF5 or .pt) holds: CKPT_* bits in *sections. */
+enum { CKPT_MODEL = 1, CKPT_EMA = 2, CKPT_OPT = 4 };
+int ckpt_sections(const char *path, int *sections, Error *e);
+
+/* Names and shapes of the tensors of one section ("model", "ema") of an HDF5 checkpoint or a .pt
+ * file, in file order (HDF5: name order). Free with ckpt_list_free. */
+int ckpt_list(const char *path, const char *section, TensorMeta **list, int *count, Error *e);
+void ckpt_list_free(TensorMeta *list, int count);
 
 #endif

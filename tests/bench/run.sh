@@ -13,3 +13,8 @@ want() { [ -z "$PATTERN" ] || [[ $1 == *"$PATTERN"* ]]; }
 if want step; then
     bash tests/bench/step_vs_pytorch.sh
 fi
+
+if want ckpt; then
+    # CKPT_BENCH_ARGS="--model-type DiT-XL/2 --dir /scratch" for the size of the original's runs
+    mpirun -np 2 bin/bench/bench_ckpt ${CKPT_BENCH_ARGS:-}
+fi

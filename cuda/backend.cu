@@ -1,0 +1,222 @@
+/* The CUDA backend: device selection, the stream and library handles, tracked device memory, and
+ * the Backend table. The ops live in gemm.cu, attention.cu, norm.cu, elementwise.cu, tokens.cu,
+ * loss.cu and optim.cu. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "internal.cuh"
+
+extern "C" {
+#include "cuda_backend.h"
+}
+
+void cuda_check_at(cudaError_t e, const char *what, const char *file, int line) {
+    if (e != cudaSuccess) fatal_at(file, line, "CUDA error in %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+void cublas_check_at(cublasStatus_t s, const char *what, const char *file, int line) {
+    if (s != CUBLAS_STATUS_SUCCESS)
+        fatal_at(file, line, "cuBLAS error in %s: %s (%s)", what, cublasGetStatusString(s), cublasGetStatusName(s));
+}
+
+/* ---- memory ---- */
+
+void *cuda_alloc(Backend *b, size_t bytes, const char *what) {
+    CudaState *st = cuda_state(b);
+    void *p = NULL;
+    if (bytes == 0) bytes = 1;   /* a valid, distinct pointer for empty buffers */
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();   /* not sticky: clear it before asking for the free memory */
+        size_t free_b = 0, total_b = 0;
+        CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+        char asked[32], fr[32], tot[32], mine[32];
+        FATAL("out of GPU memory: %s asked for %s, but only %s of %s are free on device %d (%s); this process "
+              "holds %s (use a smaller batch, or see the batch that would fit in the message of the caller)",
+              format_bytes((double)bytes, asked, sizeof asked), what, format_bytes((double)free_b, fr, sizeof fr),
+              format_bytes((double)total_b, tot, sizeof tot), st->device, st->device_name,
+              format_bytes((double)st->in_use, mine, sizeof mine));
+    }
+    cuda_check_at(e, what, __FILE__, __LINE__);
+    if (st->n_allocs == st->cap_allocs) {
+        st->cap_allocs = st->cap_allocs ? 2 * st->cap_allocs : 64;
+        st->allocs = (CudaAlloc *)xrealloc(st->allocs, st->cap_allocs * sizeof *st->allocs, "CUDA allocation table");
+    }
+    st->allocs[st->n_allocs++] = (CudaAlloc){p, bytes};
+    st->in_use += bytes;
+    if (st->in_use > st->peak) st->peak = st->in_use;
+    return p;
+}
+
+void cuda_free(Backend *b, void *p) {
+    if (!p) return;
+    CudaState *st = cuda_state(b);
+    for (size_t i = st->n_allocs; i-- > 0;) {
+        if (st->allocs[i].ptr != p) continue;
+        st->in_use -= st->allocs[i].bytes;
+        st->allocs[i] = st->allocs[--st->n_allocs];
+        CUDA_CHECK(cudaFree(p));
+        return;
+    }
+    FATAL("cuda free: %p was not allocated by this backend", p);
+}
+
+int cuda_workspace_grow(Backend *b, void **buf, size_t *count, size_t need, size_t elem_bytes, const char *what) {
+    if (*buf && *count >= need) return 0;
+    cuda_free(b, *buf);   /* cudaFree waits for the device: no kernel still reads the old buffer */
+    *buf = cuda_alloc(b, need * elem_bytes, what);
+    *count = need;
+    return 1;
+}
+
+static void *be_alloc(Backend *b, size_t bytes, const char *what) { return cuda_alloc(b, bytes, what); }
+
+static void be_to_device(Backend *b, void *dst, const void *host_src, size_t bytes) {
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cuda_state(b)->stream));
+}
+
+static void be_to_host(Backend *b, void *host_dst, const void *src, size_t bytes) {
+    CudaState *st = cuda_state(b);
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, st->stream));
+    CUDA_CHECK(cudaStreamSynchronize(st->stream));
+}
+
+static void be_copy(Backend *b, void *dst, const void *src, size_t bytes) {
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_state(b)->stream));
+}
+
+static void be_zero(Backend *b, void *p, size_t bytes) {
+    if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda_state(b)->stream));
+}
+
+static void be_sync(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(cuda_state(b)->stream)); }
+
+static size_t be_peak_bytes(Backend *b) { return cuda_state(b)->peak; }
+
+static void be_destroy(Backend *b) {
+    if (!b) return;
+    CudaState *st = cuda_state(b);
+    CUDA_CHECK(cudaStreamSynchronize(st->stream));
+    cuda_gemm_destroy(b);
+    CUBLAS_CHECK(cublasDestroy(st->blas));
+    CUBLAS_CHECK(cublasLtDestroy(st->lt));
+    /* whatever the caller did not free (the workspaces included) */
+    for (size_t i = 0; i < st->n_allocs; i++) CUDA_CHECK(cudaFree(st->allocs[i].ptr));
+    CUDA_CHECK(cudaFreeHost(st->result_host));
+    CUDA_CHECK(cudaStreamDestroy(st->stream));
+    free(st->allocs);
+    free(st);
+    free(b);
+}
+
+/* ---- creation ---- */
+
+static Backend *fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static Backend *fail(char *err, size_t err_len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+extern "C" cudaStream_t cuda_backend_stream(Backend *b) { return cuda_state(b)->stream; }
+extern "C" int cuda_backend_device(Backend *b) { return cuda_state(b)->device; }
+
+extern "C" int backend_cuda_gpu_count(void) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return count;
+}
+
+extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, size_t err_len) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        if (e == cudaErrorInsufficientDriver)
+            return fail(err, err_len, "no usable CUDA GPU: no NVIDIA driver is loaded, or it is older than this "
+                        "build's CUDA %d.%d runtime (%s)", CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10,
+                        cudaGetErrorName(e));
+        return fail(err, err_len, "no usable CUDA GPU on this machine (%s: %s)", cudaGetErrorName(e),
+                    cudaGetErrorString(e));
+    }
+    if (count == 0) return fail(err, err_len, "no CUDA GPU on this machine");
+    if (device < 0 || device >= count)
+        return fail(err, err_len,
+                    "this rank needs GPU %d (its node-local rank) but the node has only %d GPU%s: start at most "
+                    "%d rank%s per node",
+                    device, count, count == 1 ? "" : "s", count, count == 1 ? "" : "s");
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    if (act_dtype == DTYPE_BF16 && prop.major < 8)
+        return fail(err, err_len,
+                    "precision bf16 needs a GPU of compute capability 8.0 or newer; GPU %d (%s) is %d.%d: use "
+                    "fp16 or fp32",
+                    device, prop.name, prop.major, prop.minor);
+    CUDA_CHECK(cudaSetDevice(device));
+
+    CudaState *st = (CudaState *)xcalloc(1, sizeof *st, "CUDA backend state");
+    st->device = device;
+    st->act = act_dtype;
+    st->tf32 = act_dtype == DTYPE_F32 && tf32;
+    snprintf(st->device_name, sizeof st->device_name, "%s", prop.name);
+    const char *no_lt = getenv("MASKDIT_CUDA_NO_LT");
+    st->use_lt = !(no_lt && *no_lt && strcmp(no_lt, "0"));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
+    CUBLAS_CHECK(cublasCreate(&st->blas));
+    CUBLAS_CHECK(cublasSetStream(st->blas, st->stream));
+    CUBLAS_CHECK(cublasLtCreate(&st->lt));
+    CUDA_CHECK(cudaMallocHost((void **)&st->result_host, sizeof(double)));
+
+    Backend *b = (Backend *)xcalloc(1, sizeof *b, "CUDA backend");
+    b->name = "cuda";
+    b->act_dtype = act_dtype;
+    b->impl = st;
+    b->alloc = be_alloc;
+    b->free = cuda_free;
+    b->to_device = be_to_device;
+    b->to_host = be_to_host;
+    b->copy = be_copy;
+    b->zero = be_zero;
+    b->sync = be_sync;
+    b->peak_bytes = be_peak_bytes;
+    b->cast = cuda_cast;
+    b->linear = cuda_linear;
+    b->linear_backward = cuda_linear_backward;
+    b->silu = cuda_silu;
+    b->silu_backward = cuda_silu_backward;
+    b->gelu = cuda_gelu;
+    b->gelu_backward = cuda_gelu_backward;
+    b->add_rows = cuda_add_rows;
+    b->layernorm_modulate = cuda_layernorm_modulate;
+    b->layernorm_modulate_backward = cuda_layernorm_modulate_backward;
+    b->gate_residual = cuda_gate_residual;
+    b->gate_residual_backward = cuda_gate_residual_backward;
+    b->attention_saved_bytes = cuda_attention_saved_bytes;
+    b->attention_scratch_bytes = cuda_attention_scratch_bytes;
+    b->attention = cuda_attention;
+    b->attention_backward = cuda_attention_backward;
+    b->gather_tokens = cuda_gather_tokens;
+    b->gather_tokens_backward = cuda_gather_tokens_backward;
+    b->unmask_tokens = cuda_unmask_tokens;
+    b->unmask_tokens_backward = cuda_unmask_tokens_backward;
+    b->edm_loss = cuda_edm_loss;
+    b->adamw = cuda_adamw;
+    b->ema = cuda_ema;
+    b->scale = cuda_scale;
+    b->sum_squares = cuda_sum_squares;
+    b->destroy = be_destroy;
+
+    cuda_gemm_init(b);   /* the cuBLASLt workspace: allocated through the table, so it counts in peak */
+
+    char mem[32];
+    info("CUDA backend: GPU %d of %d, %s (compute capability %d.%d, %d SMs, %s), activations %s%s%s", device, count,
+         prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+         format_bytes((double)prop.totalGlobalMem, mem, sizeof mem), dtype_name(act_dtype),
+         st->tf32 ? ", TF32 GEMMs" : "", st->use_lt ? "" : ", cuBLASLt off (MASKDIT_CUDA_NO_LT)");
+    return b;
+}

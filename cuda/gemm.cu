@@ -1,0 +1,190 @@
+/* Dense layers through cuBLASLt: act-dtype operands (bf16/fp16 on the tensor cores, fp32 with
+ * optional TF32), fp32 accumulation, the bias fused as an epilogue in the forward pass, and the
+ * weight and bias gradients accumulated straight into the fp32 gradient buffer (C type fp32,
+ * beta = 1). Plans (descriptors + the heuristic's algorithm) are cached per shape, so the steady
+ * state does no heuristic search. Where cuBLASLt offers no algorithm, or MASKDIT_CUDA_NO_LT=1,
+ * the same product goes through cublasGemmEx and the bias through add_rows.
+ *
+ * Row-major tensors are column-major transposes: for Y[M,N] = X[M,K] W[N,K]^T the column-major
+ * product is Y^T (N x M) = op_T(W^T: K x N) X^T (K x M). */
+#include <string.h>
+
+#include "internal.cuh"
+
+typedef struct {
+    int trans_a, trans_b, m, n, k, lda, ldb, ldc;
+    DType ab_t, c_t;
+    int has_bias, beta_zero;
+    int align_a, align_b, align_c, align_bias;   /* bytes, the heuristic depends on them */
+} GemmKey;
+
+typedef struct {
+    GemmKey key;
+    int usable;   /* 0: cuBLASLt had no algorithm, use cublasGemmEx */
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+} GemmPlan;
+
+struct GemmCache {
+    GemmPlan *plans;
+    int count, cap;
+};
+
+#define LT_WORKSPACE_BYTES (32u << 20)   /* what cuBLAS recommends for Hopper */
+
+void cuda_gemm_init(Backend *b) {
+    CudaState *st = cuda_state(b);
+    st->gemm_cache = (GemmCache *)xcalloc(1, sizeof(GemmCache), "GEMM plan cache");
+    st->lt_workspace_bytes = LT_WORKSPACE_BYTES;
+    st->lt_workspace = cuda_alloc(b, st->lt_workspace_bytes, "cuBLASLt workspace");
+}
+
+void cuda_gemm_destroy(Backend *b) {
+    GemmCache *c = cuda_state(b)->gemm_cache;
+    for (int i = 0; i < c->count; i++) {
+        GemmPlan *p = &c->plans[i];
+        CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->la));
+        CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->lb));
+        CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->lc));
+        CUBLAS_CHECK(cublasLtMatmulDescDestroy(p->desc));
+    }
+    free(c->plans);
+    free(c);
+}
+
+cublasComputeType_t cuda_compute_type(Backend *b, DType ab_t) {
+    if (ab_t == DTYPE_F32) return cuda_state(b)->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    return CUBLAS_COMPUTE_32F;
+}
+
+/* Largest power of two <= 16 dividing the address and the leading dimension in bytes. */
+static int alignment(const void *p, int ld, size_t elem) {
+    uintptr_t v = (uintptr_t)p | (uintptr_t)((size_t)ld * elem) | 16;
+    return (int)(v & (~v + 1));
+}
+
+static GemmPlan *plan_for(Backend *b, const GemmKey *key, const void *bias) {
+    CudaState *st = cuda_state(b);
+    GemmCache *c = st->gemm_cache;
+    for (int i = 0; i < c->count; i++)
+        if (!memcmp(&c->plans[i].key, key, sizeof *key)) return &c->plans[i];
+    if (c->count == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 32;
+        c->plans = (GemmPlan *)xrealloc(c->plans, (size_t)c->cap * sizeof(GemmPlan), "GEMM plan cache");
+    }
+    GemmPlan *p = &c->plans[c->count++];
+    memset(p, 0, sizeof *p);
+    p->key = *key;
+    cudaDataType_t ab = cuda_dtype(key->ab_t), ct = cuda_dtype(key->c_t);
+    cublasOperation_t ta = key->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = key->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, cuda_compute_type(b, key->ab_t), CUDA_R_32F));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    if (key->has_bias) {
+        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    }
+    /* stored (not transposed) shapes: op_T(A) of m x k is a k x m matrix */
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, ab, key->trans_a ? key->k : key->m, key->trans_a ? key->m : key->k,
+                                            key->lda));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, ab, key->trans_b ? key->n : key->k, key->trans_b ? key->k : key->n,
+                                            key->ldb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, ct, key->m, key->n, key->ldc));
+
+    cublasLtMatmulPreference_t pref;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    size_t ws = st->lt_workspace_bytes;
+    uint32_t al_a = (uint32_t)key->align_a, al_b = (uint32_t)key->align_b, al_c = (uint32_t)key->align_c;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a,
+                                                      sizeof al_a));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b,
+                                                      sizeof al_b));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c,
+                                                      sizeof al_c));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c,
+                                                      sizeof al_c));
+    cublasLtMatmulHeuristicResult_t result;
+    int found = 0;
+    cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(st->lt, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &result,
+                                                      &found);
+    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    /* NOT_SUPPORTED (no algorithm for this combination) is an answer, not a failure */
+    if (s != CUBLAS_STATUS_NOT_SUPPORTED) CUBLAS_CHECK(s);
+    p->usable = s == CUBLAS_STATUS_SUCCESS && found > 0;
+    if (p->usable) p->algo = result.algo;
+    return p;
+}
+
+static void gemm_ex(Backend *b, int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A, int lda,
+                    const void *B, int ldb, DType ab_t, float beta, void *C, int ldc, DType c_t) {
+    CUBLAS_CHECK(cublasGemmEx(cuda_state(b)->blas, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                              trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, A, cuda_dtype(ab_t), lda, B,
+                              cuda_dtype(ab_t), ldb, &beta, C, cuda_dtype(c_t), ldc, cuda_compute_type(b, ab_t),
+                              CUBLAS_GEMM_DEFAULT));
+}
+
+void cuda_gemm(Backend *b, int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A, int lda,
+               const void *B, int ldb, DType ab_t, float beta, void *C, int ldc, DType c_t, const void *bias) {
+    if (m <= 0 || n <= 0) return;
+    CudaState *st = cuda_state(b);
+    size_t ab_sz = dtype_size(ab_t), c_sz = dtype_size(c_t);
+    if (st->use_lt && k > 0) {   /* k == 0 (D = beta C) is left to cublasGemmEx */
+        GemmKey key;
+        memset(&key, 0, sizeof key);   /* padding too: keys are compared with memcmp */
+        key.trans_a = trans_a; key.trans_b = trans_b; key.m = m; key.n = n; key.k = k;
+        key.lda = lda; key.ldb = ldb; key.ldc = ldc; key.ab_t = ab_t; key.c_t = c_t;
+        key.has_bias = bias != NULL; key.beta_zero = beta == 0.0f;
+        key.align_a = alignment(A, lda, ab_sz); key.align_b = alignment(B, ldb, ab_sz);
+        key.align_c = alignment(C, ldc, c_sz); key.align_bias = bias ? alignment(bias, 0, c_sz) : 0;
+        GemmPlan *p = plan_for(b, &key, bias);
+        if (p->usable) {
+            if (bias)
+                CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                                            sizeof bias));
+            CUBLAS_CHECK(cublasLtMatmul(st->lt, p->desc, &alpha, A, p->la, B, p->lb, &beta, C, p->lc, C, p->lc,
+                                        &p->algo, st->lt_workspace, st->lt_workspace_bytes, st->stream));
+            return;
+        }
+    }
+    gemm_ex(b, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, ab_t, beta, C, ldc, c_t);
+    if (bias) cuda_add_rows(b, C, bias, n, 1, m);   /* column-major m x n: n rows of m in row-major terms */
+}
+
+void cuda_linear(Backend *b, void *out, const void *in, const void *W, const void *bias, int M, int K, int N,
+                 float beta) {
+    DType t = b->act_dtype;
+    /* out^T (N x M) = op_T(W stored K x N) in^T (K x M) */
+    cuda_gemm(b, 1, 0, N, M, K, 1.0f, W, K, in, K, t, beta, out, N, t, bias);
+}
+
+/* Grows the act ones vector used to sum dout over rows with a GEMV. */
+static const void *ones(Backend *b, size_t count);
+
+void cuda_linear_backward(Backend *b, void *din, float *dW, float *dbias, const void *dout, const void *in,
+                          const void *W, int M, int K, int N, float din_beta) {
+    DType t = b->act_dtype;
+    /* din^T (K x M) = W^T (stored K x N) dout^T (N x M) */
+    if (din) cuda_gemm(b, 0, 0, K, M, N, 1.0f, W, K, dout, N, t, din_beta, din, K, t, NULL);
+    /* dW^T (K x N) += in^T (K x M) op_T(dout^T stored N x M) */
+    if (dW) cuda_gemm(b, 0, 1, K, N, M, 1.0f, in, K, dout, N, t, 1.0f, dW, K, DTYPE_F32, NULL);
+    /* dbias (N x 1) += dout^T (N x M) ones (M x 1) */
+    if (dbias) cuda_gemm(b, 0, 0, N, 1, M, 1.0f, dout, N, ones(b, (size_t)M), M, t, 1.0f, dbias, N, DTYPE_F32, NULL);
+}
+
+template <typename T> __global__ void fill_ones_kernel(T *p, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        p[i] = from_f32<T>(1.0f);
+}
+
+static const void *ones(Backend *b, size_t count) {
+    CudaState *st = cuda_state(b);
+    if (cuda_workspace_grow(b, &st->ones, &st->ones_count, count, dtype_size(b->act_dtype), "bias-gradient ones")) {
+        DISPATCH_ACT(b->act_dtype, T,
+                     fill_ones_kernel<T><<<grid_for(count, 256, 1024), 256, 0, st->stream>>>((T *)st->ones, count));
+        LAUNCH_CHECK("fill_ones_kernel");
+    }
+    return st->ones;
+}

@@ -1,0 +1,193 @@
+/* Shared by the CUDA backend's translation units: the backend state, checked CUDA/cuBLAS calls,
+ * the act-dtype dispatch, 16-byte packed loads, and the ops of each file (backend.cu puts them into
+ * the Backend table). The semantics of every op are those of src/backend/backend.h; comments here
+ * and in the .cu files only say how the GPU computes them.
+ *
+ * Execution model: every op is enqueued on one stream (CudaState.stream) and returns at once; only
+ * to_host, sync and sum_squares wait. Reductions use fixed launch shapes and fixed summation
+ * orders (no atomics), so a run is bitwise repeatable on the same GPU model. */
+#ifndef MASKDIT_CUDA_INTERNAL_CUH
+#define MASKDIT_CUDA_INTERNAL_CUH
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "../src/backend/backend.h"
+#include "../src/util/common.h"
+}
+
+/* ---- checked calls: file:line of the call and the call's text ---- */
+void cuda_check_at(cudaError_t e, const char *what, const char *file, int line);
+void cublas_check_at(cublasStatus_t s, const char *what, const char *file, int line);
+#define CUDA_CHECK(call) cuda_check_at((call), #call, __FILE__, __LINE__)
+#define CUBLAS_CHECK(call) cublas_check_at((call), #call, __FILE__, __LINE__)
+/* After every kernel launch: a bad launch configuration is reported where it happened. */
+#define LAUNCH_CHECK(kernel_name) cuda_check_at(cudaGetLastError(), "launch of " kernel_name, __FILE__, __LINE__)
+
+struct GemmCache;   /* gemm.cu: cuBLASLt plans by shape */
+
+typedef struct {
+    void *ptr;
+    size_t bytes;
+} CudaAlloc;
+
+typedef struct {
+    int device;
+    DType act;
+    int tf32;                       /* fp32 GEMMs may use TF32 tensor cores */
+    char device_name[256];
+    cudaStream_t stream;
+    cublasHandle_t blas;            /* batched GEMMs of attention, fallback GEMMs */
+    cublasLtHandle_t lt;            /* every dense layer */
+    void *lt_workspace;
+    size_t lt_workspace_bytes;
+    int use_lt;                     /* 0: cublasGemmEx only (MASKDIT_CUDA_NO_LT=1, for checking both paths) */
+    struct GemmCache *gemm_cache;
+    /* allocations, for peak_bytes and free() */
+    CudaAlloc *allocs;
+    size_t n_allocs, cap_allocs;
+    size_t in_use, peak;
+    /* workspaces that grow on first use of a larger shape (allocated outside the steady state) */
+    void *ones;                     /* act ones, for the bias-gradient GEMV */
+    size_t ones_count;
+    void **ptr_arrays;              /* A, B, C pointer arrays of the attention batched GEMMs */
+    size_t ptr_arrays_count;
+    void *scores;                   /* fp32 attention scores of the layer being run forward */
+    size_t scores_count;
+    double *partials;               /* sum_squares: per-block partial sums, then the total */
+    double *result_host;            /* pinned */
+} CudaState;
+
+static inline CudaState *cuda_state(Backend *b) { return (CudaState *)b->impl; }
+
+/* backend.cu: device memory tracked in CudaState (alloc ends the job when memory runs out). */
+void *cuda_alloc(Backend *b, size_t bytes, const char *what);
+void cuda_free(Backend *b, void *p);
+/* Make sure *buf holds at least count elements of elem_bytes (reallocating, which waits for the
+ * device, only when it grows). Returns 1 when it was (re)allocated. */
+int cuda_workspace_grow(Backend *b, void **buf, size_t *count, size_t need, size_t elem_bytes, const char *what);
+
+/* ---- act dtype ---- */
+static inline cudaDataType_t cuda_dtype(DType t) {
+    return t == DTYPE_BF16 ? CUDA_R_16BF : t == DTYPE_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+template <typename T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+
+/* Runs the statement with T bound to the C++ type of an act dtype. */
+#define DISPATCH_ACT(dtype, T, ...)                                    \
+    switch (dtype) {                                                   \
+    case DTYPE_F32: { typedef float T; __VA_ARGS__; } break;           \
+    case DTYPE_BF16: { typedef __nv_bfloat16 T; __VA_ARGS__; } break;  \
+    case DTYPE_F16: { typedef __half T; __VA_ARGS__; } break;          \
+    }
+
+/* V consecutive elements moved as one access (16 bytes when V = 16 / sizeof(T)). */
+template <typename T, int V> struct alignas(sizeof(T) * V) Pack {
+    T v[V];
+};
+
+template <typename T, int V> __device__ __forceinline__ void load_f32(const T *p, float (&f)[V]) {
+    Pack<T, V> pk = *reinterpret_cast<const Pack<T, V> *>(p);
+#pragma unroll
+    for (int i = 0; i < V; i++) f[i] = to_f32(pk.v[i]);
+}
+template <typename T, int V> __device__ __forceinline__ void store_f32(T *p, const float (&f)[V]) {
+    Pack<T, V> pk;
+#pragma unroll
+    for (int i = 0; i < V; i++) pk.v[i] = from_f32<T>(f[i]);
+    *reinterpret_cast<Pack<T, V> *>(p) = pk;
+}
+
+static inline int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+static inline unsigned grid_for(size_t work, unsigned per_block, unsigned cap) {
+    size_t g = (work + per_block - 1) / per_block;
+    if (g < 1) g = 1;
+    return (unsigned)(g < cap ? g : cap);
+}
+
+/* Warp sums; every lane gets the result. */
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* ---- ops, by file ---- */
+/* gemm.cu */
+void cuda_gemm_init(Backend *b);
+void cuda_gemm_destroy(Backend *b);
+/* Column-major D = alpha op(A) op(B) + beta C (C = D, in place) of cuBLAS conventions: m x n
+ * result, k inner; A, B in ab_t, C in c_t; bias (c_t, length m, broadcast over columns) or NULL. */
+void cuda_gemm(Backend *b, int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A, int lda,
+               const void *B, int ldb, DType ab_t, float beta, void *C, int ldc, DType c_t, const void *bias);
+cublasComputeType_t cuda_compute_type(Backend *b, DType ab_t);
+void cuda_linear(Backend *b, void *out, const void *in, const void *W, const void *bias, int M, int K, int N,
+                 float beta);
+void cuda_linear_backward(Backend *b, void *din, float *dW, float *dbias, const void *dout, const void *in,
+                          const void *W, int M, int K, int N, float din_beta);
+
+/* elementwise.cu */
+void cuda_cast(Backend *b, void *dst, DType dst_t, const void *src, DType src_t, size_t n);
+void cuda_silu(Backend *b, void *out, const void *in, size_t n);
+void cuda_silu_backward(Backend *b, void *din, const void *dout, const void *in, size_t n);
+void cuda_gelu(Backend *b, void *out, const void *in, size_t n);
+void cuda_gelu_backward(Backend *b, void *din, const void *dout, const void *in, size_t n);
+void cuda_add_rows(Backend *b, void *x, const void *rows, int N, int T, int width);
+
+/* norm.cu */
+void cuda_layernorm_modulate(Backend *b, void *out, float *mean, float *rstd, const void *x, const void *mod,
+                             int mod_stride, int shift_off, int scale_off, int N, int T, int width, float eps);
+void cuda_layernorm_modulate_backward(Backend *b, void *dx, void *dmod, const void *dout, const void *x,
+                                      const float *mean, const float *rstd, const void *mod, int mod_stride,
+                                      int shift_off, int scale_off, int N, int T, int width);
+void cuda_gate_residual(Backend *b, void *x, const void *y, const void *mod, int mod_stride, int gate_off, int N,
+                        int T, int width);
+void cuda_gate_residual_backward(Backend *b, void *dy, void *dmod, const void *dx, const void *y, const void *mod,
+                                 int mod_stride, int gate_off, int N, int T, int width);
+
+/* attention.cu */
+size_t cuda_attention_saved_bytes(Backend *b, int N, int T, int E, int H);
+size_t cuda_attention_scratch_bytes(Backend *b, int N, int T, int E, int H);
+void cuda_attention(Backend *b, void *out, void *saved, const void *qkv, int N, int T, int E, int H);
+void cuda_attention_backward(Backend *b, void *dqkv, void *scratch, const void *dout, const void *qkv,
+                             const void *out, const void *saved, int N, int T, int E, int H);
+
+/* tokens.cu */
+void cuda_gather_tokens(Backend *b, void *out, const void *in, const int32_t *ids, int N, int L, int K, int width);
+void cuda_gather_tokens_backward(Backend *b, void *din, const void *dout, const int32_t *ids, int N, int L, int K,
+                                 int width);
+void cuda_unmask_tokens(Backend *b, void *out, const void *in, const void *fill, const int32_t *ids_restore, int N,
+                        int L, int K, int width);
+void cuda_unmask_tokens_backward(Backend *b, void *din, float *dfill, const void *dout, const int32_t *ids_restore,
+                                 int N, int L, int K, int width);
+
+/* loss.cu */
+void cuda_edm_loss(Backend *b, float *loss, void *dF, const void *F, const float *x, const float *xn,
+                   const float *mae_target, const float *mask, const float *c_skip, const float *c_out,
+                   const float *weight, int N, int L, int P, float mae_coef, float grad_scale);
+
+/* optim.cu */
+void cuda_adamw(Backend *b, float *param, const float *grad, float *m, float *v, size_t n, float lr, double b1,
+                double b2, float eps, float wd, float bc1, float bc2, float grad_scale);
+void cuda_ema(Backend *b, float *ema, const float *param, size_t n, float decay);
+void cuda_scale(Backend *b, float *x, size_t n, float s);
+double cuda_sum_squares(Backend *b, const float *x, size_t n);
+
+#endif

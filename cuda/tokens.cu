@@ -1,0 +1,112 @@
+/* Token gather / un-mask and their backward passes: whole rows moved by index, one warp per row,
+ * in the widest unit (16, 4 or 2 bytes) that the row size and the base addresses allow. The mask
+ * token's gradient is a column sum over the filled positions, in double, in a fixed order. */
+#include "internal.cuh"
+
+#define MOVE_ROWS_PER_BLOCK 8
+
+/* Which rows move where (rows of rb bytes; "k" indexes the K kept tokens, "l" all L tokens). */
+typedef enum {
+    GATHER,            /* out[n,k] = in[n, ids[n,k]]                        (rows: N*K) */
+    SCATTER,           /* out[n, ids[n,k]] = in[n,k]                         (rows: N*K) */
+    UNMASK,            /* out[n,l] = in[n, r] if r = ids[n,l] < K, else fill (rows: N*L) */
+    UNMASK_BACKWARD    /* out[n, r] = in[n,l] for r = ids[n,l] < K           (rows: N*L) */
+} MoveKind;
+
+struct RowMove {
+    MoveKind kind;
+    char *out;
+    const char *in, *fill;   /* fill NULL: zeros */
+    const int32_t *ids;
+    int L, K;
+    size_t rb;
+    /* destination and source of a row (source NULL: zeros); false when the row is not written */
+    __device__ bool operator()(size_t row, char *&dst, const char *&src) const {
+        size_t n = row / (kind == GATHER || kind == SCATTER ? K : L);
+        int r = ids[row];
+        switch (kind) {
+        case GATHER: dst = out + row * rb; src = in + (n * L + r) * rb; return true;
+        case SCATTER: dst = out + (n * L + r) * rb; src = in + row * rb; return true;
+        case UNMASK: dst = out + row * rb; src = r < K ? in + (n * K + r) * rb : fill; return true;
+        case UNMASK_BACKWARD: dst = out + (n * K + r) * rb; src = in + row * rb; return r < K;
+        }
+        return false;
+    }
+};
+
+template <typename U> __global__ void move_rows_kernel(RowMove map, size_t rows, int units) {
+    size_t row = (size_t)blockIdx.x * MOVE_ROWS_PER_BLOCK + threadIdx.y;
+    if (row >= rows) return;
+    char *dst;
+    const char *src;
+    if (!map(row, dst, src)) return;
+    U *d = reinterpret_cast<U *>(dst);
+    const U *s = reinterpret_cast<const U *>(src);
+    for (int u = threadIdx.x; u < units; u += 32) d[u] = s ? s[u] : U{};
+}
+
+/* rows of rb bytes; the unit must divide rb and the alignment of every base address */
+static void move_rows(Backend *b, RowMove map, size_t rows, size_t rb, uintptr_t addr_bits) {
+    if (!rows) return;
+    cudaStream_t s = cuda_state(b)->stream;
+    uintptr_t bits = addr_bits | rb;
+    dim3 block(32, MOVE_ROWS_PER_BLOCK);
+    unsigned grid = (unsigned)((rows + MOVE_ROWS_PER_BLOCK - 1) / MOVE_ROWS_PER_BLOCK);
+    if (bits % 16 == 0) move_rows_kernel<uint4><<<grid, block, 0, s>>>(map, rows, (int)(rb / 16));
+    else if (bits % 4 == 0) move_rows_kernel<uint32_t><<<grid, block, 0, s>>>(map, rows, (int)(rb / 4));
+    else move_rows_kernel<uint16_t><<<grid, block, 0, s>>>(map, rows, (int)(rb / 2));
+    LAUNCH_CHECK("move_rows_kernel");
+}
+
+void cuda_gather_tokens(Backend *b, void *out, const void *in, const int32_t *ids, int N, int L, int K, int width) {
+    size_t rb = (size_t)width * dtype_size(b->act_dtype);
+    RowMove m = {GATHER, (char *)out, (const char *)in, NULL, ids, L, K, rb};
+    move_rows(b, m, (size_t)N * K, rb, (uintptr_t)out | (uintptr_t)in);
+}
+
+void cuda_gather_tokens_backward(Backend *b, void *din, const void *dout, const int32_t *ids, int N, int L, int K,
+                                 int width) {
+    size_t rb = (size_t)width * dtype_size(b->act_dtype);
+    if (N > 0 && L > 0) CUDA_CHECK(cudaMemsetAsync(din, 0, (size_t)N * L * rb, cuda_state(b)->stream));
+    RowMove m = {SCATTER, (char *)din, (const char *)dout, NULL, ids, L, K, rb};
+    move_rows(b, m, (size_t)N * K, rb, (uintptr_t)din | (uintptr_t)dout);
+}
+
+void cuda_unmask_tokens(Backend *b, void *out, const void *in, const void *fill, const int32_t *ids_restore, int N,
+                        int L, int K, int width) {
+    size_t rb = (size_t)width * dtype_size(b->act_dtype);
+    RowMove m = {UNMASK, (char *)out, (const char *)in, (const char *)fill, ids_restore, L, K, rb};
+    move_rows(b, m, (size_t)N * L, rb, (uintptr_t)out | (uintptr_t)in | (uintptr_t)fill);
+}
+
+#define FILL_ROWS 8
+
+/* dfill[c] += sum over rows with ids_restore >= K of dout[row, c] */
+template <typename T>
+__global__ void fill_grad_kernel(float *dfill, const T *dout, const int32_t *ids, size_t rows, int K, int width) {
+    __shared__ double part[FILL_ROWS][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    double acc = 0.0;
+    if (c < width)
+        for (size_t row = threadIdx.y; row < rows; row += FILL_ROWS)
+            if (ids[row] >= K) acc += (double)to_f32(dout[row * width + c]);
+    part[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y != 0 || c >= width) return;
+    double s = 0.0;
+    for (int r = 0; r < FILL_ROWS; r++) s += part[r][threadIdx.x];
+    dfill[c] += (float)s;
+}
+
+void cuda_unmask_tokens_backward(Backend *b, void *din, float *dfill, const void *dout, const int32_t *ids_restore,
+                                 int N, int L, int K, int width) {
+    size_t rb = (size_t)width * dtype_size(b->act_dtype);
+    RowMove m = {UNMASK_BACKWARD, (char *)din, (const char *)dout, NULL, ids_restore, L, K, rb};
+    move_rows(b, m, (size_t)N * L, rb, (uintptr_t)din | (uintptr_t)dout);
+    if (!dfill || (size_t)N * L == 0) return;
+    cudaStream_t s = cuda_state(b)->stream;
+    dim3 grid((width + 31) / 32), block(32, FILL_ROWS);
+    DISPATCH_ACT(b->act_dtype, A,
+                 fill_grad_kernel<A><<<grid, block, 0, s>>>(dfill, (const A *)dout, ids_restore, (size_t)N * L, K, width));
+    LAUNCH_CHECK("fill_grad_kernel");
+}

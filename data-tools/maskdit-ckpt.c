@@ -1,0 +1,272 @@
+/* maskdit-ckpt: inspect checkpoints and convert the official PyTorch .pt files to our HDF5 format.
+ *
+ *   maskdit-ckpt info FILE                 FILE: .pt or .h5 (see docs/maskdit-ckpt.md)
+ *   maskdit-ckpt import X.pt OUT.h5 [--model-type DiT-XL/2] [--input-size N] [--num-heads H]
+ *                                   [--decoder-num-heads H]
+ */
+#include <string.h>
+
+#include "../mpi/dist.h"
+
+#include "../src/ckpt/ckpt.h"
+#include "../src/ckpt/infer_config.h"
+#include "../src/ckpt/pt_import.h"
+#include "../src/model/config_json.h"
+#include "../src/util/h5util.h"
+
+static const char *USAGE =
+    "usage: maskdit-ckpt info FILE\n"
+    "       maskdit-ckpt import X.pt OUT.h5 [--model-type TYPE] [--input-size N] [--num-heads H]\n"
+    "                                       [--decoder-num-heads H]\n"
+    "  info    sections, step, tensors and parameter counts of a .pt or HDF5 checkpoint, and the model\n"
+    "          configuration read off the tensor shapes\n"
+    "  import  convert an official MaskDiT .pt checkpoint (model, ema and optimizer moments when present)\n"
+    "          to a MaskDiT-C HDF5 checkpoint; the model configuration is inferred from the shapes\n";
+
+static const char *pt_dtype_label(PtDtype d) {
+    static const char *names[] = {"float32", "float16", "bfloat16", "float64", "unsupported"};
+    return names[d];
+}
+
+static size_t count_params(const TensorMeta *list, int n) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += shape_numel(list[i].ndim, list[i].shape);
+    return total;
+}
+
+/* ------------------------------------------------------------------ heads */
+
+typedef struct {
+    int num_heads, decoder_num_heads;   /* from flags; 0 = not given */
+} HeadFlags;
+
+/* The original training script's args may carry a model_config dict (it does in our golden file). */
+static int heads_from_args(const PtFile *f, const char *key) {
+    long long h;
+    const PkValue *mc = f ? pk_dict_get(pt_args(f), "model_config") : NULL;
+    return pk_as_int(pk_dict_get(mc, key), &h) == 0 && h > 0 && h < 1 << 20 ? (int)h : 0;
+}
+
+/* Fill in the heads (flags, else the file's args, else the DiT family default kept by inference);
+ * describe where they came from. */
+static void resolve_heads(ModelConfig *c, const PtFile *f, const HeadFlags *flags, char *note, size_t len) {
+    int from_args = heads_from_args(f, "num_heads"), dec_from_args = heads_from_args(f, "decoder_num_heads");
+    const char *src = "the DiT family default for this width";
+    if (flags->num_heads) c->num_heads = flags->num_heads, src = "--num-heads";
+    else if (from_args) c->num_heads = from_args, src = "args.model_config";
+    if (flags->decoder_num_heads) c->decoder_num_heads = flags->decoder_num_heads;
+    else if (dec_from_args) c->decoder_num_heads = dec_from_args;
+    if (c->num_heads)
+        snprintf(note, len, "num_heads %d from %s (attention heads leave no trace in the tensor shapes)", c->num_heads,
+                 src);
+    else
+        snprintf(note, len, "num_heads unknown: hidden size %d is not a DiT family width and the shapes do not "
+                            "record heads; pass --num-heads to import", c->hidden_size);
+}
+
+/* ------------------------------------------------------------------ info */
+
+static void print_section(const char *path, const char *section, int list_tensors, const PtStateDict *sd) {
+    TensorMeta *list;
+    int n;
+    Error e;
+    if (ckpt_list(path, section, &list, &n, &e) < 0) die("%s", e.msg);
+    printf("%-6s %d tensors, %zu parameters", section, n, count_params(list, n));
+    if (sd && sd->count) {
+        int mixed = 0;
+        for (int i = 1; i < sd->count; i++) mixed |= sd->tensors[i].dtype != sd->tensors[0].dtype;
+        printf(" (%s)", mixed ? "mixed dtypes" : pt_dtype_label(sd->tensors[0].dtype));
+    }
+    printf("\n");
+    for (int i = 0; list_tensors && i < n; i++) {
+        char shape[160];
+        shape_str(list[i].ndim, list[i].shape, shape, sizeof shape);
+        printf("  %-56s %-18s%s%s\n", list[i].name, shape, sd ? " " : "", sd ? pt_dtype_label(sd->tensors[i].dtype) : "");
+    }
+    ckpt_list_free(list, n);
+}
+
+static void print_inferred(const char *path, const char *section, const PtFile *pf, int config_stored) {
+    TensorMeta *list;
+    int n;
+    Error e;
+    if (ckpt_list(path, section, &list, &n, &e) < 0) die("%s", e.msg);
+    TensorMeta **ptrs = xmalloc(((size_t)n + 1) * sizeof *ptrs, "tensor list");
+    for (int i = 0; i < n; i++) ptrs[i] = &list[i];
+    ModelConfig c;
+    if (infer_model_config(ptrs, n, &c, &e) < 0) {
+        printf("model config: %s\n", e.msg);
+    } else {
+        char desc[256], note[256];
+        HeadFlags none = {0, 0};
+        resolve_heads(&c, pf, &none, note, sizeof note);
+        if (!c.num_heads && config_stored)
+            snprintf(note, sizeof note, "num_heads is not recorded in the shapes; the stored model_config has it");
+        model_config_describe(&c, desc, sizeof desc);
+        printf("model config (from the shapes): %s mlp_ratio=%g\n  %s\n", desc, c.mlp_ratio, note);
+    }
+    free(ptrs);
+    ckpt_list_free(list, n);
+}
+
+static int cmd_info(int argc, char **argv) {
+    if (argc != 1) die("info takes one file\n%s", USAGE);
+    const char *path = argv[0];
+    Error e;
+    CkptFileKind kind;
+    int sections;
+    if (ckpt_file_kind(path, &kind, &e) < 0 || ckpt_sections(path, &sections, &e) < 0) die("%s", e.msg);
+    CkptMeta meta;
+    CkptTensors none = {0};
+    ParamTable empty = {0};
+    if (ckpt_load(path, &empty, &none, &meta, 1, &e) < 0) die("%s", e.msg);
+    PtFile *pf = kind == CKPT_FILE_PT ? pt_open(path, &e) : NULL;
+    if (kind == CKPT_FILE_PT && !pf) die("%s", e.msg);
+    char have[512];
+    if (pf) pt_sections_str(pf, have, sizeof have);
+    else snprintf(have, sizeof have, "%s%s%s", sections & CKPT_MODEL ? "model" : "", sections & CKPT_EMA ? ", ema" : "",
+                  sections & CKPT_OPT ? ", opt" : "");
+    printf("file: %s (%s)\nsections: %s\nstep: %lld\n", path, pf ? "PyTorch .pt" : "MaskDiT-C HDF5 checkpoint", have,
+           meta.step);
+    if (!pf)
+        printf("sample_cursor: %lld  seed: %lld  world_size: %d  lr: %g  loss_scale: %g  precision: %s\n",
+               meta.sample_cursor, meta.seed, meta.world_size, meta.lr, meta.loss_scale, meta.precision);
+    const char *weights = sections & CKPT_EMA ? "ema" : "model";
+    int listed = 0;
+    for (int s = 0; s < 2; s++) {
+        const char *name = s ? "ema" : "model";
+        if (!(sections & (s ? CKPT_EMA : CKPT_MODEL)) || (pf && pt_is_plain(pf) && s)) continue;
+        PtStateDict sd = {0};
+        if (pf && pt_state_dict(pf, name, &sd, &e) < 0) die("%s", e.msg);
+        print_section(path, name, !listed, pf ? &sd : NULL);
+        listed = 1;
+        pt_state_dict_free(&sd);
+    }
+    if (pf && (sections & CKPT_OPT)) {
+        PtOptimizer o;
+        if (pt_optimizer(pf, &o, &e) < 0) die("%s", e.msg);
+        int with_state = 0;
+        for (int i = 0; i < o.count; i++) with_state += o.exp_avg[i].entry != NULL;
+        printf("opt    %d parameters in param_groups, %d with exp_avg/exp_avg_sq", o.count, with_state);
+        if (o.has_step) printf(", step %lld", o.step);
+        if (o.has_lr) printf(", lr %g", o.lr);
+        printf("\n");
+        pt_optimizer_free(&o);
+    } else if (sections & CKPT_OPT) {
+        printf("opt    exp_avg and exp_avg_sq of the trainable tensors\n");
+    }
+    print_inferred(path, weights, pf, meta.model_config_json != NULL);
+    if (meta.model_config_json) printf("model_config (stored): %s\n", meta.model_config_json);
+    if (meta.config_text) printf("config: %zu bytes of YAML stored\n", strlen(meta.config_text));
+    const PkValue *args = pf ? pt_args(pf) : NULL;
+    if (args) {
+        char text[4096];
+        pk_repr(args, text, sizeof text);
+        printf("args: %s\n", text);
+    }
+    pt_close(pf);
+    ckpt_meta_free(&meta);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ import */
+
+static int parse_int_flag(const char *flag, const char *value) {
+    char *end;
+    long v = value ? strtol(value, &end, 10) : 0;
+    if (!value || *end || v <= 0 || v > 1 << 20) die("%s needs a positive integer (got '%s')", flag, value ? value : "");
+    return (int)v;
+}
+
+static int cmd_import(const Dist *d, int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *model_type = NULL;
+    int input_size = 0;
+    HeadFlags heads = {0, 0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--model-type") == 0 && v) model_type = argv[++i];
+        else if (strcmp(a, "--input-size") == 0) input_size = parse_int_flag(a, v), i++;
+        else if (strcmp(a, "--num-heads") == 0) heads.num_heads = parse_int_flag(a, v), i++;
+        else if (strcmp(a, "--decoder-num-heads") == 0) heads.decoder_num_heads = parse_int_flag(a, v), i++;
+        else if (a[0] == '-' && a[1] == '-') die("unknown option %s\n%s", a, USAGE);
+        else if (!in) in = a;
+        else if (!out) out = a;
+        else die("unexpected argument %s\n%s", a, USAGE);
+    }
+    if (!in || !out) die("import needs X.pt and OUT.h5\n%s", USAGE);
+    Error e;
+    PtFile *pf = pt_open(in, &e);
+    if (!pf) die("%s", e.msg);
+    int has_ema = pt_has_section(pf, "ema"), has_model = pt_has_section(pf, "model"), has_opt = pt_has_section(pf, "opt");
+    if (!has_ema && !has_model) {
+        char have[512];
+        pt_sections_str(pf, have, sizeof have);
+        die("%s: no model or ema weights (the file holds: %s)", in, have);
+    }
+    PtStateDict sd;
+    if (pt_state_dict(pf, has_ema ? "ema" : "model", &sd, &e) < 0) die("%s", e.msg);
+    TensorMeta **ptrs = xmalloc(((size_t)sd.count + 1) * sizeof *ptrs, "tensor list");
+    for (int i = 0; i < sd.count; i++) ptrs[i] = &sd.tensors[i].meta;
+    ModelConfig c;
+    if (infer_model_config(ptrs, sd.count, &c, &e) < 0) die("%s: %s", in, e.msg);
+    free(ptrs);
+    pt_state_dict_free(&sd);
+    if (model_type && model_config_apply_type(&c, model_type, &e) < 0) die("%s", e.msg);
+    if (input_size) c.input_size = input_size;
+    char note[256], desc[256];
+    resolve_heads(&c, pf, &heads, note, sizeof note);
+    pt_close(pf);
+    if (!c.num_heads) die("%s: %s", in, note);
+    if (c.use_decoder && !c.decoder_num_heads)
+        die("%s: decoder width %d is not the original's 512: pass --decoder-num-heads", in, c.decoder_hidden_size);
+    if (model_config_validate(&c, &e) < 0) die("%s: inferred model configuration: %s", in, e.msg);
+
+    ParamTable t;
+    param_table_build(&t, &c);
+    CkptTensors ts = {
+        .model = xmalloc(t.total * sizeof(float), "model weights"),
+        .ema = xmalloc(t.total * sizeof(float), "EMA weights"),
+        .exp_avg = has_opt ? xmalloc(t.n_trainable * sizeof(float), "exp_avg") : NULL,
+        .exp_avg_sq = has_opt ? xmalloc(t.n_trainable * sizeof(float), "exp_avg_sq") : NULL,
+    };
+    /* A file with one set of weights gives it for both (the EMA of a released model is the model). */
+    CkptTensors want = ts;
+    if (!has_model) want.model = NULL;
+    if (!has_ema) want.ema = NULL;
+    CkptMeta meta;
+    if (ckpt_load(in, &t, &want, &meta, 1, &e) < 0) die("%s", e.msg);
+    if (!has_model) memcpy(ts.model, ts.ema, t.total * sizeof(float));
+    if (!has_ema) memcpy(ts.ema, ts.model, t.total * sizeof(float));
+    meta.model_config_json = model_config_to_json(&c);
+    if (ckpt_save(out, d->comm, &t, &ts, &meta, &e) < 0) die("%s", e.msg);
+    model_config_describe(&c, desc, sizeof desc);
+    info("imported %s -> %s: %s%s%s, %zu parameters, step %lld\n  model: %s\n  %s", in, out,
+         has_model ? "model" : "model (= ema)", has_ema ? ", ema" : ", ema (= model)", has_opt ? ", opt" : "",
+         t.n_trainable, meta.step, desc, note);
+    ckpt_meta_free(&meta);
+    free(ts.model);
+    free(ts.ema);
+    free(ts.exp_avg);
+    free(ts.exp_avg_sq);
+    param_table_free(&t);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    Dist d;
+    dist_init(&d, &argc, &argv);
+    h5_quiet();
+    int rc = 0;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        if (d.rank == 0) fputs(USAGE, argc < 2 ? stderr : stdout);
+        rc = argc < 2 ? 2 : 0;
+    } else if (strcmp(argv[1], "info") == 0) {
+        rc = cmd_info(argc - 2, argv + 2);
+    } else if (strcmp(argv[1], "import") == 0) {
+        rc = cmd_import(&d, argc - 2, argv + 2);
+    } else {
+        die("unknown command '%s'\n%s", argv[1], USAGE);
+    }
+    dist_finalize(&d);
+    return rc;
+}

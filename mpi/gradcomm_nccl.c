@@ -1,0 +1,171 @@
+/* Gradient averaging through NCCL for the CUDA backend (see dist.h).
+ *
+ * Bootstrap: rank 0 makes the ncclUniqueId, MPI_Bcast hands it to every rank, and each rank joins
+ * with ncclCommInitRank on the backend's device (its node-local rank).
+ *
+ * Overlap: the backward pass calls ready(offset, count) from the host as soon as the kernels that
+ * produce a range are ENQUEUED (the GPU runs behind the host). Consecutive ranges (reverse layer
+ * order: each new range ends where the previous began) grow one pending bucket; a full bucket is
+ * reduced on a communication stream of its own, after an event recorded on the compute stream at
+ * that moment, so its all-reduce starts as soon as the GPU has finished those gradients while the
+ * rest of the backward pass keeps computing. finish() reduces the last bucket, makes the compute
+ * stream wait for the communication (the optimizer runs after it) and waits on the host, polling
+ * NCCL's asynchronous error state: a failed or vanished peer ends the job with MPI_Abort and a
+ * message instead of a hang (MASKDIT_NCCL_TIMEOUT seconds, default 1800, bounds the wait). */
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../cuda/cuda_backend.h"
+#include "dist.h"
+
+#define NCCL_CHECK(g, call) nccl_check_at((g), (call), #call, __FILE__, __LINE__)
+#define CUDART_CHECK(call) cudart_check_at((call), #call, __FILE__, __LINE__)
+
+typedef struct {
+    int rank, world;
+    ncclComm_t comm;
+    cudaStream_t compute, comm_stream;
+    cudaEvent_t produced;   /* recorded on the compute stream before each bucket */
+    cudaEvent_t reduced;    /* recorded on the communication stream by finish() */
+    float *grads;
+    size_t n, bucket_elems;
+    size_t lo, hi;          /* pending range [lo, hi); empty when lo == hi */
+    double timeout_s;
+} Nccl;
+
+static void nccl_check_at(const Nccl *g, ncclResult_t r, const char *what, const char *file, int line) {
+    if (r == ncclSuccess) return;
+    const char *detail = g && g->comm ? ncclGetLastError(g->comm) : ncclGetLastError(NULL);
+    fatal_at(file, line, "NCCL error in %s: %s%s%s", what, ncclGetErrorString(r), detail && *detail ? ": " : "",
+             detail ? detail : "");
+}
+
+static void cudart_check_at(cudaError_t e, const char *what, const char *file, int line) {
+    if (e != cudaSuccess) fatal_at(file, line, "CUDA error in %s: %s", what, cudaGetErrorString(e));
+}
+
+static void flush(Nccl *g) {
+    if (g->lo == g->hi) return;
+    CUDART_CHECK(cudaEventRecord(g->produced, g->compute));
+    CUDART_CHECK(cudaStreamWaitEvent(g->comm_stream, g->produced, 0));
+    NCCL_CHECK(g, ncclAllReduce(g->grads + g->lo, g->grads + g->lo, g->hi - g->lo, ncclFloat32, ncclSum, g->comm,
+                                g->comm_stream));
+    g->lo = g->hi = 0;
+}
+
+static void nccl_ready(void *self, size_t offset, size_t count) {
+    Nccl *g = ((GradComm *)self)->impl;
+    if (offset > g->n || count > g->n - offset)
+        FATAL("gradient range [%zu, %zu) outside the %zu gradients", offset, offset + count, g->n);
+    if (!count) return;
+    if (g->lo == g->hi) {
+        g->lo = offset;
+        g->hi = offset + count;
+    } else if (offset + count == g->lo) {
+        g->lo = offset;
+    } else if (offset == g->hi) {
+        g->hi = offset + count;
+    } else {   /* not adjacent: reduce what is pending, start a new bucket */
+        flush(g);
+        g->lo = offset;
+        g->hi = offset + count;
+    }
+    if (g->hi - g->lo >= g->bucket_elems) flush(g);
+}
+
+static void nccl_finish(GradComm *self) {
+    Nccl *g = self->impl;
+    flush(g);
+    CUDART_CHECK(cudaEventRecord(g->reduced, g->comm_stream));
+    CUDART_CHECK(cudaStreamWaitEvent(g->compute, g->reduced, 0));
+    struct timespec pause = {0, 100000};   /* 0.1 ms between polls */
+    double t0 = now_seconds();
+    for (;;) {
+        cudaError_t e = cudaEventQuery(g->reduced);
+        if (e == cudaSuccess) return;
+        if (e != cudaErrorNotReady) cudart_check_at(e, "waiting for the gradient all-reduce", __FILE__, __LINE__);
+        ncclResult_t state;
+        NCCL_CHECK(g, ncclCommGetAsyncError(g->comm, &state));
+        if (state != ncclSuccess && state != ncclInProgress) {
+            const char *detail = ncclGetLastError(g->comm);
+            fatal_at(__FILE__, __LINE__, "the NCCL gradient all-reduce failed on rank %d of %d: %s%s%s (a peer may have "
+                     "died or lost its network)", g->rank, g->world, ncclGetErrorString(state),
+                     detail && *detail ? ": " : "", detail ? detail : "");
+        }
+        if (now_seconds() - t0 > g->timeout_s)
+            fatal_at(__FILE__, __LINE__, "the NCCL gradient all-reduce did not complete within %.0f s on rank %d of %d "
+                     "(a peer is stuck or gone; MASKDIT_NCCL_TIMEOUT sets the limit)", g->timeout_s, g->rank, g->world);
+        nanosleep(&pause, NULL);
+    }
+}
+
+static void nccl_destroy(GradComm *self) {
+    if (!self) return;
+    Nccl *g = self->impl;
+    if (g) {
+        CUDART_CHECK(cudaStreamSynchronize(g->comm_stream));
+        NCCL_CHECK(g, ncclCommDestroy(g->comm));
+        CUDART_CHECK(cudaEventDestroy(g->produced));
+        CUDART_CHECK(cudaEventDestroy(g->reduced));
+        CUDART_CHECK(cudaStreamDestroy(g->comm_stream));
+        free(g);
+    }
+    free(self);
+}
+
+/* world == 1: the gradients are already the global ones */
+static void single_ready(void *self, size_t offset, size_t count) {}
+static void single_finish(GradComm *self) {}
+
+static double timeout_seconds(void) {
+    const char *v = getenv("MASKDIT_NCCL_TIMEOUT");
+    if (!v || !*v) return 1800.0;
+    char *end;
+    double s = strtod(v, &end);
+    if (*end || !(s > 0)) die("MASKDIT_NCCL_TIMEOUT must be a positive number of seconds, got '%s'", v);
+    return s;
+}
+
+GradComm *gradcomm_nccl_create(const Dist *d, Backend *be, float *grads, size_t n, size_t bucket_bytes, char *err,
+                               size_t err_len) {
+    if (strcmp(be->name, "cuda")) {
+        snprintf(err, err_len, "the NCCL gradient all-reduce needs the CUDA backend, not '%s'", be->name);
+        return NULL;
+    }
+    GradComm *gc = xcalloc(1, sizeof *gc, "NCCL gradient communicator");
+    gc->name = "nccl";
+    gc->destroy = nccl_destroy;
+    if (d->world == 1) {
+        gc->ready = single_ready;
+        gc->finish = single_finish;
+        return gc;
+    }
+    Nccl *g = xcalloc(1, sizeof *g, "NCCL gradient communicator");
+    g->rank = d->rank;
+    g->world = d->world;
+    g->grads = grads;
+    g->n = n;
+    g->bucket_elems = MAX(bucket_bytes / sizeof(float), (size_t)1);
+    g->timeout_s = timeout_seconds();
+    g->compute = cuda_backend_stream(be);
+    CUDART_CHECK(cudaSetDevice(cuda_backend_device(be)));
+    ncclUniqueId id;
+    if (d->rank == 0) NCCL_CHECK(g, ncclGetUniqueId(&id));
+    MPI_CHECK(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, d->comm));
+    NCCL_CHECK(g, ncclCommInitRank(&g->comm, d->world, id, d->rank));
+    CUDART_CHECK(cudaStreamCreateWithFlags(&g->comm_stream, cudaStreamNonBlocking));
+    CUDART_CHECK(cudaEventCreateWithFlags(&g->produced, cudaEventDisableTiming));
+    CUDART_CHECK(cudaEventCreateWithFlags(&g->reduced, cudaEventDisableTiming));
+    gc->impl = g;
+    gc->ready = nccl_ready;
+    gc->finish = nccl_finish;
+    int version = 0;
+    NCCL_CHECK(g, ncclGetVersion(&version));
+    char bucket[32];
+    info("gradient all-reduce: NCCL %d.%d.%d over %d ranks, buckets of %s", version / 10000, version / 100 % 100,
+         version % 100, d->world, format_bytes((double)g->bucket_elems * sizeof(float), bucket, sizeof bucket));
+    return gc;
+}

@@ -1,0 +1,161 @@
+/* bench_ops: where the time of a MaskDiT-XL/2 training step goes on the GPU. Times every backend op
+ * at the shapes of one encoder block (T = 128 kept tokens, width 1152, 16 heads) and one decoder
+ * block (T = 256, width 512, 16 heads) of a batch, and the per-step work over the flat buffers
+ * (AdamW, the compute copy of the weights, zeroing the gradients); prints each op's time, its
+ * achieved rate (TFLOP/s for GEMMs and attention, GB/s of the bytes an op must move at least,
+ * counting 16-bit activations), and the sum over one step (28 encoder + 8 decoder blocks),
+ * which is the step time the ops would give without launch gaps. A benchmark, never a test.
+ *
+ *   bench_ops [--batch B] [--precision bf16|fp16|fp32]
+ */
+#include <string.h>
+
+#include "../../src/util/common.h"
+#include "../../src/util/rng.h"
+#include "../../src/backend/backend.h"
+
+typedef struct {
+    Backend *be;
+    double step_ms;
+    int reps;
+} Bench;
+
+/* Random values for timing: 2^20 normals repeated (drawing hundreds of millions would take longer
+ * than the benchmark), made non-negative when asked (second moments). */
+static float *host_values(size_t n, int non_negative) {
+    size_t k = n < ((size_t)1 << 20) ? n : ((size_t)1 << 20);
+    float *h = xmalloc(n * sizeof *h, "random values");
+    rng_fill_normal(h, k, 3, RNG_TEST, 0, 0);
+    for (size_t i = k; i < n; i++) h[i] = h[i % k];
+    if (non_negative)
+        for (size_t i = 0; i < n; i++) h[i] = h[i] * h[i];
+    return h;
+}
+
+static float *f32_random(Bench *b, size_t n, float scale, int non_negative) {
+    float *h = host_values(n, non_negative);
+    for (size_t i = 0; i < n; i++) h[i] *= scale;
+    float *d = b->be->alloc(b->be, n * sizeof(float), "bench buffer");
+    b->be->to_device(b->be, d, h, n * sizeof(float));
+    free(h);
+    return d;
+}
+
+static void *act_random(Bench *b, size_t n) {
+    Backend *be = b->be;
+    float *f = f32_random(b, n, 1.0f, 0);
+    void *a = be->alloc(be, n * dtype_size(be->act_dtype), "bench buffer");
+    be->cast(be, a, be->act_dtype, f, DTYPE_F32, n);
+    be->sync(be);
+    be->free(be, f);
+    return a;
+}
+
+/* Runs the op once to warm up, then reps times; prints and adds count * time to the step. */
+#define TIME(b, name, count, flops, bytes, call)                                                         \
+    do {                                                                                                 \
+        call;                                                                                            \
+        (b)->be->sync((b)->be);                                                                          \
+        double t0_ = now_seconds();                                                                      \
+        for (int r_ = 0; r_ < (b)->reps; r_++) call;                                                     \
+        (b)->be->sync((b)->be);                                                                          \
+        double ms_ = (now_seconds() - t0_) / (b)->reps * 1e3;                                            \
+        report(b, name, count, ms_, flops, bytes);                                                       \
+    } while (0)
+
+static void report(Bench *b, const char *name, int count, double ms, double flops, double bytes) {
+    char rate[48];
+    if (flops > 0) snprintf(rate, sizeof rate, "%7.1f TFLOP/s", flops / ms / 1e9);
+    else snprintf(rate, sizeof rate, "%7.0f GB/s   ", bytes / ms / 1e6);
+    printf("  %-44s %8.3f ms  %s  x%-3d %8.2f ms/step\n", name, ms, rate, count, ms * count);
+    b->step_ms += ms * count;
+}
+
+/* One DiT block's ops at N samples of T tokens, width W, MLP width M, H heads, cond width D;
+ * count = blocks of this kind per step. */
+static void block(Bench *b, const char *label, int N, int T, int W, int M, int H, int D, int count) {
+    Backend *be = b->be;
+    size_t R = (size_t)N * T;
+    double es = (double)dtype_size(be->act_dtype);
+    printf("%s block: N=%d T=%d W=%d M=%d H=%d (x%d per step)\n", label, N, T, W, M, H, count);
+    size_t widest = (size_t)(M > 3 * W ? M : 3 * W), wmax = (size_t)M * W;
+    if ((size_t)3 * W * W > wmax) wmax = (size_t)3 * W * W;
+    if ((size_t)6 * W * D > wmax) wmax = (size_t)6 * W * D;
+    void *x = act_random(b, R * W), *y = act_random(b, R * W), *z = act_random(b, R * W);
+    void *wide = act_random(b, R * widest), *wide2 = act_random(b, R * widest), *wide3 = act_random(b, R * widest);
+    void *mod = act_random(b, (size_t)N * 6 * W), *dmod = act_random(b, (size_t)N * 6 * W);
+    void *cs = act_random(b, (size_t)N * D), *dcs = act_random(b, (size_t)N * D);
+    void *w = act_random(b, wmax), *bias = act_random(b, widest > (size_t)6 * W ? widest : (size_t)6 * W);
+    float *dW = f32_random(b, wmax, 1.0f, 0), *db = f32_random(b, widest > (size_t)6 * W ? widest : (size_t)6 * W, 1.0f, 0);
+    float *mean = f32_random(b, R, 0.1f, 0), *rstd = f32_random(b, R, 1.0f, 1);
+    void *saved = be->alloc(be, be->attention_saved_bytes(be, N, T, W, H), "attention saved");
+    void *scratch = be->alloc(be, be->attention_scratch_bytes(be, N, T, W, H), "attention scratch");
+    struct {
+        const char *name;
+        int K, Nout;
+    } lin[4] = {{"qkv", W, 3 * W}, {"proj", W, W}, {"fc1", W, M}, {"fc2", M, W}};
+    char name[64];
+    TIME(b, "adaLN linear (fwd)", count, 2.0 * N * D * 6 * W, 0, be->linear(be, mod, cs, w, bias, N, D, 6 * W, 0));
+    TIME(b, "adaLN linear (bwd)", count, 4.0 * N * D * 6 * W, 0,
+         be->linear_backward(be, dcs, dW, db, dmod, cs, w, N, D, 6 * W, 1));
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "linear %s %zux%dx%d (fwd)", lin[i].name, R, lin[i].K, lin[i].Nout);
+        TIME(b, name, count, 2.0 * R * lin[i].K * lin[i].Nout, 0,
+             be->linear(be, wide2, wide, w, bias, (int)R, lin[i].K, lin[i].Nout, 0));
+        snprintf(name, sizeof name, "linear %s (bwd: din, dW, dbias)", lin[i].name);
+        TIME(b, name, count, 4.0 * R * lin[i].K * lin[i].Nout, 0,
+             be->linear_backward(be, wide3, dW, db, wide2, wide, w, (int)R, lin[i].K, lin[i].Nout, 0));
+    }
+    TIME(b, "attention (fwd)", count, 4.0 * R * T * W, 0, be->attention(be, y, saved, wide, N, T, W, H));
+    TIME(b, "attention (bwd)", count, 8.0 * R * T * W, 0,
+         be->attention_backward(be, wide2, scratch, y, wide, y, saved, N, T, W, H));
+    double row = R * W * es;
+    TIME(b, "layernorm_modulate (fwd)", 2 * count, 0, 2 * row,
+         be->layernorm_modulate(be, y, mean, rstd, x, mod, 6 * W, 0, W, N, T, W, 1e-6f));
+    TIME(b, "layernorm_modulate (bwd)", 2 * count, 0, 4 * row,
+         be->layernorm_modulate_backward(be, z, dmod, y, x, mean, rstd, mod, 6 * W, 0, W, N, T, W));
+    TIME(b, "copy (residual stream)", 2 * count, 0, 2 * row, be->copy(be, z, x, R * W * es));
+    TIME(b, "gate_residual (fwd)", 2 * count, 0, 3 * row, be->gate_residual(be, z, y, mod, 6 * W, 2 * W, N, T, W));
+    TIME(b, "gate_residual (bwd)", 2 * count, 0, 3 * row,
+         be->gate_residual_backward(be, y, dmod, x, z, mod, 6 * W, 2 * W, N, T, W));
+    TIME(b, "gelu (fwd)", count, 0, 2 * R * M * es, be->gelu(be, wide2, wide, R * M));
+    TIME(b, "gelu (bwd)", count, 0, 3 * R * M * es, be->gelu_backward(be, wide2, wide2, wide, R * M));
+    void *bufs[] = {x, y, z, wide, wide2, wide3, mod, dmod, cs, dcs, w, bias, dW, db, mean, rstd, saved, scratch};
+    for (size_t i = 0; i < ARRAY_LEN(bufs); i++) be->free(be, bufs[i]);
+}
+
+int main(int argc, char **argv) {
+    int batch = 128;
+    const char *precision = "bf16";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) precision = argv[++i];
+        else die("usage: bench_ops [--batch B] [--precision bf16|fp16|fp32]");
+    }
+    DType t = !strcmp(precision, "fp32") ? DTYPE_F32 : !strcmp(precision, "fp16") ? DTYPE_F16 : DTYPE_BF16;
+    char err[512];
+    Bench b = {backend_cuda_create(0, t, 0, err, sizeof err), 0, 10};
+    if (!b.be) {
+        printf("bench_ops: %s\n", err);
+        return 2;
+    }
+    if (batch < 1) die("--batch must be >= 1");
+    printf("bench_ops: MaskDiT-XL/2 at 256 px, batch %d, %s\n", batch, dtype_name(t));
+    block(&b, "encoder", batch, 128, 1152, 4608, 16, 1152, 28);
+    block(&b, "decoder", batch, 256, 512, 2048, 16, 1152, 8);
+    /* per-step work over the flat buffers: XL/2 with the decoder has 730M parameters */
+    size_t n = 730u * 1000u * 1000u;
+    Backend *be = b.be;
+    float *p = f32_random(&b, n, 0.02f, 0), *g = f32_random(&b, n, 1e-3f, 0), *m = f32_random(&b, n, 1e-3f, 0);
+    float *v = f32_random(&b, n, 1e-6f, 1);
+    void *wact = be->alloc(be, n * dtype_size(t), "compute copy");
+    printf("per step (730M parameters):\n");
+    TIME(&b, "adamw", 1, 0, 28.0 * n, be->adamw(be, p, g, m, v, n, 1e-4f, 0.9, 0.999, 1e-8f, 0.0f, 0.1f, 0.001f, 1.0f));
+    TIME(&b, "cast params -> compute copy", 1, 0, (4.0 + dtype_size(t)) * n, be->cast(be, wact, t, p, DTYPE_F32, n));
+    TIME(&b, "zero gradients", 1, 0, 4.0 * n, be->zero(be, g, n * sizeof(float)));
+    printf("sum over one step: %.1f ms (ops back to back, without launch gaps or the embedders/final layer)\n",
+           b.step_ms);
+    be->free(be, p), be->free(be, g), be->free(be, m), be->free(be, v), be->free(be, wact);
+    be->destroy(be);
+    return 0;
+}

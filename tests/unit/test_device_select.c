@@ -1,0 +1,101 @@
+/* Backend selection and the CUDA entry points on whatever machine the tests run on: without a GPU
+ * (CI, or a build without CUDA) `--device cuda` must fail with a clear message and "auto" must
+ * fall back to the CPU; with a GPU, both give the CUDA backend. The NCCL all-reduce refuses a CPU
+ * backend. */
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../mpi/dist.h"
+#include "../../src/backend/backend.h"
+#include "test.h"
+
+/* Runs backend_create in a child process (it ends the job on bad requests); returns the exit
+ * status and the child's stderr in msg. */
+static int create_in_child(const char *device, const char *precision, char *msg, size_t len) {
+    int fd[2];
+    if (pipe(fd) != 0) return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        Backend *b = backend_create(device, 0, precision, 0, 1);
+        b->destroy(b);
+        _exit(0);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < len && (r = read(fd[0], msg + got, len - 1 - got)) > 0) got += (size_t)r;
+    msg[got] = 0;
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void cuda_create_reports_why_or_works(void) {
+    char err[512] = "";
+    int gpus = backend_cuda_gpu_count();
+    CHECK(gpus >= 0, "gpu count %d", gpus);
+    Backend *b = backend_cuda_create(0, DTYPE_F32, 0, err, sizeof err);
+    if (gpus == 0) {
+        CHECK(b == NULL, "a CUDA backend without a GPU");
+        CHECK(strstr(err, "no usable CUDA GPU") || strstr(err, "no CUDA GPU") || strstr(err, "has no CUDA backend"),
+              "message: '%s'", err);
+    } else {
+        CHECK(b && !strcmp(b->name, "cuda"), "no CUDA backend on a machine with %d GPUs: %s", gpus, err);
+        if (b) b->destroy(b);
+        CHECK(backend_cuda_create(gpus, DTYPE_F32, 0, err, sizeof err) == NULL, "GPU %d of %d", gpus, gpus);
+        CHECK(strstr(err, "ranks per node") != NULL, "message: '%s'", err);
+    }
+}
+
+static void device_cuda_without_gpu_fails_clearly(void) {
+    char msg[1024];
+    int rc = create_in_child("cuda", "fp32", msg, sizeof msg);
+    if (backend_cuda_gpu_count() == 0) {
+        CHECK(rc != 0, "--device cuda succeeded without a GPU");
+        CHECK(strstr(msg, "--device cuda: ") != NULL, "message: '%s'", msg);
+    } else {
+        CHECK(rc == 0, "--device cuda failed with a GPU: %s", msg);
+    }
+}
+
+static void device_auto_picks_what_is_there(void) {
+    Backend *b = backend_create("auto", 0, "auto", 0, 1);
+    const char *want = backend_cuda_gpu_count() > 0 ? "cuda" : "cpu";
+    CHECK(!strcmp(b->name, want), "auto chose %s, expected %s", b->name, want);
+    b->destroy(b);
+}
+
+static void half_precision_on_the_cpu_is_refused(void) {
+    char msg[1024];
+    int rc = create_in_child("cpu", "bf16", msg, sizeof msg);
+    CHECK(rc != 0, "bf16 on the CPU accepted");
+    CHECK(strstr(msg, "precision bf16 needs the CUDA backend") != NULL, "message: '%s'", msg);
+}
+
+static void nccl_refuses_a_cpu_backend(void) {
+    Backend *cpu = backend_cpu_create(1);
+    Dist d;
+    memset(&d, 0, sizeof d);
+    d.world = 2;
+    char err[512] = "";
+    float *g = cpu->alloc(cpu, 16 * sizeof(float), "grads");
+    GradComm *gc = gradcomm_nccl_create(&d, cpu, g, 16, 1024, err, sizeof err);
+    CHECK(gc == NULL, "NCCL over a CPU backend");
+    CHECK(strstr(err, "needs the CUDA backend") || strstr(err, "has no NCCL"), "message: '%s'", err);
+    cpu->free(cpu, g);
+    cpu->destroy(cpu);
+}
+
+int main(void) {
+    RUN(cuda_create_reports_why_or_works);
+    RUN(device_cuda_without_gpu_fails_clearly);
+    RUN(device_auto_picks_what_is_there);
+    RUN(half_precision_on_the_cpu_is_refused);
+    RUN(nccl_refuses_a_cpu_backend);
+    return test_summary();
+}
