@@ -53,6 +53,11 @@ Reader *reader_open(const ReaderOptions *opt, DatasetInfo *info, Error *e);
  * and dataset on a read error or bad data (NaN/Inf, label out of range). */
 int reader_read(Reader *r, uint64_t g0, int n, float *x, int32_t *labels, int64_t next_g0, Error *e);
 
+/* The slice of optimizer step `step` that rank `rank` of `world` reads: samples g0 .. g0+n-1 of
+ * the global batch step*global_batch .. +global_batch-1, contiguous and in rank order (when the
+ * batch does not divide evenly, the first global_batch % world ranks read one more). */
+void reader_rank_slice(uint64_t step, int global_batch, int rank, int world, uint64_t *g0, int *n);
+
 /* The dataset row that stream position g maps to (for tests and tools). */
 long long reader_row_of(Reader *r, uint64_t g);
 

@@ -14,6 +14,10 @@ if want step; then
     bash tests/bench/step_vs_pytorch.sh
 fi
 
+if want reader; then
+    bash tests/bench/reader.sh
+fi
+
 if want ckpt; then
     # CKPT_BENCH_ARGS="--model-type DiT-XL/2 --dir /scratch" for the size of the original's runs
     mpirun -np 2 bin/bench/bench_ckpt ${CKPT_BENCH_ARGS:-}
