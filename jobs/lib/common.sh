@@ -279,8 +279,9 @@ maskdit_generate_job() {   # default-config template-args...
 }
 
 # Dataset conversion (convert.slurm); the ranks share the shards. Environment:
-#   MASKDIT_CONVERT   the input format: lmdb (default), idx or npy
-#   MASKDIT_SOURCE    the input: the LMDB directory (lmdb), the images file (idx), the data array (npy)
+#   MASKDIT_CONVERT   the input format: lmdb (default), idx, npy or npz
+#   MASKDIT_SOURCE    the input: the LMDB directory (lmdb), the images file (idx), the data array
+#                     (npy), the archive (npz)
 #   MASKDIT_LABELS    the labels file (idx: required; npy: optional)
 #   MASKDIT_DATA      the dataset directory to write
 # Further template arguments go to maskdit-convert (--shard-size N, --dtype float32, --kind ...).
@@ -294,13 +295,14 @@ maskdit_convert_job() {   # default-source default-output template-args...
         idx)
             maskdit_require_file MASKDIT_LABELS "${MASKDIT_LABELS:-}" "the IDX labels file"
             args=(idx --images "$source" --labels "$MASKDIT_LABELS") ;;
+        npz) args=(npz "$source") ;;
         npy)
             args=(npy --data "$source")
             if [ -n "${MASKDIT_LABELS:-}" ]; then
                 maskdit_require_file MASKDIT_LABELS "$MASKDIT_LABELS" "the labels array"
                 args+=(--labels "$MASKDIT_LABELS")
             fi ;;
-        *) maskdit_die "MASKDIT_CONVERT=$format: expected lmdb, idx or npy" ;;
+        *) maskdit_die "MASKDIT_CONVERT=$format: expected lmdb, idx, npy or npz" ;;
     esac
     maskdit_run_restartable maskdit-convert "${args[@]}" --out "$out" "$@"
 }

@@ -26,6 +26,36 @@ case_log() { echo "    --- job log $1:"; sed 's/^/    | /' "$LOGS/$1.out" 2>/dev
 # submit NAME TEMPLATE [template args...]; environment from the caller (VAR=value submit ...).
 submit() { slurm_submit "${SB[@]}" --job-name="$1" --output="$LOGS/$1.out" "jobs/$2" "${@:3}"; }
 
+# expect_output NAME TEXT command...: the command succeeds and prints TEXT
+expect_output() {
+    local name=$1 want=$2 out
+    shift 2
+    if ! out=$("$@" 2>&1); then fail "$name" "$* failed: $(echo "$out" | tail -n 5)"; return; fi
+    [[ $out == *"$want"* ]] && pass "$name" || fail "$name" "output of $* does not say '$want': $(echo "$out" | head -n 8)"
+}
+
+# preempt NAME JOB TEST...: once the command TEST succeeds (bounded wait while the job runs),
+# signal the batch script as `--signal=B:USR1@...` does. requeued NAME JOB: wait until the job is
+# pending again after a requeue.
+preempt() {
+    local name=$1 job=$2 i
+    shift 2
+    for i in $(seq $((JOB_TIMEOUT * 4))); do
+        if "$@" 2>/dev/null; then scancel --signal=USR1 --batch "$job"; return 0; fi
+        [ "$(slurm_job_field "$job" JobState)" = RUNNING ] || [ "$i" -lt 40 ] || break
+        sleep 0.1
+    done
+    fail "$name" "job $job ($(slurm_job_field "$job" JobState)) never came to the point of preemption: $*"
+    case_log "$name"
+    return 1
+}
+requeued() {
+    slurm_wait_requeued "$2" $JOB_TIMEOUT && return 0
+    fail "$1" "job $2 was not requeued after SIGUSR1 (state $(slurm_job_field "$2" JobState))"
+    case_log "$1"
+    return 1
+}
+
 # expect_job NAME JOBID STATE [text in the job log]
 expect_job() {
     local name=$1 job=$2 want=$3 text=${4:-} st
@@ -53,11 +83,19 @@ if ! slurm_cluster_start "$TMP/cluster" 8; then fail slurm-cluster "Slurm did no
 pass slurm-cluster
 export MASKDIT_BIN=$BIN_DIR
 
+# ---- conversion: the test set for training, the training set preempted on the way ----
+FMNIST=/usr/share/datasets/fashion-mnist
+DATA=$TMP/data
+jc=$(MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/t10k-images-idx3-ubyte.gz MASKDIT_LABELS=$FMNIST/t10k-labels-idx1-ubyte.gz \
+    MASKDIT_DATA=$DATA submit convert convert.slurm --shard-size 2500 --no-progress)
+jcp=$(MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/train-images-idx3-ubyte.gz MASKDIT_LABELS=$FMNIST/train-labels-idx1-ubyte.gz \
+    MASKDIT_DATA=$TMP/data-preempted submit convert-preempted convert.slurm --shard-size 500 --no-progress)
+preempt convert-preempted "$jcp" test -e "$TMP/data-preempted/shard-00010.h5" && cp_ok=1 || cp_ok=0
+first_shard=$(stat -c %Y.%i "$TMP/data-preempted/shard-00000.h5" 2>/dev/null)
+
 # ---- a tiny run: dataset and config ----
 PROGRESS="Train Loss"
-DATA=$TMP/data
 CONFIG=$TMP/tiny.yaml
-mkdir -p "$DATA" && touch "$DATA/index.h5"
 echo "train: {}" >"$CONFIG"
 
 # ---- bad input: each job stops before launching the ranks, with a message in its log ----
@@ -86,26 +124,20 @@ expect_job no-setup-file "$j9" FAILED "MASKDIT_SETUP=$TMP/no-such-env.sh: no suc
 expect_job world-size-program "$j10" FAILED "the MPI world has 1 rank but Slurm started SLURM_NTASKS=2 tasks"
 expect_error not-in-a-job "submit this script with sbatch" env -u SLURM_JOB_ID -u SLURM_NTASKS bash jobs/train256.slurm
 
+# The conversions: 4 shards over 2 ranks; the preempted one stops on SIGUSR1, requeues itself
+# and completes the dataset in its second run (complete shards are kept).
+if [ "$cp_ok" = 1 ] && requeued convert-preempted "$jcp"; then
+    slurm_release_now "$jcp"
+    expect_job convert-preempted "$jcp" COMPLETED "stopping the ranks; the requeued job carries on"
+    expect_ok convert-preempted-verify "$BIN_DIR/maskdit-convert" verify "$TMP/data-preempted"
+    expect_output convert-preempted-count "samples      60000 in 120 shards" "$BIN_DIR/maskdit-convert" info "$TMP/data-preempted"
+    if [ "$(stat -c %Y.%i "$TMP/data-preempted/shard-00000.h5")" = "$first_shard" ]; then pass convert-preempted-kept
+    else fail convert-preempted-kept "shard-00000.h5 of the first run was written again"; fi
+fi
+expect_job convert "$jc" COMPLETED
+expect_output convert-count "samples      10000 in 4 shards" "$BIN_DIR/maskdit-convert" info "$DATA"
+
 # ---- preemption: SIGUSR1 -> checkpoint -> requeue -> resume, same result as without ----
-# preempt NAME JOB: once the job log shows training progress, signal the batch script as
-# `--signal=B:USR1@...` does. requeued NAME JOB: wait until the job is pending again after a requeue.
-preempt() {
-    local i
-    for i in $(seq $((JOB_TIMEOUT * 4))); do
-        if grep -qF -- "$PROGRESS" "$LOGS/$1.out" 2>/dev/null; then scancel --signal=USR1 --batch "$2"; return 0; fi
-        [ "$(slurm_job_field "$2" JobState)" = RUNNING ] || [ "$i" -lt 40 ] || break
-        sleep 0.25
-    done
-    fail "$1" "no training progress ('$PROGRESS') in the log of job $2 ($(slurm_job_field "$2" JobState))"
-    case_log "$1"
-    return 1
-}
-requeued() {
-    slurm_wait_requeued "$2" $JOB_TIMEOUT && return 0
-    fail "$1" "job $2 was not requeued after SIGUSR1 (state $(slurm_job_field "$2" JobState))"
-    case_log "$1"
-    return 1
-}
 ckpt_dir() { echo "$TMP/$1"/*/checkpoints; }
 loss_lines() { grep -F "$PROGRESS" "$LOGS/$1.out"; }
 
@@ -113,8 +145,8 @@ export MASKDIT_CONFIG=$CONFIG MASKDIT_DATA=$DATA
 jw=$(MASKDIT_RESULTS_DIR=$TMP/whole submit train-whole train256.slurm)
 jp=$(MASKDIT_RESULTS_DIR=$TMP/preempted submit train-preempted train256.slurm)
 jr=$(MASKDIT_LAUNCHER=mpirun MASKDIT_RESULTS_DIR=$TMP/removed submit requeue-ckpt-removed train512.slurm)
-preempt train-preempted "$jp" && p_ok=1 || p_ok=0
-preempt requeue-ckpt-removed "$jr" && r_ok=1 || r_ok=0
+preempt train-preempted "$jp" grep -qF "$PROGRESS" "$LOGS/train-preempted.out" && p_ok=1 || p_ok=0
+preempt requeue-ckpt-removed "$jr" grep -qF "$PROGRESS" "$LOGS/requeue-ckpt-removed.out" && r_ok=1 || r_ok=0
 if [ "$p_ok" = 1 ] && requeued train-preempted "$jp"; then
     slurm_release_now "$jp"
     expect_job train-preempted "$jp" COMPLETED "resuming from"
