@@ -68,9 +68,9 @@ else
   ABSENT_SRC := $(wildcard cuda/absent.c mpi/nccl_absent.c)
 endif
 
-LIB_C := $(filter-out %/maskdit-%.c mpi/%_nccl.c mpi/nccl_absent.c, $(wildcard src/*/*.c mpi/*.c data-tools/*.c)) \
-    $(ABSENT_SRC) $(CUDA_C_SRC)
 PROG_C := $(wildcard src/apps/maskdit-*.c data-tools/maskdit-*.c)
+LIB_C := $(filter-out $(PROG_C) mpi/%_nccl.c mpi/nccl_absent.c, $(wildcard src/*/*.c mpi/*.c data-tools/*.c)) \
+    $(ABSENT_SRC) $(CUDA_C_SRC)
 TEST_C := $(wildcard tests/unit/test_*.c)
 BENCH_C := $(wildcard tests/bench/bench_*.c)
 # Programs for a GPU machine (tests/gpu/run.sh); built everywhere so that CI compiles them.

@@ -2,7 +2,7 @@
  *
  * Golden parity checker: reads any golden file of the maskdit-golden-v1 layout (whatever model
  * configuration its /config holds), runs the masked forward + loss + backward, the unmasked path
- * and the guided forward, and prints one line per quantity:
+ * the guided forward and the guided EDM sampler, and prints one line per quantity:
  *     PASS forward/x_embed  rel 1.3e-07  (limit 1e-05)
  * with rel = max|ours - ref| / max|ref| (per tensor for gradients). Exits 1 if anything fails.
  * The limits are the recommended float32 thresholds of the golden README (§5); with bf16/fp16
@@ -12,6 +12,8 @@
 
 #include "../../mpi/dist.h"
 #include "../model/edm.h"
+#include "../sample/guided.h"
+#include "../sample/sampler.h"
 #include "../util/h5util.h"
 
 typedef struct {
@@ -343,6 +345,82 @@ static void check_guidance(Golden *g, Model *m, EdmBatch *b) {
     free(D);
 }
 
+/* /sampler: the deterministic Heun sampler with guidance, through the sampler module and the
+ * guided denoiser that maskdit-generate uses; every denoiser call and every step recorded. */
+typedef struct {
+    GuidedDenoiser gd;
+    size_t img;
+    int calls, max_calls;
+    double *first_input;     /* the state of the first call: x_init */
+    double *denoised;        /* [max_calls, img] */
+    double *x_steps;         /* [num_steps, img] */
+} SamplerTrace;
+
+static void trace_denoise(void *ctx, const double *x, int n, double sigma, double *D) {
+    SamplerTrace *t = ctx;
+    guided_denoise(&t->gd, x, n, sigma, D);
+    if (t->calls == 0) memcpy(t->first_input, x, t->img * sizeof *x);
+    if (t->calls < t->max_calls) memcpy(t->denoised + (size_t)t->calls * t->img, D, t->img * sizeof *D);
+    t->calls++;
+}
+
+static void trace_step(void *ctx, int step, const double *x, int n) {
+    SamplerTrace *t = ctx;
+    memcpy(t->x_steps + (size_t)step * t->img, x, t->img * sizeof *x);
+}
+
+static void check_sampler(Golden *g, Model *m) {
+    Error e;
+    long long *steps = NULL, *label_index = NULL;
+    if (h5_read_all(g->f, g->path, "/sampler/num_steps", H5T_NATIVE_LLONG, sizeof *steps, 1, (void **)&steps, NULL,
+                    &e) < 0 ||
+        h5_read_all(g->f, g->path, "/sampler/label_index", H5T_NATIVE_LLONG, sizeof *label_index, g->N,
+                    (void **)&label_index, NULL, &e) < 0)
+        die("%s", e.msg);
+    int S = (int)steps[0];
+    double *scale = read_f64(g, "/sampler/cfg_scale", 1);
+    SamplerOptions o = sampler_options_default();
+    o.num_steps = S;
+    o.sigma_min = cfg_num(g, "sampler_sigma_min");
+    o.sigma_max = cfg_num(g, "sampler_sigma_max");
+    o.rho = cfg_num(g, "sampler_rho");
+    o.net_sigma_min = g->cfg.sigma_min;
+    o.net_sigma_max = g->cfg.sigma_max;
+    SamplerPlan plan;
+    if (sampler_plan(&plan, &o, &e) < 0) die("%s: /sampler: %s", g->path, e.msg);
+    compare_d(g, "/sampler/t_steps", plan.t_steps, (size_t)S + 1, 1e-15);
+
+    SamplerTrace t = {.img = g->img, .max_calls = 2 * S - 1};
+    guided_init(&t.gd, m, g->N, scale[0]);
+    int *classes = xmalloc((size_t)g->N * sizeof *classes, "classes");
+    for (int i = 0; i < g->N; i++) classes[i] = (int)label_index[i];
+    guided_set_classes(&t.gd, classes, g->N);
+    t.first_input = xmalloc(g->img * sizeof(double), "x_init");
+    t.denoised = xmalloc((size_t)t.max_calls * g->img * sizeof(double), "denoised");
+    t.x_steps = xmalloc((size_t)S * g->img * sizeof(double), "x_steps");
+    double *x = read_f64(g, "/sampler/latents", g->img);
+    SamplerCallbacks cb = {.denoise = trace_denoise, .ctx = &t, .on_step = trace_step, .step_ctx = &t};
+    sampler_run(&plan, &cb, x, g->N, g->img / g->N, NULL);
+    if (t.calls != t.max_calls) {
+        printf("FAIL sampler/denoised  %d denoiser calls, expected %d\n", t.calls, t.max_calls);
+        g->failures++;
+    }
+    compare_d(g, "/sampler/x_init", t.first_input, g->img, g->lim_grad);
+    compare_d(g, "/sampler/denoised", t.denoised, (size_t)t.max_calls * g->img, g->lim_grad);
+    compare_d(g, "/sampler/x_steps", t.x_steps, (size_t)S * g->img, g->lim_grad);
+    compare_d(g, "/sampler/x_final", x, g->img, g->lim_grad);
+    guided_free(&t.gd);
+    sampler_plan_free(&plan);
+    free(steps);
+    free(label_index);
+    free(scale);
+    free(classes);
+    free(t.first_input);
+    free(t.denoised);
+    free(t.x_steps);
+    free(x);
+}
+
 /* Limits of golden README §5 for float32; reduced-precision activations get wider ones, checked
  * against the same float64 reference (bf16 keeps 8 bits of mantissa: ~4e-3 per rounding). */
 static void limits_for(Golden *g, DType t) {
@@ -388,6 +466,7 @@ int main(int argc, char **argv) {
     check_masked(&g, m, &b, &in);
     check_unmasked(&g, m, &b, &in);
     check_guidance(&g, m, &b);
+    check_sampler(&g, m);
     free_inputs(&in);
     edm_batch_free(&b);
     model_destroy(m);

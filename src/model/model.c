@@ -48,9 +48,30 @@ static void plan_block(Planner *p, BlockActs *b, size_t N, size_t T, size_t W, s
     b->fc2 = plan_act(p, N * T * W);
 }
 
+/* The activations of `depth` blocks and the stack's output (blocks[depth].x_in). Training keeps
+ * every block's activations for the backward pass; inference shares one set between the blocks
+ * and alternates the residual stream between two buffers. */
+static void plan_stack(Planner *p, BlockActs *blocks, int depth, size_t N, size_t T, size_t W, size_t M, int heads,
+                       int training) {
+    if (training) {
+        for (int i = 0; i < depth; i++) plan_block(p, &blocks[i], N, T, W, M, heads);
+        blocks[depth].x_in = plan_act(p, N * T * W);
+        return;
+    }
+    BlockActs shared = {0};
+    if (depth) plan_block(p, &shared, N, T, W, M, heads);
+    else shared.x_in = plan_act(p, N * T * W);
+    void *other = plan_act(p, N * T * W);
+    for (int i = 0; i <= depth; i++) {
+        blocks[i] = i < depth ? shared : (BlockActs){0};
+        blocks[i].x_in = i % 2 ? other : shared.x_in;
+    }
+}
+
 /* Assigns every buffer of a (pointers are NULL in the counting pass). a->blocks and a->dblocks
- * must hold depth+1 and decoder_depth+1 entries. */
-static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, size_t Te) {
+ * must hold depth+1 and decoder_depth+1 entries. Without training, the backward buffers are not
+ * planned. */
+static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, size_t Te, int training) {
     size_t L = (size_t)model_num_patches(c), D = (size_t)c->hidden_size, Dd = (size_t)c->decoder_hidden_size;
     size_t Df = (size_t)model_final_width(c), P = (size_t)model_patch_dim(c), F = (size_t)c->frequency_embedding_size;
     size_t M = (size_t)model_mlp_hidden((int)D, c->mlp_ratio), Md = (size_t)model_mlp_hidden((int)Dd, c->mlp_ratio);
@@ -67,8 +88,7 @@ static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, 
     a->c = plan_act(p, N * D);
     a->c_silu = plan_act(p, N * D);
     a->x_embed = plan_act(p, N * L * D);
-    for (int i = 0; i < c->depth; i++) plan_block(p, &a->blocks[i], N, Te, D, M, c->num_heads);
-    a->blocks[c->depth].x_in = plan_act(p, N * Te * D);
+    plan_stack(p, a->blocks, c->depth, N, Te, D, M, c->num_heads, training);
     size_t T_final = Te;
     if (c->use_decoder) {
         a->dec_mod = plan_act(p, N * 2 * D);
@@ -76,9 +96,7 @@ static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, 
         a->dec_ln_mean = plan_f32(p, N * Te);
         a->dec_ln_rstd = plan_f32(p, N * Te);
         a->dec_layer_out = plan_act(p, N * Te * Dd);
-        for (int i = 0; i < c->decoder_depth; i++)
-            plan_block(p, &a->dblocks[i], N, Tdec, Dd, Md, c->decoder_num_heads);
-        a->dblocks[c->decoder_depth].x_in = plan_act(p, N * Tdec * Dd);
+        plan_stack(p, a->dblocks, c->decoder_depth, N, Tdec, Dd, Md, c->decoder_num_heads, training);
         T_final = L;
     }
     a->final_mod = plan_act(p, N * 2 * Df);
@@ -100,6 +118,7 @@ static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, 
     size_t widest_token = MAX(MAX(P, D), c->use_decoder ? Dd : 0);
     a->stage = plan_f32(p, p->act == sizeof(float) ? 0 : N * MAX(L * widest_token, MAX(F, (size_t)c->num_classes)));
 
+    if (!training) return;
     size_t widest = MAX(3 * D, M), res = Te * D;
     if (c->use_decoder) {
         widest = MAX(widest, MAX(3 * Dd, Md));
@@ -119,9 +138,10 @@ static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, 
     a->att_scratch = carve(&p->arena, scratch);
 }
 
-static size_t plan(Backend *be, const ModelConfig *c, int batch, int enc_tokens, ModelActs *a, char *base) {
+static size_t plan(Backend *be, const ModelConfig *c, int batch, int enc_tokens, int training, ModelActs *a,
+                   char *base) {
     Planner p = {be, {base, 0}, dtype_size(be->act_dtype)};
-    plan_acts(&p, a, c, (size_t)batch, (size_t)enc_tokens);
+    plan_acts(&p, a, c, (size_t)batch, (size_t)enc_tokens, training);
     return p.arena.used;
 }
 
@@ -130,16 +150,16 @@ static void alloc_block_tables(ModelActs *a, const ModelConfig *c) {
     a->dblocks = xcalloc((size_t)c->decoder_depth + 1, sizeof *a->dblocks, "decoder activation table");
 }
 
-size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens) {
+size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens, int training) {
     ModelActs a = {0};
     alloc_block_tables(&a, cfg);
-    size_t bytes = plan(be, cfg, batch, enc_tokens, &a, NULL);
+    size_t bytes = plan(be, cfg, batch, enc_tokens, training, &a, NULL);
     free(a.blocks);
     free(a.dblocks);
     return bytes;
 }
 
-Model *model_create(const ModelConfig *cfg, Backend *be, int max_batch, int max_enc_tokens) {
+static Model *create(const ModelConfig *cfg, Backend *be, int max_batch, int max_enc_tokens, int training) {
     Error e;
     if (model_config_validate(cfg, &e) < 0) die("model configuration: %s", e.msg);
     int L = model_num_patches(cfg);
@@ -150,27 +170,38 @@ Model *model_create(const ModelConfig *cfg, Backend *be, int max_batch, int max_
     m->be = be;
     m->max_batch = max_batch;
     m->max_enc_tokens = max_enc_tokens;
+    m->training = training;
     param_table_build(&m->table, cfg);
     m->params = be->alloc(be, m->table.total * sizeof(float), "parameters (f32)");
     be->zero(be, m->params, m->table.total * sizeof(float));
     m->wact = be->act_dtype == DTYPE_F32 ? (void *)m->params
                                          : be->alloc(be, m->table.total * dtype_size(be->act_dtype), "parameters (act)");
-    m->grads = be->alloc(be, m->table.n_trainable * sizeof(float), "gradients");
-    be->zero(be, m->grads, m->table.n_trainable * sizeof(float));
+    if (training) {
+        m->grads = be->alloc(be, m->table.n_trainable * sizeof(float), "gradients");
+        be->zero(be, m->grads, m->table.n_trainable * sizeof(float));
+    }
     alloc_block_tables(&m->a, cfg);
-    m->act_bytes = plan(be, cfg, max_batch, max_enc_tokens, &m->a, NULL);
+    m->act_bytes = plan(be, cfg, max_batch, max_enc_tokens, training, &m->a, NULL);
     char *base = be->alloc(be, m->act_bytes, "activations");
-    plan(be, cfg, max_batch, max_enc_tokens, &m->a, base);
+    plan(be, cfg, max_batch, max_enc_tokens, training, &m->a, base);
     m->act_base = base;
     model_params_changed(m);
     return m;
+}
+
+Model *model_create(const ModelConfig *cfg, Backend *be, int max_batch, int max_enc_tokens) {
+    return create(cfg, be, max_batch, max_enc_tokens, 1);
+}
+
+Model *model_create_inference(const ModelConfig *cfg, Backend *be, int max_batch) {
+    return create(cfg, be, max_batch, model_num_patches(cfg), 0);
 }
 
 void model_destroy(Model *m) {
     if (!m) return;
     Backend *be = m->be;
     be->free(be, m->act_base);
-    be->free(be, m->grads);
+    if (m->grads) be->free(be, m->grads);
     if (m->wact != (void *)m->params) be->free(be, m->wact);
     be->free(be, m->params);
     free(m->a.blocks);
@@ -196,7 +227,14 @@ void model_params_changed(Model *m) {
         m->be->cast(m->be, m->wact, m->be->act_dtype, m->params, DTYPE_F32, m->table.total);
 }
 
-void model_zero_grads(Model *m) { m->be->zero(m->be, m->grads, m->table.n_trainable * sizeof(float)); }
+static void require_training(const Model *m, const char *what) {
+    if (!m->training) FATAL("%s on a model created for inference (model_create_inference has no gradients)", what);
+}
+
+void model_zero_grads(Model *m) {
+    require_training(m, "model_zero_grads");
+    m->be->zero(m->be, m->grads, m->table.n_trainable * sizeof(float));
+}
 
 /* Compute-copy weight and f32 gradient of parameter i. */
 static const void *W(const Model *m, int i) {
@@ -363,6 +401,7 @@ void model_loss(Model *m, const LossInput *li, float grad_scale, float *loss_hos
     int N = m->N, L = model_num_patches(&m->cfg), P = model_patch_dim(&m->cfg);
     size_t tok = (size_t)N * L * P * sizeof(float);
     if (li->mask && !m->masked) FATAL("model_loss: a masked loss needs a masked forward");
+    if (grad_scale != 0) require_training(m, "model_loss with gradients");
     be->to_device(be, a->x_tok, li->x_tok, tok);
     be->to_device(be, a->xn_tok, li->xn_tok, tok);
     int mae = li->mask && li->mae_target && li->mae_coef > 0;
@@ -422,6 +461,7 @@ static void block_backward(Model *m, const BlockParams *bp, BlockActs *b, int N,
 }
 
 void model_backward(Model *m, GradReadyFn ready, void *ctx) {
+    require_training(m, "model_backward");
     Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     const ParamIndex *x = &m->table.idx;

@@ -91,17 +91,21 @@ typedef struct {
     /* shape of the last forward */
     int N, T_enc;
     int masked;
+    int training;           /* 0: created for inference (no gradients, shared block buffers) */
     size_t act_bytes;       /* device bytes of the activation plan */
 } Model;
 
 /* Create the model on a backend with activations planned for (max_batch, max_enc_tokens);
  * max_enc_tokens = L covers unmasked training and sampling. Parameters are zero: load or init. */
 Model *model_create(const ModelConfig *cfg, Backend *be, int max_batch, int max_enc_tokens);
+/* A model for forward passes only (sampling, evaluation): no gradients, and the blocks share one
+ * set of activation buffers, so memory does not grow with depth. All L tokens are planned. */
+Model *model_create_inference(const ModelConfig *cfg, Backend *be, int max_batch);
 void model_destroy(Model *m);
 
-/* Bytes of device memory the activation plan of (cfg, batch, enc_tokens) needs on backend be;
- * used to say which batch would fit when memory runs out. */
-size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens);
+/* Bytes of device memory the activation plan of (cfg, batch, enc_tokens) needs on backend be,
+ * for training or for inference; used to say which batch would fit when memory runs out. */
+size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens, int training);
 
 /* Host <-> device parameters (f32, the whole flat layout). model_params_changed() refreshes the
  * compute copy; call it after every change to m->params (upload, optimizer step). */

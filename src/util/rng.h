@@ -30,6 +30,7 @@ enum {
     RNG_FLIP = 7,         /* x-flip augmentation of sample g */
     RNG_INIT = 8,         /* parameter initialisation: a = parameter index */
     RNG_SAMPLER = 9,      /* sampling: a = image seed, b = 0 initial latents, b = 1 + step churn noise */
+    RNG_SAMPLER_CLASS = 10, /* sampling: random class of image seed a (b = 0) */
     RNG_TEST = 100        /* tests and benchmarks */
 };
 

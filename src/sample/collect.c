@@ -1,0 +1,32 @@
+#include "collect.h"
+
+#include <string.h>
+
+int collect_to_root(const Dist *d, const void *local, long long records, size_t record_bytes, CollectSink sink,
+                    void *ctx, Error *e) {
+    size_t per_piece = MAX((size_t)1, COLLECT_PIECE_BYTES / record_bytes) * record_bytes;
+    unsigned long long mine = (unsigned long long)records * record_bytes;
+    unsigned long long *sizes = d->rank == 0 ? xmalloc((size_t)d->world * sizeof *sizes, "collect sizes") : NULL;
+    MPI_CHECK(MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, sizes, 1, MPI_UNSIGNED_LONG_LONG, 0, d->comm));
+    int failed = 0;
+    if (d->rank == 0) {
+        for (size_t off = 0; off < mine && !failed; off += per_piece)
+            failed = sink(ctx, (const char *)local + off, MIN(per_piece, mine - off), e) != 0;
+        char *buf = xmalloc(per_piece, "collect buffer");
+        for (int r = 1; r < d->world; r++)
+            for (unsigned long long off = 0; off < sizes[r]; off += per_piece) {
+                int n = (int)MIN((unsigned long long)per_piece, sizes[r] - off);
+                MPI_CHECK(MPI_Recv(buf, n, MPI_BYTE, r, 0, d->comm, MPI_STATUS_IGNORE));
+                if (!failed) failed = sink(ctx, buf, (size_t)n, e) != 0;
+            }
+        free(buf);
+        free(sizes);
+    } else {
+        for (size_t off = 0; off < mine; off += per_piece)
+            MPI_CHECK(MPI_Send((const char *)local + off, (int)MIN(per_piece, mine - off), MPI_BYTE, 0, 0, d->comm));
+    }
+    /* Every rank learns whether rank 0's sink failed, and why. */
+    MPI_CHECK(MPI_Bcast(&failed, 1, MPI_INT, 0, d->comm));
+    if (failed) MPI_CHECK(MPI_Bcast(e->msg, (int)sizeof e->msg, MPI_CHAR, 0, d->comm));
+    return failed ? -1 : 0;
+}
