@@ -2,10 +2,12 @@
 # The Slurm job templates (jobs/*.slurm) on a real Slurm: a private single-node cluster
 # (tests/cli/slurm/cluster.sh) runs them with a tiny CPU configuration (sbatch overrides: 1 node,
 # 2 tasks, no GPUs). Cases: the cluster starts; bad input stops a job early with a message in its
-# log (no config, no dataset, no checkpoint to fine-tune, a world size that does not match the
-# allocation, a requeued job whose checkpoint directory was removed); preemption: SIGUSR1 to the
-# batch script -> checkpoint -> requeue -> the resumed run ends with the same weights as an
-# uninterrupted run. Needs root (the daemons) and slurm-wlm, slurm-client, munge installed; when
+# log (no config, no dataset, no checkpoint to fine-tune or sample, no conversion input, a world
+# size that does not match the allocation, a requeued job whose checkpoint directory was removed);
+# a conversion over 2 ranks, and one preempted midway that requeues itself and completes; training
+# preempted by SIGUSR1 to the batch script -> checkpoint -> requeue -> the resumed run ends with the
+# same losses and bit-identical weights as an uninterrupted run; fine-tuning and sampling from the
+# trained checkpoint. Needs root (the daemons) and slurm-wlm, slurm-client, munge installed; when
 # Slurm is missing or cannot start that is a failure with the reason, never a silent skip.
 source tests/cli/lib.sh
 source tests/cli/slurm/cluster.sh
@@ -74,9 +76,10 @@ if [ -n "$absent" ]; then
     exit 1
 fi
 if [ "$(id -u)" != 0 ]; then fail slurm-cluster "the private Slurm cluster runs its daemons as root: run this test as root"; exit 1; fi
-for p in maskdit-train; do
+for p in maskdit-train maskdit-convert maskdit-generate; do
     [ -x "$BIN_DIR/$p" ] || { fail slurm-programs "$BIN_DIR/$p is not built (make)"; exit 1; }
 done
+command -v h5diff >/dev/null || { fail slurm-programs "h5diff is not installed (Debian package hdf5-tools)"; exit 1; }
 # 8 CPUs on the node whatever the machine has (SlurmdParameters=config_overrides): short jobs
 # run side by side.
 if ! slurm_cluster_start "$TMP/cluster" 8; then fail slurm-cluster "Slurm did not start: $SLURM_CLUSTER_ERROR"; exit 1; fi
@@ -93,10 +96,48 @@ jcp=$(MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/train-images-idx3-ubyte.gz MASK
 preempt convert-preempted "$jcp" test -e "$TMP/data-preempted/shard-00010.h5" && cp_ok=1 || cp_ok=0
 first_shard=$(stat -c %Y.%i "$TMP/data-preempted/shard-00000.h5" 2>/dev/null)
 
-# ---- a tiny run: dataset and config ----
+# ---- a tiny run: a small MaskDiT on the Fashion-MNIST test set, pixels, 2 ranks x batch 4 ----
+# Long enough (300 steps, a few seconds) for the signal to arrive in the middle; one progress line
+# per step, so that the losses of two runs can be compared line by line; a checkpoint at the end.
 PROGRESS="Train Loss"
+STEPS=300
 CONFIG=$TMP/tiny.yaml
-echo "train: {}" >"$CONFIG"
+cat >"$CONFIG" <<EOF
+data:
+  dataset: fashion-mnist
+  category: hdf5
+  root: $DATA
+  resolution: 32
+  num_channels: 1
+  num_classes: 10
+model:
+  precond: edm
+  model_type: DiT-S/4
+  hidden_size: 64
+  depth: 2
+  num_heads: 2
+  decoder_hidden_size: 32
+  decoder_depth: 1
+  decoder_num_heads: 2
+  in_size: 32
+  in_channels: 1
+  num_classes: 10
+  use_decoder: True
+  mask_ratio: 0.5
+  mae_loss_coef: 0.1
+  class_dropout_prob: 0.1
+train:
+  device: cpu
+  amp: False
+  batchsize: 4
+  lr: 0.001
+  max_num_steps: $STEPS
+  ema_decay: 0.9
+log:
+  log_every: 1
+  ckpt_every: $STEPS
+  tag: -slurmtest
+EOF
 
 # ---- bad input: each job stops before launching the ranks, with a message in its log ----
 mkdir -p "$TMP/fake-data"
@@ -139,14 +180,15 @@ expect_output convert-count "samples      10000 in 4 shards" "$BIN_DIR/maskdit-c
 
 # ---- preemption: SIGUSR1 -> checkpoint -> requeue -> resume, same result as without ----
 ckpt_dir() { echo "$TMP/$1"/*/checkpoints; }
-loss_lines() { grep -F "$PROGRESS" "$LOGS/$1.out"; }
+# "(step=0000012) Train Loss: 0.8123" of every progress line (the rest of the line is timing)
+loss_lines() { grep -o "(step=[0-9]*) $PROGRESS: [0-9.]*" "$LOGS/$1.out"; }
 
-export MASKDIT_CONFIG=$CONFIG MASKDIT_DATA=$DATA
+export MASKDIT_CONFIG=$CONFIG
 jw=$(MASKDIT_RESULTS_DIR=$TMP/whole submit train-whole train256.slurm)
 jp=$(MASKDIT_RESULTS_DIR=$TMP/preempted submit train-preempted train256.slurm)
 jr=$(MASKDIT_LAUNCHER=mpirun MASKDIT_RESULTS_DIR=$TMP/removed submit requeue-ckpt-removed train512.slurm)
-preempt train-preempted "$jp" grep -qF "$PROGRESS" "$LOGS/train-preempted.out" && p_ok=1 || p_ok=0
-preempt requeue-ckpt-removed "$jr" grep -qF "$PROGRESS" "$LOGS/requeue-ckpt-removed.out" && r_ok=1 || r_ok=0
+preempt train-preempted "$jp" grep -qF "(step=0000020)" "$LOGS/train-preempted.out" && p_ok=1 || p_ok=0
+preempt requeue-ckpt-removed "$jr" grep -qF "(step=0000020)" "$LOGS/requeue-ckpt-removed.out" && r_ok=1 || r_ok=0
 if [ "$p_ok" = 1 ] && requeued train-preempted "$jp"; then
     slurm_release_now "$jp"
     expect_job train-preempted "$jp" COMPLETED "resuming from"
@@ -160,8 +202,29 @@ expect_job train-whole "$jw" COMPLETED
 for s in "received SIGUSR1" "checkpoint written: $TMP/preempted/" "requeueing job $jp" "(restart 1)"; do
     grep -qF -- "$s" "$LOGS/train-preempted.out" || { fail preempt-log "the preempted job's log does not say: $s"; case_log train-preempted; }
 done
-if [ "$(loss_lines train-whole)" = "$(loss_lines train-preempted)" ] && [ -n "$(loss_lines train-whole)" ]; then
+if [ "$(loss_lines train-whole | wc -l)" = $STEPS ] && [ "$(loss_lines train-whole)" = "$(loss_lines train-preempted)" ]; then
     pass preempt-same-losses
 else
-    fail preempt-same-losses "$(diff <(loss_lines train-whole) <(loss_lines train-preempted) | head -n 10)"
+    fail preempt-same-losses "$(loss_lines train-whole | wc -l) lines; $(diff <(loss_lines train-whole) <(loss_lines train-preempted) | head -n 10)"
 fi
+# The final checkpoints hold the same weights, EMA and optimizer moments, bit for bit.
+final=$(printf %07d $STEPS).h5
+whole_ckpt=$(ckpt_dir whole)/$final
+same=1
+for g in /model /ema /opt/exp_avg /opt/exp_avg_sq; do
+    h5diff -q "$whole_ckpt" "$(ckpt_dir preempted)/$final" "$g" "$g" >/dev/null 2>&1 || { same=0; fail preempt-same-weights "$g differs (or is missing)"; }
+done
+[ $same = 1 ] && pass preempt-same-weights
+
+# ---- fine-tuning and sampling from the trained checkpoint ----
+jf=$(MASKDIT_CKPT=$whole_ckpt MASKDIT_RESULTS_DIR=$TMP/finetune submit finetune finetune512.slurm \
+    --set model.mask_ratio=0 --set train.max_num_steps=6 --set log.ckpt_every=3)
+jg=$(MASKDIT_CKPT=$whole_ckpt MASKDIT_OUTDIR=$TMP/samples MASKDIT_SEEDS=0-3 submit generate generate.slurm \
+    --num_steps 2 --max_batch_size 2)
+expect_job finetune "$jf" COMPLETED "Mask: 0.000"
+# A fine-tune counts its steps from the pre-trained checkpoint's step, in a new experiment directory.
+[ -f "$(ckpt_dir finetune)/$(printf %07d $((STEPS + 6))).h5" ] && pass finetune-checkpoint ||
+    fail finetune-checkpoint "no checkpoint $(printf %07d $((STEPS + 6))).h5 in $(ckpt_dir finetune): $(ls "$TMP/finetune"/*/checkpoints 2>&1)"
+expect_job generate "$jg" COMPLETED
+unwritten=$(for f in 000000.png 000001.png 000002.png 000003.png grid.png; do [ -s "$TMP/samples/$f" ] || echo "$f"; done)
+[ -z "$unwritten" ] && pass generate-files || fail generate-files "not written in $TMP/samples:" $unwritten

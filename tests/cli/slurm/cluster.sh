@@ -186,8 +186,8 @@ slurm_wait_job() {   # job seconds
 }
 
 slurm_wait_requeued() {   # job seconds
-    local i
-    for i in $(seq $(($2 * 4))); do
+    local _
+    for _ in $(seq $(($2 * 4))); do
         [ "$(slurm_job_field "$1" JobState)" = PENDING ] && [ "$(slurm_job_field "$1" Restarts)" -gt 0 ] && return 0
         sleep 0.25
     done
