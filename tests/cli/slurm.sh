@@ -227,4 +227,4 @@ expect_job finetune "$jf" COMPLETED "Mask: 0.000"
     fail finetune-checkpoint "no checkpoint $(printf %07d $((STEPS + 6))).h5 in $(ckpt_dir finetune): $(ls "$TMP/finetune"/*/checkpoints 2>&1)"
 expect_job generate "$jg" COMPLETED
 unwritten=$(for f in 000000.png 000001.png 000002.png 000003.png grid.png; do [ -s "$TMP/samples/$f" ] || echo "$f"; done)
-[ -z "$unwritten" ] && pass generate-files || fail generate-files "not written in $TMP/samples:" $unwritten
+[ -z "$unwritten" ] && pass generate-files || fail generate-files "not written in $TMP/samples: ${unwritten//$'\n'/ }"

@@ -93,7 +93,7 @@ _slurm_fail_start() {
 }
 
 slurm_cluster_start() {   # dir cpus
-    local d=$1 cpus=$2 cport dport i
+    local d=$1 cpus=$2 cport dport _ pid
     SLURM_CLUSTER_DIR=$d
     if ! mkdir -p "$d"/{state,spool,tmp,log,munge} || ! chmod 700 "$d/munge"; then _slurm_fail_start "cannot create $d"; return 1; fi
     if ! cport=$(_slurm_free_port) || ! dport=$(_slurm_free_port); then _slurm_fail_start "no free TCP port"; return 1; fi
@@ -107,7 +107,7 @@ slurm_cluster_start() {   # dir cpus
     MASKDIT_TEST_CLUSTER=$d munged -F -f --socket="$d/munge/socket" --key-file="$d/munge/munge.key" --pid-file="$d/munge/munged.pid" \
         --log-file="$d/log/munged.log" --seed-file="$d/munge/seed" >>"$d/log/munged.out" 2>&1 &
     SLURM_CLUSTER_PIDS+=($!)
-    for i in $(seq 50); do [ -S "$d/munge/socket" ] && break; sleep 0.1; done
+    for _ in $(seq 50); do [ -S "$d/munge/socket" ] && break; sleep 0.1; done
     [ -S "$d/munge/socket" ] || { _slurm_fail_start "munged did not create its socket within 5 s"; return 1; }
 
     MASKDIT_TEST_CLUSTER=$d slurmctld -D -f "$SLURM_CONF" >>"$d/log/slurmctld.out" 2>&1 &
@@ -115,7 +115,7 @@ slurm_cluster_start() {   # dir cpus
     MASKDIT_TEST_CLUSTER=$d slurmd -D -N node1 -f "$SLURM_CONF" >>"$d/log/slurmd.out" 2>&1 &
     SLURM_CLUSTER_PIDS+=($!)
     # Ready when the node is idle; bounded so that a broken setup fails instead of hanging.
-    for i in $(seq 60); do
+    for _ in $(seq 60); do
         [ "$(sinfo -h -n node1 -o %t 2>/dev/null)" = idle ] && return 0
         for pid in "${SLURM_CLUSTER_PIDS[@]}"; do
             kill -0 "$pid" 2>/dev/null || { _slurm_fail_start "a Slurm daemon (pid $pid) exited during start-up"; return 1; }
@@ -134,10 +134,10 @@ _slurm_cluster_processes() {
 }
 
 _slurm_kill_wait() {   # seconds pid...
-    local secs=$1 i p alive; shift
+    local secs=$1 _ p alive; shift
     [ $# -gt 0 ] || return 0
     kill -TERM "$@" 2>/dev/null
-    for i in $(seq $((secs * 10))); do
+    for _ in $(seq $((secs * 10))); do
         alive=0
         for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
         [ $alive = 0 ] && return 0
@@ -149,12 +149,12 @@ _slurm_kill_wait() {   # seconds pid...
 
 slurm_cluster_stop() {
     [ -n "$SLURM_CLUSTER_DIR" ] || return 0
-    local jobs i
+    local jobs _
     jobs=$(squeue -h -o %i 2>/dev/null)
     if [ -n "$jobs" ]; then
         # shellcheck disable=SC2086
         scancel $jobs 2>/dev/null
-        for i in $(seq 50); do [ -z "$(squeue -h -t R,CG -o %i 2>/dev/null)" ] && break; sleep 0.2; done
+        for _ in $(seq 50); do [ -z "$(squeue -h -t R,CG -o %i 2>/dev/null)" ] && break; sleep 0.2; done
     fi
     _slurm_kill_wait 10 "${SLURM_CLUSTER_PIDS[@]}"
     # shellcheck disable=SC2046
@@ -172,8 +172,8 @@ slurm_job_field() {   # job field
 }
 
 slurm_wait_job() {   # job seconds
-    local i st
-    for i in $(seq $(($2 * 4))); do
+    local _ st
+    for _ in $(seq $(($2 * 4))); do
         st=$(slurm_job_field "$1" JobState)
         case $st in
             COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED)
