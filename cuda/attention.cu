@@ -1,25 +1,58 @@
-/* Multi-head self-attention as batched GEMMs over (sample, head) + a fused softmax, for any head
- * width. q, k and v are read in place from qkv [N, T, 3E] (head h of sample n starts at
- * n*T*3E + h*hd, row stride 3E); cuBLAS gets one pointer per (n, h) (the batch is not a single
- * stride), built on the device by a small kernel.
+/* Multi-head self-attention: the choice between the two paths, and the batched-GEMM path.
  *
- * Buffers, per (n, h), T x T:
- *   S:       q k^T / sqrt(hd) in fp32, in a backend workspace shared by every layer (grown to the
- *            largest N*H*T*T seen);
- *   saved:   the probabilities P in the act dtype (what the backward pass needs);
- *   scratch: dP = dO v^T in fp32, overwritten in place by dS = P (dP - rowsum(P dP)) / sqrt(hd)
- *            in the act dtype, row r of dS starting where row r of dP started (row stride 4T
- *            bytes). One warp rewrites a row: it reads a chunk of 32 values, synchronises, then
- *            writes the converted chunk; a 16-bit value j overlaps fp32 value j/2, which an earlier
- *            or the current chunk has already read. */
+ * Paths: the fused kernels of flash_attention.cu for bf16/fp16 and head widths that are multiples
+ * of 8 up to 128 (the default; MASKDIT_ATTENTION=gemm turns them off), else batched GEMMs over
+ * (sample, head) + fused softmax kernels, for any head width and every act dtype. Both save the
+ * same lse, so a forward pass on one path and a backward pass on the other agree.
+ *
+ * Batched GEMMs: q, k and v are read in place from qkv [N, T, 3E] (head h of
+ * sample n starts at n*T*3E + h*hd, row stride 3E); cuBLAS gets one pointer per (n, h) (the batch
+ * is not a single stride), built on the device by a small kernel.
+ *
+ * saved = the log-sum-exp of each score row, f32 [N, H, T]: lse = log sum_j exp(s_j), s = q k^T /
+ * sqrt(hd), so that P = exp(s - lse). The backward pass recomputes S with one more batched GEMM
+ * instead of keeping N*H*T*T probabilities per layer between the passes.
+ *
+ * T x T buffers (per (n, h)), two backend workspaces shared by every layer (grown to the largest
+ * N*H*T*T seen), so that the scratch size of the backward pass does not depend on the path:
+ *   scores:  S in fp32, overwritten in place by P in the act dtype, row r of P starting where
+ *            row r of S started (row stride 4T bytes);
+ *   dscores: dP = dO v^T in fp32, overwritten in place by dS = P (dP - rowsum(P dP)) / sqrt(hd) in
+ *            the act dtype, same layout.
+ * In-place rewrite of a row by one warp: it reads a chunk of 32 fp32 values, synchronises, then
+ * writes the converted chunk; a 16-bit value j overlaps fp32 value j/2, which an earlier or the
+ * current chunk has already read. */
 #include <math.h>
+#include <string.h>
 
 #include "internal.cuh"
 
-size_t cuda_attention_saved_bytes(Backend *b, int N, int T, int E, int H) {
-    return (size_t)N * H * T * T * dtype_size(b->act_dtype);
+/* The path for bf16/fp16 when MASKDIT_ATTENTION is not set: 1 = fused (flash) kernels, 0 = batched
+ * GEMMs. The one line to change to make the batched GEMMs the default. */
+#define FLASH_BY_DEFAULT 1
+
+int cuda_attention_flash_setting(int *flash, char *err, size_t err_len) {
+    const char *v = getenv("MASKDIT_ATTENTION");
+    if (!v || !*v) *flash = FLASH_BY_DEFAULT;
+    else if (!strcmp(v, "flash")) *flash = 1;
+    else if (!strcmp(v, "gemm")) *flash = 0;
+    else {
+        snprintf(err, err_len, "MASKDIT_ATTENTION=%s: expected flash (fused kernels) or gemm (batched GEMMs)", v);
+        return -1;
+    }
+    return 0;
 }
-size_t cuda_attention_scratch_bytes(Backend *b, int N, int T, int E, int H) { return (size_t)N * H * T * T * 4; }
+
+/* The fused kernels need 16-bit activations, a head width they handle and 16-byte aligned rows
+ * (they read 16-byte chunks); anything else takes the batched GEMMs. */
+static int use_flash(Backend *b, int E, int H, const void *p0, const void *p1, const void *p2, const void *p3) {
+    return cuda_state(b)->flash && b->act_dtype != DTYPE_F32 && E % H == 0 && cuda_flash_supported(E / H) &&
+           aligned16(p0) && aligned16(p1) && aligned16(p2) && aligned16(p3);
+}
+
+size_t cuda_attention_saved_bytes(Backend *b, int N, int T, int E, int H) { return (size_t)N * H * T * sizeof(float); }
+/* rowsum(dO o O) of the fused backward; the batched-GEMM path keeps its T x T blocks in workspaces */
+size_t cuda_attention_scratch_bytes(Backend *b, int N, int T, int E, int H) { return (size_t)N * H * T * sizeof(float); }
 
 /* Address of matrix (n, h): base + n*sample_stride + h*head_stride (bytes). */
 typedef struct {
@@ -63,31 +96,46 @@ __device__ __forceinline__ void softmax_merge(float &m, float &s, float m2, floa
     m = mx;
 }
 
-/* Row r of S (fp32) -> row r of P (act), one warp per row. */
+/* Row r of S (fp32) -> row r of P = exp(S - lse[r]) (act, in place), one warp per row. The forward
+ * pass computes lse[r] (find_lse); the backward pass reads it, so both get the same P from the
+ * same S. */
 template <typename T>
-__global__ void softmax_rows_kernel(T *P, const float *S, int rows, int T_) {
+__global__ void probs_rows_kernel(float *S, float *lse, int rows, int T_, int find_lse) {
     int row = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
     if (row >= rows) return;
-    const float *s = S + (size_t)row * T_;
-    float m = -INFINITY, sum = 0.0f;
-    for (int j = lane; j < T_; j += 32) softmax_merge(m, sum, s[j], 1.0f);
+    float *s = S + (size_t)row * T_;
+    float l;
+    if (find_lse) {
+        float m = -INFINITY, sum = 0.0f;
+        for (int j = lane; j < T_; j += 32) softmax_merge(m, sum, s[j], 1.0f);
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, sum, o);
-        softmax_merge(m, sum, m2, s2);
+        for (int o = 16; o > 0; o >>= 1) {
+            float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, sum, o);
+            softmax_merge(m, sum, m2, s2);
+        }
+        l = m + logf(sum);
+        if (lane == 0) lse[row] = l;
+    } else {
+        l = lse[row];
     }
-    float inv = 1.0f / sum;
-    T *p = P + (size_t)row * T_;
-    for (int j = lane; j < T_; j += 32) p[j] = from_f32<T>(expf(s[j] - m) * inv);
+    T *p = reinterpret_cast<T *>(s);
+    for (int base = 0; base < T_; base += 32) {
+        int j = base + lane;
+        float v = j < T_ ? s[j] : 0.0f;
+        __syncwarp();
+        if (j < T_) p[j] = from_f32<T>(expf(v - l));
+        __syncwarp();
+    }
 }
 
-/* Row r: dP (fp32, scratch) and P (act, saved) -> dS = scale P (dP - sum_j P dP) (act, in place of dP). */
+/* Row r: dP (fp32) and P (act, row stride ldp) -> dS = scale P (dP - sum_j P dP) (act, in place of
+ * dP). */
 template <typename T>
-__global__ void softmax_backward_rows_kernel(float *dP, const T *P, int rows, int T_, float scale) {
+__global__ void softmax_backward_rows_kernel(float *dP, const T *P, int ldp, int rows, int T_, float scale) {
     int row = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
     if (row >= rows) return;
     float *d = dP + (size_t)row * T_;
-    const T *p = P + (size_t)row * T_;
+    const T *p = P + (size_t)row * ldp;
     float dot = 0.0f;
     for (int j = lane; j < T_; j += 32) dot += to_f32(p[j]) * d[j];
     dot = warp_sum(dot);
@@ -112,50 +160,77 @@ static BatchPtrs tok(const void *x, int T, int E, int hd, size_t es) {   /* [N, 
     BatchPtrs p = {(const char *)x, (size_t)T * E * es, (size_t)hd * es};
     return p;
 }
-static BatchPtrs square(const void *buf, int T, int H, size_t es) {   /* [N, H, T, T] */
-    BatchPtrs p = {(const char *)buf, (size_t)H * T * T * es, (size_t)T * T * es};
+static BatchPtrs square(const void *buf, int T, int H) {   /* [N, H, T, T] fp32 blocks (also act rows in them) */
+    BatchPtrs p = {(const char *)buf, (size_t)H * T * T * 4, (size_t)T * T * 4};
     return p;
 }
 
-void cuda_attention(Backend *b, void *out, void *saved, const void *qkv, int N, int T, int E, int H) {
-    if (N * T == 0) return;
+/* S = q k^T / sqrt(hd) into the scores workspace, then P (act, in place) and, in the forward pass,
+ * lse. Returns the row stride of P in act elements. */
+static int scores_to_probs(Backend *b, const void *qkv, float *lse, int N, int T, int E, int H, int find_lse) {
+    CudaState *st = cuda_state(b);
+    DType t = b->act_dtype;
+    size_t es = dtype_size(t);
+    int hd = E / H, ld3 = 3 * E;
+    cuda_workspace_grow(b, &st->scores, &st->scores_count, (size_t)N * H * T * T, sizeof(float), "attention scores");
+    /* S^T (keys x queries, col-major) = op_T(k stored hd x T) q (hd x T); row-major that is S[q][k] */
+    batched_gemm(b, 1, 0, T, T, hd, 1.0f / sqrtf((float)hd), qkv_part(qkv, 1, T, E, hd, es), ld3,
+                 qkv_part(qkv, 0, T, E, hd, es), ld3, t, square(st->scores, T, H), T, DTYPE_F32, N, H);
+    DISPATCH_ACT(t, A, probs_rows_kernel<A><<<rows_grid(N * H * T), 256, 0, st->stream>>>(
+                           (float *)st->scores, lse, N * H * T, T, find_lse));
+    LAUNCH_CHECK("probs_rows_kernel");
+    return (int)(T * 4 / es);
+}
+
+static void attention_gemm(Backend *b, void *out, float *lse, const void *qkv, int N, int T, int E, int H) {
+    DType t = b->act_dtype;
+    size_t es = dtype_size(t);
+    int hd = E / H;
+    int ldp = scores_to_probs(b, qkv, lse, N, T, E, H, 1);
+    /* O^T (hd x Tq) = v^T (hd x Tk) P^T (Tk x Tq) */
+    batched_gemm(b, 0, 0, hd, T, T, 1.0f, qkv_part(qkv, 2, T, E, hd, es), 3 * E, square(cuda_state(b)->scores, T, H),
+                 ldp, t, tok(out, T, E, hd, es), E, t, N, H);
+}
+
+static void attention_backward_gemm(Backend *b, void *dqkv, const void *dout, const void *qkv, const float *lse, int N,
+                                    int T, int E, int H) {
     CudaState *st = cuda_state(b);
     DType t = b->act_dtype;
     size_t es = dtype_size(t);
     int hd = E / H, ld3 = 3 * E;
     float scale = 1.0f / sqrtf((float)hd);
-    cuda_workspace_grow(b, &st->scores, &st->scores_count, (size_t)N * H * T * T, sizeof(float), "attention scores");
-    /* S^T (keys x queries, col-major) = op_T(k stored hd x T) q (hd x T); row-major that is S[q][k] */
-    batched_gemm(b, 1, 0, T, T, hd, scale, qkv_part(qkv, 1, T, E, hd, es), ld3, qkv_part(qkv, 0, T, E, hd, es), ld3, t,
-                 square(st->scores, T, H, 4), T, DTYPE_F32, N, H);
-    DISPATCH_ACT(t, A, softmax_rows_kernel<A><<<rows_grid(N * H * T), 256, 0, st->stream>>>(
-                           (A *)saved, (const float *)st->scores, N * H * T, T));
-    LAUNCH_CHECK("softmax_rows_kernel");
-    /* O^T (hd x Tq) = v^T (hd x Tk) P^T (Tk x Tq) */
-    batched_gemm(b, 0, 0, hd, T, T, 1.0f, qkv_part(qkv, 2, T, E, hd, es), ld3, square(saved, T, H, es), T, t,
-                 tok(out, T, E, hd, es), E, t, N, H);
+    int ldp = scores_to_probs(b, qkv, (float *)lse, N, T, E, H, 0), ld_ds = ldp;   /* dS rows keep dP's stride */
+    cuda_workspace_grow(b, &st->dscores, &st->dscores_count, (size_t)N * H * T * T, sizeof(float),
+                        "attention score gradients");
+    BatchPtrs P = square(st->scores, T, H), dS = square(st->dscores, T, H);
+    /* dP^T (Tk x Tq) = op_T(v stored hd x Tk) dO (hd x Tq) */
+    batched_gemm(b, 1, 0, T, T, hd, 1.0f, qkv_part(qkv, 2, T, E, hd, es), ld3, tok(dout, T, E, hd, es), E, t, dS, T,
+                 DTYPE_F32, N, H);
+    /* dV^T (hd x Tk) = dO^T (hd x Tq) op_T(P^T stored Tk x Tq) */
+    batched_gemm(b, 0, 1, hd, T, T, 1.0f, tok(dout, T, E, hd, es), E, P, ldp, t, qkv_part(dqkv, 2, T, E, hd, es), ld3,
+                 t, N, H);
+    DISPATCH_ACT(t, A, softmax_backward_rows_kernel<A><<<rows_grid(N * H * T), 256, 0, st->stream>>>(
+                           (float *)st->dscores, (const A *)st->scores, ldp, N * H * T, T, scale));
+    LAUNCH_CHECK("softmax_backward_rows_kernel");
+    /* dQ^T (hd x Tq) = k^T (hd x Tk) dS^T (Tk x Tq) */
+    batched_gemm(b, 0, 0, hd, T, T, 1.0f, qkv_part(qkv, 1, T, E, hd, es), ld3, dS, ld_ds, t,
+                 qkv_part(dqkv, 0, T, E, hd, es), ld3, t, N, H);
+    /* dK^T (hd x Tk) = q^T (hd x Tq) op_T(dS^T stored Tk x Tq) */
+    batched_gemm(b, 0, 1, hd, T, T, 1.0f, qkv_part(qkv, 0, T, E, hd, es), ld3, dS, ld_ds, t,
+                 qkv_part(dqkv, 1, T, E, hd, es), ld3, t, N, H);
+}
+
+void cuda_attention(Backend *b, void *out, void *saved, const void *qkv, int N, int T, int E, int H) {
+    if (N * T == 0) return;
+    if (use_flash(b, E, H, out, qkv, qkv, qkv)) cuda_flash_attention(b, out, (float *)saved, qkv, N, T, E, H);
+    else attention_gemm(b, out, (float *)saved, qkv, N, T, E, H);
 }
 
 void cuda_attention_backward(Backend *b, void *dqkv, void *scratch, const void *dout, const void *qkv,
                              const void *out, const void *saved, int N, int T, int E, int H) {
     if (N * T == 0) return;
-    DType t = b->act_dtype;
-    size_t es = dtype_size(t);
-    int hd = E / H, ld3 = 3 * E, ld_ds = (int)(T * 4 / es);   /* dS rows keep dP's 4T-byte stride */
-    float scale = 1.0f / sqrtf((float)hd);
-    /* dP^T (Tk x Tq) = op_T(v stored hd x Tk) dO (hd x Tq) */
-    batched_gemm(b, 1, 0, T, T, hd, 1.0f, qkv_part(qkv, 2, T, E, hd, es), ld3, tok(dout, T, E, hd, es), E, t,
-                 square(scratch, T, H, 4), T, DTYPE_F32, N, H);
-    /* dV^T (hd x Tk) = dO^T (hd x Tq) op_T(P^T stored Tk x Tq) */
-    batched_gemm(b, 0, 1, hd, T, T, 1.0f, tok(dout, T, E, hd, es), E, square(saved, T, H, es), T, t,
-                 qkv_part(dqkv, 2, T, E, hd, es), ld3, t, N, H);
-    DISPATCH_ACT(t, A, softmax_backward_rows_kernel<A><<<rows_grid(N * H * T), 256, 0, cuda_state(b)->stream>>>(
-                           (float *)scratch, (const A *)saved, N * H * T, T, scale));
-    LAUNCH_CHECK("softmax_backward_rows_kernel");
-    /* dQ^T (hd x Tq) = k^T (hd x Tk) dS^T (Tk x Tq) */
-    batched_gemm(b, 0, 0, hd, T, T, 1.0f, qkv_part(qkv, 1, T, E, hd, es), ld3, square(scratch, T, H, 4), ld_ds, t,
-                 qkv_part(dqkv, 0, T, E, hd, es), ld3, t, N, H);
-    /* dK^T (hd x Tk) = q^T (hd x Tq) op_T(dS^T stored Tk x Tq) */
-    batched_gemm(b, 0, 1, hd, T, T, 1.0f, qkv_part(qkv, 0, T, E, hd, es), ld3, square(scratch, T, H, 4), ld_ds, t,
-                 qkv_part(dqkv, 1, T, E, hd, es), ld3, t, N, H);
+    if (use_flash(b, E, H, dqkv, dout, qkv, out))
+        cuda_flash_attention_backward(b, dqkv, (float *)scratch, dout, qkv, out, (const float *)saved, N, T, E, H);
+    else
+        attention_backward_gemm(b, dqkv, dout, qkv, (const float *)saved, N, T, E, H);
 }

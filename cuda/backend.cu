@@ -133,6 +133,8 @@ extern "C" int backend_cuda_gpu_count(void) {
 }
 
 extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, size_t err_len) {
+    int flash = 0;
+    if (cuda_attention_flash_setting(&flash, err, err_len) < 0) return NULL;
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
@@ -166,6 +168,7 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     snprintf(st->device_name, sizeof st->device_name, "%s", prop.name);
     const char *no_lt = getenv("MASKDIT_CUDA_NO_LT");
     st->use_lt = !(no_lt && *no_lt && strcmp(no_lt, "0"));
+    st->flash = flash;
     CUDA_CHECK(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&st->blas));
     CUBLAS_CHECK(cublasSetStream(st->blas, st->stream));
@@ -214,9 +217,10 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     cuda_gemm_init(b);   /* the cuBLASLt workspace: allocated through the table, so it counts in peak */
 
     char mem[32];
-    info("CUDA backend: GPU %d of %d, %s (compute capability %d.%d, %d SMs, %s), activations %s%s%s", device, count,
-         prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+    info("CUDA backend: GPU %d of %d, %s (compute capability %d.%d, %d SMs, %s), activations %s%s%s, attention %s",
+         device, count, prop.name, prop.major, prop.minor, prop.multiProcessorCount,
          format_bytes((double)prop.totalGlobalMem, mem, sizeof mem), dtype_name(act_dtype),
-         st->tf32 ? ", TF32 GEMMs" : "", st->use_lt ? "" : ", cuBLASLt off (MASKDIT_CUDA_NO_LT)");
+         st->tf32 ? ", TF32 GEMMs" : "", st->use_lt ? "" : ", cuBLASLt off (MASKDIT_CUDA_NO_LT)",
+         flash && act_dtype != DTYPE_F32 ? "fused (flash)" : "batched GEMMs");
     return b;
 }

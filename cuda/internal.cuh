@@ -46,6 +46,7 @@ typedef struct {
     void *lt_workspace;
     size_t lt_workspace_bytes;
     int use_lt;                     /* 0: cublasGemmEx only (MASKDIT_CUDA_NO_LT=1, for checking both paths) */
+    int flash;                      /* fused attention kernels for bf16/fp16 (MASKDIT_ATTENTION) */
     struct GemmCache *gemm_cache;
     /* allocations, for peak_bytes and free() */
     CudaAlloc *allocs;
@@ -56,8 +57,10 @@ typedef struct {
     size_t ones_count;
     void **ptr_arrays;              /* A, B, C pointer arrays of the attention batched GEMMs */
     size_t ptr_arrays_count;
-    void *scores;                   /* fp32 attention scores of the layer being run forward */
+    void *scores;                   /* batched-GEMM attention: fp32 scores S, turned into P in place */
     size_t scores_count;
+    void *dscores;                  /* batched-GEMM attention backward: fp32 dP, turned into dS in place */
+    size_t dscores_count;
     double *partials;               /* sum_squares: per-block partial sums, then the total */
     double *result_host;            /* pinned */
 } CudaState;
@@ -157,17 +160,26 @@ void cuda_layernorm_modulate(Backend *b, void *out, float *mean, float *rstd, co
 void cuda_layernorm_modulate_backward(Backend *b, void *dx, void *dmod, const void *dout, const void *x,
                                       const float *mean, const float *rstd, const void *mod, int mod_stride,
                                       int shift_off, int scale_off, int N, int T, int width);
-void cuda_gate_residual(Backend *b, void *x, const void *y, const void *mod, int mod_stride, int gate_off, int N,
-                        int T, int width);
+void cuda_gate_residual(Backend *b, void *x_out, const void *x_in, const void *y, const void *mod, int mod_stride,
+                        int gate_off, int N, int T, int width);
 void cuda_gate_residual_backward(Backend *b, void *dy, void *dmod, const void *dx, const void *y, const void *mod,
                                  int mod_stride, int gate_off, int N, int T, int width);
 
 /* attention.cu */
+/* *flash from MASKDIT_ATTENTION (flash|gemm, unset: the default); -1 with a message in err when
+ * the value is neither. */
+int cuda_attention_flash_setting(int *flash, char *err, size_t err_len);
 size_t cuda_attention_saved_bytes(Backend *b, int N, int T, int E, int H);
 size_t cuda_attention_scratch_bytes(Backend *b, int N, int T, int E, int H);
 void cuda_attention(Backend *b, void *out, void *saved, const void *qkv, int N, int T, int E, int H);
 void cuda_attention_backward(Backend *b, void *dqkv, void *scratch, const void *dout, const void *qkv,
                              const void *out, const void *saved, int N, int T, int E, int H);
+
+/* flash_attention.cu: the fused kernels (bf16/fp16, 16-byte aligned buffers); D: N*H*T floats */
+int cuda_flash_supported(int hd);
+void cuda_flash_attention(Backend *b, void *out, float *lse, const void *qkv, int N, int T, int E, int H);
+void cuda_flash_attention_backward(Backend *b, void *dqkv, float *D, const void *dout, const void *qkv,
+                                   const void *out, const float *lse, int N, int T, int E, int H);
 
 /* tokens.cu */
 void cuda_gather_tokens(Backend *b, void *out, const void *in, const int32_t *ids, int N, int L, int K, int width);

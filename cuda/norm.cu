@@ -195,17 +195,18 @@ void cuda_layernorm_modulate_backward(Backend *b, void *dx, void *dmod, const vo
 
 /* ---- gated residual ---- */
 
-/* out = acc ? out + gate * v : gate * v, over packs of V elements of [N, T, width] */
+/* out = base + gate * v (base NULL: gate * v), over packs of V elements of [N, T, width]; out may be
+ * base (each pack is read before it is written, by the same thread). */
 template <typename T, int V>
-__global__ void gate_kernel(T *out, const T *v, const T *mod, int mod_stride, int gate_off, size_t n_packs, int T_,
-                            int width, int accumulate) {
+__global__ void gate_kernel(T *out, const T *base, const T *v, const T *mod, int mod_stride, int gate_off,
+                            size_t n_packs, int T_, int width) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n_packs; i += (size_t)gridDim.x * blockDim.x) {
         size_t e = i * V, row = e / width;
         int c = (int)(e % width);
         float g[V], a[V], o[V] = {};
         load_f32<T, V>(mod + (row / T_) * mod_stride + gate_off + c, g);
         load_f32<T, V>(v + e, a);
-        if (accumulate) load_f32<T, V>(out + e, o);
+        if (base) load_f32<T, V>(base + e, o);
 #pragma unroll
         for (int k = 0; k < V; k++) o[k] += g[k] * a[k];
         store_f32<T, V>(out + e, o);
@@ -213,23 +214,25 @@ __global__ void gate_kernel(T *out, const T *v, const T *mod, int mod_stride, in
 }
 
 template <typename T>
-static void gate_typed(cudaStream_t s, void *out, const void *v, const void *mod, int mod_stride, int gate_off, int N,
-                       int T_, int width, int accumulate) {
+static void gate_typed(cudaStream_t s, void *out, const void *base, const void *v, const void *mod, int mod_stride,
+                       int gate_off, int N, int T_, int width) {
     size_t n = (size_t)N * T_ * width;
     if (!n) return;
     const int V = 16 / sizeof(T);
-    if (mod_vec_ok<T>(width, mod_stride, gate_off, gate_off, out, v, mod, mod))
-        gate_kernel<T, V><<<grid_for(n / V, 256, 8192), 256, 0, s>>>((T *)out, (const T *)v, (const T *)mod,
-                                                                      mod_stride, gate_off, n / V, T_, width, accumulate);
+    if (mod_vec_ok<T>(width, mod_stride, gate_off, gate_off, out, v, mod, base ? base : out))
+        gate_kernel<T, V><<<grid_for(n / V, 256, 8192), 256, 0, s>>>((T *)out, (const T *)base, (const T *)v,
+                                                                      (const T *)mod, mod_stride, gate_off, n / V, T_,
+                                                                      width);
     else
-        gate_kernel<T, 1><<<grid_for(n, 256, 8192), 256, 0, s>>>((T *)out, (const T *)v, (const T *)mod, mod_stride,
-                                                                  gate_off, n, T_, width, accumulate);
+        gate_kernel<T, 1><<<grid_for(n, 256, 8192), 256, 0, s>>>((T *)out, (const T *)base, (const T *)v,
+                                                                  (const T *)mod, mod_stride, gate_off, n, T_, width);
     LAUNCH_CHECK("gate_kernel");
 }
 
-void cuda_gate_residual(Backend *b, void *x, const void *y, const void *mod, int mod_stride, int gate_off, int N,
-                        int T, int width) {
-    DISPATCH_ACT(b->act_dtype, A, gate_typed<A>(cuda_state(b)->stream, x, y, mod, mod_stride, gate_off, N, T, width, 1));
+void cuda_gate_residual(Backend *b, void *x_out, const void *x_in, const void *y, const void *mod, int mod_stride,
+                        int gate_off, int N, int T, int width) {
+    DISPATCH_ACT(b->act_dtype, A,
+                 gate_typed<A>(cuda_state(b)->stream, x_out, x_in, y, mod, mod_stride, gate_off, N, T, width));
 }
 
 void cuda_gate_residual_backward(Backend *b, void *dy, void *dmod, const void *dx, const void *y, const void *mod,
@@ -240,6 +243,6 @@ void cuda_gate_residual_backward(Backend *b, void *dy, void *dmod, const void *d
     DISPATCH_ACT(b->act_dtype, A, {
         GateColumns<A> src = {(const A *)dx, (const A *)y};
         sample_colsum<A>(s, src, dmod, mod_stride, gate_off, gate_off, N, T, width);
-        gate_typed<A>(s, dy, dx, mod, mod_stride, gate_off, N, T, width, 0);
+        gate_typed<A>(s, dy, NULL, dx, mod, mod_stride, gate_off, N, T, width);
     });
 }

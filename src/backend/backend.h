@@ -93,9 +93,10 @@ struct Backend {
     void (*layernorm_modulate_backward)(Backend *b, void *dx, void *dmod, const void *dout, const void *x,
                                         const float *mean, const float *rstd, const void *mod, int mod_stride,
                                         int shift_off, int scale_off, int N, int T, int width);
-    /* x[n,t,:] += gate[n,:] * y[n,t,:], gate row n = mod + n*mod_stride + gate_off. */
-    void (*gate_residual)(Backend *b, void *x, const void *y, const void *mod, int mod_stride, int gate_off, int N,
-                          int T, int width);
+    /* x_out[n,t,:] = x_in[n,t,:] + gate[n,:] * y[n,t,:], gate row n = mod + n*mod_stride + gate_off;
+     * x_out may be x_in (in place). */
+    void (*gate_residual)(Backend *b, void *x_out, const void *x_in, const void *y, const void *mod, int mod_stride,
+                          int gate_off, int N, int T, int width);
     /* Backward given dx (the residual gradient, unchanged by this op):
      *   dy[n,t,:] = gate[n,:] * dx[n,t,:]  (overwrites dy)
      *   dgate[n,:] = sum_t dx[n,t,:] * y[n,t,:]  (overwrites the gate chunk of dmod). */
@@ -106,7 +107,7 @@ struct Backend {
     /* Multi-head self-attention core. qkv[N,T,3E] act with columns [q | k | v], head h owning
      * columns h*hd .. h*hd+hd-1 of each; out[N,T,E] = concat_h softmax(q k^T / sqrt(hd)) v.
      * saved: attention_saved_bytes(N,T,E,H) bytes kept for the backward pass (probabilities on
-     * the CPU, log-sum-exp on a fused kernel). */
+     * the CPU, the log-sum-exp of each score row on CUDA). */
     size_t (*attention_saved_bytes)(Backend *b, int N, int T, int E, int H);
     /* Scratch needed by attention_backward (freely overwritten, not kept between calls). */
     size_t (*attention_scratch_bytes)(Backend *b, int N, int T, int E, int H);

@@ -74,16 +74,16 @@ void cpu_layernorm_modulate_backward(Backend *b, void *dx, void *dmod, const voi
     }
 }
 
-void cpu_gate_residual(Backend *b, void *x, const void *y, const void *mod, int mod_stride, int gate_off, int N,
-                       int T, int width) {
-    float *xs = x;
-    const float *ys = y, *ms = mod;
+void cpu_gate_residual(Backend *b, void *x_out, const void *x_in, const void *y, const void *mod, int mod_stride,
+                       int gate_off, int N, int T, int width) {
+    float *outs = x_out;
+    const float *ins = x_in, *ys = y, *ms = mod;
 #pragma omp parallel for schedule(static)
     for (long row = 0; row < (long)N * T; row++) {
         const float *gate = ms + (row / T) * mod_stride + gate_off;
-        float *xr = xs + row * width;
-        const float *yr = ys + row * width;
-        for (int j = 0; j < width; j++) xr[j] += gate[j] * yr[j];
+        float *outr = outs + row * width;   /* may be inr: each element is read before it is written */
+        const float *inr = ins + row * width, *yr = ys + row * width;
+        for (int j = 0; j < width; j++) outr[j] = inr[j] + gate[j] * yr[j];
     }
 }
 

@@ -57,8 +57,8 @@ void cpu_layernorm_modulate(Backend *b, void *out, float *mean, float *rstd, con
 void cpu_layernorm_modulate_backward(Backend *b, void *dx, void *dmod, const void *dout, const void *x,
                                      const float *mean, const float *rstd, const void *mod, int mod_stride,
                                      int shift_off, int scale_off, int N, int T, int width);
-void cpu_gate_residual(Backend *b, void *x, const void *y, const void *mod, int mod_stride, int gate_off, int N,
-                       int T, int width);
+void cpu_gate_residual(Backend *b, void *x_out, const void *x_in, const void *y, const void *mod, int mod_stride,
+                       int gate_off, int N, int T, int width);
 void cpu_gate_residual_backward(Backend *b, void *dy, void *dmod, const void *dx, const void *y, const void *mod,
                                 int mod_stride, int gate_off, int N, int T, int width);
 

@@ -289,21 +289,18 @@ static void block_forward(Model *m, const BlockParams *bp, BlockActs *b, void *x
     Backend *be = m->be;
     int M = model_mlp_hidden(W_, m->cfg.mlp_ratio), NT = N * T;
     float eps = (float)m->cfg.norm_eps;
-    size_t bytes = (size_t)NT * W_ * dtype_size(be->act_dtype);
     be->linear(be, b->mod, m->a.c_silu, W(m, bp->ada_w), W(m, bp->ada_b), N, m->cfg.hidden_size, 6 * W_, 0);
     be->layernorm_modulate(be, b->ln1, b->ln1_mean, b->ln1_rstd, b->x_in, b->mod, 6 * W_, 0, W_, N, T, W_, eps);
     be->linear(be, b->qkv, b->ln1, W(m, bp->qkv_w), W(m, bp->qkv_b), NT, W_, 3 * W_, 0);
     be->attention(be, b->att_out, b->att_saved, b->qkv, N, T, W_, H);
     be->linear(be, b->proj, b->att_out, W(m, bp->proj_w), W(m, bp->proj_b), NT, W_, W_, 0);
-    be->copy(be, b->x_mid, b->x_in, bytes);
-    be->gate_residual(be, b->x_mid, b->proj, b->mod, 6 * W_, 2 * W_, N, T, W_);
+    be->gate_residual(be, b->x_mid, b->x_in, b->proj, b->mod, 6 * W_, 2 * W_, N, T, W_);
     be->layernorm_modulate(be, b->ln2, b->ln2_mean, b->ln2_rstd, b->x_mid, b->mod, 6 * W_, 3 * W_, 4 * W_, N, T, W_,
                            eps);
     be->linear(be, b->fc1, b->ln2, W(m, bp->fc1_w), W(m, bp->fc1_b), NT, W_, M, 0);
     be->gelu(be, b->gelu, b->fc1, (size_t)NT * M);
     be->linear(be, b->fc2, b->gelu, W(m, bp->fc2_w), W(m, bp->fc2_b), NT, M, W_, 0);
-    be->copy(be, x_out, b->x_mid, bytes);
-    be->gate_residual(be, x_out, b->fc2, b->mod, 6 * W_, 5 * W_, N, T, W_);
+    be->gate_residual(be, x_out, b->x_mid, b->fc2, b->mod, 6 * W_, 5 * W_, N, T, W_);
 }
 
 static void check_input(const Model *m, const ModelInput *in) {
@@ -330,28 +327,31 @@ void model_forward(Model *m, const ModelInput *in) {
     m->T_enc = Te;
     m->masked = Te < L;
 
-    /* Conditioning c = t_emb + y_emb, and SiLU(c) shared by every adaLN linear. */
+    /* Every host input first: a copy from pageable host memory may wait for the stream (CUDA), and
+     * here that is only the previous step's work, not the kernels of this pass. */
     float *tf = xmalloc((size_t)N * F * sizeof *tf, "timestep features");
     timestep_features(tf, in->c_noise, N, F, c->max_period);
     upload_act(m, a->t_freq, tf, (size_t)N * F);
     free(tf);
+    if (K) upload_act(m, a->labels, in->labels, (size_t)N * K);
+    upload_act(m, a->patches, in->patches, (size_t)N * L * P);
+    if (m->masked) {
+        be->to_device(be, a->ids_keep, in->ids_keep, (size_t)N * Te * sizeof(int32_t));
+        be->to_device(be, a->ids_restore, in->ids_restore, (size_t)N * L * sizeof(int32_t));
+    }
+
+    /* Conditioning c = t_emb + y_emb, and SiLU(c) shared by every adaLN linear. */
     be->linear(be, a->t_hidden, a->t_freq, W(m, x->t_mlp0_w), W(m, x->t_mlp0_b), N, F, D, 0);
     be->silu(be, a->t_hidden_silu, a->t_hidden, (size_t)N * D);
     be->linear(be, a->t_emb, a->t_hidden_silu, W(m, x->t_mlp2_w), W(m, x->t_mlp2_b), N, D, D, 0);
     be->copy(be, a->c, a->t_emb, (size_t)N * D * dtype_size(be->act_dtype));
-    if (K) {
-        upload_act(m, a->labels, in->labels, (size_t)N * K);
-        be->linear(be, a->c, a->labels, W(m, x->y_table), NULL, N, K, D, 1);
-    }
+    if (K) be->linear(be, a->c, a->labels, W(m, x->y_table), NULL, N, K, D, 1);
     be->silu(be, a->c_silu, a->c, (size_t)N * D);
 
     /* Patch embedding (+ fixed position embedding), then the kept tokens. */
-    upload_act(m, a->patches, in->patches, (size_t)N * L * P);
     be->linear(be, a->x_embed, a->patches, W(m, x->x_embed_w), W(m, x->x_embed_b), N * L, P, D, 0);
     be->add_rows(be, a->x_embed, W(m, x->pos_embed), N, L, D);
     if (m->masked) {
-        be->to_device(be, a->ids_keep, in->ids_keep, (size_t)N * Te * sizeof(int32_t));
-        be->to_device(be, a->ids_restore, in->ids_restore, (size_t)N * L * sizeof(int32_t));
         be->gather_tokens(be, a->blocks[0].x_in, a->x_embed, a->ids_keep, N, L, Te, D);
     } else {
         be->copy(be, a->blocks[0].x_in, a->x_embed, (size_t)N * L * D * dtype_size(be->act_dtype));

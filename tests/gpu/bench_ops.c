@@ -4,7 +4,9 @@
  * (AdamW, the compute copy of the weights, zeroing the gradients); prints each op's time, its
  * achieved rate (TFLOP/s for GEMMs and attention, GB/s of the bytes an op must move at least,
  * counting 16-bit activations), and the sum over one step (28 encoder + 8 decoder blocks),
- * which is the step time the ops would give without launch gaps. A benchmark, never a test.
+ * which is the step time the ops would give without launch gaps. Attention is also timed on each
+ * path (MASKDIT_ATTENTION=flash and =gemm) in bf16/fp16, outside the sum. A benchmark, never a
+ * test.
  *
  *   bench_ops [--batch B] [--precision bf16|fp16|fp32]
  */
@@ -13,12 +15,16 @@
 #include "../../src/util/common.h"
 #include "../../src/util/rng.h"
 #include "../../src/backend/backend.h"
+#include "gpu_check.h"
 
 typedef struct {
-    Backend *be;
+    Backend *be;            /* the default attention path */
+    Backend *paths[2];      /* bf16/fp16: MASKDIT_ATTENTION=flash and =gemm, attention timed on each */
     double step_ms;
     int reps;
 } Bench;
+
+static const char *const PATH_NAMES[2] = {"flash", "gemm"};
 
 /* Random values for timing: 2^20 normals repeated (drawing hundreds of millions would take longer
  * than the benchmark), made non-negative when asked (second moments). */
@@ -51,17 +57,19 @@ static void *act_random(Bench *b, size_t n) {
     return a;
 }
 
-/* Runs the op once to warm up, then reps times; prints and adds count * time to the step. */
-#define TIME(b, name, count, flops, bytes, call)                                                         \
+/* Runs the op (on backend on) once to warm up, then reps times; prints and adds count * time to
+ * the step. */
+#define TIME_ON(b, on, name, count, flops, bytes, call)                                                  \
     do {                                                                                                 \
         call;                                                                                            \
-        (b)->be->sync((b)->be);                                                                          \
+        (on)->sync(on);                                                                                  \
         double t0_ = now_seconds();                                                                      \
         for (int r_ = 0; r_ < (b)->reps; r_++) call;                                                     \
-        (b)->be->sync((b)->be);                                                                          \
+        (on)->sync(on);                                                                                  \
         double ms_ = (now_seconds() - t0_) / (b)->reps * 1e3;                                            \
         report(b, name, count, ms_, flops, bytes);                                                       \
     } while (0)
+#define TIME(b, name, count, flops, bytes, call) TIME_ON(b, (b)->be, name, count, flops, bytes, call)
 
 static void report(Bench *b, const char *name, int count, double ms, double flops, double bytes) {
     char rate[48];
@@ -109,13 +117,22 @@ static void block(Bench *b, const char *label, int N, int T, int W, int M, int H
     TIME(b, "attention (fwd)", count, 4.0 * R * T * W, 0, be->attention(be, y, saved, wide, N, T, W, H));
     TIME(b, "attention (bwd)", count, 8.0 * R * T * W, 0,
          be->attention_backward(be, wide2, scratch, y, wide, y, saved, N, T, W, H));
+    /* each path on its own (not in the sum; the buffers are this backend's, finished before) */
+    for (int p = 0; p < 2 && b->paths[p]; p++) {
+        Backend *ab = b->paths[p];
+        snprintf(name, sizeof name, "attention (fwd) [%s, not in the sum]", PATH_NAMES[p]);
+        TIME_ON(b, ab, name, 0, 4.0 * R * T * W, 0, ab->attention(ab, y, saved, wide, N, T, W, H));
+        snprintf(name, sizeof name, "attention (bwd) [%s, not in the sum]", PATH_NAMES[p]);
+        TIME_ON(b, ab, name, 0, 8.0 * R * T * W, 0,
+                ab->attention_backward(ab, wide2, scratch, y, wide, y, saved, N, T, W, H));
+    }
     double row = R * W * es;
     TIME(b, "layernorm_modulate (fwd)", 2 * count, 0, 2 * row,
          be->layernorm_modulate(be, y, mean, rstd, x, mod, 6 * W, 0, W, N, T, W, 1e-6f));
     TIME(b, "layernorm_modulate (bwd)", 2 * count, 0, 4 * row,
          be->layernorm_modulate_backward(be, z, dmod, y, x, mean, rstd, mod, 6 * W, 0, W, N, T, W));
-    TIME(b, "copy (residual stream)", 2 * count, 0, 2 * row, be->copy(be, z, x, R * W * es));
-    TIME(b, "gate_residual (fwd)", 2 * count, 0, 3 * row, be->gate_residual(be, z, y, mod, 6 * W, 2 * W, N, T, W));
+    TIME(b, "gate_residual (fwd)", 2 * count, 0, 3 * row,
+         be->gate_residual(be, z, x, y, mod, 6 * W, 2 * W, N, T, W));
     TIME(b, "gate_residual (bwd)", 2 * count, 0, 3 * row,
          be->gate_residual_backward(be, y, dmod, x, z, mod, 6 * W, 2 * W, N, T, W));
     TIME(b, "gelu (fwd)", count, 0, 2 * R * M * es, be->gelu(be, wide2, wide, R * M));
@@ -134,11 +151,14 @@ int main(int argc, char **argv) {
     }
     DType t = !strcmp(precision, "fp32") ? DTYPE_F32 : !strcmp(precision, "fp16") ? DTYPE_F16 : DTYPE_BF16;
     char err[512];
-    Bench b = {backend_cuda_create(0, t, 0, err, sizeof err), 0, 10};
+    Bench b = {backend_cuda_create(0, t, 0, err, sizeof err), {NULL, NULL}, 0, 10};
     if (!b.be) {
         printf("bench_ops: %s\n", err);
         return 2;
     }
+    for (int p = 0; p < 2 && t != DTYPE_F32; p++)
+        if (!(b.paths[p] = gpu_backend_with_env("MASKDIT_ATTENTION", PATH_NAMES[p], t, 0, err, sizeof err)))
+            die("bench_ops: %s", err);
     if (batch < 1) die("--batch must be >= 1");
     printf("bench_ops: MaskDiT-XL/2 at 256 px, batch %d, %s\n", batch, dtype_name(t));
     block(&b, "encoder", batch, 128, 1152, 4608, 16, 1152, 28);
@@ -156,6 +176,8 @@ int main(int argc, char **argv) {
     printf("sum over one step: %.1f ms (ops back to back, without launch gaps or the embedders/final layer)\n",
            b.step_ms);
     be->free(be, p), be->free(be, g), be->free(be, m), be->free(be, v), be->free(be, wact);
+    for (int k = 0; k < 2; k++)
+        if (b.paths[k]) b.paths[k]->destroy(b.paths[k]);
     be->destroy(be);
     return 0;
 }

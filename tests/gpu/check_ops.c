@@ -22,7 +22,11 @@
  *   fp16: 5e-3 on act outputs (unit roundoff 2^-11 = 4.9e-4, same reasoning).
  *   f32 outputs of bf16/fp16 runs (dW, dbias, LayerNorm statistics, loss, optimizer): 1e-4:
  *         their inputs are identical on both sides and they accumulate in fp32/double.
- *   cast: exact (both round to nearest even). */
+ *   cast: exact (both round to nearest even).
+ * Attention in bf16/fp16 runs on both paths, from two GPU backends: MASKDIT_ATTENTION=flash (the
+ * fused kernels) and =gemm (batched GEMMs), and mixed (forward on one, backward on the other).
+ * The fused kernels round P and dS to 16 bits where the batched GEMMs do (operands of the next
+ * product), so the same limits apply. */
 #include <math.h>
 
 #include "../../src/util/rng.h"
@@ -30,6 +34,7 @@
 
 typedef struct {
     Backend *cpu, *gpu;
+    Backend *gemm;   /* bf16/fp16: a second GPU backend with MASKDIT_ATTENTION=gemm (gpu has flash) */
     DType act;
     const char *mode;
     double tol_act, tol_f32;
@@ -283,23 +288,36 @@ static void case_adaln(Ctx *x, int N, int T, int W, int chunks) {
     x->gpu->layernorm_modulate_backward(x->gpu, dx.g, dmod.g, dout.g, xx.g, mean.g, rstd.g, mod.g, S, sh, sc, N, T, W);
     check(x, op, "ln backward dx", &dx, -1);
     check(x, op, "ln backward dmod", &dmod, -1);
-    /* gated residual */
-    Buf y = buf_random(x, NTW, 1, 1.0f, 0.0f);
-    x->cpu->gate_residual(x->cpu, xx.c, y.c, mod.c, S, gt, N, T, W);
-    x->gpu->gate_residual(x->gpu, xx.g, y.g, mod.g, S, gt, N, T, W);
-    check(x, op, "gate x", &xx, -1);
+    /* gated residual: out of place (into a poisoned buffer), then in place */
+    Buf y = buf_random(x, NTW, 1, 1.0f, 0.0f), gx = buf_poison(x, NTW, 1);
+    x->cpu->gate_residual(x->cpu, gx.c, xx.c, y.c, mod.c, S, gt, N, T, W);
+    x->gpu->gate_residual(x->gpu, gx.g, xx.g, y.g, mod.g, S, gt, N, T, W);
+    check(x, op, "gate x_out", &gx, -1);
+    x->cpu->gate_residual(x->cpu, xx.c, xx.c, y.c, mod.c, S, gt, N, T, W);
+    x->gpu->gate_residual(x->gpu, xx.g, xx.g, y.g, mod.g, S, gt, N, T, W);
+    check(x, op, "gate in place", &xx, -1);
     Buf dy = buf_poison(x, NTW, 1);
     x->cpu->gate_residual_backward(x->cpu, dy.c, dmod.c, dout.c, y.c, mod.c, S, gt, N, T, W);
     x->gpu->gate_residual_backward(x->gpu, dy.g, dmod.g, dout.g, y.g, mod.g, S, gt, N, T, W);
     check(x, op, "gate backward dy", &dy, -1);
     check(x, op, "gate backward dmod", &dmod, -1);
     buf_free(x, &xx), buf_free(x, &mod), buf_free(x, &out), buf_free(x, &mean), buf_free(x, &rstd);
-    buf_free(x, &dout), buf_free(x, &dx), buf_free(x, &dmod), buf_free(x, &y), buf_free(x, &dy);
+    buf_free(x, &dout), buf_free(x, &dx), buf_free(x, &dmod), buf_free(x, &y), buf_free(x, &dy), buf_free(x, &gx);
 }
 
-static void case_attention(Ctx *x, int N, int T, int E, int H) {
-    char op[64];
-    snprintf(op, sizeof op, "attention[N%d T%d E%d H%d hd%d]", N, T, E, H, E / H);
+/* The attention path a backend of this mode runs ("flash": the fused kernels, for the head widths
+ * they take; the batched GEMMs otherwise and in fp32). */
+static const char *path_name(const Ctx *x, const Backend *b) {
+    return x->act == DTYPE_F32 || b == x->gemm ? "gemm" : "flash";
+}
+
+/* Forward on backend fwd, backward on bwd (GPU backends of this mode; both paths save the same
+ * log-sum-exp, so they may be mixed). */
+static void case_attention(Ctx *x, Backend *fwd, Backend *bwd, int N, int T, int E, int H) {
+    char op[96], path[16];
+    if (fwd == bwd) snprintf(path, sizeof path, "%s", path_name(x, fwd));
+    else snprintf(path, sizeof path, "%s>%s", path_name(x, fwd), path_name(x, bwd));
+    snprintf(op, sizeof op, "attention[%s N%d T%d E%d H%d hd%d]", path, N, T, E, H, E / H);
     size_t NT = (size_t)N * T;
     Buf qkv = buf_random(x, NT * 3 * E, 1, 1.0f, 0.0f), out = buf_poison(x, NT * E, 1);
     void *cs = x->cpu->alloc(x->cpu, x->cpu->attention_saved_bytes(x->cpu, N, T, E, H), "cpu saved");
@@ -307,17 +325,35 @@ static void case_attention(Ctx *x, int N, int T, int E, int H) {
     void *cw = x->cpu->alloc(x->cpu, x->cpu->attention_scratch_bytes(x->cpu, N, T, E, H), "cpu scratch");
     void *gw = x->gpu->alloc(x->gpu, x->gpu->attention_scratch_bytes(x->gpu, N, T, E, H), "gpu scratch");
     x->cpu->attention(x->cpu, out.c, cs, qkv.c, N, T, E, H);
-    x->gpu->attention(x->gpu, out.g, gs, qkv.g, N, T, E, H);
+    /* the buffers belong to x->gpu: its uploads are complete before another backend's stream runs */
+    x->gpu->sync(x->gpu);
+    fwd->attention(fwd, out.g, gs, qkv.g, N, T, E, H);
+    fwd->sync(fwd);
     check(x, op, "out", &out, -1);
     /* the backward reads the forward's out: give both sides the CPU's */
-    x->gpu->sync(x->gpu);
     gpu_upload(x, &out, out.c);
     Buf dout = buf_random(x, NT * E, 1, 1.0f, 0.0f), dqkv = buf_poison(x, NT * 3 * E, 1);
     x->cpu->attention_backward(x->cpu, dqkv.c, cw, dout.c, qkv.c, out.c, cs, N, T, E, H);
-    x->gpu->attention_backward(x->gpu, dqkv.g, gw, dout.g, qkv.g, out.g, gs, N, T, E, H);
+    x->gpu->sync(x->gpu);
+    bwd->attention_backward(bwd, dqkv.g, gw, dout.g, qkv.g, out.g, gs, N, T, E, H);
+    bwd->sync(bwd);
     check(x, op, "dqkv", &dqkv, -1);
     x->cpu->free(x->cpu, cs), x->gpu->free(x->gpu, gs), x->cpu->free(x->cpu, cw), x->gpu->free(x->gpu, gw);
     buf_free(x, &qkv), buf_free(x, &out), buf_free(x, &dout), buf_free(x, &dqkv);
+}
+
+/* Every attention case on backend b: the model's shapes; each head width in use (32: decoder,
+ * 64: S/B, 72: XL, 80) at lengths with partial 64-row blocks and 32/64-key steps; the other
+ * widths the fused kernels are built for (padded to 16, 48, 96, 112, 128); widths they do not
+ * take (12: not a multiple of 8; 136: over 128), which run the batched GEMMs. */
+static void attention_cases(Ctx *x, Backend *b) {
+    static const int model[][4] = {{4, 128, 1152, 16}, {2, 256, 512, 16}, {2, 64, 256, 4}, {3, 17, 40, 5}};
+    static const int lengths[] = {1, 5, 17, 128, 256, 1000}, widths[] = {32, 64, 72, 80};
+    static const int others[] = {8, 40, 96, 112, 120, 128, 12, 136};
+    for (size_t i = 0; i < ARRAY_LEN(model); i++) case_attention(x, b, b, model[i][0], model[i][1], model[i][2], model[i][3]);
+    for (size_t w = 0; w < ARRAY_LEN(widths); w++)
+        for (size_t l = 0; l < ARRAY_LEN(lengths); l++) case_attention(x, b, b, 2, lengths[l], 2 * widths[w], 2);
+    for (size_t w = 0; w < ARRAY_LEN(others); w++) case_attention(x, b, b, 2, 77, 3 * others[w], 3);
 }
 
 /* A random permutation of each sample's L tokens: ids_shuffle; ids_restore is its inverse. */
@@ -443,12 +479,15 @@ static const Mode MODES[] = {
 
 static void run_mode(Ctx *x, const Mode *md) {
     char err[512];
-    if (md->no_lt) setenv("MASKDIT_CUDA_NO_LT", "1", 1);
-    x->gpu = backend_cuda_create(0, md->act, md->tf32, err, sizeof err);
-    unsetenv("MASKDIT_CUDA_NO_LT");
-    if (!x->gpu) {
+    x->gpu = md->no_lt ? gpu_backend_with_env("MASKDIT_CUDA_NO_LT", "1", md->act, md->tf32, err, sizeof err)
+                       : gpu_backend_with_env("MASKDIT_ATTENTION", "flash", md->act, md->tf32, err, sizeof err);
+    if (x->gpu && md->act != DTYPE_F32 && !md->no_lt)
+        x->gemm = gpu_backend_with_env("MASKDIT_ATTENTION", "gemm", md->act, md->tf32, err, sizeof err);
+    if (!x->gpu || (md->act != DTYPE_F32 && !md->no_lt && !x->gemm)) {
         printf("FAIL %s/create %s\n", md->name, err);
         x->failed++;
+        if (x->gpu) x->gpu->destroy(x->gpu);
+        x->gpu = NULL;
         return;
     }
     x->act = md->act;
@@ -471,10 +510,12 @@ static void run_mode(Ctx *x, const Mode *md) {
     case_adaln(x, 8, 128, 1152, 6);
     case_adaln(x, 4, 256, 512, 2);
     case_adaln(x, 3, 5, 36, 6);
-    case_attention(x, 4, 128, 1152, 16);   /* hd 72: DiT-XL encoder */
-    case_attention(x, 2, 256, 512, 16);    /* hd 32: decoder */
-    case_attention(x, 2, 64, 256, 4);      /* hd 64: S/B */
-    case_attention(x, 3, 17, 40, 5);       /* hd 8, odd T */
+    attention_cases(x, x->gpu);
+    if (x->gemm) {
+        attention_cases(x, x->gemm);
+        case_attention(x, x->gpu, x->gemm, 2, 200, 144, 2);   /* fused forward, batched-GEMM backward */
+        case_attention(x, x->gemm, x->gpu, 2, 200, 144, 2);   /* and the other way round */
+    }
     case_tokens(x, 4, 256, 128, 1152);
     case_tokens(x, 3, 16, 8, 5);
     case_loss(x, 8, 256, 16, 1, 1);
@@ -484,8 +525,9 @@ static void run_mode(Ctx *x, const Mode *md) {
     case_optimizer(x, (size_t)1 << 20);
 done:
     printf("%s: %.1f s\n", md->name, now_seconds() - t0);
+    if (x->gemm) x->gemm->destroy(x->gemm);
     x->gpu->destroy(x->gpu);
-    x->gpu = NULL;
+    x->gpu = x->gemm = NULL;
 }
 
 int main(int argc, char **argv) {

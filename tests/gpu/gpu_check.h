@@ -1,6 +1,6 @@
-/* Shared by the GPU check programs (check_ops, check_step): the command line
- * [--precision NAME|all] [--seed S], the exit with status 2 on a machine without a GPU, and the
- * choice of precisions. */
+/* Shared by the GPU check programs (check_ops, check_step, bench_ops): the command line
+ * [--precision NAME|all] [--seed S], the exit with status 2 on a machine without a GPU, the
+ * choice of precisions, and backends created with a given switch. */
 #ifndef MASKDIT_GPU_CHECK_H
 #define MASKDIT_GPU_CHECK_H
 
@@ -33,6 +33,22 @@ static inline GpuCheck gpu_check_start(const char *prog, const char *precisions,
     }
     printf("%s: seed %llu (rerun with --seed to repeat)\n", prog, (unsigned long long)g.seed);
     return g;
+}
+
+/* A CUDA backend on GPU 0 created with the environment variable `name` set to value (NULL: unset)
+ * during its creation only: the backend reads its switches (MASKDIT_CUDA_NO_LT, MASKDIT_ATTENTION)
+ * then. NULL with a message in err when creation fails. */
+static inline Backend *gpu_backend_with_env(const char *name, const char *value, DType act, int tf32, char *err,
+                                            size_t err_len) {
+    const char *old = getenv(name);
+    char *keep = old ? xstrdup(old) : NULL;
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+    Backend *b = backend_cuda_create(0, act, tf32, err, err_len);
+    if (keep) setenv(name, keep, 1);
+    else unsetenv(name);
+    free(keep);
+    return b;
 }
 
 /* Whether the precision called name was asked for. */

@@ -11,9 +11,10 @@
 #   4. golden parity in fp32 on the GPU (maskdit-golden --device cuda) for the shared tiny file
 #      and the variants in tests/golden/;
 #   5. the NCCL all-reduce over all GPUs (only with more than one);
-#   6. benchmarks: the time of every op at the shapes of an XL/2 step (bench_ops), then
-#      MaskDiT-XL/2 in bf16, 256 px (batch 32 and 128) and 512 px (batch 32), next to the same
-#      model in PyTorch AMP (tests/gpu/torch_maskdit.py) on the same GPU.
+#   6. benchmarks: the time of every op at the shapes of an XL/2 step (bench_ops; attention also on
+#      each path, MASKDIT_ATTENTION=flash and =gemm), then MaskDiT-XL/2 in bf16 (default attention
+#      path), 256 px (batch 32 and 128) and 512 px (batch 32), next to the same model in PyTorch
+#      AMP (tests/gpu/torch_maskdit.py) on the same GPU.
 # Each part runs under its own time limit and a failure does not stop the later parts. Everything
 # goes to $OUT/results.txt; the table at the end is also written to $OUT/summary.txt.
 #
@@ -168,6 +169,9 @@ fi
 if [ -n "$BIN" ]; then
     part ops-timing 90 "${RUN[@]}" "$BIN/gpu/bench_ops" --batch 128
     CHECKS+=("per-op timing (bench_ops, XL/2 256 px b128): $(grep -m1 '^sum over one step' "$LOGDIR/ops-timing.log" || echo "no result (exit ${RC[ops-timing]:-skipped})")")
+    # attention of each block kind, on the default path and on each path alone
+    while IFS= read -r line; do CHECKS+=("  $line"); done < <(grep -E '^(encoder|decoder) block|attention \((fwd|bwd)\)' \
+        "$LOGDIR/ops-timing.log" 2>/dev/null)
 fi
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do

@@ -146,13 +146,21 @@ static void gate_residual_forward_and_backward(void) {
     GateCtx c = {N, T, W, 6 * W, 5 * W, NULL, NULL, NULL, NULL};   /* gate_mlp */
     const size_t n = (size_t)N * T * W, nmod = (size_t)N * c.stride;
     float *x = host_randn(n, 1), *y = host_randn(n, 1), *mod = host_randn(nmod, 0.5);
+    float *sentinel_out = malloc(n * sizeof *sentinel_out);
+    for (size_t i = 0; i < n; i++) sentinel_out[i] = SENTINEL;
     float *d_x = dev_from(x, n), *d_y = dev_from(y, n), *d_mod = dev_from(mod, nmod);
-    be->gate_residual(be, d_x, d_y, d_mod, c.stride, c.gate_off, N, T, W);
-    float *out = host_of(d_x, n);
+    float *d_out = dev_from(sentinel_out, n);
+    be->gate_residual(be, d_out, d_x, d_y, d_mod, c.stride, c.gate_off, N, T, W);
+    float *out = host_of(d_out, n), *x_after = host_of(d_x, n);
     c.x = to_f64(x, n), c.y = to_f64(y, n), c.mod = to_f64(mod, nmod);
     double *ref = malloc(n * sizeof *ref), e;
     naive_gate_residual(&c, ref);
     CHECK((e = rel_error(out, ref, n)) <= FWD_TOL, "gate_residual: rel error %g", e);
+    CHECK(memcmp(x_after, x, n * sizeof *x) == 0, "gate_residual changed its input x_in");
+    /* in place (x_out = x_in): the same values */
+    be->gate_residual(be, d_x, d_x, d_y, d_mod, c.stride, c.gate_off, N, T, W);
+    float *inplace = host_of(d_x, n);
+    CHECK(memcmp(inplace, out, n * sizeof *out) == 0, "in place differs from out of place");
 
     float *wts = host_randn(n, 1), *sentinel = malloc(nmod * sizeof *sentinel);
     for (size_t i = 0; i < nmod; i++) sentinel[i] = SENTINEL;
@@ -172,6 +180,7 @@ static void gate_residual_forward_and_backward(void) {
     CHECK(memcmp(dy, dy2, n * sizeof *dy) == 0 && memcmp(dmod, dmod2, nmod * sizeof *dmod) == 0,
           "dy and dgate must be overwritten");
     free(x), free(y), free(mod), free(out), free(ref), free(wts), free(sentinel), free(dy), free(dmod);
+    free(sentinel_out), free(x_after), free(inplace), be->free(be, d_out);
     free(dx_after), free(fd_mod), free(dy2), free(dmod2), free(c.x), free(c.y), free(c.mod), free(c.wts);
     be->free(be, d_x), be->free(be, d_y), be->free(be, d_mod), be->free(be, d_dx), be->free(be, d_dy);
     be->free(be, d_dmod);

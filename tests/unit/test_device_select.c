@@ -2,6 +2,7 @@
  * (CI, or a build without CUDA) `--device cuda` must fail with a clear message and "auto" must
  * fall back to the CPU; with a GPU, both give the CUDA backend. The NCCL all-reduce refuses a CPU
  * backend. */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +78,20 @@ static void half_precision_on_the_cpu_is_refused(void) {
     CHECK(strstr(msg, "precision bf16 needs the CUDA backend") != NULL, "message: '%s'", msg);
 }
 
+/* MASKDIT_ATTENTION is read before anything else, so a bad value is reported with or without a GPU
+ * (a build without CUDA reports that instead). */
+static void bad_attention_setting_is_refused(void) {
+    char err[512] = "";
+    setenv("MASKDIT_ATTENTION", "fast", 1);
+    Backend *b = backend_cuda_create(0, DTYPE_BF16, 0, err, sizeof err);
+    unsetenv("MASKDIT_ATTENTION");
+    CHECK(b == NULL, "MASKDIT_ATTENTION=fast accepted");
+    if (b) b->destroy(b);
+    CHECK(strstr(err, "MASKDIT_ATTENTION=fast: expected flash (fused kernels) or gemm (batched GEMMs)") ||
+              strstr(err, "has no CUDA backend"),
+          "message: '%s'", err);
+}
+
 static void nccl_refuses_a_cpu_backend(void) {
     Backend *cpu = backend_cpu_create(1);
     Dist d;
@@ -96,6 +111,7 @@ int main(void) {
     RUN(device_cuda_without_gpu_fails_clearly);
     RUN(device_auto_picks_what_is_there);
     RUN(half_precision_on_the_cpu_is_refused);
+    RUN(bad_attention_setting_is_refused);
     RUN(nccl_refuses_a_cpu_backend);
     return test_summary();
 }
