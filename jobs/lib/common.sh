@@ -86,23 +86,25 @@ maskdit_check_world_size() {
 }
 
 # A job that checkpointed and requeued itself recorded that checkpoint in its Comment; the requeued
-# run continues from it (MASKDIT_RESUME_CKPT). If it has disappeared in between, the program would
-# silently start again from scratch: stop instead.
+# run continues from the newest checkpoint of that directory (MASKDIT_RESUME_CKPT): the recorded
+# one, or a later one if the job was requeued again (by Slurm, after a node failure) once it had
+# written more. If the directory is gone or empty, the program would silently start again from
+# scratch: stop instead.
 maskdit_check_resume() {
     MASKDIT_RESUME_CKPT=
     [ "$MASKDIT_RESTART" -gt 0 ] || return 0
-    local comment ckpt
+    local comment recorded dir newest
     comment=$(squeue -h -j "$SLURM_JOB_ID" -o %k 2>/dev/null)
     case $comment in "$MASKDIT_COMMENT_TAG"*) ;; *) return 0 ;; esac
-    ckpt=${comment#"$MASKDIT_COMMENT_TAG"}
-    if [ ! -d "$(dirname "$ckpt")" ]; then
-        maskdit_die "requeued job (restart $MASKDIT_RESTART) cannot resume: its checkpoint directory" \
-            "$(dirname "$ckpt") was removed. Restore it, or submit a new job to start the run again."
-    fi
-    [ -f "$ckpt" ] || maskdit_die "requeued job (restart $MASKDIT_RESTART) cannot resume: its checkpoint $ckpt" \
-        "was removed. Restore it, or submit a new job to start the run again."
-    MASKDIT_RESUME_CKPT=$ckpt
-    maskdit_log "resuming from $ckpt"
+    recorded=${comment#"$MASKDIT_COMMENT_TAG"}
+    dir=$(dirname "$recorded")
+    # Checkpoints are named by their step (at least 7 digits): the largest number is the newest.
+    newest=$(find "$dir" -maxdepth 1 -name '*.h5' -printf '%f\n' 2>/dev/null | grep -E '^[0-9]+\.h5$' | sort -n | tail -n 1)
+    [ -n "$newest" ] || maskdit_die "requeued job (restart $MASKDIT_RESTART) cannot resume: its checkpoint directory" \
+        "$dir (where it wrote $(basename "$recorded")) was removed or holds no checkpoint. Restore it, or submit" \
+        "a new job to start the run again."
+    MASKDIT_RESUME_CKPT=$dir/$newest
+    maskdit_log "resuming from $MASKDIT_RESUME_CKPT"
 }
 
 # The newest checkpoint */checkpoints/*.h5 under dir written since epoch second $2 (empty if none).

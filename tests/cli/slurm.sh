@@ -194,9 +194,10 @@ if [ "$p_ok" = 1 ] && requeued train-preempted "$jp"; then
     expect_job train-preempted "$jp" COMPLETED "resuming from"
 fi
 if [ "$r_ok" = 1 ] && requeued requeue-ckpt-removed "$jr"; then
-    rm -rf "$(ckpt_dir removed)"
+    removed_dir=$(ckpt_dir removed)
+    rm -rf "$removed_dir"
     slurm_release_now "$jr"
-    expect_job requeue-ckpt-removed "$jr" FAILED "cannot resume: its checkpoint directory"
+    expect_job requeue-ckpt-removed "$jr" FAILED "cannot resume: its checkpoint directory $removed_dir (where it wrote"
 fi
 expect_job train-whole "$jw" COMPLETED
 for s in "received SIGUSR1" "checkpoint written: $TMP/preempted/" "requeueing job $jp" "(restart 1)"; do
