@@ -14,7 +14,7 @@ void mpi_check_at(int rc, const char *what, const char *file, int line) {
 
 /* Inside a Slurm job the world must be what the allocation says: srun starts one process per task
  * (SLURM_NTASKS is the step's task count), and a process started without a launcher in an
- * allocation of several tasks is a world of 1. A smaller world means the processes did not join one
+ * allocation of several tasks is a world of 1. Another size means the processes did not join one
  * MPI job (srun --mpi plugin and the MPI library's PMI do not match, or no launcher): each would
  * train alone and write the same checkpoints. The ranks of an mpirun (Open MPI's marks them with
  * OMPI_COMM_WORLD_SIZE, MPICH/Intel hydra's with PMI_SIZE) run under daemons that srun started as a
