@@ -93,7 +93,7 @@ jc=$(MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/t10k-images-idx3-ubyte.gz MASKDI
     MASKDIT_DATA=$DATA submit convert convert.slurm --shard-size 2500 --no-progress)
 jcp=$(MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/train-images-idx3-ubyte.gz MASKDIT_LABELS=$FMNIST/train-labels-idx1-ubyte.gz \
     MASKDIT_DATA=$TMP/data-preempted submit convert-preempted convert.slurm --shard-size 500 --no-progress)
-preempt convert-preempted "$jcp" test -e "$TMP/data-preempted/shard-00010.h5" && cp_ok=1 || cp_ok=0
+preempt convert-preempted "$jcp" test -e "$TMP/data-preempted/shard-00004.h5" && cp_ok=1 || cp_ok=0
 first_shard=$(stat -c %Y.%i "$TMP/data-preempted/shard-00000.h5" 2>/dev/null)
 
 # ---- a tiny run: a small MaskDiT on the Fashion-MNIST test set, pixels, 2 ranks x batch 4 ----
