@@ -26,8 +26,13 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
 
-HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null)
-HDF5_LIBS := $(shell pkg-config --libs hdf5-openmpi 2>/dev/null)
+# Parallel HDF5: its pkg-config package (HDF5_PKG=hdf5 for many cluster modules), or set
+# HDF5_CFLAGS / HDF5_LIBS on the command line (INSTALL.md).
+HDF5_PKG ?= hdf5-openmpi
+HDF5_CFLAGS := $(shell pkg-config --cflags $(HDF5_PKG) 2>/dev/null)
+HDF5_LIBS := $(shell pkg-config --libs $(HDF5_PKG) 2>/dev/null)
+# MPI include flags for the files nvcc compiles (it does not go through mpicc).
+MPI_CFLAGS ?= $(shell $(CC) --showme:compile 2>/dev/null)
 
 ARCH ?= -march=x86-64-v3
 CFLAGS ?= -O3 $(ARCH) -g
@@ -50,7 +55,7 @@ ifeq ($(CUDA),1)
   NVCCFLAGS ?= -O3 -g -lineinfo
   NVCCFLAGS += -std=c++17 -MMD -MP $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
       -gencode arch=compute_$(lastword $(CUDA_ARCHS)),code=compute_$(lastword $(CUDA_ARCHS)) \
-      -Xcompiler -fPIC,-Wall $(HDF5_CFLAGS) -ccbin g++ -I/usr/lib/x86_64-linux-gnu/openmpi/include
+      -Xcompiler -fPIC,-Wall $(HDF5_CFLAGS) -ccbin g++ $(MPI_CFLAGS)
   CUDA_SRC := $(wildcard cuda/*.cu)
   CUDA_C_SRC := $(wildcard mpi/*_nccl.c)
   CFLAGS_CUDA := -DMASKDIT_CUDA -I$(CUDA_HOME)/include
