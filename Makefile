@@ -17,6 +17,13 @@ DEBIAN_PACKAGES := build-essential pkg-config libopenblas-openmp-dev libopenmpi-
     dataset-fashion-mnist python3 python3-numpy python3-h5py python3-lmdb \
     slurm-wlm slurm-client munge
 
+# Build on every core unless -j was given (sub-makes share the top make's job slots).
+ifeq ($(MAKELEVEL),0)
+  ifeq ($(filter -j%,$(MAKEFLAGS)),)
+    MAKEFLAGS += -j$(shell nproc)
+  endif
+endif
+
 CC := mpicc
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -26,8 +33,13 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
 
-HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null)
-HDF5_LIBS := $(shell pkg-config --libs hdf5-openmpi 2>/dev/null)
+# Parallel HDF5: its pkg-config package (HDF5_PKG=hdf5 for many cluster modules), or set
+# HDF5_CFLAGS / HDF5_LIBS on the command line (INSTALL.md).
+HDF5_PKG ?= hdf5-openmpi
+HDF5_CFLAGS := $(shell pkg-config --cflags $(HDF5_PKG) 2>/dev/null)
+HDF5_LIBS := $(shell pkg-config --libs $(HDF5_PKG) 2>/dev/null)
+# MPI include flags for the files nvcc compiles (it does not go through mpicc).
+MPI_CFLAGS ?= $(shell $(CC) --showme:compile 2>/dev/null)
 
 ARCH ?= -march=x86-64-v3
 CFLAGS ?= -O3 $(ARCH) -g
@@ -50,7 +62,7 @@ ifeq ($(CUDA),1)
   NVCCFLAGS ?= -O3 -g -lineinfo
   NVCCFLAGS += -std=c++17 -MMD -MP $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
       -gencode arch=compute_$(lastword $(CUDA_ARCHS)),code=compute_$(lastword $(CUDA_ARCHS)) \
-      -Xcompiler -fPIC,-Wall $(HDF5_CFLAGS) -ccbin g++ -I/usr/lib/x86_64-linux-gnu/openmpi/include
+      -Xcompiler -fPIC,-Wall $(HDF5_CFLAGS) -ccbin g++ $(MPI_CFLAGS)
   CUDA_SRC := $(wildcard cuda/*.cu)
   CUDA_C_SRC := $(wildcard mpi/*_nccl.c)
   CFLAGS_CUDA := -DMASKDIT_CUDA -I$(CUDA_HOME)/include
@@ -78,7 +90,7 @@ BENCHES := $(patsubst tests/bench/%.c,bin/bench/%,$(BENCH_C))
 GPU_TESTS := $(patsubst tests/gpu/%.c,bin/gpu/%,$(GPU_TEST_C))
 LIB := build/libmaskdit.a
 
-.PHONY: all deps test demo bench clean
+.PHONY: all deps ensure-deps test demo bench clean
 all: $(PROGS) $(TESTS) $(BENCHES) $(GPU_TESTS)
 
 # The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it
@@ -129,14 +141,23 @@ bin/bench/%: build/tests/bench/%.o $(LIB)
 bin/gpu/%: build/tests/gpu/%.o $(LIB)
 	$(link)
 
+# Install the Debian packages (root, or sudo).
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES)
 
-test: all
+# `make test` and `make demo` work on a fresh machine: they install what is missing first. The
+# build runs in a sub-make so that its flags (pkg-config, mpicc) are read after the install.
+ensure-deps:
+	@missing=; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing missing Debian packages:$$missing"; $(MAKE) --no-print-directory deps; fi
+
+test: ensure-deps
+	@$(MAKE) --no-print-directory all
 	bash tests/run.sh
 
-demo: all
+demo: ensure-deps
+	@$(MAKE) --no-print-directory all
 	bash jobs/demo.sh
 
 bench: all

@@ -2,6 +2,7 @@
  * the Backend table. The ops live in gemm.cu, attention.cu, norm.cu, elementwise.cu, tokens.cu,
  * loss.cu and optim.cu. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.cuh"
@@ -147,6 +148,10 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
                     cudaGetErrorString(e));
     }
     if (count == 0) return fail(err, err_len, "no CUDA GPU on this machine");
+    /* A launcher that binds one GPU per task (srun --gpus-per-task=1 or --gpu-bind) leaves each
+     * rank exactly one visible device, whatever its node-local rank: use it. */
+    const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+    if (count == 1 && visible && *visible && !strchr(visible, ',')) device = 0;
     if (device < 0 || device >= count)
         return fail(err, err_len,
                     "this rank needs GPU %d (its node-local rank) but the node has only %d GPU%s: start at most "

@@ -1,6 +1,7 @@
 #include "dist.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 void mpi_check_at(int rc, const char *what, const char *file, int line) {
@@ -9,6 +10,24 @@ void mpi_check_at(int rc, const char *what, const char *file, int line) {
     int len = 0;
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) snprintf(msg, sizeof msg, "MPI error code %d", rc);
     fatal_at(file, line, "%s failed: %s", what, msg);
+}
+
+/* Inside a Slurm job the world must be what the allocation says: srun starts one process per task
+ * (SLURM_NTASKS is the step's task count), and a process started without a launcher in an
+ * allocation of several tasks is a world of 1. Another size means the processes did not join one
+ * MPI job (srun --mpi plugin and the MPI library's PMI do not match, or no launcher): each would
+ * train alone and write the same checkpoints. The ranks of an mpirun (Open MPI's marks them with
+ * OMPI_COMM_WORLD_SIZE, MPICH/Intel hydra's with PMI_SIZE) run under daemons that srun started as a
+ * step of their own, whose SLURM_NTASKS counts the daemons: mpirun sizes the world itself. */
+static void check_world_matches_slurm(const Dist *d) {
+    const char *tasks = getenv("SLURM_NTASKS");
+    if (!tasks || getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE")) return;
+    char *end;
+    long n = strtol(tasks, &end, 10);
+    if (end == tasks || *end || n == d->world) return;
+    die("the MPI world has %d rank%s but Slurm started SLURM_NTASKS=%ld tasks: the processes did not join one "
+        "MPI job; launch with `srun --mpi=pmix` (one rank per task) or mpirun (see INSTALL.md)",
+        d->world, d->world == 1 ? "" : "s", n);
 }
 
 void dist_init(Dist *d, int *argc, char ***argv) {
@@ -23,6 +42,7 @@ void dist_init(Dist *d, int *argc, char ***argv) {
     MPI_CHECK(MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &d->node_comm));
     MPI_CHECK(MPI_Comm_rank(d->node_comm, &d->local_rank));
     MPI_CHECK(MPI_Comm_size(d->node_comm, &d->local_world));
+    check_world_matches_slurm(d);
 }
 
 void dist_finalize(Dist *d) {

@@ -243,6 +243,31 @@ static double mean_f(const float *x, int n) {
     return s / n;
 }
 
+/* F_x, D_x, the per-sample loss, its mean and the gradients of the last forward against
+ * <group>/F_x, D_x, loss, loss_mean and the gradient datasets of grads_group; the per-sample loss
+ * is left in loss[N]. */
+static void check_outputs(Golden *g, Model *m, EdmBatch *b, const LossInput *li, const char *group,
+                          const char *grads_group, float *loss) {
+    char name[64];
+    double *F = xmalloc(g->img * sizeof *F, "F_x"), *Dx = xmalloc(g->img * sizeof *Dx, "D_x");
+    denoised_from_output(g, m, b, F, Dx);
+    xsnprintf(name, sizeof name, "%s/F_x", group);
+    compare_d(g, name, F, g->img, g->lim_fwd);
+    xsnprintf(name, sizeof name, "%s/D_x", group);
+    compare_d(g, name, Dx, g->img, g->lim_fwd);
+    model_zero_grads(m);
+    model_loss(m, li, 1.0f / g->N, loss);
+    xsnprintf(name, sizeof name, "%s/loss", group);
+    compare_f(g, name, loss, (size_t)g->N, g->lim_loss);
+    double mean = mean_f(loss, g->N);
+    xsnprintf(name, sizeof name, "%s/loss_mean", group);
+    compare_d(g, name, &mean, 1, g->lim_loss);
+    model_backward(m, NULL, NULL);
+    compare_grads(g, m, grads_group, grads_group);
+    free(F);
+    free(Dx);
+}
+
 static void check_masked(Golden *g, Model *m, EdmBatch *b, const Inputs *in) {
     const ModelConfig *c = &g->cfg;
     int N = g->N, D = c->hidden_size, Te = g->Lk;
@@ -277,52 +302,27 @@ static void check_masked(Golden *g, Model *m, EdmBatch *b, const Inputs *in) {
         compare_act(g, m, "/forward/dec_out", a->dblocks[c->decoder_depth].x_in, (size_t)N * g->L * Dd);
     }
     compare_act(g, m, "/forward/final_out", a->final_out, (size_t)N * g->L * g->P);
-    double *F = xmalloc(g->img * sizeof *F, "F_x"), *Dx = xmalloc(g->img * sizeof *Dx, "D_x");
-    denoised_from_output(g, m, b, F, Dx);
-    compare_d(g, "/forward/F_x", F, g->img, g->lim_fwd);
-    compare_d(g, "/forward/D_x", Dx, g->img, g->lim_fwd);
 
-    /* The two loss terms: the op with the MAE coefficient 0 gives loss_dsm. */
+    /* The two loss terms: the op with the MAE coefficient 0 gives loss_dsm, the rest is MAE. */
     float dsm[64], total[64], mae[64];
     LossInput no_mae = li;
     no_mae.mae_coef = 0;
     model_loss(m, &no_mae, 0.0f, dsm);
     compare_f(g, "/forward/loss_dsm", dsm, (size_t)N, g->lim_loss);
-    model_zero_grads(m);
-    model_loss(m, &li, 1.0f / N, total);
+    check_outputs(g, m, b, &li, "/forward", "/grads", total);
     if (c->mae_loss_coef > 0) {
         for (int n = 0; n < N; n++) mae[n] = (float)((total[n] - (double)dsm[n]) / c->mae_loss_coef);
         compare_f(g, "/forward/loss_mae", mae, (size_t)N, g->lim_loss * 10);   /* a difference of two losses */
     }
-    compare_f(g, "/forward/loss", total, (size_t)N, g->lim_loss);
-    double mean = mean_f(total, N);
-    compare_d(g, "/forward/loss_mean", &mean, 1, g->lim_loss);
-    model_backward(m, NULL, NULL);
-    compare_grads(g, m, "/grads", "/grads");
-    free(F);
-    free(Dx);
 }
 
 static void check_unmasked(Golden *g, Model *m, EdmBatch *b, const Inputs *in) {
     ModelInput mi;
     LossInput li;
-    int N = g->N;
-    edm_prepare(b, &g->cfg, N, in->x, in->labels, in->rnd_normal, in->noise, in->ids_shuffle, g->L, &mi, &li);
-    model_forward(m, &mi);
-    double *F = xmalloc(g->img * sizeof *F, "F_x"), *Dx = xmalloc(g->img * sizeof *Dx, "D_x");
-    denoised_from_output(g, m, b, F, Dx);
-    compare_d(g, "/unmasked/F_x", F, g->img, g->lim_fwd);
-    compare_d(g, "/unmasked/D_x", Dx, g->img, g->lim_fwd);
     float loss[64];
-    model_zero_grads(m);
-    model_loss(m, &li, 1.0f / N, loss);
-    compare_f(g, "/unmasked/loss", loss, (size_t)N, g->lim_loss);
-    double mean = mean_f(loss, N);
-    compare_d(g, "/unmasked/loss_mean", &mean, 1, g->lim_loss);
-    model_backward(m, NULL, NULL);
-    compare_grads(g, m, "/unmasked/grads", "/unmasked/grads");
-    free(F);
-    free(Dx);
+    edm_prepare(b, &g->cfg, g->N, in->x, in->labels, in->rnd_normal, in->noise, in->ids_shuffle, g->L, &mi, &li);
+    model_forward(m, &mi);
+    check_outputs(g, m, b, &li, "/unmasked", "/unmasked/grads", loss);
 }
 
 static void check_guidance(Golden *g, Model *m, EdmBatch *b) {

@@ -15,44 +15,37 @@ EdmCoeffs edm_coeffs(double sigma, double sd) {
 
 double edm_weight(double sigma, double sd) { return (sigma * sigma + sd * sd) / ((sigma * sd) * (sigma * sd)); }
 
-/* Token l = i*w + j covers rows i*p..i*p+p-1 and columns j*p..j*p+p-1. */
+/* Visit every value of every patch: token l = i*g + j covers rows i*p..i*p+p-1 and columns
+ * j*p..j*p+p-1; within the token the value (c, a, b) sits at (c*p + a)*p + b (the Conv2d weight
+ * order of the patch embedding) or at (a*p + b)*C + c (the final layer's order). */
+#define FOR_EACH_PATCH_VALUE(N, C, H, p, abc, IMG_INDEX, TOK_INDEX, BODY)                            \
+    do {                                                                                            \
+        int g_ = (H) / (p), P_ = (C) * (p) * (p);                                                   \
+        for (int n = 0; n < (N); n++)                                                               \
+            for (int i = 0; i < g_; i++)                                                            \
+                for (int j = 0; j < g_; j++)                                                        \
+                    for (int ch = 0; ch < (C); ch++)                                                \
+                        for (int a = 0; a < (p); a++)                                               \
+                            for (int b = 0; b < (p); b++) {                                         \
+                                size_t IMG_INDEX =                                                  \
+                                    (((size_t)n * (C) + ch) * (H) + i * (p) + a) * (H) + j * (p) + b; \
+                                size_t TOK_INDEX = ((size_t)n * g_ * g_ + (size_t)i * g_ + j) * P_ + \
+                                                   (size_t)((abc) ? (a * (p) + b) * (C) + ch        \
+                                                                  : (ch * (p) + a) * (p) + b);      \
+                                BODY;                                                               \
+                            }                                                                       \
+    } while (0)
+
 void patchify_cab(float *out, const float *img, int N, int C, int H, int p) {
-    int g = H / p, P = C * p * p;
-    for (int n = 0; n < N; n++)
-        for (int i = 0; i < g; i++)
-            for (int j = 0; j < g; j++) {
-                float *tok = out + ((size_t)n * g * g + (size_t)i * g + j) * P;
-                for (int ch = 0; ch < C; ch++)
-                    for (int a = 0; a < p; a++)
-                        for (int b = 0; b < p; b++)
-                            tok[(ch * p + a) * p + b] = img[(((size_t)n * C + ch) * H + i * p + a) * H + j * p + b];
-            }
+    FOR_EACH_PATCH_VALUE(N, C, H, p, 0, pix, tok, out[tok] = img[pix]);
 }
 
 void patchify_abc(float *out, const float *img, int N, int C, int H, int p) {
-    int g = H / p, P = C * p * p;
-    for (int n = 0; n < N; n++)
-        for (int i = 0; i < g; i++)
-            for (int j = 0; j < g; j++) {
-                float *tok = out + ((size_t)n * g * g + (size_t)i * g + j) * P;
-                for (int a = 0; a < p; a++)
-                    for (int b = 0; b < p; b++)
-                        for (int ch = 0; ch < C; ch++)
-                            tok[(a * p + b) * C + ch] = img[(((size_t)n * C + ch) * H + i * p + a) * H + j * p + b];
-            }
+    FOR_EACH_PATCH_VALUE(N, C, H, p, 1, pix, tok, out[tok] = img[pix]);
 }
 
-void unpatchify_abc(double *out, const float *tok, int N, int C, int H, int p) {
-    int g = H / p, P = C * p * p;
-    for (int n = 0; n < N; n++)
-        for (int i = 0; i < g; i++)
-            for (int j = 0; j < g; j++) {
-                const float *t = tok + ((size_t)n * g * g + (size_t)i * g + j) * P;
-                for (int a = 0; a < p; a++)
-                    for (int b = 0; b < p; b++)
-                        for (int ch = 0; ch < C; ch++)
-                            out[(((size_t)n * C + ch) * H + i * p + a) * H + j * p + b] = t[(a * p + b) * C + ch];
-            }
+void unpatchify_abc(double *out, const float *tok_in, int N, int C, int H, int p) {
+    FOR_EACH_PATCH_VALUE(N, C, H, p, 1, pix, tok, out[pix] = tok_in[tok]);
 }
 
 void edm_batch_alloc(EdmBatch *b, const ModelConfig *cfg, int max_batch) {

@@ -29,7 +29,8 @@ typedef struct {
 static void *plan_act(Planner *p, size_t n) { return carve(&p->arena, n * p->act); }
 static float *plan_f32(Planner *p, size_t n) { return carve(&p->arena, n * sizeof(float)); }
 
-static void plan_block(Planner *p, BlockActs *b, size_t N, size_t T, size_t W, size_t M, int heads) {
+/* gelu: the stack's shared GELU output buffer (see plan_stack). */
+static void plan_block(Planner *p, BlockActs *b, size_t N, size_t T, size_t W, size_t M, int heads, void *gelu) {
     b->x_in = plan_act(p, N * T * W);
     b->mod = plan_act(p, N * 6 * W);
     b->ln1 = plan_act(p, N * T * W);
@@ -44,22 +45,25 @@ static void plan_block(Planner *p, BlockActs *b, size_t N, size_t T, size_t W, s
     b->ln2_mean = plan_f32(p, N * T);
     b->ln2_rstd = plan_f32(p, N * T);
     b->fc1 = plan_act(p, N * T * M);
-    b->gelu = plan_act(p, N * T * M);
+    b->gelu = gelu;
     b->fc2 = plan_act(p, N * T * W);
 }
 
 /* The activations of `depth` blocks and the stack's output (blocks[depth].x_in). Training keeps
- * every block's activations for the backward pass; inference shares one set between the blocks
- * and alternates the residual stream between two buffers. */
+ * every block's activations for the backward pass except the GELU output, the widest of them
+ * (4W per token): the blocks share one GELU buffer and the backward pass recomputes it from fc1,
+ * one cheap element-wise pass that keeps peak memory below the original's. Inference shares one
+ * set between the blocks and alternates the residual stream between two buffers. */
 static void plan_stack(Planner *p, BlockActs *blocks, int depth, size_t N, size_t T, size_t W, size_t M, int heads,
                        int training) {
+    void *gelu = depth ? plan_act(p, N * T * M) : NULL;
     if (training) {
-        for (int i = 0; i < depth; i++) plan_block(p, &blocks[i], N, T, W, M, heads);
+        for (int i = 0; i < depth; i++) plan_block(p, &blocks[i], N, T, W, M, heads, gelu);
         blocks[depth].x_in = plan_act(p, N * T * W);
         return;
     }
     BlockActs shared = {0};
-    if (depth) plan_block(p, &shared, N, T, W, M, heads);
+    if (depth) plan_block(p, &shared, N, T, W, M, heads, gelu);
     else shared.x_in = plan_act(p, N * T * W);
     void *other = plan_act(p, N * T * W);
     for (int i = 0; i <= depth; i++) {
@@ -439,7 +443,8 @@ static void block_backward(Model *m, const BlockParams *bp, BlockActs *b, int N,
     Backend *be = m->be;
     ModelActs *a = &m->a;
     int M = model_mlp_hidden(W_, m->cfg.mlp_ratio), NT = N * T, S = 6 * W_;
-    /* MLP branch: x_out = x_mid + gate_mlp * fc2(gelu(fc1(ln2))) */
+    /* MLP branch: x_out = x_mid + gate_mlp * fc2(gelu(fc1(ln2))); the GELU output is recomputed. */
+    be->gelu(be, b->gelu, b->fc1, (size_t)NT * M);
     be->gate_residual_backward(be, a->d_tmp, a->d_mod, a->d_res, b->fc2, b->mod, S, 5 * W_, N, T, W_);
     be->linear_backward(be, a->d_tmp2, G(m, bp->fc2_w), G(m, bp->fc2_b), a->d_tmp, b->gelu, W(m, bp->fc2_w), NT, M,
                         W_, 0);

@@ -29,7 +29,8 @@ typedef struct {
     void *ln2;              /* [N,T,W] */
     float *ln2_mean, *ln2_rstd;
     void *fc1;              /* [N,T,M] before GELU */
-    void *gelu;             /* [N,T,M] */
+    void *gelu;             /* [N,T,M], one buffer shared by the blocks of a stack: recomputed from fc1
+                               in the backward pass */
     void *fc2;              /* [N,T,W] MLP branch output (before the gate) */
 } BlockActs;
 

@@ -20,7 +20,8 @@
 #
 #   bash tests/gpu/make_kit.sh    (on the build machine, once per change; then carry `.gpukit`)
 #   bash tests/gpu/run.sh         (on the GPU machine, from the repository root)
-# GPU_USE_KIT=1 takes the kit even where the packages are installed; GPU_BUDGET=seconds; OUT=dir.
+# GPU_USE_KIT=1 takes the kit even where the packages are installed; GPU_USE_BUILD=1 takes bin/ as
+# it is (built with the site's libraries, INSTALL.md); GPU_BUDGET=seconds; OUT=dir.
 set -u
 cd "$(dirname "$0")/../.."
 T0=$SECONDS
@@ -90,7 +91,11 @@ log "python3 torch: $TORCH"
 # ---- 1. build, or the prebuilt kit ----
 KIT=/tmp/maskdit-kit
 RUN=(env)   # the environment our programs run in (the kit's libraries, when it is used)
-if [ "${GPU_USE_KIT:-0}" != 1 ] && command -v mpicc >/dev/null && pkg-config --exists hdf5-openmpi 2>/dev/null &&
+if [ "${GPU_USE_BUILD:-0}" = 1 ]; then
+    log "== build: GPU_USE_BUILD=1: the programs already built in bin/ (e.g. against a cluster's modules)"
+    BIN=bin
+    GOLDEN=../shared/golden/maskdit_tiny.h5
+elif [ "${GPU_USE_KIT:-0}" != 1 ] && command -v mpicc >/dev/null && pkg-config --exists hdf5-openmpi 2>/dev/null &&
     command -v nvcc >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so ]; then
     part build 300 make CUDA=1 CUDA_ARCHS=90 -j"$(nproc)" && BIN=bin || BIN=
     GOLDEN=../shared/golden/maskdit_tiny.h5
