@@ -6,13 +6,15 @@
 
 #include "../mpi/dist.h"
 #include "../src/data/shard_writer.h"
+#include "../src/util/progress.h"
 #include "convert.h"
-#include "progress.h"
 
 /* Samples per read from the source: about 8 MiB of float32 at a time. */
 #define READ_BLOCK_BYTES (8 << 20)
 /* Default shard size. */
 #define SHARD_TARGET_BYTES (1LL << 30)
+/* Seconds between progress lines in a log. */
+#define PROGRESS_LOG_INTERVAL 30.0
 
 int convert_make_directory(const char *path, Error *e) {
     char buf[4096];
@@ -65,6 +67,32 @@ static int describe(const ConvertSource *src, const ConvertOptions *opt, Dataset
     return dataset_info_check(info, opt->out, e);
 }
 
+/* The samples of this rank's shards: "lmdb -> float16  [####------]  51.2%  655360/1281167  4210/s
+ * ETA 2m29s". Samples of shards kept from an earlier run count as done but not in the rate. */
+typedef struct {
+    Progress line;
+    char what[64];
+    long long total, done, skipped;
+} ConvertProgress;
+
+static void show_progress(ConvertProgress *c, int final) {
+    double elapsed = progress_elapsed(&c->line);
+    double rate = elapsed > 0 ? (double)(c->done - c->skipped) / elapsed : 0;
+    double frac = c->total ? (double)c->done / (double)c->total : 1;
+    char bar[PROGRESS_BAR_WIDTH + 1], when[32];
+    progress_bar(frac, bar);
+    if (final) format_duration(elapsed, when, sizeof when);
+    else progress_eta((double)(c->total - c->done), rate, when, sizeof when);
+    progress_print(&c->line, final, "%s  [%s] %5.1f%%  %lld/%lld  %.0f/s  %s %s", c->what, bar, 100 * frac, c->done,
+                   c->total, rate, final ? "took" : "ETA", when);
+}
+
+static void count_progress(ConvertProgress *c, long long n, int skipped) {
+    c->done += n;
+    if (skipped) c->skipped += n;
+    if (progress_due(&c->line)) show_progress(c, 0);
+}
+
 /* An existing final shard from an earlier run must be exactly the one this run would write. */
 static int keep_existing(const char *out, const DatasetInfo *info, int shard, long long first, long long rows, Error *e) {
     ShardLayout layout;
@@ -76,7 +104,7 @@ static int keep_existing(const char *out, const DatasetInfo *info, int shard, lo
 }
 
 static int write_shard(ConvertSource *src, const char *out, const DatasetInfo *info, int shard, long long first,
-                       long long rows, float *block, long long block_rows, Progress *progress, Error *e) {
+                       long long rows, float *block, long long block_rows, ConvertProgress *progress, Error *e) {
     ShardWriter *w = shard_writer_open(out, info, shard, first, rows, e);
     if (!w) return -1;
     for (long long done = 0; done < rows;) {
@@ -87,7 +115,7 @@ static int write_shard(ConvertSource *src, const char *out, const DatasetInfo *i
             return error_prefix(e, "%s", src->description);
         }
         done += n;
-        progress_add(progress, n, 0);
+        count_progress(progress, n, 0);
     }
     return shard_writer_finish(w, e);
 }
@@ -114,10 +142,9 @@ int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Com
     size_t sample_floats = row_bytes / (size_t)dataset_dtype_size(ds.dtype);
     long long block_rows = MAX(1, READ_BLOCK_BYTES / (long long)(sample_floats * sizeof(float)));
     float *block = xmalloc((size_t)MIN(block_rows, per_shard) * sample_floats * sizeof *block, "conversion block");
-    char what[64];
-    snprintf(what, sizeof what, "%s -> %s", opt->kind, ds.dtype);
-    Progress progress;
-    progress_init(&progress, what, mine, opt->progress);
+    ConvertProgress progress = {.total = mine};
+    snprintf(progress.what, sizeof progress.what, "%s -> %s", opt->kind, ds.dtype);
+    progress_start(&progress.line, opt->progress, PROGRESS_LOG_INTERVAL);
     if (rank == 0 && opt->progress)
         info("writing %lld samples in %d shards to %s%s", ds.count, ds.num_shards, opt->out,
              world > 1 ? " (progress: rank 0's shards)" : "");
@@ -128,7 +155,7 @@ int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Com
         struct stat st;
         if (stat(path, &st) == 0) {
             r = keep_existing(opt->out, &ds, s, s * per_shard, shard_rows[s], e);
-            progress_add(&progress, shard_rows[s], 1);
+            count_progress(&progress, shard_rows[s], 1);
         } else {
             r = write_shard(src, opt->out, &ds, s, s * per_shard, shard_rows[s], block, MIN(block_rows, per_shard),
                             &progress, e);
@@ -136,7 +163,7 @@ int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Com
     }
     free(block);
     if (r == 0) {
-        progress_finish(&progress);
+        show_progress(&progress, 1);
         /* A rank that failed ends the job (the caller dies, which aborts every rank): the index is
          * only written once every shard of every rank is complete. */
         MPI_CHECK(MPI_Barrier(comm));

@@ -8,19 +8,20 @@
 
 #include "../ckpt/ckpt.h"
 #include "../util/png.h"
+#include "../util/progress.h"
 #include "collect.h"
 #include "guided.h"
 #include "images.h"
 #include "intlist.h"
 #include "latents_file.h"
 #include "npz_out.h"
-#include "progress.h"
 #include "streams.h"
 #include "work.h"
 
 #define SEED_MAX 4294967295LL           /* seeds key 32-bit streams */
 #define MAX_IMAGES (1LL << 31)          /* per run */
 #define GRID_MAX_IMAGES 1024            /* tiles in grid.png */
+#define PROGRESS_LOG_INTERVAL 10.0      /* seconds between progress lines in a log */
 
 int generate_pixel_space(const RunConfig *rc, const ModelConfig *mc) {
     return !strstr(rc->data.dataset, "latent") && (mc->in_channels == 1 || mc->in_channels == 3);
@@ -150,15 +151,33 @@ static float *load_weights(const Dist *d, const Setup *s, const ParamTable *t) {
     return flat;
 }
 
+/* Progress of this rank's share, shown by rank 0: images done (the current batch counted by its
+ * steps), images/s and ETA. Rank 0 sees only its own share, so with several ranks its numbers
+ * are scaled to the whole run (the shares differ by at most one batch), marked "~". */
 typedef struct {
-    SampleProgress *progress;
+    Progress line;
+    long long local_total, global_total;
+    int world, num_steps;
     long long done;               /* images of this rank finished before the current batch */
-    int batch, num_steps;
-} StepProgress;
+    int batch;                    /* images in the current batch */
+} SampleProgress;
+
+static void show_progress(SampleProgress *p, double local_done, int steps_done, int final) {
+    double frac = p->local_total ? local_done / (double)p->local_total : 1.0;
+    double global = frac * (double)p->global_total, elapsed = progress_elapsed(&p->line);
+    double rate = elapsed > 0 ? global / elapsed : 0.0;
+    char bar[PROGRESS_BAR_WIDTH + 1], eta[32];
+    progress_bar(frac, bar);
+    progress_eta((double)p->global_total - global, rate, eta, sizeof eta);
+    const char *approx = p->world > 1 ? "~" : "";
+    progress_print(&p->line, final, "sampling [%s] %s%.0f/%lld images  step %d/%d  %s%.2f images/s  ETA %s", bar, approx,
+                   global, p->global_total, steps_done, p->num_steps, approx, rate, eta);
+}
 
 static void on_step(void *ctx, int step, const double *x, int n) {
-    StepProgress *p = ctx;
-    sample_progress_update(p->progress, p->done, p->batch, step, p->num_steps);
+    SampleProgress *p = ctx;
+    if (progress_due(&p->line))
+        show_progress(p, (double)p->done + (double)p->batch * (step + 1) / p->num_steps, step + 1, 0);
 }
 
 /* Sample this rank's share [begin, end) in batches of B; writes one PNG per image (pixel models) and
@@ -172,8 +191,7 @@ static void *sample_share(const Setup *s, Model *m, int B, SampleProgress *progr
     double *x = xmalloc((size_t)B * s->dim * sizeof *x, "sampler state");
     uint32_t *seeds = xmalloc((size_t)B * sizeof *seeds, "batch seeds");
     int *classes = xmalloc((size_t)B * sizeof *classes, "batch classes");
-    StepProgress sp = {.progress = progress, .num_steps = s->plan.opt.num_steps};
-    SamplerCallbacks cb = {.denoise = guided_denoise, .ctx = &gd, .on_step = on_step, .step_ctx = &sp};
+    SamplerCallbacks cb = {.denoise = guided_denoise, .ctx = &gd, .on_step = on_step, .step_ctx = progress};
     for (long long i = begin; i < end; i += B) {
         int n = (int)MIN((long long)B, end - i);
         for (int k = 0; k < n; k++) {
@@ -183,8 +201,7 @@ static void *sample_share(const Setup *s, Model *m, int B, SampleProgress *progr
             sample_initial_noise(x + (size_t)k * s->dim, s->dim, it->seed);
         }
         guided_set_classes(&gd, classes, n);
-        sp.done = i - begin;
-        sp.batch = n;
+        progress->batch = n;
         sampler_run(&s->plan, &cb, x, n, s->dim, seeds);
         for (int k = 0; k < n; k++) {
             char *o = out + (size_t)(i - begin + k) * out_bytes;
@@ -200,7 +217,10 @@ static void *sample_share(const Setup *s, Model *m, int B, SampleProgress *progr
             Error e;
             if (png_write(path, (const uint8_t *)o, s->H, s->H, s->C, &e)) die("%s", e.msg);
         }
-        sample_progress_update(progress, i - begin + n, 0, s->plan.opt.num_steps - 1, s->plan.opt.num_steps);
+        progress->done += n;
+        int last = progress->done >= progress->local_total;
+        if (last || progress_due(&progress->line))
+            show_progress(progress, (double)progress->done, progress->num_steps, last);
     }
     free(x);
     free(seeds);
@@ -325,11 +345,17 @@ void generate_run(const Dist *d, const GenerateArgs *a) {
     model_upload_params(m, flat);
     free(flat);
 
-    SampleProgress progress;
-    sample_progress_start(&progress, end - begin, s.work.count, d->world, d->rank == 0);
+    SampleProgress progress = {.local_total = end - begin, .global_total = s.work.count, .world = d->world,
+                               .num_steps = s.plan.opt.num_steps};
+    progress_start(&progress.line, 1, PROGRESS_LOG_INTERVAL);
     void *local = sample_share(&s, m, B, &progress, begin, end);
     dist_barrier(d);
-    sample_progress_finish(&progress, s.work.count, now_seconds() - progress.t0);
+    progress_end(&progress.line);
+    double seconds = progress_elapsed(&progress.line);
+    char took[32];
+    info("sampled %lld images in %s (%.2f images/s on %d rank%s)", s.work.count,
+         format_duration(seconds, took, sizeof took), seconds > 0 ? s.work.count / seconds : 0.0, d->world,
+         d->world == 1 ? "" : "s");
     if (s.pixels) write_pixel_outputs(d, &s, local, end - begin);
     else write_latent_outputs(d, &s, local, end - begin);
 

@@ -81,12 +81,6 @@ void train_log_event(TrainLog *p, const char *name, const char *fields_fmt, ...)
     fflush(p->jsonl);
 }
 
-static void format_duration(double s, char *buf, size_t len) {
-    long long t = (long long)(s + 0.5);
-    if (t >= 86400) snprintf(buf, len, "%lldd%02lldh%02lldm", t / 86400, t % 86400 / 3600, t % 3600 / 60);
-    else snprintf(buf, len, "%lldh%02lldm%02llds", t / 3600, t % 3600 / 60, t % 60);
-}
-
 void train_log_report(TrainLog *p, long long step, long long end_step, double lr, double mask_ratio,
                      size_t peak_mem_bytes) {
     if (p->steps == 0) return;

@@ -154,6 +154,15 @@ char *format_bytes(double bytes, char *buf, size_t len) {
     return buf;
 }
 
+char *format_duration(double seconds, char *buf, size_t len) {
+    long long t = seconds > 0 ? (long long)(seconds + 0.5) : 0;
+    if (t >= 86400) snprintf(buf, len, "%lldd%02lldh%02lldm", t / 86400, t % 86400 / 3600, t % 3600 / 60);
+    else if (t >= 3600) snprintf(buf, len, "%lldh%02lldm%02llds", t / 3600, t % 3600 / 60, t % 60);
+    else if (t >= 60) snprintf(buf, len, "%lldm%02llds", t / 60, t % 60);
+    else snprintf(buf, len, "%llds", t);
+    return buf;
+}
+
 void xsnprintf_at(char *buf, size_t len, const char *file, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

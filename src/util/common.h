@@ -58,6 +58,8 @@ double now_seconds(void);
 
 /* Format a byte count as "12.3 MiB" into buf (returns buf). */
 char *format_bytes(double bytes, char *buf, size_t len);
+/* Format a duration as "45s", "2m29s", "11h02m13s" or "3d04h10m" into buf (returns buf). */
+char *format_duration(double seconds, char *buf, size_t len);
 
 /* snprintf that dies instead of truncating (paths and names must never be cut silently). */
 void xsnprintf_at(char *buf, size_t len, const char *file, int line, const char *fmt, ...)
