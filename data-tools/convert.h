@@ -67,8 +67,6 @@ void convert_options_default(ConvertOptions *opt, const char *kind);
  * subcommand argv[0] and the option). */
 int convert_parse_args(int argc, char **argv, const ConvertArg *args, ConvertOptions *common, const char *usage,
                        Error *e);
-/* A whole number in [min, max] for option `name`. */
-int convert_parse_long(const char *text, const char *name, long long min, long long max, long long *out, Error *e);
 extern const char CONVERT_COMMON_USAGE[];
 
 #endif

@@ -1,9 +1,9 @@
-#include <errno.h>
+#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../src/data/format.h"
+#include "../src/util/numparse.h"
 #include "convert.h"
 
 const char CONVERT_COMMON_USAGE[] =
@@ -25,16 +25,6 @@ void convert_options_default(ConvertOptions *opt, const char *kind) {
     opt->progress = 1;
 }
 
-int convert_parse_long(const char *text, const char *name, long long min, long long max, long long *out, Error *e) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max)
-        return error_set(e, "%s: '%s' is not a whole number in [%lld, %lld]", name, text, min, max);
-    *out = v;
-    return 0;
-}
-
 /* The common options, handled after a match of their name. */
 static int common_value(const char *name, const char *v, ConvertOptions *opt, Error *e) {
     long long n = 0;
@@ -44,15 +34,15 @@ static int common_value(const char *name, const char *v, ConvertOptions *opt, Er
         if (!dataset_dtype_size(v)) return error_set(e, "--dtype: '%s' is not float16 or float32", v);
         snprintf(opt->dtype, sizeof opt->dtype, "%s", v);
     } else if (!strcmp(name, "--shard-size")) {
-        if (convert_parse_long(v, name, 1, 1LL << 32, &n, e) < 0) return -1;
+        if (parse_whole(name, v, 1, 1LL << 32, &n, e) < 0) return -1;
         opt->shard_size = n;
     } else if (!strcmp(name, "--num-classes")) {
-        if (convert_parse_long(v, name, 0, 1 << 30, &n, e) < 0) return -1;
+        if (parse_whole(name, v, 0, 1 << 30, &n, e) < 0) return -1;
         opt->num_classes = (int)n;
     } else if (!strcmp(name, "--scale-factor")) {
-        char *end;
-        opt->scale_factor = strtod(v, &end);
-        if (end == v || *end || !(opt->scale_factor > 0)) return error_set(e, "--scale-factor: '%s' is not a positive number", v);
+        if (parse_number(name, v, &opt->scale_factor, e) < 0) return -1;
+        if (!(opt->scale_factor > 0) || isinf(opt->scale_factor))
+            return error_set(e, "--scale-factor: expected a positive number, got '%s'", v);
     } else if (!strcmp(name, "--source")) {
         opt->source = v;
     } else {

@@ -6,6 +6,7 @@
 
 #include "../mpi/dist.h"
 #include "../src/data/format.h"
+#include "../src/util/numparse.h"
 #include "convert.h"
 
 static const char USAGE[] =
@@ -35,9 +36,9 @@ int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r != 0) return r < 0 ? -1 : 0;
     long long batch = 256, seconds = 3, seed = 0;
     if (!root) return error_set(e, "bench: no dataset directory given");
-    if ((batch_text && convert_parse_long(batch_text, "--batch", 1, 1 << 20, &batch, e) < 0) ||
-        (seconds_text && convert_parse_long(seconds_text, "--seconds", 1, 3600, &seconds, e) < 0) ||
-        (seed_text && convert_parse_long(seed_text, "--seed", 0, 1LL << 62, &seed, e) < 0))
+    if ((batch_text && parse_whole("--batch", batch_text, 1, 1 << 20, &batch, e) < 0) ||
+        (seconds_text && parse_whole("--seconds", seconds_text, 1, 3600, &seconds, e) < 0) ||
+        (seed_text && parse_whole("--seed", seed_text, 0, 1LL << 62, &seed, e) < 0))
         return -1;
     int rank, world;
     MPI_CHECK(MPI_Comm_rank(comm, &rank));

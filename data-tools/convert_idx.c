@@ -5,6 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../src/util/numparse.h"
 #include "convert.h"
 
 #define IDX_IMAGES_MAGIC 0x00000803u
@@ -147,7 +148,7 @@ int convert_idx_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r != 0) return r < 0 ? -1 : 0;
     if (!images || !labels) return error_set(e, "idx: give both --images and --labels (see maskdit-convert idx --help)");
     long long resolution = 32;
-    if (resolution_text && convert_parse_long(resolution_text, "--resolution", 1, 1 << 14, &resolution, e) < 0) return -1;
+    if (resolution_text && parse_whole("--resolution", resolution_text, 1, 1 << 14, &resolution, e) < 0) return -1;
     ConvertSource src = {0};
     r = idx_open(&src, images, labels, resolution, e);
     if (r == 0) r = convert_write_dataset(&src, &opt, comm, e);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../src/util/numparse.h"
 #include "convert.h"
 
 typedef struct {
@@ -144,8 +145,8 @@ int convert_lmdb_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r != 0) return r < 0 ? -1 : 0;
     long long channels = 8, resolution = 0;
     if (!input) return error_set(e, "lmdb: no input LMDB given (see maskdit-convert lmdb --help)");
-    if (channels_text && convert_parse_long(channels_text, "--channels", 2, 1 << 16, &channels, e) < 0) return -1;
-    if (resolution_text && convert_parse_long(resolution_text, "--resolution", 1, 1 << 16, &resolution, e) < 0) return -1;
+    if (channels_text && parse_whole("--channels", channels_text, 2, 1 << 16, &channels, e) < 0) return -1;
+    if (resolution_text && parse_whole("--resolution", resolution_text, 1, 1 << 16, &resolution, e) < 0) return -1;
     if (resolution_text && !channels_text) channels = 0;
     ConvertSource src = {0};
     r = lmdb_open(&src, input, channels, resolution, e);

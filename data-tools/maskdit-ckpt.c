@@ -13,6 +13,7 @@
 #include "../src/ckpt/pt_import.h"
 #include "../src/model/config_json.h"
 #include "../src/util/h5util.h"
+#include "../src/util/numparse.h"
 
 static const char *USAGE =
     "usage: maskdit-ckpt info FILE\n"
@@ -172,9 +173,10 @@ static int cmd_info(int argc, char **argv) {
 /* ------------------------------------------------------------------ import */
 
 static int parse_int_flag(const char *flag, const char *value) {
-    char *end;
-    long v = value ? strtol(value, &end, 10) : 0;
-    if (!value || *end || v <= 0 || v > 1 << 20) die("%s needs a positive integer (got '%s')", flag, value ? value : "");
+    long long v;
+    Error e;
+    if (!value) die("%s needs a value\n%s", flag, USAGE);
+    if (parse_whole(flag, value, 1, 1 << 20, &v, &e)) die("%s", e.msg);
     return (int)v;
 }
 

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "../cuda/cuda_backend.h"
+#include "../src/util/numparse.h"
 #include "dist.h"
 
 #define NCCL_CHECK(g, call) nccl_check_at((g), (call), #call, __FILE__, __LINE__)
@@ -123,9 +124,10 @@ static void single_finish(GradComm *self) {}
 static double timeout_seconds(void) {
     const char *v = getenv("MASKDIT_NCCL_TIMEOUT");
     if (!v || !*v) return 1800.0;
-    char *end;
-    double s = strtod(v, &end);
-    if (*end || !(s > 0)) die("MASKDIT_NCCL_TIMEOUT must be a positive number of seconds, got '%s'", v);
+    double s;
+    Error e;
+    if (parse_number("MASKDIT_NCCL_TIMEOUT", v, &s, &e)) die("%s (seconds)", e.msg);
+    if (!(s > 0)) die("MASKDIT_NCCL_TIMEOUT: expected a positive number of seconds, got '%s'", v);
     return s;
 }
 

@@ -13,6 +13,7 @@
 #include "../../mpi/dist.h"
 #include "../model/edm.h"
 #include "../model/flops.h"
+#include "../util/numparse.h"
 #include "../util/rng.h"
 
 typedef struct {
@@ -40,16 +41,16 @@ static void apply_preset(Bench *b, const char *name) {
 }
 
 static int int_arg(const char *flag, const char *v) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || x < 0 || x > 1 << 30) die("%s expects a non-negative integer, got '%s'", flag, v);
+    long long x;
+    Error e;
+    if (parse_whole(flag, v, 0, 1 << 30, &x, &e)) die("%s", e.msg);
     return (int)x;
 }
 
 static double num_arg(const char *flag, const char *v) {
-    char *end;
-    double x = strtod(v, &end);
-    if (*end || !isfinite(x)) die("%s expects a number, got '%s'", flag, v);
+    double x;
+    Error e;
+    if (parse_number(flag, v, &x, &e)) die("%s", e.msg);
     return x;
 }
 

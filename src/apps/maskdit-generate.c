@@ -3,13 +3,13 @@
  * Samples from a MaskDiT checkpoint with the EDM sampler, with the options of the original
  * generate.py / sample.py; `mpirun -np N maskdit-generate ...` splits the images across ranks.
  * Usage in docs/maskdit-generate.md; the work is in src/sample/generate.c. */
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../../mpi/dist.h"
 #include "../sample/generate.h"
+#include "../util/numparse.h"
 
 static void usage(void) {
     fprintf(stderr,
@@ -36,19 +36,16 @@ static const char *const IGNORED[] = {"--label_dict", "--pretrained_path", "--nu
                                       "--local_rank", "--master_address"};
 
 static double parse_double(const char *opt, const char *v) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (!*v || *end || errno == ERANGE || isnan(x)) die("%s: expected a number, got '%s'", opt, v);
+    double x;
+    Error e;
+    if (parse_number(opt, v, &x, &e)) die("%s", e.msg);
     return x;
 }
 
 static int parse_int(const char *opt, const char *v) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || errno == ERANGE || x < -2147483647L || x > 2147483647L)
-        die("%s: expected an integer, got '%s'", opt, v);
+    long long x;
+    Error e;
+    if (parse_whole(opt, v, 0, INT_MAX, &x, &e)) die("%s", e.msg);
     return (int)x;
 }
 

@@ -5,6 +5,7 @@
  * See docs/maskdit-train.md (flags, experiment directory, resume, signals, exit status) and
  * docs/configs.md (the YAML keys). */
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -12,6 +13,7 @@
 #include "../../mpi/dist.h"
 #include "../config/config.h"
 #include "../train/trainer.h"
+#include "../util/numparse.h"
 
 static const char USAGE[] =
     "usage: maskdit-train --config FILE.yaml [options]\n"
@@ -52,9 +54,9 @@ static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const ch
 static int str2bool(const char *s) { return !strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes"); }
 
 static long long int_flag(const char *flag, const char *v) {
-    char *end;
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end || x < 0) usage_error("%s expects a non-negative integer, got '%s'", flag, v);
+    long long x;
+    Error e;
+    if (parse_whole(flag, v, 0, LLONG_MAX, &x, &e)) usage_error("%s", e.msg);
     return x;
 }
 

@@ -188,7 +188,8 @@ static void lmdb_bad_inputs(void) {
     expect_failure(convert_lmdb_command, "lmdb x --frobnicate 3", "lmdb: unknown option '--frobnicate'");
     expect_failure(convert_lmdb_command, "lmdb x --dtype float64", "--dtype: 'float64' is not float16 or float32");
     expect_failure(convert_lmdb_command, "lmdb x --shard-size", "option --shard-size needs a value");
-    expect_failure(convert_lmdb_command, "lmdb x --shard-size=0", "--shard-size: '0' is not a whole number");
+    expect_failure(convert_lmdb_command, "lmdb x --shard-size=0",
+                   "--shard-size: expected a whole number from 1 to 4294967296, got '0'");
 }
 
 /* ---------------- resume and verify ---------------- */
