@@ -40,9 +40,6 @@ typedef struct {
  * one (.tmp) is redone; rank 0 writes index.h5 when every rank has finished. */
 int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Comm comm, Error *e);
 
-/* mkdir -p */
-int convert_make_directory(const char *path, Error *e);
-
 /* Subcommands (argv[0] is the subcommand's name). */
 int convert_lmdb_command(int argc, char **argv, MPI_Comm comm, Error *e);
 int convert_idx_command(int argc, char **argv, MPI_Comm comm, Error *e);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../mpi/dist.h"
+#include "../src/util/fileio.h"
 #include "../src/util/zip.h"
 #include "numpy_source.h"
 
@@ -146,7 +147,7 @@ int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e) {
             r = open_stored(&data, zip, den, e);
         } else {
             xsnprintf(extracted, sizeof extracted, "%s/.%s.extracted.tmp", opt.out, den->name);
-            r = convert_make_directory(opt.out, e);
+            r = make_dirs(opt.out, e) < 0 ? error_prefix(e, "--out") : 0;
             if (r == 0) r = extract(&data, zip, den, extracted, comm, e);
         }
     }

@@ -1,11 +1,11 @@
 /* The conversion driver: plans the shards, spreads them over the ranks, skips the ones an earlier
  * run completed, writes the others with bounded memory, and writes the index last. */
-#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "../mpi/dist.h"
 #include "../src/data/shard_writer.h"
+#include "../src/util/fileio.h"
 #include "../src/util/progress.h"
 #include "convert.h"
 
@@ -15,24 +15,6 @@
 #define SHARD_TARGET_BYTES (1LL << 30)
 /* Seconds between progress lines in a log. */
 #define PROGRESS_LOG_INTERVAL 30.0
-
-int convert_make_directory(const char *path, Error *e) {
-    char buf[4096];
-    xsnprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return error_set(e, "%s: cannot create the directory: %s", buf, strerror(errno));
-            if (!c) break;
-            *p = c;
-        }
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return error_set(e, "%s: not a directory", path);
-    return 0;
-}
 
 /* The dataset attributes from the source and the options. */
 static int describe(const ConvertSource *src, const ConvertOptions *opt, DatasetInfo *info, Error *e) {
@@ -123,7 +105,7 @@ static int write_shard(ConvertSource *src, const char *out, const DatasetInfo *i
 int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Comm comm, Error *e) {
     if (!opt->out) return error_set(e, "no output directory: give --out DIR");
     DatasetInfo ds;
-    if (describe(src, opt, &ds, e) < 0 || convert_make_directory(opt->out, e) < 0) return -1;
+    if (describe(src, opt, &ds, e) < 0 || make_dirs(opt->out, e) < 0) return error_prefix(e, "--out");
     int rank, world;
     MPI_CHECK(MPI_Comm_rank(comm, &rank));
     MPI_CHECK(MPI_Comm_size(comm, &world));

@@ -283,7 +283,7 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
     MPI_CHECK(MPI_Comm_size(comm, &w.world));
     size_t len = strlen(path) + 5;
     char *tmp = xmalloc(len, "checkpoint temporary name");
-    xsnprintf(tmp, len, "%s.tmp", path);
+    tmp_name(path, tmp, len);
     w.tmp = tmp;
     CkptMeta m;
     share_meta(meta, &m, w.rank, comm);

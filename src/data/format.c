@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../util/fileio.h"
 #include "../util/h5util.h"
 
 static const char *const KINDS[] = {"moments", "latents", "pixels"};
@@ -171,7 +172,7 @@ hid_t dataset_create_plist(void) {
 int dataset_index_write(const char *root, const DatasetInfo *info, const long long *shard_rows, Error *e) {
     char path[4096], tmp[4200];
     dataset_index_path(root, path, sizeof path);
-    xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
+    tmp_name(path, tmp, sizeof tmp);
     hid_t f = dataset_create_file(tmp);
     if (f < 0) return error_set(e, "%s: cannot create the file", tmp);
     hsize_t n = (hsize_t)info->num_shards;
@@ -183,10 +184,8 @@ int dataset_index_write(const char *root, const DatasetInfo *info, const long lo
     if (d >= 0) H5Dclose(d);
     H5Sclose(s);
     ok = H5Fclose(f) >= 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
+    if (tmp_finish(tmp, path, ok) < 0)
         return error_set(e, "%s: cannot write the index (disk full or no permission?)", path);
-    }
     return 0;
 }
 

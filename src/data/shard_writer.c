@@ -5,6 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../util/fileio.h"
 #include "../util/h5util.h"
 #include "../util/half.h"
 
@@ -39,7 +40,7 @@ ShardWriter *shard_writer_open(const char *root, const DatasetInfo *info, int sh
     w->first_row = first_row;
     w->rows = rows;
     dataset_shard_path(root, shard, w->path, sizeof w->path);
-    xsnprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path);
+    tmp_name(w->path, w->tmp, sizeof w->tmp);
     size_t elem = (size_t)dataset_dtype_size(info->dtype);
     w->row_elems = (size_t)info->stored_channels * (size_t)info->resolution * (size_t)info->resolution;
     w->row_bytes = w->row_elems * elem;
@@ -140,7 +141,7 @@ int shard_writer_finish(ShardWriter *w, Error *e) {
     w->latents = -1;
     ok = H5Fclose(w->file) >= 0 && ok;
     w->file = -1;
-    if (!ok || rename(w->tmp, w->path) != 0) {
+    if (tmp_finish(w->tmp, w->path, ok) < 0) {
         error_set(e, "%s: finishing the shard failed (disk full?)", w->tmp);
         shard_writer_abort(w);
         return -1;

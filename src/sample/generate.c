@@ -3,10 +3,10 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../ckpt/ckpt.h"
+#include "../util/fileio.h"
 #include "../util/png.h"
 #include "../util/progress.h"
 #include "collect.h"
@@ -96,28 +96,6 @@ static void check_inputs(Setup *s, const GenerateArgs *a) {
     sampler_describe(&s->plan.opt, s->sampler_desc, sizeof s->sampler_desc);
 }
 
-/* mkdir -p; returns -1 with errno set. */
-static int make_dirs(const char *path) {
-    char buf[4096];
-    xsnprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; ; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            *p = c;
-            if (!c) break;
-        }
-    }
-    struct stat st;
-    if (stat(path, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
 static void class_dir(const Setup *s, int class_idx, char *buf, size_t len) {
     if (s->work.n_rows > 0) xsnprintf(buf, len, "%s/class_%d", s->a->results_dir, class_idx);
     else xsnprintf(buf, len, "%s", s->a->results_dir);
@@ -126,12 +104,12 @@ static void class_dir(const Setup *s, int class_idx, char *buf, size_t len) {
 /* Rank 0 creates the results directory (and one per class for a class grid) before anyone writes. */
 static void prepare_results_dir(const Dist *d, const Setup *s) {
     if (d->rank == 0) {
-        if (make_dirs(s->a->results_dir) != 0)
-            die("--results_dir %s: cannot create the directory (%s)", s->a->results_dir, strerror(errno));
+        Error e;
+        if (make_dirs(s->a->results_dir, &e)) die("--results_dir: %s", e.msg);
         for (int r = 0; r < s->work.n_rows; r++) {
             char dir[4096];
             class_dir(s, s->work.items[(long long)r * s->work.n_seeds].class_idx, dir, sizeof dir);
-            if (make_dirs(dir) != 0) die("%s: cannot create the directory (%s)", dir, strerror(errno));
+            if (make_dirs(dir, &e)) die("--results_dir: %s", e.msg);
         }
     }
     dist_barrier(d);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../util/fileio.h"
 #include "../util/h5util.h"
 
 static int write_ints(hid_t file, const char *name, const long long *v, long long n) {
@@ -34,7 +35,7 @@ int latents_file_create(LatentsFile *f, const char *path, const SampleWork *w, i
     memset(f, 0, sizeof *f);
     f->file = f->latents = H5I_INVALID_HID;
     xsnprintf(f->path, sizeof f->path, "%s", path);
-    xsnprintf(f->tmp, sizeof f->tmp, "%s.tmp", path);
+    tmp_name(path, f->tmp, sizeof f->tmp);
     f->count = w->count;
     f->row_bytes = (size_t)C * H * W * sizeof(float);
     h5_quiet();
@@ -88,10 +89,8 @@ int latents_file_close(LatentsFile *f, Error *e) {
     int bad = H5Dclose(f->latents) < 0;
     bad |= H5Fclose(f->file) < 0;
     f->latents = f->file = H5I_INVALID_HID;
-    if (bad || rename(f->tmp, f->path) != 0) {
-        remove(f->tmp);
+    if (tmp_finish(f->tmp, f->path, !bad) < 0)
         return error_set(e, "%s: cannot complete the file (%s)", f->path, bad ? "HDF5 close failed" : strerror(errno));
-    }
     return 0;
 }
 

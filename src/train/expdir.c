@@ -3,8 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "../util/fileio.h"
 
 void experiment_name(const RunConfig *c, long long global_batch, char *out, size_t len) {
     char model[sizeof c->model.model_type], ratio[64], mae[64], lr[64];
@@ -17,24 +18,6 @@ void experiment_name(const RunConfig *c, long long global_batch, char *out, size
     xsnprintf(out, len, "%s-%s-%s-%s-m%s-de%d-mae%s-bs-%lld-lr%s%s", model, c->model.precond, c->data.dataset,
               c->model.num_classes ? "cond" : "uncond", ratio, c->model.use_decoder ? 1 : 0, mae, global_batch, lr,
               c->log.tag);
-}
-
-int make_dirs(const char *path, Error *e) {
-    char buf[4096];
-    if (strlen(path) >= sizeof buf) return error_set(e, "path too long: %s", path);
-    strcpy(buf, path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char saved = *p;
-        *p = 0;
-        if (mkdir(buf, 0777) < 0 && errno != EEXIST)
-            return error_set(e, "cannot create directory '%s': %s", buf, strerror(errno));
-        struct stat st;
-        if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
-            return error_set(e, "'%s' exists and is not a directory", buf);
-        if (!(*p = saved)) break;
-    }
-    return 0;
 }
 
 int experiment_prepare(const char *dir, Error *e) {

@@ -13,9 +13,6 @@
 
 void experiment_name(const RunConfig *c, long long global_batch, char *out, size_t len);
 
-/* mkdir -p path. Returns -1 with a message naming the directory that could not be made. */
-int make_dirs(const char *path, Error *e);
-
 /* Create dir and dir/checkpoints, and check that files can be written there. */
 int experiment_prepare(const char *dir, Error *e);
 

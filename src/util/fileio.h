@@ -1,11 +1,27 @@
-/* Positioned reads that finish the job (short reads and EINTR retried). */
+/* File helpers: positioned reads that finish the job, mkdir -p, and the temporary names that
+ * outputs are written under. */
 #ifndef MASKDIT_FILEIO_H
 #define MASKDIT_FILEIO_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Read exactly n bytes at offset off: 0, or -1 with errno set (errno 0: the file ended first). */
+#include "common.h"
+
+/* Read exactly n bytes at offset off (short reads and EINTR retried): 0, or -1 with errno set
+ * (errno 0: the file ended first). */
 int pread_full(int fd, void *buf, size_t n, uint64_t off);
+
+/* mkdir -p: creates every missing directory of path. Returns -1 with a message naming the
+ * directory that could not be made (or that exists as a file). */
+int make_dirs(const char *path, Error *e);
+
+/* Outputs are written under a temporary name and renamed when complete, so that a reader never
+ * sees a partial file and an existing file survives a failed write. */
+/* The temporary name of path: "<path>.tmp". */
+void tmp_name(const char *path, char *buf, size_t len);
+/* Completes a file written under tmp: renames it to path when ok; otherwise, or when the rename
+ * fails, removes it. Returns 0 when renamed, else -1 with errno of the failed rename (0 when !ok). */
+int tmp_finish(const char *tmp, const char *path, int ok);
 
 #endif

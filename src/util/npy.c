@@ -1,8 +1,10 @@
 #include "npy.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "half.h"
 
 static const char NPY_MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
@@ -176,16 +178,13 @@ int npy_save(const char *path, const char *descr, int ndim, const long long *sha
     long long count = 1;
     for (int i = 0; i < ndim; i++) count *= shape[i];
     char tmp[4096];
-    xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
+    tmp_name(path, tmp, sizeof tmp);
     FILE *f = fopen(tmp, "wb");
-    if (!f) return error_set(e, "%s: cannot create the file", tmp);
+    if (!f) return error_set(e, "%s: cannot create (%s)", tmp, strerror(errno));
     int ok = fwrite(header, 1, (size_t)hb, f) == (size_t)hb &&
              fwrite(data, (size_t)h.elem_size, (size_t)count, f) == (size_t)count;
     ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return error_set(e, "%s: write failed (disk full or no permission?)", path);
-    }
+    if (tmp_finish(tmp, path, ok) < 0) return error_set(e, "%s: write failed (disk full or no permission?)", path);
     return 0;
 }
 

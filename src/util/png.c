@@ -5,6 +5,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "fileio.h"
+
 static void put_u32be(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
@@ -52,7 +54,7 @@ int png_write(const char *path, const uint8_t *pixels, int width, int height, in
     ihdr[10] = ihdr[11] = ihdr[12] = 0;   /* deflate, adaptive filtering, no interlace */
 
     char tmp[4096];
-    xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
+    tmp_name(path, tmp, sizeof tmp);
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         free(z);
@@ -63,10 +65,7 @@ int png_write(const char *path, const uint8_t *pixels, int width, int height, in
               write_chunk(f, "IDAT", z, z_len) || write_chunk(f, "IEND", NULL, 0);
     free(z);
     bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        int err = errno;
-        remove(tmp);
-        return error_set(e, "%s: cannot write (%s)", path, strerror(err));
-    }
+    if (tmp_finish(tmp, path, !bad) < 0)
+        return error_set(e, "%s: cannot write (%s)", path, errno ? strerror(errno) : "disk full?");
     return 0;
 }

@@ -432,7 +432,7 @@ ZipWriter *zip_writer_open(const char *path, int flags, Error *e) {
     w->path = xstrdup(path);
     size_t n = strlen(path) + 5;
     w->tmp = xmalloc(n, "zip temporary name");
-    xsnprintf(w->tmp, n, "%s.tmp", path);
+    tmp_name(path, w->tmp, n);
     w->flags = flags;
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
@@ -596,9 +596,8 @@ int zip_writer_close(ZipWriter *w, Error *e) {
     if (rc == 0 && fsync(w->fd) < 0) rc = error_set(e, "%s: fsync failed: %s", w->tmp, strerror(errno));
     if (close(w->fd) < 0 && rc == 0) rc = error_set(e, "%s: close failed: %s", w->tmp, strerror(errno));
     w->fd = -1;
-    if (rc == 0 && rename(w->tmp, w->path) < 0)
+    if (tmp_finish(w->tmp, w->path, rc == 0) < 0 && rc == 0)
         rc = error_set(e, "cannot rename %s to %s: %s", w->tmp, w->path, strerror(errno));
-    if (rc < 0) unlink(w->tmp);
     writer_free(w);
     return rc;
 }

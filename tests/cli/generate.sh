@@ -107,7 +107,7 @@ expect_error bad_weights "--weights: unknown value 'best' (expected ema or model
 expect_error unknown_option "unknown option '--frobnicate'" $GEN "${PIXEL[@]}" --frobnicate 1
 expect_error option_without_value "--seeds needs a value" $GEN "${PIXEL[@]}" --seeds
 touch "$TMP/file"
-expect_error unwritable_results_dir "--results_dir $TMP/file/out: cannot create the directory" \
+expect_error unwritable_results_dir "--results_dir: '$TMP/file' exists and is not a directory" \
     $GEN "${PIXEL[@]}" --seeds 0 --results_dir "$TMP/file/out"
 # On several ranks a refusal ends every rank (no hang).
 expect_error bad_input_on_two_ranks "3 is out of range" timeout 60 $MPIRUN -np 2 $GEN "${PIXEL[@]}" --class_idx 3
