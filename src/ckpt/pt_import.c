@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "../util/half.h"
+
 struct PtFile {
     ZipReader *zip;
     Pickle *pickle;
@@ -270,21 +272,6 @@ void pt_state_dict_free(PtStateDict *sd) {
 
 /* ---------------------------------------------------------------- data */
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
-    if (exp == 0x1f)
-        bits = sign | 0x7f800000u | man << 13;                 /* inf, nan */
-    else if (exp)
-        bits = sign | (exp + 112) << 23 | man << 13;           /* rebias 15 -> 127 */
-    else {
-        float sub = (float)man * 0x1p-24f;                     /* zero and subnormals */
-        return sign ? -sub : sub;
-    }
-    float out;
-    memcpy(&out, &bits, sizeof out);
-    return out;
-}
-
 int pt_read_tensor(const PtFile *f, const PtTensor *t, float *dst, Error *e) {
     if (t->dtype == PT_UNSUPPORTED)
         return error_set(e, "%s: tensor %s is stored as %s, which cannot be read as floating point", pt_path(f),
@@ -296,16 +283,17 @@ int pt_read_tensor(const PtFile *f, const PtTensor *t, float *dst, Error *e) {
         return zip_read_range(f->zip, t->entry, at, dst, bytes, e) < 0 ? error_prefix(e, "tensor %s", t->meta.name) : 0;
     void *tmp = xmalloc(bytes, t->meta.name);
     int rc = zip_read_range(f->zip, t->entry, at, tmp, bytes, e);
-    if (rc < 0) error_prefix(e, "tensor %s", t->meta.name);
-    for (size_t i = 0; rc == 0 && i < t->numel; i++) {
-        if (t->dtype == PT_FLOAT16) {
-            dst[i] = half_to_float(((const uint16_t *)tmp)[i]);
-        } else if (t->dtype == PT_BFLOAT16) {
+    if (rc < 0) {
+        error_prefix(e, "tensor %s", t->meta.name);
+    } else if (t->dtype == PT_FLOAT16) {
+        half_to_float_n(tmp, dst, t->numel);
+    } else if (t->dtype == PT_BFLOAT16) {
+        for (size_t i = 0; i < t->numel; i++) {   /* bfloat16: the upper half of a float32 */
             uint32_t bits = (uint32_t)((const uint16_t *)tmp)[i] << 16;
             memcpy(&dst[i], &bits, sizeof bits);
-        } else {
-            dst[i] = (float)((const double *)tmp)[i];
         }
+    } else {
+        for (size_t i = 0; i < t->numel; i++) dst[i] = (float)((const double *)tmp)[i];
     }
     free(tmp);
     return rc;
