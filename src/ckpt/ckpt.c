@@ -1,6 +1,5 @@
 /* Reading checkpoints: HDF5 files of our format and official PyTorch .pt files, through one set of
  * name/shape rules (tensor_match); finding the newest intact checkpoint of a run. */
-#include <ctype.h>
 #include <dirent.h>
 #include <string.h>
 
@@ -243,17 +242,9 @@ static int load_pt_moments(const PtFile *f, const ParamTable *t, PtOptimizer *o,
     return rc;
 }
 
-/* The original names checkpoints after the step ("0200000.pt"). */
-static long long step_from_name(const char *path) {
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    const char *p = base;
-    while (isdigit((unsigned char)*p)) p++;
-    return p > base && *p == '.' ? strtoll(base, NULL, 10) : 0;
-}
-
 static void pt_meta(const PtFile *f, const PtOptimizer *o, CkptMeta *m) {
     memset(m, 0, sizeof *m);
-    m->step = o && o->has_step ? o->step : step_from_name(pt_path(f));
+    m->step = o && o->has_step ? o->step : MAX(0, pt_step_from_file_name(pt_path(f)));
     m->sample_cursor = -1;
     m->loss_scale = 1.0;
     if (o && o->has_lr) m->lr = o->lr;

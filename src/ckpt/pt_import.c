@@ -390,6 +390,12 @@ void pt_optimizer_free(PtOptimizer *o) {
     memset(o, 0, sizeof *o);
 }
 
+long long pt_step_from_file_name(const char *path) {
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t digits = strspn(base, "0123456789");
+    return digits && digits <= 18 && base[digits] == '.' ? strtoll(base, NULL, 10) : -1;
+}
+
 const PkValue *pt_args(const PtFile *f) {
     const PkValue *a = f->plain ? NULL : pk_dict_get(f->root, "args");
     if (!a) return NULL;

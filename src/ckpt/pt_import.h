@@ -69,4 +69,8 @@ int pt_read_tensor(const PtFile *f, const PtTensor *t, float *dst, Error *e);
 /* Attributes of the pickled argparse.Namespace "args" (a dict), or NULL. */
 const PkValue *pt_args(const PtFile *f);
 
+/* The step in a checkpoint's file name, as the original names and reads them ("0200000.pt":
+ * 200000), or -1 when the name does not start with digits followed by a dot. */
+long long pt_step_from_file_name(const char *path);
+
 #endif

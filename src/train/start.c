@@ -13,9 +13,9 @@
  * A strict load restores everything a checkpoint holds: weights, EMA, AdamW moments and step,
  * sample cursor, seed, loss scale and where the run's schedule started, so that training N steps,
  * stopping and resuming for M more equals training N+M steps. */
-#include <ctype.h>
 #include <string.h>
 
+#include "../ckpt/pt_import.h"
 #include "expdir.h"
 #include "trainer_internal.h"
 
@@ -42,16 +42,6 @@ int trainer_agree(const Dist *d, int rc, const Error *e) {
         fflush(stderr);
     }
     return -1;
-}
-
-/* The digits of a file name such as 0050000.pt (the original takes the step from the name). */
-static long long step_from_file_name(const char *path) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    long long v = 0;
-    int digits = 0;
-    for (const char *p = base; isdigit((unsigned char)*p); p++, digits++) v = v * 10 + (*p - '0');
-    return digits ? v : -1;
 }
 
 /* A checkpoint's stored configuration (NULL text: none); 0 when there is none to read. */
@@ -109,7 +99,7 @@ static int load_source(Trainer *t, StartPlan *plan, CkptTensors *ts, Error *e) {
     if (rc == 0) {
         /* .pt: the step is in the file name (as the original reads it), the optimizer's own count in
          * the file, no cursor; HDF5 written by maskdit-train: all recorded (run section). */
-        long long named = step_from_file_name(plan->source);
+        long long named = pt_step_from_file_name(plan->source);
         int pt = kind == CKPT_FILE_PT, has_run = have_there && there.run.start_step >= 0;
         plan->step = pt && named >= 0 ? named : meta.step;
         plan->optimizer_step = has_run ? there.run.optimizer_step : meta.step;

@@ -508,6 +508,16 @@ static void model_config_from_shapes(void) {
     ckpt_list_free(list, n);
 }
 
+/* The original names checkpoints after the step and reads the step back from the name. */
+static void step_from_file_name(void) {
+    CHECK(pt_step_from_file_name("0200000.pt") == 200000, "bare name");
+    CHECK(pt_step_from_file_name("results/run/checkpoints/0050000.pt") == 50000, "path");
+    CHECK(pt_step_from_file_name("7.pt") == 7, "short");
+    CHECK(pt_step_from_file_name("ckpt.pt") == -1, "no digits");
+    CHECK(pt_step_from_file_name("0050000") == -1 && pt_step_from_file_name("12ab.pt") == -1, "digits then a dot");
+    CHECK(pt_step_from_file_name("0050000/ckpt.pt") == -1, "digits of a directory do not count");
+}
+
 int main(void) {
     const char *g = getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "../shared/golden";
     snprintf(golden_pt, sizeof golden_pt, "%s/maskdit_tiny.pt", g);
@@ -528,6 +538,7 @@ int main(void) {
     RUN(other_bad_inputs);
     RUN(pickle_machine);
     RUN(model_config_from_shapes);
+    RUN(step_from_file_name);
     free(golden_pkl);
     remove_scratch_dir(dir);
     return test_summary();
