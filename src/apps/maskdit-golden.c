@@ -28,18 +28,24 @@ typedef struct {
 
 /* ---- reading ---- */
 
-static double *read_f64(Golden *g, const char *dset, size_t n) {
+/* Dataset dset of exactly n elements, converted to the memory type (malloc'ed). */
+static void *read_all(Golden *g, const char *dset, hid_t type, size_t elem, size_t n) {
     Error e;
-    double *buf = xmalloc(n * sizeof *buf, dset);
-    if (h5_read_into(g->f, g->path, dset, H5T_NATIVE_DOUBLE, buf, n, &e) < 0) die("%s", e.msg);
+    void *buf;
+    if (h5_read_all(g->f, g->path, dset, type, elem, (long long)n, &buf, NULL, &e) < 0) die("%s", e.msg);
     return buf;
 }
 
+static double *read_f64(Golden *g, const char *dset, size_t n) {
+    return read_all(g, dset, H5T_NATIVE_DOUBLE, sizeof(double), n);
+}
+
 static float *read_f32(Golden *g, const char *dset, size_t n) {
-    Error e;
-    float *buf = xmalloc(n * sizeof *buf, dset);
-    if (h5_read_into(g->f, g->path, dset, H5T_NATIVE_FLOAT, buf, n, &e) < 0) die("%s", e.msg);
-    return buf;
+    return read_all(g, dset, H5T_NATIVE_FLOAT, sizeof(float), n);
+}
+
+static long long *read_i64(Golden *g, const char *dset, size_t n) {
+    return read_all(g, dset, H5T_NATIVE_LLONG, sizeof(long long), n);
 }
 
 static double cfg_num(Golden *g, const char *key) {
@@ -211,11 +217,7 @@ static void read_inputs(Golden *g, Inputs *in) {
     in->noise = read_f32(g, "/inputs/noise", g->img);
     in->rnd_normal = read_f64(g, "/inputs/rnd_normal", (size_t)g->N);
     in->labels = g->K ? read_f32(g, "/inputs/labels", (size_t)g->N * g->K) : NULL;
-    long long *ids = NULL;
-    Error e;
-    if (h5_read_all(g->f, g->path, "/inputs/ids_shuffle", H5T_NATIVE_LLONG, sizeof *ids, (long long)g->N * g->L,
-                    (void **)&ids, NULL, &e) < 0)
-        die("%s", e.msg);
+    long long *ids = read_i64(g, "/inputs/ids_shuffle", (size_t)g->N * g->L);
     in->ids_shuffle = xmalloc((size_t)g->N * g->L * sizeof(int32_t), "ids_shuffle");
     for (int i = 0; i < g->N * g->L; i++) in->ids_shuffle[i] = (int32_t)ids[i];
     free(ids);
@@ -371,12 +373,8 @@ static void trace_step(void *ctx, int step, const double *x, int n) {
 
 static void check_sampler(Golden *g, Model *m) {
     Error e;
-    long long *steps = NULL, *label_index = NULL;
-    if (h5_read_all(g->f, g->path, "/sampler/num_steps", H5T_NATIVE_LLONG, sizeof *steps, 1, (void **)&steps, NULL,
-                    &e) < 0 ||
-        h5_read_all(g->f, g->path, "/sampler/label_index", H5T_NATIVE_LLONG, sizeof *label_index, g->N,
-                    (void **)&label_index, NULL, &e) < 0)
-        die("%s", e.msg);
+    long long *steps = read_i64(g, "/sampler/num_steps", 1);
+    long long *label_index = read_i64(g, "/sampler/label_index", (size_t)g->N);
     int S = (int)steps[0];
     double *scale = read_f64(g, "/sampler/cfg_scale", 1);
     SamplerOptions o = sampler_options_default();

@@ -151,11 +151,11 @@ int h5_attr_string(hid_t file, const char *file_name, const char *obj, const cha
     return 0;
 }
 
-static int replace_attr(hid_t loc, const char *attr, hid_t type, hid_t space, const void *value) {
+static int replace_attr(hid_t loc, const char *attr, hid_t file_type, hid_t mem_type, hid_t space, const void *value) {
     if (H5Aexists(loc, attr) > 0 && H5Adelete(loc, attr) < 0) return -1;
-    hid_t a = H5Acreate2(loc, attr, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t a = H5Acreate2(loc, attr, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0) return -1;
-    herr_t r = H5Awrite(a, type, value);
+    herr_t r = H5Awrite(a, mem_type, value);
     H5Aclose(a);
     return r < 0 ? -1 : 0;
 }
@@ -165,7 +165,7 @@ int h5_write_attr_string(hid_t loc, const char *attr, const char *value) {
     H5Tset_size(t, strlen(value) ? strlen(value) : 1);
     H5Tset_strpad(t, H5T_STR_NULLPAD);
     hid_t s = H5Screate(H5S_SCALAR);
-    int r = replace_attr(loc, attr, t, s, strlen(value) ? value : "");
+    int r = replace_attr(loc, attr, t, t, s, strlen(value) ? value : "");
     H5Sclose(s);
     H5Tclose(t);
     return r;
@@ -174,13 +174,7 @@ int h5_write_attr_string(hid_t loc, const char *attr, const char *value) {
 static int write_attr_scalar(hid_t loc, const char *attr, hid_t file_type, hid_t mem_type, const void *v) {
     hsize_t one = 1;
     hid_t s = H5Screate_simple(1, &one, NULL);
-    int r = -1;
-    if (H5Aexists(loc, attr) > 0) H5Adelete(loc, attr);
-    hid_t a = H5Acreate2(loc, attr, file_type, s, H5P_DEFAULT, H5P_DEFAULT);
-    if (a >= 0) {
-        r = H5Awrite(a, mem_type, v) < 0 ? -1 : 0;
-        H5Aclose(a);
-    }
+    int r = replace_attr(loc, attr, file_type, mem_type, s, v);
     H5Sclose(s);
     return r;
 }
