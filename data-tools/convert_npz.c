@@ -59,8 +59,7 @@ static const ZipEntry *find_entry(const ZipReader *zip, const char *archive, con
     const ZipEntry *en = zip_find(zip, name);
     if (en) return en;
     char list[512] = "";
-    for (int i = 0; i < zip->count && strlen(list) < sizeof list - 80; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", zip->entries[i].name);
+    for (int i = 0; i < zip->count; i++) text_append(list, sizeof list, "%s%s", i ? ", " : "", zip->entries[i].name);
     error_set(e, "%s: no array '%s' (entry %s); the archive holds: %s", archive, key, name, list);
     return NULL;
 }

@@ -81,8 +81,7 @@ int numpy_convert(NumpyArray *data, NumpyArray *labels, const char *kind, Conver
     if (h->ndim != 4 || h->shape[2] != h->shape[3] || h->shape[0] < 1 || h->shape[1] < 1 || h->shape[2] < 1) {
         char shape[160] = "";
         for (int i = 0; i < h->ndim; i++)
-            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld%s", i ? ", " : "", h->shape[i],
-                     h->ndim == 1 ? "," : "");
+            text_append(shape, sizeof shape, "%s%lld%s", i ? ", " : "", h->shape[i], h->ndim == 1 ? "," : "");
         return error_set(e, "%s: array has shape (%s), expected (N, C, H, W) with H == W", data->name, shape);
     }
     if (h->kind == 'b') return error_set(e, "%s: a bool array is not image data", data->name);

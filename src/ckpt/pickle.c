@@ -428,18 +428,11 @@ int pk_as_double(const PkValue *v, double *out) {
 
 typedef struct {
     char *buf;
-    size_t len, at;
+    size_t len;
 } Text;
 
-static void put(Text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(Text *t, const char *fmt, ...) {
-    if (t->at + 1 >= t->len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t->buf + t->at, t->len - t->at, fmt, ap);
-    va_end(ap);
-    if (n > 0) t->at = MIN(t->at + (size_t)n, t->len - 1);
-}
+/* The text is cut at the end of the caller's buffer. */
+#define put(t, ...) text_append((t)->buf, (t)->len, __VA_ARGS__)
 
 /* Nesting is cut at a small depth: the memo can make a structure refer to itself. */
 static void repr_into(Text *t, const PkValue *v, int depth) {
@@ -490,7 +483,7 @@ static void repr_into(Text *t, const PkValue *v, int depth) {
 }
 
 void pk_repr(const PkValue *v, char *buf, size_t len) {
-    Text t = {buf, len, 0};
+    Text t = {buf, len};
     if (len) buf[0] = 0;
     repr_into(&t, v, 0);
 }

@@ -138,11 +138,10 @@ void pt_sections_str(const PtFile *f, char *buf, size_t len) {
         snprintf(buf, len, "a plain state dict (one set of weights)");
         return;
     }
-    size_t at = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < pk_dict_len(f->root) && at < len; i++) {
+    for (size_t i = 0; i < pk_dict_len(f->root); i++) {
         const PkValue *k = pk_dict_key(f->root, i);
-        if (k->kind == PK_STR) at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? ", " : "", k->s);
+        if (k->kind == PK_STR) text_append(buf, len, "%s%s", buf[0] ? ", " : "", k->s);
     }
 }
 

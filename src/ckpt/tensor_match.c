@@ -3,10 +3,9 @@
 #include <string.h>
 
 void shape_str(int ndim, const int64_t *shape, char *buf, size_t len) {
-    size_t n = (size_t)snprintf(buf, len, "(");
-    for (int i = 0; i < ndim && n < len; i++)
-        n += (size_t)snprintf(buf + n, len - n, i ? ", %lld" : "%lld", (long long)shape[i]);
-    if (n < len) snprintf(buf + n, len - n, ndim == 1 ? ",)" : ")");
+    snprintf(buf, len, "(");
+    for (int i = 0; i < ndim; i++) text_append(buf, len, i ? ", %lld" : "%lld", (long long)shape[i]);
+    text_append(buf, len, ndim == 1 ? ",)" : ")");
 }
 
 size_t shape_numel(int ndim, const int64_t *shape) {

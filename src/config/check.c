@@ -134,8 +134,7 @@ void run_config_notices(const RunConfig *c) {
             wandb = 1;
             continue;
         }
-        size_t n = strlen(list);
-        snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", k->key);
+        text_append(list, sizeof list, "%s%s", list[0] ? ", " : "", k->key);
     }
     if (list[0]) info("notice: config keys accepted without effect here: %s (see docs/configs.md)", list);
     if (wandb) info("notice: the wandb section is ignored (Weights & Biases is not built in; metrics go to metrics.jsonl)");

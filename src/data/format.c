@@ -303,8 +303,7 @@ static int check_latents(hid_t f, const char *path, const DatasetInfo *info, Sha
     for (int i = 0; same && i < 4; i++) same = (long long)dims[i] == want[i];
     if (!same) {
         char got[128] = "";
-        for (int i = 0; i < rank; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? ", " : "", (unsigned long long)dims[i]);
+        for (int i = 0; i < rank; i++) text_append(got, sizeof got, "%s%llu", i ? ", " : "", (unsigned long long)dims[i]);
         return error_set(e, "%s: dataset latents has shape [%s], expected [%lld, %lld, %lld, %lld] (from the index)",
                          path, got, want[0], want[1], want[2], want[3]);
     }

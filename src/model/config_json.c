@@ -7,17 +7,13 @@
 
 /* Doubles in their shortest exact form, so that reading them back gives the same value. */
 static void put_double(char *buf, size_t len, const char *name, double v, int last) {
-    size_t at = strlen(buf);
     char num[40];
     if (isinf(v)) snprintf(num, sizeof num, "\"%sinf\"", v < 0 ? "-" : "");
     else format_py_float(v, num, sizeof num);
-    snprintf(buf + at, len - at, "\"%s\": %s%s", name, num, last ? "" : ", ");
+    text_append(buf, len, "\"%s\": %s%s", name, num, last ? "" : ", ");
 }
 
-static void put_int(char *buf, size_t len, const char *name, int v) {
-    size_t at = strlen(buf);
-    snprintf(buf + at, len - at, "\"%s\": %d, ", name, v);
-}
+static void put_int(char *buf, size_t len, const char *name, int v) { text_append(buf, len, "\"%s\": %d, ", name, v); }
 
 char *model_config_to_json(const ModelConfig *c) {
     size_t len = 2048;
@@ -31,8 +27,7 @@ char *model_config_to_json(const ModelConfig *c) {
     put_int(buf, len, "num_heads", c->num_heads);
     put_double(buf, len, "mlp_ratio", c->mlp_ratio, 0);
     put_int(buf, len, "num_classes", c->num_classes);
-    size_t at = strlen(buf);
-    snprintf(buf + at, len - at, "\"use_decoder\": %s, ", c->use_decoder ? "true" : "false");
+    text_append(buf, len, "\"use_decoder\": %s, ", c->use_decoder ? "true" : "false");
     put_int(buf, len, "decoder_hidden_size", c->decoder_hidden_size);
     put_int(buf, len, "decoder_depth", c->decoder_depth);
     put_int(buf, len, "decoder_num_heads", c->decoder_num_heads);
@@ -46,7 +41,6 @@ char *model_config_to_json(const ModelConfig *c) {
     put_int(buf, len, "max_period", c->max_period);
     put_double(buf, len, "norm_eps", c->norm_eps, 0);
     put_double(buf, len, "norm_pix_eps", c->norm_pix_eps, 1);
-    at = strlen(buf);
-    snprintf(buf + at, len - at, "}");
+    text_append(buf, len, "}");
     return buf;
 }

@@ -34,10 +34,7 @@ static int parse_name(const char *option, const char *s, const char *const *name
     for (int i = 0; i < count; i++)
         if (strcmp(s, names[i]) == 0) return i;
     char list[128] = "";
-    for (int i = 0; i < count; i++) {
-        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-        strncat(list, names[i], sizeof list - strlen(list) - 1);
-    }
+    for (int i = 0; i < count; i++) text_append(list, sizeof list, "%s%s", i ? ", " : "", names[i]);
     return error_set(e, "%s: unknown value '%s' (expected one of %s)", option, s, list);
 }
 

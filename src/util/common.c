@@ -163,6 +163,15 @@ char *format_duration(double seconds, char *buf, size_t len) {
     return buf;
 }
 
+void text_append(char *buf, size_t len, const char *fmt, ...) {
+    size_t at = strnlen(buf, len);
+    if (at + 1 >= len) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + at, len - at, fmt, ap);
+    va_end(ap);
+}
+
 void xsnprintf_at(char *buf, size_t len, const char *file, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

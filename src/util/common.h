@@ -66,6 +66,10 @@ void xsnprintf_at(char *buf, size_t len, const char *file, int line, const char 
     __attribute__((format(printf, 5, 6)));
 #define xsnprintf(buf, len, ...) xsnprintf_at((buf), (len), __FILE__, __LINE__, __VA_ARGS__)
 
+/* Append printf-style text to the NUL-terminated string in buf (len bytes in all), cut short at
+ * the end of buf: lists and shapes in messages. */
+void text_append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
