@@ -125,11 +125,6 @@ void reader_close(Reader *r) {
     free_reader(r);
 }
 
-void reader_cursor(const Reader *r, uint64_t g, long long *epoch, long long *position) {
-    *epoch = (long long)(g / (uint64_t)r->info.count);
-    *position = (long long)(g % (uint64_t)r->info.count);
-}
-
 void reader_rank_slice(uint64_t step, int global_batch, int rank, int world, uint64_t *g0, int *n) {
     int base = global_batch / world, extra = global_batch % world;
     *n = base + (rank < extra);

@@ -61,9 +61,6 @@ void reader_rank_slice(uint64_t step, int global_batch, int rank, int world, uin
 /* The dataset row that stream position g maps to (for tests and tools). */
 long long reader_row_of(Reader *r, uint64_t g);
 
-/* (epoch, position within the epoch) of stream position g. */
-void reader_cursor(const Reader *r, uint64_t g, long long *epoch, long long *position);
-
 void reader_close(Reader *r);
 
 #endif

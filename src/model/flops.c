@@ -42,8 +42,6 @@ static Cost step_cost(const ModelConfig *c, int N_, int enc_tokens) {
     return k;
 }
 
-double model_forward_flops(const ModelConfig *c, int N, int enc_tokens) { return step_cost(c, N, enc_tokens).fwd; }
-
 double model_step_flops(const ModelConfig *c, int N, int enc_tokens) {
     Cost k = step_cost(c, N, enc_tokens);
     return k.fwd + k.bwd;

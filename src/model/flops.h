@@ -8,9 +8,7 @@
 
 #include "config.h"
 
-/* FLOPs of the forward pass of N samples with enc_tokens encoder tokens. */
-double model_forward_flops(const ModelConfig *c, int N, int enc_tokens);
-/* Forward + backward. */
+/* FLOPs of the forward and backward pass of N samples with enc_tokens encoder tokens. */
 double model_step_flops(const ModelConfig *c, int N, int enc_tokens);
 
 #endif

@@ -110,14 +110,6 @@ int param_find(const ParamTable *t, const char *name) {
     return -1;
 }
 
-void param_shape_str(const ParamInfo *p, char *buf, size_t len) {
-    size_t n = 0;
-    n += (size_t)snprintf(buf + n, len - n, "(");
-    for (int i = 0; i < p->ndim && n < len; i++)
-        n += (size_t)snprintf(buf + n, len - n, i ? ", %lld" : "%lld", (long long)p->shape[i]);
-    if (n < len) snprintf(buf + n, len - n, p->ndim == 1 ? ",)" : ")");
-}
-
 static void sincos_1d(double *out, int stride, int dim, double pos) {
     int half = dim / 2;
     for (int k = 0; k < half; k++) {

@@ -54,9 +54,6 @@ void param_table_free(ParamTable *t);
 /* Index of a tensor by name, or -1. */
 int param_find(const ParamTable *t, const char *name);
 
-/* Shape as text, e.g. "(192, 64)". */
-void param_shape_str(const ParamInfo *p, char *buf, size_t len);
-
 /* Fixed 2-D sin-cos position embedding (grid*grid, width), computed in double: for token
  * l = i*grid + j, [sin(j w), cos(j w), sin(i w), cos(i w)] with w_k = 10000^(-k/(width/4)). */
 void sincos_pos_embed_2d(double *out, int width, int grid);

@@ -187,9 +187,6 @@ static void each_epoch_is_a_permutation(void) {
             if (epoch == 0) first_epoch[p] = row;
             else epochs_differ |= first_epoch[p] != row;
             in_order &= row == p;
-            long long e, pos;
-            reader_cursor(a, g, &e, &pos);
-            CHECK(e == epoch && pos == p, "cursor of %llu: (%lld, %lld)", (unsigned long long)g, e, pos);
         }
         for (int row = 0; row < s->count; row++) CHECK(seen[row] == 1, "epoch %d: row %d seen %d times", epoch, row, seen[row]);
     }
