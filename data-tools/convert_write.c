@@ -21,11 +21,7 @@ static int describe(const ConvertSource *src, const ConvertOptions *opt, Dataset
     memset(info, 0, sizeof *info);
     snprintf(info->kind, sizeof info->kind, "%s", opt->kind);
     snprintf(info->dtype, sizeof info->dtype, "%s", opt->dtype);
-    /* A very long input path keeps its end, which names the data. */
-    const char *source = opt->source ? opt->source : src->description;
-    size_t len = strlen(source), cap = sizeof info->source;
-    memcpy(info->source, len < cap ? "" : "...", len < cap ? 1 : 4);
-    strcat(info->source, len < cap ? source : source + len - (cap - 4));
+    dataset_set_source(info, opt->source ? opt->source : src->description);
     info->stored_channels = src->channels;
     info->resolution = src->resolution;
     info->count = src->count;

@@ -93,18 +93,29 @@ int dataset_write_attrs(hid_t loc, const DatasetInfo *info, int shard_index, lon
     return r ? -1 : 0;
 }
 
-/* A string attribute into out[cap]. Too long is an error, except for a description (`source`),
- * which keeps its end as the writer does ("...<end>"). */
-static int read_string(hid_t f, const char *file_name, const char *attr, char *out, size_t cap, int description,
-                       Error *e) {
+void dataset_set_source(DatasetInfo *info, const char *source) {
+    size_t len = strlen(source), cap = sizeof info->source;
+    if (len < cap) memcpy(info->source, source, len + 1);
+    else snprintf(info->source, cap, "...%s", source + len - (cap - 4));
+}
+
+/* A string attribute into out[cap]; a longer one is an error. */
+static int read_string(hid_t f, const char *file_name, const char *attr, char *out, size_t cap, Error *e) {
     char *s = NULL;
     if (h5_attr_string(f, file_name, "/", attr, &s, e) < 0) return -1;
-    size_t len = strlen(s);
-    int fits = len < cap;
+    int fits = strlen(s) < cap;
     if (fits) strcpy(out, s);
-    else if (description) snprintf(out, cap, "...%s", s + len - (cap - 4));
     free(s);
-    return fits || description ? 0 : error_set(e, "%s: attribute %s is longer than %zu characters", file_name, attr, cap - 1);
+    return fits ? 0 : error_set(e, "%s: attribute %s is longer than %zu characters", file_name, attr, cap - 1);
+}
+
+/* The source attribute, cut as the writer cuts it. */
+static int read_source(hid_t f, const char *file_name, DatasetInfo *info, Error *e) {
+    char *s = NULL;
+    if (h5_attr_string(f, file_name, "/", "source", &s, e) < 0) return -1;
+    dataset_set_source(info, s);
+    free(s);
+    return 0;
 }
 
 static int read_int(hid_t f, const char *file_name, const char *attr, int *out, Error *e) {
@@ -119,7 +130,7 @@ int dataset_read_attrs(hid_t file, const char *file_name, DatasetInfo *info, Err
     memset(info, 0, sizeof *info);
     char format[64];
     long long version;
-    if (read_string(file, file_name, "format", format, sizeof format, 0, e) < 0) return -1;
+    if (read_string(file, file_name, "format", format, sizeof format, e) < 0) return -1;
     if (strcmp(format, DATASET_FORMAT_NAME))
         return error_set(e, "%s: attribute format is '%s', expected '%s' (not a maskdit-convert dataset)", file_name,
                          format, DATASET_FORMAT_NAME);
@@ -127,9 +138,9 @@ int dataset_read_attrs(hid_t file, const char *file_name, DatasetInfo *info, Err
     if (version != DATASET_FORMAT_VERSION)
         return error_set(e, "%s: format_version %lld is not supported (this build reads version %d)", file_name,
                          version, DATASET_FORMAT_VERSION);
-    if (read_string(file, file_name, "kind", info->kind, sizeof info->kind, 0, e) < 0 ||
-        read_string(file, file_name, "dtype", info->dtype, sizeof info->dtype, 0, e) < 0 ||
-        read_string(file, file_name, "source", info->source, sizeof info->source, 1, e) < 0 ||
+    if (read_string(file, file_name, "kind", info->kind, sizeof info->kind, e) < 0 ||
+        read_string(file, file_name, "dtype", info->dtype, sizeof info->dtype, e) < 0 ||
+        read_source(file, file_name, info, e) < 0 ||
         read_int(file, file_name, "channels", &info->stored_channels, e) < 0 ||
         read_int(file, file_name, "resolution", &info->resolution, e) < 0 ||
         read_int(file, file_name, "num_classes", &info->num_classes, e) < 0 ||

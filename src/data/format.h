@@ -30,6 +30,9 @@ int dataset_dtype_size(const char *dtype);
  * or H5T_IEEE_F32LE. */
 hid_t dataset_file_type(const char *dtype);
 
+/* Sets info->source; a text too long for it keeps its end, which names the data ("...<end>"). */
+void dataset_set_source(DatasetInfo *info, const char *source);
+
 /* Checks the descriptive fields (kind, channels, resolution, classes, scale, dtype) for sense;
  * `where` names the file in the message. Fills info->channels from kind and stored_channels. */
 int dataset_info_check(DatasetInfo *info, const char *where, Error *e);
