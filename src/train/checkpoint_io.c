@@ -50,7 +50,9 @@ int trainer_save(Trainer *t, Error *e) {
     t->saved_step = t->step;
     if (t->d->rank == 0) {
         train_log_say(&t->log, "Saved checkpoint to %s (%.1f s)", path, now_seconds() - t0);
-        train_log_event(&t->log, "checkpoint", "\"step\": %lld, \"path\": \"%s\", \"seconds\": %.3f", t->step, path,
+        char quoted[6 * sizeof path + 3];   /* every byte escaped at worst (\u00XX) */
+        train_log_json_string(path, quoted, sizeof quoted);
+        train_log_event(&t->log, "checkpoint", "\"step\": %lld, \"path\": %s, \"seconds\": %.3f", t->step, quoted,
                        now_seconds() - t0);
     }
     return 0;

@@ -45,6 +45,16 @@ void train_log_step(TrainLog *p, double loss, long long images) {
     p->loss_sum += loss;
 }
 
+void train_log_json_string(const char *s, char *out, size_t len) {
+    snprintf(out, len, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') text_append(out, len, "\\%c", *p);
+        else if (*p < 0x20) text_append(out, len, "\\u%04x", *p);
+        else text_append(out, len, "%c", *p);
+    }
+    text_append(out, len, "\"");
+}
+
 static void vsay(TrainLog *p, FILE *out, const char *prefix, const char *fmt, va_list ap) {
     char line[2048];
     vsnprintf(line, sizeof line, fmt, ap);
@@ -72,12 +82,16 @@ void train_log_error(TrainLog *p, const char *fmt, ...) {
 
 void train_log_event(TrainLog *p, const char *name, const char *fields_fmt, ...) {
     if (!p->jsonl) return;
-    char fields[2048];
-    va_list ap;
-    va_start(ap, fields_fmt);
-    vsnprintf(fields, sizeof fields, fields_fmt, ap);
-    va_end(ap);
-    fprintf(p->jsonl, "{\"event\": \"%s\"%s%s, \"time\": %.3f}\n", name, fields[0] ? ", " : "", fields, wall_time());
+    /* Printed straight to the file: a field (a long path) is never cut. */
+    fprintf(p->jsonl, "{\"event\": \"%s\"", name);
+    if (fields_fmt[0]) {
+        va_list ap;
+        va_start(ap, fields_fmt);
+        fputs(", ", p->jsonl);
+        vfprintf(p->jsonl, fields_fmt, ap);
+        va_end(ap);
+    }
+    fprintf(p->jsonl, ", \"time\": %.3f}\n", wall_time());
     fflush(p->jsonl);
 }
 

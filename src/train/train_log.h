@@ -36,9 +36,13 @@ void train_log_say(TrainLog *p, const char *fmt, ...) __attribute__((format(prin
 /* "maskdit-train: error: ..." on stderr and in log.txt. */
 void train_log_error(TrainLog *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A JSON record {"event": name, <fields>} (fields: JSON members without braces, may be ""). */
+/* A JSON record {"event": name, <fields>} (fields: JSON members without braces, may be ""; text in
+ * them quoted with train_log_json_string). */
 void train_log_event(TrainLog *p, const char *name, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* s as a JSON string literal, quotes included (for text fields of train_log_event: paths). */
+void train_log_json_string(const char *s, char *out, size_t len);
 
 /* Restart the interval clock (after a checkpoint write, which is not training time). */
 void train_log_restart_clock(TrainLog *p);

@@ -1,9 +1,10 @@
-/* Parts of the training loop: lr ramp-up, mask-ratio schedules, per-sample random draws. */
+/* Parts of the training loop: lr ramp-up, mask-ratio schedules, per-sample random draws, JSON text. */
 #include <string.h>
 
 #include "../../src/train/draws.h"
 #include "../../src/train/lr.h"
 #include "../../src/train/mask_schedule.h"
+#include "../../src/train/train_log.h"
 #include "test.h"
 
 static void lr_rampup_like_the_original(void) {
@@ -92,10 +93,20 @@ static void label_dropout(void) {
     draws_free(&d);
 }
 
+/* Text in metrics.jsonl (checkpoint paths) stays valid JSON whatever it holds. */
+static void json_strings(void) {
+    char out[64];
+    train_log_json_string("run/0000003.h5", out, sizeof out);
+    CHECK(!strcmp(out, "\"run/0000003.h5\""), "%s", out);
+    train_log_json_string("a\"b\\c\nd", out, sizeof out);
+    CHECK(!strcmp(out, "\"a\\\"b\\\\c\\u000ad\""), "%s", out);
+}
+
 int main(void) {
     RUN(lr_rampup_like_the_original);
     RUN(mask_ratio_schedules);
     RUN(draws_depend_only_on_the_sample_index);
     RUN(label_dropout);
+    RUN(json_strings);
     return test_summary();
 }
