@@ -88,7 +88,7 @@ static void parse(Bench *b, int argc, char **argv) {
     }
     if (model_config_validate(&b->cfg, &e) < 0) die("%s", e.msg);
     if (!(b->mask_ratio >= 0 && b->mask_ratio < 1)) die("--mask_ratio must be in [0, 1), got %g", b->mask_ratio);
-    if (b->batch < 1 || b->steps < 1) die("--batch and --steps must be >= 1");
+    if (b->batch < 1 || b->steps < 1) die("--batch and --steps must be >= 1 (got %d and %d)", b->batch, b->steps);
 }
 
 /* Random inputs of one step, from Philox streams keyed by the step. */

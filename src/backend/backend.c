@@ -21,7 +21,7 @@ static int parse_precision(const char *precision, DType *out) {
     if (!strcmp(precision, "fp32")) *out = DTYPE_F32;
     else if (!strcmp(precision, "bf16")) *out = DTYPE_BF16;
     else if (!strcmp(precision, "fp16")) *out = DTYPE_F16;
-    else die("unknown precision '%s' (expected fp32, bf16, fp16 or auto)", precision);
+    else die("--precision: expected fp32, bf16, fp16 or auto, got '%s'", precision);
     return 0;
 }
 
@@ -33,7 +33,7 @@ Backend *backend_create(const char *device, int local_rank, const char *precisio
      * not quietly train on the CPU because its node has fewer GPUs than ranks) */
     if (!device || !strcmp(device, "auto")) want_cuda = backend_cuda_gpu_count() > 0;
     else if (!strcmp(device, "cuda")) want_cuda = 1;
-    else if (strcmp(device, "cpu")) die("unknown device '%s' (expected cpu, cuda or auto)", device);
+    else if (strcmp(device, "cpu")) die("--device: expected cpu, cuda or auto, got '%s'", device);
 
     if (want_cuda) {
         char err[512] = "";

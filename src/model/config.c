@@ -69,7 +69,8 @@ int model_config_validate(const ModelConfig *c, Error *e) {
         return error_set(e, "frequency_embedding_size must be even and >= 2 (got %d)",
                          c->frequency_embedding_size);
     if (!(c->sigma_data > 0)) return error_set(e, "sigma_data must be > 0 (got %g)", c->sigma_data);
-    if (!(c->norm_eps > 0) || !(c->norm_pix_eps > 0)) return error_set(e, "norm_eps and norm_pix_eps must be > 0");
+    if (!(c->norm_eps > 0) || !(c->norm_pix_eps > 0))
+        return error_set(e, "norm_eps and norm_pix_eps must be > 0 (got %g and %g)", c->norm_eps, c->norm_pix_eps);
     if (c->mae_loss_coef < 0) return error_set(e, "mae_loss_coef must be >= 0 (got %g)", c->mae_loss_coef);
     return 0;
 }

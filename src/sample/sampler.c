@@ -142,8 +142,8 @@ static int iddpm_sigma_steps(double *out, int N, double sigma_min, double sigma_
     for (int j = 0; j <= IDDPM_M; j++)
         if (u[j] >= sigma_min && u[j] <= sigma_max) kept[count++] = u[j];
     if (count < 1)
-        return error_set(e, "iddpm discretization: no noise level of the schedule lies in [%g, %g]", sigma_min,
-                         sigma_max);
+        return error_set(e, "--discretization iddpm: no noise level of the schedule lies in [%g, %g] (--sigma_min, "
+                            "--sigma_max)", sigma_min, sigma_max);
     for (int i = 0; i < N; i++) out[i] = kept[(int)nearbyint((double)(count - 1) / (N - 1) * i)];
     return 0;
 }
@@ -174,7 +174,7 @@ int sampler_plan(SamplerPlan *p, const SamplerOptions *o, Error *e) {
     p->opt = *o;
     SamplerOptions *q = &p->opt;
     if (q->num_steps < 2) return error_set(e, "--num_steps must be at least 2 (got %d)", q->num_steps);
-    if (!(q->rho > 0)) return error_set(e, "rho must be > 0 (got %g)", q->rho);
+    if (!(q->rho > 0)) return error_set(e, "--rho must be > 0 (got %g)", q->rho);
     if (!(q->S_churn >= 0) || !(q->S_noise >= 0))
         return error_set(e, "--S_churn and --S_noise must be >= 0 (got %g and %g)", q->S_churn, q->S_noise);
     if (isnan(q->sigma_min)) {
@@ -192,8 +192,8 @@ int sampler_plan(SamplerPlan *p, const SamplerOptions *o, Error *e) {
     q->sigma_min = fmax(q->sigma_min, q->net_sigma_min);
     q->sigma_max = fmin(q->sigma_max, q->net_sigma_max);
     if (!(q->sigma_min > 0) || !(q->sigma_max > q->sigma_min) || isinf(q->sigma_max))
-        return error_set(e, "the noise range [%g, %g] is empty or unbounded (the model supports [%g, %g])",
-                         q->sigma_min, q->sigma_max, q->net_sigma_min, q->net_sigma_max);
+        return error_set(e, "--sigma_min, --sigma_max: the noise range [%g, %g] is empty or unbounded (the model "
+                            "supports [%g, %g])", q->sigma_min, q->sigma_max, q->net_sigma_min, q->net_sigma_max);
     /* The VP schedule whose sigma(1) = sigma_max and sigma(epsilon_s) = sigma_min. */
     double lmax = log1p(q->sigma_max * q->sigma_max), lmin = log1p(q->sigma_min * q->sigma_min);
     p->vp_beta_d = 2.0 * (lmin / VP_EPSILON_S - lmax) / (VP_EPSILON_S - 1.0);

@@ -104,6 +104,10 @@ expect_error bad_discretization "--discretization: unknown value 'cos'" $GEN "${
 expect_error too_few_steps "--num_steps must be at least 2 (got 1)" $GEN "${PIXEL[@]}" --num_steps 1
 expect_error bad_batch "--max_batch_size must be at least 1 (got 0)" $GEN "${PIXEL[@]}" --max_batch_size 0
 expect_error bad_weights "--weights: unknown value 'best' (expected ema or model)" $GEN "${PIXEL[@]}" --weights best
+expect_error bad_device "--device: expected cpu, cuda or auto, got 'tpu'" $GEN "${PIXEL[@]}" --device tpu \
+    --results_dir "$TMP/bad"
+expect_error bad_precision "--precision: expected fp32, bf16, fp16 or auto, got 'fp8'" $GEN "${PIXEL[@]}" \
+    --precision fp8 --results_dir "$TMP/bad"
 expect_error unknown_option "unknown option '--frobnicate'" $GEN "${PIXEL[@]}" --frobnicate 1
 expect_error option_without_value "--seeds needs a value" $GEN "${PIXEL[@]}" --seeds
 touch "$TMP/file"

@@ -280,6 +280,9 @@ static void bad_options_are_refused(void) {
     o.S_churn = -1;
     CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--S_churn and --S_noise must be >= 0"), "%s", e.msg);
     o = sampler_options_default();
+    o.rho = 0;
+    CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--rho must be > 0 (got 0)"), "%s", e.msg);
+    o = sampler_options_default();
     o.net_sigma_max = 0.001;   /* a network that supports no noise level in the default range */
     CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "noise range [0.002, 0.001] is empty"), "%s", e.msg);
 }
