@@ -20,9 +20,11 @@ void experiment_name(const RunConfig *c, long long global_batch, char *out, size
               c->log.tag);
 }
 
+void experiment_checkpoint_dir(const char *dir, char *buf, size_t len) { xsnprintf(buf, len, "%s/checkpoints", dir); }
+
 int experiment_prepare(const char *dir, Error *e) {
-    char ckpt[4096], probe[4200];
-    xsnprintf(ckpt, sizeof ckpt, "%s/checkpoints", dir);
+    char ckpt[4200], probe[4300];
+    experiment_checkpoint_dir(dir, ckpt, sizeof ckpt);
     if (make_dirs(ckpt, e)) return error_prefix(e, "experiment directory");
     xsnprintf(probe, sizeof probe, "%s/.write-test-%d", ckpt, (int)getpid());
     int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);

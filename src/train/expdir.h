@@ -13,6 +13,9 @@
 
 void experiment_name(const RunConfig *c, long long global_batch, char *out, size_t len);
 
+/* <dir>/checkpoints, where the run's NNNNNNN.h5 files go. */
+void experiment_checkpoint_dir(const char *dir, char *buf, size_t len);
+
 /* Create dir and dir/checkpoints, and check that files can be written there. */
 int experiment_prepare(const char *dir, Error *e);
 

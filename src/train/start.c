@@ -133,7 +133,7 @@ static int plan_start(Trainer *t, StartPlan *plan, Error *e) {
     }
     if (experiment_prepare(plan->exp_dir, e) < 0) return -1;
     char ckpt_dir[TRAIN_PATH_MAX + 16];
-    xsnprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoints", plan->exp_dir);
+    experiment_checkpoint_dir(plan->exp_dir, ckpt_dir, sizeof ckpt_dir);
     plan->kind = START_FRESH;
     plan->strict = 1;
     if (o->ckpt_path && o->use_ckpt_path) {
@@ -198,7 +198,7 @@ int trainer_start(Trainer *t) {
         t->cursor = (uint64_t)plan.cursor;
         t->saved_step = plan.kind == START_RESUME ? plan.step : -1;
         xsnprintf(t->exp_dir, sizeof t->exp_dir, "%s", plan.exp_dir);
-        xsnprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", plan.exp_dir);
+        experiment_checkpoint_dir(plan.exp_dir, t->ckpt_dir, sizeof t->ckpt_dir);
         if (d->rank == 0) {
             train_log_say(&t->log, "Experiment directory created at %s", t->exp_dir);
             if (plan.kind == START_RESUME)
