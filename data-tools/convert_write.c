@@ -101,7 +101,8 @@ static int write_shard(ConvertSource *src, const char *out, const DatasetInfo *i
 int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Comm comm, Error *e) {
     if (!opt->out) return error_set(e, "no output directory: give --out DIR");
     DatasetInfo ds;
-    if (describe(src, opt, &ds, e) < 0 || make_dirs(opt->out, e) < 0) return error_prefix(e, "--out");
+    if (describe(src, opt, &ds, e) < 0) return -1;
+    if (make_dirs(opt->out, e) < 0) return error_prefix(e, "--out");
     int rank, world;
     MPI_CHECK(MPI_Comm_rank(comm, &rank));
     MPI_CHECK(MPI_Comm_size(comm, &world));

@@ -185,6 +185,12 @@ static void lmdb_bad_inputs(void) {
     expect_failure(convert_lmdb_command, line, "nowhere.lmdb: no such file or directory");
     snprintf(line, sizeof line, "lmdb %s/latents0.lmdb", dir);
     expect_failure(convert_lmdb_command, line, "no output directory: give --out DIR");
+    char file[300], want[400];
+    snprintf(file, sizeof file, "%s/a-file", dir);
+    fclose(fopen(file, "w"));
+    snprintf(line, sizeof line, "lmdb %s/latents0.lmdb --out %s/sub --no-progress", dir, file);
+    snprintf(want, sizeof want, "--out: '%s' exists and is not a directory", file);
+    expect_failure(convert_lmdb_command, line, want);
     expect_failure(convert_lmdb_command, "lmdb x --frobnicate 3", "lmdb: unknown option '--frobnicate'");
     expect_failure(convert_lmdb_command, "lmdb x --dtype float64", "--dtype: 'float64' is not float16 or float32");
     expect_failure(convert_lmdb_command, "lmdb x --shard-size", "option --shard-size needs a value");
