@@ -209,18 +209,6 @@ static void *sample_share(const Setup *s, Model *m, int B, SampleProgress *progr
 
 /* ---- outputs gathered on rank 0 ---- */
 
-typedef struct {
-    char *buf;
-    size_t used;
-} MemorySink;
-
-static int memory_sink(void *ctx, const void *data, size_t bytes, Error *e) {
-    MemorySink *m = ctx;
-    memcpy(m->buf + m->used, data, bytes);
-    m->used += bytes;
-    return 0;
-}
-
 static void write_npz(const Dist *d, const Setup *s, const void *local, long long n_local, const char *descr,
                       size_t elem, const long long shape[4], const char *path) {
     NpzOut npz;

@@ -172,6 +172,13 @@ void text_append(char *buf, size_t len, const char *fmt, ...) {
     va_end(ap);
 }
 
+int memory_sink(void *ctx, const void *data, size_t bytes, Error *e) {
+    MemorySink *m = ctx;
+    memcpy(m->buf + m->used, data, bytes);
+    m->used += bytes;
+    return 0;
+}
+
 void xsnprintf_at(char *buf, size_t len, const char *file, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -70,6 +70,13 @@ void xsnprintf_at(char *buf, size_t len, const char *file, int line, const char 
  * the end of buf: lists and shapes in messages. */
 void text_append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A chunk callback (ZipChunkFn, CollectSink) that appends to buf, which holds all chunks. */
+typedef struct {
+    char *buf;
+    size_t used;
+} MemorySink;
+int memory_sink(void *ctx, const void *data, size_t bytes, Error *e);
+
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

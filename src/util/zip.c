@@ -344,29 +344,17 @@ int zip_stream(const ZipReader *z, const ZipEntry *en, ZipChunkFn fn, void *ctx,
                      en->name, en->method);
 }
 
-typedef struct {
-    unsigned char *dst;
-    size_t at;
-} MemSink;
-
-static int to_memory(void *ctx, const void *data, size_t n, Error *e) {
-    MemSink *m = ctx;
-    memcpy(m->dst + m->at, data, n);
-    m->at += n;
-    return 0;
-}
-
 int zip_read(const ZipReader *z, const ZipEntry *en, void **out, size_t *len, Error *e) {
     if (en->size >= SIZE_MAX || (en->method == ZIP_DEFLATED && en->size / MAX_INFLATE_RATIO > en->comp_size + 1))
         return error_set(e, "%s: damaged zip archive: entry %s claims an impossible size of %llu bytes", z->path,
                          en->name, (unsigned long long)en->size);
-    MemSink m = {xmalloc((size_t)en->size + 1, en->name), 0};
-    if (zip_stream(z, en, to_memory, &m, e) < 0) {
-        free(m.dst);
+    MemorySink m = {xmalloc((size_t)en->size + 1, en->name), 0};
+    if (zip_stream(z, en, memory_sink, &m, e) < 0) {
+        free(m.buf);
         return -1;
     }
-    m.dst[en->size] = 0;
-    *out = m.dst;
+    m.buf[en->size] = 0;
+    *out = m.buf;
     if (len) *len = (size_t)en->size;
     return 0;
 }
