@@ -44,6 +44,12 @@ static void mpi_position(int *rank, int *world) {
     }
 }
 
+int world_rank(void) {
+    int rank, world;
+    mpi_position(&rank, &world);
+    return rank;
+}
+
 static void vprint_tagged(const char *tag, const char *fmt, va_list ap) {
     int rank, world;
     mpi_position(&rank, &world);

@@ -52,6 +52,8 @@ char *xstrdup_at(const char *s, const char *file, int line);
  * only on rank 0; warn() prints on every rank. */
 void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* This process's rank in MPI_COMM_WORLD; 0 before MPI_Init and after MPI_Finalize. */
+int world_rank(void);
 
 /* Monotonic wall clock in seconds. */
 double now_seconds(void);

@@ -1,6 +1,5 @@
 #include "progress.h"
 
-#include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -11,11 +10,7 @@
 #define TTY_INTERVAL 0.25
 
 void progress_start(Progress *p, int enabled, double log_interval) {
-    int rank = 0, up = 0, down = 0;
-    MPI_Initialized(&up);
-    MPI_Finalized(&down);
-    if (up && !down) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    p->enabled = enabled && rank == 0;
+    p->enabled = enabled && world_rank() == 0;
     p->tty = isatty(STDERR_FILENO);
     p->open = 0;
     p->log_interval = log_interval;
