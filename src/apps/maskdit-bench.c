@@ -13,6 +13,7 @@
 #include "../../mpi/dist.h"
 #include "../model/edm.h"
 #include "../model/flops.h"
+#include "../train/draws.h"
 #include "../util/numparse.h"
 #include "../util/rng.h"
 
@@ -91,26 +92,18 @@ static void parse(Bench *b, int argc, char **argv) {
     if (b->batch < 1 || b->steps < 1) die("--batch and --steps must be >= 1 (got %d and %d)", b->batch, b->steps);
 }
 
-/* Random inputs of one step, from Philox streams keyed by the step. */
-static void fill_step(const Bench *b, int step, float *x, float *labels, double *rnd, float *noise, int32_t *ids,
-                      double *u) {
+/* Random inputs of one step: images and classes from Philox streams keyed by the sample, the
+ * noise level, noise, mask and labels drawn as training draws them. */
+static void fill_step(const Bench *b, int step, float *x, int32_t *classes, Draws *d, int masked) {
     const ModelConfig *c = &b->cfg;
     size_t per = (size_t)c->in_channels * c->input_size * c->input_size;
-    int L = model_num_patches(c), K = c->num_classes;
+    uint64_t g0 = (uint64_t)step * (uint64_t)b->batch;
     for (int n = 0; n < b->batch; n++) {
-        uint64_t g = (uint64_t)step * b->batch + n;
-        rng_fill_normal(x + n * per, per, 1, RNG_TEST, (uint32_t)g, 0);
-        rng_fill_normal(noise + n * per, per, 1, RNG_NOISE, (uint32_t)g, 0);
-        Rng r = rng_sample_stream(1, RNG_SIGMA, g);
-        rnd[n] = rng_normal(&r);
-        Rng mr = rng_sample_stream(1, RNG_MASK, g);
-        for (int l = 0; l < L; l++) u[(size_t)n * L + l] = rng_uniform(&mr);
-        if (K) {
-            memset(labels + (size_t)n * K, 0, (size_t)K * sizeof *labels);
-            labels[(size_t)n * K + rng_below(&mr, (uint32_t)K)] = 1;
-        }
+        rng_fill_normal(x + n * per, per, 1, RNG_TEST, (uint32_t)(g0 + n), 0);
+        Rng r = rng_stream(1, RNG_TEST, (uint32_t)(g0 + n), 1);
+        classes[n] = c->num_classes ? (int32_t)rng_below(&r, (uint32_t)c->num_classes) : 0;
     }
-    mask_from_uniforms(ids, u, b->batch, L);
+    draws_make(d, 1, g0, b->batch, classes, 0.0, masked);
 }
 
 /* The backend's own GEMM speed on the step's dominant shape (the encoder MLP), same threads. */
@@ -153,7 +146,7 @@ int main(int argc, char **argv) {
     parse(&b, argc, argv);
     const ModelConfig *c = &b.cfg;
     Backend *be = backend_create(b.device, dist.local_rank, b.precision, 0, b.threads);
-    int L = model_num_patches(c), Lk = model_len_keep(c, b.mask_ratio), K = c->num_classes;
+    int L = model_num_patches(c), Lk = model_len_keep(c, b.mask_ratio);
     Model *m = model_create(c, be, b.batch, Lk);
     float *host = xmalloc(m->table.total * sizeof *host, "initial parameters");
     params_init(&m->table, c, 0, host);
@@ -167,24 +160,23 @@ int main(int argc, char **argv) {
 
     EdmBatch eb;
     edm_batch_alloc(&eb, c, b.batch);
+    Draws draws;
+    draws_alloc(&draws, c, b.batch);
     size_t img = (size_t)b.batch * c->in_channels * c->input_size * c->input_size;
-    float *x = xmalloc(img * sizeof *x, "x"), *noise = xmalloc(img * sizeof *noise, "noise");
-    float *labels = xcalloc((size_t)b.batch * MAX(K, 1), sizeof *labels, "labels"), loss[4096];
-    double *rnd = xmalloc((size_t)b.batch * sizeof *rnd, "rnd"), *u = xmalloc((size_t)b.batch * L * sizeof *u, "u");
-    int32_t *ids = xmalloc((size_t)b.batch * L * sizeof *ids, "ids");
-    if (b.batch > 4096) die("--batch at most 4096");
+    float *x = xmalloc(img * sizeof *x, "x");
+    int32_t *classes = xmalloc((size_t)b.batch * sizeof *classes, "classes");
 
     double *times = xmalloc((size_t)b.steps * sizeof *times, "times");
     for (int s = 0; s < b.warmup + b.steps; s++) {
-        fill_step(&b, s, x, K ? labels : NULL, rnd, noise, ids, u);
+        fill_step(&b, s, x, classes, &draws, Lk < L);
         ModelInput in;
         LossInput li;
         be->sync(be);
         double t0 = now_seconds();
-        edm_prepare(&eb, c, b.batch, x, K ? labels : NULL, rnd, noise, ids, Lk, &in, &li);
+        edm_prepare(&eb, c, b.batch, x, draws.labels, draws.rnd_normal, draws.noise, draws.ids_shuffle, Lk, &in, &li);
         model_zero_grads(m);
         model_forward(m, &in);
-        model_loss(m, &li, 1.0f / b.batch, loss);
+        model_loss(m, &li, 1.0f / b.batch, eb.loss);
         model_backward(m, NULL, NULL);
         int k = s + 1;
         be->adamw(be, m->params, m->grads, exp_avg, exp_avg_sq, nt, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f,
@@ -211,11 +203,8 @@ int main(int argc, char **argv) {
     info("peak memory: backend allocations %s, process RSS %s", dev_peak, host_peak);
     free(times);
     free(x);
-    free(noise);
-    free(labels);
-    free(rnd);
-    free(u);
-    free(ids);
+    free(classes);
+    draws_free(&draws);
     edm_batch_free(&eb);
     be->free(be, exp_avg);
     be->free(be, exp_avg_sq);
