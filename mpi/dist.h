@@ -29,7 +29,7 @@ void mpi_check_at(int rc, const char *what, const char *file, int line);
 
 /* Sum over ranks of n doubles, in place (logging: loss, counts). */
 void dist_allreduce_sum_double(const Dist *d, double *x, int n);
-/* Logical OR / max over ranks: "does any rank want to stop / checkpoint / has failed". */
+/* Logical OR over ranks: "has any rank failed". */
 int dist_any(const Dist *d, int flag);
 void dist_bcast(const Dist *d, void *buf, size_t bytes, int root);
 void dist_barrier(const Dist *d);
