@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../src/data/format.h"
-#include "../src/util/numparse.h"
+#include "../src/util/numtext.h"
 #include "convert.h"
 
 const char CONVERT_COMMON_USAGE[] =

@@ -6,7 +6,7 @@
 
 #include "../mpi/dist.h"
 #include "../src/data/format.h"
-#include "../src/util/numparse.h"
+#include "../src/util/numtext.h"
 #include "convert.h"
 
 static const char USAGE[] =

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../src/util/numparse.h"
+#include "../src/util/numtext.h"
 #include "convert.h"
 
 #define IDX_IMAGES_MAGIC 0x00000803u

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../src/util/numparse.h"
+#include "../src/util/numtext.h"
 #include "convert.h"
 
 typedef struct {

@@ -13,7 +13,7 @@
 #include "../src/ckpt/pt_import.h"
 #include "../src/model/config_json.h"
 #include "../src/util/h5util.h"
-#include "../src/util/numparse.h"
+#include "../src/util/numtext.h"
 
 static const char *USAGE =
     "usage: maskdit-ckpt info FILE\n"

@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "../cuda/cuda_backend.h"
-#include "../src/util/numparse.h"
+#include "../src/util/numtext.h"
 #include "dist.h"
 
 #define NCCL_CHECK(g, call) nccl_check_at((g), (call), #call, __FILE__, __LINE__)

@@ -14,7 +14,7 @@
 #include "../model/edm.h"
 #include "../model/flops.h"
 #include "../train/draws.h"
-#include "../util/numparse.h"
+#include "../util/numtext.h"
 #include "../util/rng.h"
 
 typedef struct {

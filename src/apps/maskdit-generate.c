@@ -9,7 +9,7 @@
 
 #include "../../mpi/dist.h"
 #include "../sample/generate.h"
-#include "../util/numparse.h"
+#include "../util/numtext.h"
 
 static void usage(void) {
     fprintf(stderr,

@@ -13,7 +13,7 @@
 #include "../../mpi/dist.h"
 #include "../config/config.h"
 #include "../train/trainer.h"
-#include "../util/numparse.h"
+#include "../util/numtext.h"
 
 static const char USAGE[] =
     "usage: maskdit-train --config FILE.yaml [options]\n"

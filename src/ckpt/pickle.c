@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "../config/config.h"
+#include "../util/numtext.h"
 
 /* Opcodes (Python's Lib/pickletools.py documents each). */
 enum {

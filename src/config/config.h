@@ -13,6 +13,7 @@
 
 #include "../model/config.h"
 #include "../util/common.h"
+#include "../util/numtext.h"
 
 #define CFG_STR_MAX 256
 #define CFG_PATH_MAX 1024
@@ -146,10 +147,6 @@ char *run_config_to_yaml(const RunConfig *c, int with_run_section);
 
 /* Markdown table of every key (docs/configs.md is generated from it). malloc'ed. */
 char *run_config_keys_markdown(void);
-
-/* Python's repr() of a float (shortest round-trip form: 0.0001, 5e-05, 0.5, 1.0), as the
- * original's f-strings print config values. */
-void format_py_float(double v, char *buf, size_t len);
 
 /* The value of a float key as the original would print it: an integer literal stays an integer
  * ("0"), a float uses Python's repr. key e.g. "model.mask_ratio". */

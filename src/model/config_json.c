@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../config/config.h"
+#include "../util/numtext.h"
 
 /* Doubles in their shortest exact form, so that reading them back gives the same value. */
 static void put_double(char *buf, size_t len, const char *name, double v, int last) {
