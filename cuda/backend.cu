@@ -7,10 +7,6 @@
 
 #include "internal.cuh"
 
-extern "C" {
-#include "cuda_backend.h"
-}
-
 void cuda_check_at(cudaError_t e, const char *what, const char *file, int line) {
     if (e != cudaSuccess) fatal_at(file, line, "CUDA error in %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }

@@ -19,11 +19,10 @@ extern "C" {
 #include "../src/backend/backend.h"
 #include "../src/util/common.h"
 }
+#include "cuda_backend.h"
 
-/* ---- checked calls: file:line of the call and the call's text ---- */
-void cuda_check_at(cudaError_t e, const char *what, const char *file, int line);
+/* ---- checked calls: file:line of the call and the call's text (CUDA_CHECK: cuda_backend.h) ---- */
 void cublas_check_at(cublasStatus_t s, const char *what, const char *file, int line);
-#define CUDA_CHECK(call) cuda_check_at((call), #call, __FILE__, __LINE__)
 #define CUBLAS_CHECK(call) cublas_check_at((call), #call, __FILE__, __LINE__)
 /* After every kernel launch: a bad launch configuration is reported where it happened. */
 #define LAUNCH_CHECK(kernel_name) cuda_check_at(cudaGetLastError(), "launch of " kernel_name, __FILE__, __LINE__)

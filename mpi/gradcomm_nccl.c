@@ -23,7 +23,6 @@
 #include "dist.h"
 
 #define NCCL_CHECK(g, call) nccl_check_at((g), (call), #call, __FILE__, __LINE__)
-#define CUDART_CHECK(call) cudart_check_at((call), #call, __FILE__, __LINE__)
 
 typedef struct {
     int rank, world;
@@ -44,14 +43,10 @@ static void nccl_check_at(const Nccl *g, ncclResult_t r, const char *what, const
              detail ? detail : "");
 }
 
-static void cudart_check_at(cudaError_t e, const char *what, const char *file, int line) {
-    if (e != cudaSuccess) fatal_at(file, line, "CUDA error in %s: %s", what, cudaGetErrorString(e));
-}
-
 static void flush(Nccl *g) {
     if (g->lo == g->hi) return;
-    CUDART_CHECK(cudaEventRecord(g->produced, g->compute));
-    CUDART_CHECK(cudaStreamWaitEvent(g->comm_stream, g->produced, 0));
+    CUDA_CHECK(cudaEventRecord(g->produced, g->compute));
+    CUDA_CHECK(cudaStreamWaitEvent(g->comm_stream, g->produced, 0));
     NCCL_CHECK(g, ncclAllReduce(g->grads + g->lo, g->grads + g->lo, g->hi - g->lo, ncclFloat32, ncclSum, g->comm,
                                 g->comm_stream));
     g->lo = g->hi = 0;
@@ -80,14 +75,14 @@ static void nccl_ready(void *self, size_t offset, size_t count) {
 static void nccl_finish(GradComm *self) {
     Nccl *g = self->impl;
     flush(g);
-    CUDART_CHECK(cudaEventRecord(g->reduced, g->comm_stream));
-    CUDART_CHECK(cudaStreamWaitEvent(g->compute, g->reduced, 0));
+    CUDA_CHECK(cudaEventRecord(g->reduced, g->comm_stream));
+    CUDA_CHECK(cudaStreamWaitEvent(g->compute, g->reduced, 0));
     struct timespec pause = {0, 100000};   /* 0.1 ms between polls */
     double t0 = now_seconds();
     for (;;) {
         cudaError_t e = cudaEventQuery(g->reduced);
         if (e == cudaSuccess) return;
-        if (e != cudaErrorNotReady) cudart_check_at(e, "waiting for the gradient all-reduce", __FILE__, __LINE__);
+        if (e != cudaErrorNotReady) cuda_check_at(e, "waiting for the gradient all-reduce", __FILE__, __LINE__);
         ncclResult_t state;
         NCCL_CHECK(g, ncclCommGetAsyncError(g->comm, &state));
         if (state != ncclSuccess && state != ncclInProgress) {
@@ -107,11 +102,11 @@ static void nccl_destroy(GradComm *self) {
     if (!self) return;
     Nccl *g = self->impl;
     if (g) {
-        CUDART_CHECK(cudaStreamSynchronize(g->comm_stream));
+        CUDA_CHECK(cudaStreamSynchronize(g->comm_stream));
         NCCL_CHECK(g, ncclCommDestroy(g->comm));
-        CUDART_CHECK(cudaEventDestroy(g->produced));
-        CUDART_CHECK(cudaEventDestroy(g->reduced));
-        CUDART_CHECK(cudaStreamDestroy(g->comm_stream));
+        CUDA_CHECK(cudaEventDestroy(g->produced));
+        CUDA_CHECK(cudaEventDestroy(g->reduced));
+        CUDA_CHECK(cudaStreamDestroy(g->comm_stream));
         free(g);
     }
     free(self);
@@ -153,14 +148,14 @@ GradComm *gradcomm_nccl_create(const Dist *d, Backend *be, float *grads, size_t 
     g->bucket_elems = MAX(bucket_bytes / sizeof(float), (size_t)1);
     g->timeout_s = timeout_seconds();
     g->compute = cuda_backend_stream(be);
-    CUDART_CHECK(cudaSetDevice(cuda_backend_device(be)));
+    CUDA_CHECK(cudaSetDevice(cuda_backend_device(be)));
     ncclUniqueId id;
     if (d->rank == 0) NCCL_CHECK(g, ncclGetUniqueId(&id));
     MPI_CHECK(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, d->comm));
     NCCL_CHECK(g, ncclCommInitRank(&g->comm, d->world, id, d->rank));
-    CUDART_CHECK(cudaStreamCreateWithFlags(&g->comm_stream, cudaStreamNonBlocking));
-    CUDART_CHECK(cudaEventCreateWithFlags(&g->produced, cudaEventDisableTiming));
-    CUDART_CHECK(cudaEventCreateWithFlags(&g->reduced, cudaEventDisableTiming));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&g->comm_stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&g->produced, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&g->reduced, cudaEventDisableTiming));
     gc->impl = g;
     gc->ready = nccl_ready;
     gc->finish = nccl_finish;
