@@ -73,6 +73,10 @@ tally() {
     echo
 }
 
+why_not() {   # log: why a benchmark gave no result (a skipped part leaves no log)
+    if [ -f "$1" ]; then echo "failed: $(grep -m1 -i 'error' "$1" | cut -c1-80)"; else echo "skipped (time budget spent)"; fi
+}
+
 count() {   # count PASS|FAIL part: result lines of a part's log
     local n
     n=$(grep -c "^$1 " "$LOGDIR/$2.log" 2>/dev/null)
@@ -194,7 +198,7 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
                 "$(awk -v g="$gf" 'BEGIN { print g / 1000 }')" "$(awk -v g="$gf" -v p="$PEAK_TFLOPS" 'BEGIN { print 100 * g / 1000 / p }')" \
                 "$mem")")
         else
-            TABLE+=("$(printf '%-18s %-10s %s' "$label" maskdit-c "failed: $(grep -m1 -i 'error' "$L" | cut -c1-80)")")
+            TABLE+=("$(printf '%-18s %-10s %s' "$label" maskdit-c "$(why_not "$L")")")
         fi
     fi
     if [ "$TORCH" != none ]; then
@@ -205,7 +209,7 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
             TABLE+=("$(printf '%-18s %-10s %9s %9s %8s %6s %10s' "$label" pytorch "$(field ms "$L")" "$(field images_s "$L")" \
                 "$(field tflops "$L")" "$(field mfu "$L")" "$(field peak_gib "$L") GiB")")
         else
-            TABLE+=("$(printf '%-18s %-10s %s' "$label" pytorch "failed: $(grep -m1 -i 'error' "$L" | cut -c1-80)")")
+            TABLE+=("$(printf '%-18s %-10s %s' "$label" pytorch "$(why_not "$L")")")
         fi
     fi
 done
