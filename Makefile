@@ -91,6 +91,9 @@ GPU_TESTS := $(patsubst tests/gpu/%.c,bin/gpu/%,$(GPU_TEST_C))
 LIB := build/libmaskdit.a
 
 .PHONY: all deps ensure-deps test demo bench clean
+# Keep the objects of program mains (intermediate files of a pattern chain) so that a second
+# `make` finds nothing to do.
+.SECONDARY:
 all: $(PROGS) $(TESTS) $(BENCHES) $(GPU_TESTS)
 
 # The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it

@@ -29,7 +29,7 @@ void *cuda_alloc(Backend *b, size_t bytes, const char *what) {
         CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
         char asked[32], fr[32], tot[32], mine[32];
         FATAL("out of GPU memory: %s asked for %s, but only %s of %s are free on device %d (%s); this process "
-              "holds %s (use a smaller batch, or see the batch that would fit in the message of the caller)",
+              "holds %s (use a smaller batch)",
               format_bytes((double)bytes, asked, sizeof asked), what, format_bytes((double)free_b, fr, sizeof fr),
               format_bytes((double)total_b, tot, sizeof tot), st->device, st->device_name,
               format_bytes((double)st->in_use, mine, sizeof mine));
@@ -89,6 +89,19 @@ static void be_zero(Backend *b, void *p, size_t bytes) {
 static void be_sync(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(cuda_state(b)->stream)); }
 
 static size_t be_peak_bytes(Backend *b) { return cuda_state(b)->peak; }
+
+static size_t be_available_bytes(Backend *b) {
+    size_t free_b = 0, total_b = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    return free_b;
+}
+
+static const char *be_device_name(Backend *b) {
+    CudaState *st = cuda_state(b);
+    if (!st->described[0])
+        snprintf(st->described, sizeof st->described, "GPU %d (%s)", st->device, st->device_name);
+    return st->described;
+}
 
 static void be_destroy(Backend *b) {
     if (!b) return;
@@ -188,6 +201,8 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     b->zero = be_zero;
     b->sync = be_sync;
     b->peak_bytes = be_peak_bytes;
+    b->available_bytes = be_available_bytes;
+    b->device_name = be_device_name;
     b->cast = cuda_cast;
     b->linear = cuda_linear;
     b->linear_backward = cuda_linear_backward;

@@ -53,6 +53,10 @@ struct Backend {
     void (*sync)(Backend *b);
     /* Bytes of device memory in use at the peak so far (allocations by this backend). */
     size_t (*peak_bytes)(Backend *b);
+    /* Bytes that could still be allocated now (free device memory; available RAM on the CPU). */
+    size_t (*available_bytes)(Backend *b);
+    /* The device, in words, for messages ("GPU 0 (NVIDIA H100 80GB HBM3)", "the CPU"). */
+    const char *(*device_name)(Backend *b);
 
     /* Convert n elements between dtypes (f32 <-> act). src and dst may not overlap. */
     void (*cast)(Backend *b, void *dst, DType dst_t, const void *src, DType src_t, size_t n);

@@ -32,6 +32,8 @@ Backend *backend_cpu_create(int threads) {
         .zero = cpu_zero,
         .sync = cpu_sync,
         .peak_bytes = cpu_peak_bytes,
+        .available_bytes = cpu_available_bytes,
+        .device_name = cpu_device_name,
         .cast = cpu_cast,
         .linear = cpu_linear,
         .linear_backward = cpu_linear_backward,

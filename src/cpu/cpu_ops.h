@@ -30,6 +30,8 @@ void cpu_copy(Backend *b, void *dst, const void *src, size_t bytes);
 void cpu_zero(Backend *b, void *p, size_t bytes);
 void cpu_sync(Backend *b);
 size_t cpu_peak_bytes(Backend *b);
+size_t cpu_available_bytes(Backend *b);
+const char *cpu_device_name(Backend *b);
 
 /* cpu_cast.c */
 void cpu_cast(Backend *b, void *dst, DType dst_t, const void *src, DType src_t, size_t n);

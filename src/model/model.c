@@ -163,6 +163,41 @@ size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, in
     return bytes;
 }
 
+/* Device bytes of a model besides its activations: f32 master weights, their compute copy when
+ * activations are not f32, and the gradients of a training model. */
+static size_t weight_bytes(const ModelConfig *cfg, Backend *be, int training) {
+    ParamTable t;
+    param_table_build(&t, cfg);
+    size_t bytes = t.total * sizeof(float);
+    if (be->act_dtype != DTYPE_F32) bytes += t.total * dtype_size(be->act_dtype);
+    if (training) bytes += t.n_trainable * sizeof(float);
+    param_table_free(&t);
+    return bytes;
+}
+
+void model_check_fits(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens, int training,
+                      size_t extra_bytes, const char *batch_setting) {
+    size_t fixed = weight_bytes(cfg, be, training) + extra_bytes, avail = be->available_bytes(be);
+    size_t need = fixed + model_activation_bytes(cfg, be, batch, enc_tokens, training);
+    if (need <= avail) return;
+    int lo = 0, hi = batch;     /* the largest batch that fits is in [lo, hi) */
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        if (fixed + model_activation_bytes(cfg, be, mid, enc_tokens, training) <= avail) lo = mid;
+        else hi = mid;
+    }
+    char n[32], a[32], f[32];
+    format_bytes((double)need, n, sizeof n);
+    format_bytes((double)avail, a, sizeof a);
+    format_bytes((double)fixed, f, sizeof f);
+    const char *what = training ? "weights, gradients and optimizer state" : "weights";
+    if (lo > 0)
+        die("%s: a model batch of %d needs %s on %s (%s of %s, the rest activations) but only %s is free; "
+            "a model batch of %d would fit", batch_setting, batch, n, be->device_name(be), f, what, a, lo);
+    die("%s: a model batch of %d needs %s on %s, but only %s is free and the %s alone take %s: not even a "
+        "batch of 1 fits", batch_setting, batch, n, be->device_name(be), a, what, f);
+}
+
 static Model *create(const ModelConfig *cfg, Backend *be, int max_batch, int max_enc_tokens, int training) {
     Error e;
     if (model_config_validate(cfg, &e) < 0) die("model configuration: %s", e.msg);

@@ -108,6 +108,13 @@ void model_destroy(Model *m);
  * for training or for inference; used to say which batch would fit when memory runs out. */
 size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens, int training);
 
+/* Before creating a model: end the job with a clear message when (weights [+ gradients] +
+ * extra_bytes + the activations of `batch`) exceed the backend's available memory, saying how
+ * much was asked, how much is free and which batch would fit; batch_setting names the setting
+ * that sets the batch (e.g. "train.batchsize"). */
+void model_check_fits(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens, int training,
+                      size_t extra_bytes, const char *batch_setting);
+
 /* Host <-> device parameters (f32, the whole flat layout). model_params_changed() refreshes the
  * compute copy; call it after every change to m->params (upload, optimizer step). */
 void model_upload_params(Model *m, const float *host_flat);

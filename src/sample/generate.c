@@ -306,6 +306,7 @@ void generate_run(const Dist *d, const GenerateArgs *a) {
     char bytes[32];
     format_bytes((double)model_activation_bytes(&s.mc, be, model_batch, model_num_patches(&s.mc), 0), bytes, sizeof bytes);
     info("model batch %d: %s of activations on %s (--max_batch_size sets the batch)", model_batch, bytes, be->name);
+    model_check_fits(&s.mc, be, model_batch, model_num_patches(&s.mc), 0, 0, "--max_batch_size (with guidance the model batch is twice it)");
     Model *m = model_create_inference(&s.mc, be, model_batch);
     float *flat = load_weights(d, &s, &m->table);
     model_upload_params(m, flat);

@@ -147,6 +147,10 @@ expect_error bad_dataset_shape "holds 1x32x32 samples (pixels), the model takes 
 expect_error bad_class_count "has 10 classes, the model 5 (model.num_classes)" \
     train --set model.num_classes=5 --results_dir "$TMP/rx"
 expect_error bad_dataset_too_small "fewer than one global batch of 1024" train --set train.batchsize=1024 --results_dir "$TMP/rx"
+# A batch too large for the memory: refused before allocating, with the batch that would fit
+# (1536 wide, 16 blocks: about 9 GB of weights and optimizer state, 80 MB of activations per sample).
+expect_error bad_batch_memory "would fit" train --set model.hidden_size=1536 --set model.depth=16 \
+    --set model.num_heads=16 --set train.batchsize=512 --results_dir "$TMP/rx"
 expect_error bad_checkpoint_shapes "cannot load $(ckpt r1 6)" train --ckpt_path "$(ckpt r1 6)" --set model.hidden_size=64
 expect_error bad_checkpoint_heads "is from a different model: model.num_heads is 2 there, 4 in this config" \
     train --ckpt_path "$(ckpt r1 6)" --set model.num_heads=4

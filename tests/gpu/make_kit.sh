@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs, on a build machine with our Debian packages, what tests/gpu/run.sh needs on a GPU machine
 # that lacks them (the lent H100/H200 image has CUDA and PyTorch with NVIDIA's library wheels, but
-# no MPI, HDF5, OpenBLAS or libyaml): .gpukit/kit.tar.gz, about 40 MB (gzip: every Linux has it), holding
+# no MPI, HDF5, OpenBLAS or libyaml): .gpukit/kit.tar.xz, about 35 MB (xz: the CUDA fat binaries
+# compress to 60% of gzip's size, and a call to the GPU machine carries at most 64 MiB), holding
 #   bin/       every program, built here with CUDA (sm_80, sm_90 + PTX; nvcc of the same CUDA 13)
 #   lib/       every shared library they or the Open MPI components load, except glibc's own, the
 #              GPU driver and the CUDA libraries (cudart, cuBLAS, cuBLASLt, NCCL: the GPU machine
@@ -50,6 +51,7 @@ missing=$(find "$STAGE" -type f \( -perm -u+x -o -name '*.so*' \) -print0 | xarg
           awk '/not found/ { print $1 }' | sort -u | grep -Ev 'libcuda\.so' || true)
 [ -z "$missing" ] || echo "make_kit: note, not found here either (left out): $missing"
 
-tar -C "$STAGE" -czf "$KIT/kit.tar.gz.tmp" . && mv "$KIT/kit.tar.gz.tmp" "$KIT/kit.tar.gz"
+rm -f "$KIT/kit.tar.gz"   # an older kit format
+tar -C "$STAGE" -cf - . | xz -T0 -6 >"$KIT/kit.tar.xz.tmp" && mv "$KIT/kit.tar.xz.tmp" "$KIT/kit.tar.xz"
 rm -rf "$STAGE"
-echo "make_kit: $KIT/kit.tar.gz ($(du -h "$KIT/kit.tar.gz" | cut -f1)); carry '$KIT' with tests/gpu/run.sh"
+echo "make_kit: $KIT/kit.tar.xz ($(du -h "$KIT/kit.tar.xz" | cut -f1)); carry '$KIT' with tests/gpu/run.sh"

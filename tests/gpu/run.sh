@@ -3,7 +3,7 @@
 # GPU_BUDGET seconds, default 470):
 #   1. build: `make CUDA=1 CUDA_ARCHS=90` where our Debian packages are installed; elsewhere (the
 #      lent H100/H200 image: CUDA and PyTorch, no MPI/HDF5/OpenBLAS/libyaml) the programs come
-#      prebuilt from .gpukit/kit.tar.gz (tests/gpu/make_kit.sh, with their shared libraries and
+#      prebuilt from .gpukit/kit.tar.xz (tests/gpu/make_kit.sh, with their shared libraries and
 #      the Open MPI runtime), and CUDA's own libraries are found on the machine;
 #   2. check_ops: every CUDA op against the CPU backend, fresh random inputs, fp32/TF32/bf16/fp16
 #      and the cuBLASLt fallback;
@@ -73,6 +73,10 @@ tally() {
     echo
 }
 
+why_not() {   # log: why a benchmark gave no result (a skipped part leaves no log)
+    if [ -f "$1" ]; then echo "failed: $(grep -m1 -i 'error' "$1" | cut -c1-80)"; else echo "skipped (time budget spent)"; fi
+}
+
 count() {   # count PASS|FAIL part: result lines of a part's log
     local n
     n=$(grep -c "^$1 " "$LOGDIR/$2.log" 2>/dev/null)
@@ -99,9 +103,12 @@ elif [ "${GPU_USE_KIT:-0}" != 1 ] && command -v mpicc >/dev/null && pkg-config -
     command -v nvcc >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so ]; then
     part build 300 make CUDA=1 CUDA_ARCHS=90 -j"$(nproc)" && BIN=bin || BIN=
     GOLDEN=../shared/golden/maskdit_tiny.h5
-elif [ -f .gpukit/kit.tar.gz ]; then
-    log "== build: no MPI/HDF5/OpenBLAS development packages here: using the prebuilt kit .gpukit/kit.tar.gz"
-    rm -rf "$KIT" && mkdir -p "$KIT" && tar -C "$KIT" -xzf .gpukit/kit.tar.gz
+elif [ -f .gpukit/kit.tar.xz ]; then
+    log "== build: no MPI/HDF5/OpenBLAS development packages here: using the prebuilt kit .gpukit/kit.tar.xz"
+    rm -rf "$KIT" && mkdir -p "$KIT"
+    # python3's tarfile reads xz where the xz program is missing
+    if command -v xz >/dev/null; then tar -C "$KIT" -xJf .gpukit/kit.tar.xz
+    else python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpukit/kit.tar.xz "$KIT"; fi
     # gcc's runtime libraries: the machine's own (newer, and what its CUDA libraries expect) when present
     mkdir -p "$KIT/lib-unused"
     for l in libstdc++.so.6 libgcc_s.so.1 libgomp.so.1 libgfortran.so.5 libquadmath.so.0 libatomic.so.1; do
@@ -123,7 +130,7 @@ elif [ -f .gpukit/kit.tar.gz ]; then
     GOLDEN=$KIT/golden/maskdit_tiny.h5
     "${RUN[@]}" ldd "$BIN/gpu/check_ops" | grep 'not found' | tee -a "$RES"
 else
-    log "== build: impossible here (no MPI/HDF5/OpenBLAS packages and no .gpukit/kit.tar.gz: run" \
+    log "== build: impossible here (no MPI/HDF5/OpenBLAS packages and no .gpukit/kit.tar.xz: run" \
         "tests/gpu/make_kit.sh on the build machine and carry .gpukit); only PyTorch is measured"
     BIN=
 fi
@@ -191,7 +198,7 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
                 "$(awk -v g="$gf" 'BEGIN { print g / 1000 }')" "$(awk -v g="$gf" -v p="$PEAK_TFLOPS" 'BEGIN { print 100 * g / 1000 / p }')" \
                 "$mem")")
         else
-            TABLE+=("$(printf '%-18s %-10s %s' "$label" maskdit-c "failed: $(grep -m1 -i 'error' "$L" | cut -c1-80)")")
+            TABLE+=("$(printf '%-18s %-10s %s' "$label" maskdit-c "$(why_not "$L")")")
         fi
     fi
     if [ "$TORCH" != none ]; then
@@ -202,7 +209,7 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
             TABLE+=("$(printf '%-18s %-10s %9s %9s %8s %6s %10s' "$label" pytorch "$(field ms "$L")" "$(field images_s "$L")" \
                 "$(field tflops "$L")" "$(field mfu "$L")" "$(field peak_gib "$L") GiB")")
         else
-            TABLE+=("$(printf '%-18s %-10s %s' "$label" pytorch "failed: $(grep -m1 -i 'error' "$L" | cut -c1-80)")")
+            TABLE+=("$(printf '%-18s %-10s %s' "$label" pytorch "$(why_not "$L")")")
         fi
     fi
 done
