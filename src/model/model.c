@@ -224,6 +224,7 @@ static Model *create(const ModelConfig *cfg, Backend *be, int max_batch, int max
     char *base = be->alloc(be, m->act_bytes, "activations");
     plan(be, cfg, max_batch, max_enc_tokens, training, &m->a, base);
     m->act_base = base;
+    m->t_freq_host = xmalloc((size_t)max_batch * cfg->frequency_embedding_size * sizeof(float), "timestep features");
     model_params_changed(m);
     return m;
 }
@@ -243,6 +244,7 @@ void model_destroy(Model *m) {
     if (m->grads) be->free(be, m->grads);
     if (m->wact != (void *)m->params) be->free(be, m->wact);
     be->free(be, m->params);
+    free(m->t_freq_host);
     free(m->a.blocks);
     free(m->a.dblocks);
     param_table_free(&m->table);
@@ -368,10 +370,8 @@ void model_forward(Model *m, const ModelInput *in) {
 
     /* Every host input first: a copy from pageable host memory may wait for the stream (CUDA), and
      * here that is only the previous step's work, not the kernels of this pass. */
-    float *tf = xmalloc((size_t)N * F * sizeof *tf, "timestep features");
-    timestep_features(tf, in->c_noise, N, F, c->max_period);
-    upload_act(m, a->t_freq, tf, (size_t)N * F);
-    free(tf);
+    timestep_features(m->t_freq_host, in->c_noise, N, F, c->max_period);
+    upload_act(m, a->t_freq, m->t_freq_host, (size_t)N * F);
     if (K) upload_act(m, a->labels, in->labels, (size_t)N * K);
     upload_act(m, a->patches, in->patches, (size_t)N * L * P);
     if (m->masked) {

@@ -87,6 +87,7 @@ typedef struct {
     float *grads;           /* device f32 [table.n_trainable] */
     ModelActs a;
     void *act_base;         /* the one allocation that holds every activation */
+    float *t_freq_host;     /* [max_batch, F] host buffer of the timestep features */
     int max_batch;          /* activations are planned for up to max_batch samples ... */
     int max_enc_tokens;     /* ... and up to this many encoder tokens */
     /* shape of the last forward */
