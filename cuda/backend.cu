@@ -68,10 +68,6 @@ int cuda_workspace_grow(Backend *b, void **buf, size_t *count, size_t need, size
 
 static void *be_alloc(Backend *b, size_t bytes, const char *what) { return cuda_alloc(b, bytes, what); }
 
-static void be_to_device(Backend *b, void *dst, const void *host_src, size_t bytes) {
-    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cuda_state(b)->stream));
-}
-
 static void be_to_host(Backend *b, void *host_dst, const void *src, size_t bytes) {
     CudaState *st = cuda_state(b);
     if (bytes) CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, st->stream));
@@ -108,6 +104,7 @@ static void be_destroy(Backend *b) {
     CudaState *st = cuda_state(b);
     CUDA_CHECK(cudaStreamSynchronize(st->stream));
     cuda_gemm_destroy(b);
+    cuda_uploads_destroy(b);
     CUBLAS_CHECK(cublasDestroy(st->blas));
     CUBLAS_CHECK(cublasLtDestroy(st->lt));
     /* whatever the caller did not free (the workspaces included) */
@@ -195,7 +192,7 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     b->impl = st;
     b->alloc = be_alloc;
     b->free = cuda_free;
-    b->to_device = be_to_device;
+    b->to_device = cuda_upload;
     b->to_host = be_to_host;
     b->copy = be_copy;
     b->zero = be_zero;

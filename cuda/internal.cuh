@@ -34,6 +34,14 @@ typedef struct {
     size_t bytes;
 } CudaAlloc;
 
+/* upload.cu: pinned staging slots of host-to-device copies (a ring of UPLOAD_SLOTS). */
+#define UPLOAD_SLOTS 16
+typedef struct {
+    void *slot[UPLOAD_SLOTS];
+    cudaEvent_t done[UPLOAD_SLOTS];   /* recorded behind the last copy out of each slot */
+    int next;
+} CudaUploads;
+
 typedef struct {
     int device;
     DType act;
@@ -63,6 +71,7 @@ typedef struct {
     size_t dscores_count;
     double *partials;               /* sum_squares: per-block partial sums, then the total */
     double *result_host;            /* pinned */
+    CudaUploads uploads;
 } CudaState;
 
 static inline CudaState *cuda_state(Backend *b) { return (CudaState *)b->impl; }
@@ -72,6 +81,10 @@ void *cuda_alloc(Backend *b, size_t bytes, const char *what);
 void cuda_free(Backend *b, void *p);
 /* Make sure *buf holds at least count elements of elem_bytes (reallocating, which waits for the
  * device, only when it grows). Returns 1 when it was (re)allocated. */
+/* upload.cu: to_device (returns once src may be reused; the copy runs in stream order). */
+void cuda_upload(Backend *b, void *dst, const void *src, size_t bytes);
+void cuda_uploads_destroy(Backend *b);
+
 int cuda_workspace_grow(Backend *b, void **buf, size_t *count, size_t need, size_t elem_bytes, const char *what);
 
 /* ---- act dtype ---- */

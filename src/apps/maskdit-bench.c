@@ -166,14 +166,15 @@ int main(int argc, char **argv) {
     float *x = xmalloc(img * sizeof *x, "x");
     int32_t *classes = xmalloc((size_t)b.batch * sizeof *classes, "classes");
 
+    /* As in training (src/train/step.c), the host half of step s+1 (draws, EDM inputs) runs while
+     * the device finishes step s; a step's time is the interval between two step ends. */
     double *times = xmalloc((size_t)b.steps * sizeof *times, "times");
+    ModelInput in;
+    LossInput li;
+    fill_step(&b, 0, x, classes, &draws, Lk < L);
+    edm_prepare(&eb, c, b.batch, x, draws.labels, draws.rnd_normal, draws.noise, draws.ids_shuffle, Lk, &in, &li);
+    double t_end = now_seconds();
     for (int s = 0; s < b.warmup + b.steps; s++) {
-        fill_step(&b, s, x, classes, &draws, Lk < L);
-        ModelInput in;
-        LossInput li;
-        be->sync(be);
-        double t0 = now_seconds();
-        edm_prepare(&eb, c, b.batch, x, draws.labels, draws.rnd_normal, draws.noise, draws.ids_shuffle, Lk, &in, &li);
         model_zero_grads(m);
         model_forward(m, &in);
         model_loss(m, &li, 1.0f / b.batch, eb.loss);
@@ -182,8 +183,15 @@ int main(int argc, char **argv) {
         be->adamw(be, m->params, m->grads, exp_avg, exp_avg_sq, nt, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f,
                   (float)(1 - pow(0.9, k)), (float)(1 - pow(0.999, k)), 1.0f);
         model_params_changed(m);
+        if (k < b.warmup + b.steps) {
+            fill_step(&b, k, x, classes, &draws, Lk < L);
+            edm_prepare(&eb, c, b.batch, x, draws.labels, draws.rnd_normal, draws.noise, draws.ids_shuffle, Lk, &in,
+                        &li);
+        }
         be->sync(be);
-        if (s >= b.warmup) times[s - b.warmup] = now_seconds() - t0;
+        double t = now_seconds();
+        if (s >= b.warmup) times[s - b.warmup] = t - t_end;
+        t_end = t;
     }
     qsort(times, (size_t)b.steps, sizeof *times, cmp_double);
     double med = times[b.steps / 2];

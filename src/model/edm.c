@@ -17,10 +17,12 @@ double edm_weight(double sigma, double sd) { return (sigma * sigma + sd * sd) / 
 
 /* Visit every value of every patch: token l = i*g + j covers rows i*p..i*p+p-1 and columns
  * j*p..j*p+p-1; within the token the value (c, a, b) sits at (c*p + a)*p + b (the Conv2d weight
- * order of the patch embedding) or at (a*p + b)*C + c (the final layer's order). */
+ * order of the patch embedding) or at (a*p + b)*C + c (the final layer's order). Samples are
+ * spread over the OpenMP threads: this runs on the host for every batch, between GPU steps. */
 #define FOR_EACH_PATCH_VALUE(N, C, H, p, abc, IMG_INDEX, TOK_INDEX, BODY)                            \
     do {                                                                                            \
         int g_ = (H) / (p), P_ = (C) * (p) * (p);                                                   \
+        _Pragma("omp parallel for schedule(static)")                                                \
         for (int n = 0; n < (N); n++)                                                               \
             for (int i = 0; i < g_; i++)                                                            \
                 for (int j = 0; j < g_; j++)                                                        \
@@ -86,6 +88,7 @@ void edm_batch_free(EdmBatch *b) {
 
 /* Per-patch normalisation of the MAE target: (t - mean) / sqrt(var + eps), unbiased variance. */
 static void normalise_patches(float *out, const float *tok, size_t count, int P, double eps) {
+#pragma omp parallel for schedule(static)
     for (size_t l = 0; l < count; l++) {
         const float *t = tok + l * P;
         double mean = 0, var = 0;
@@ -100,6 +103,7 @@ static void normalise_patches(float *out, const float *tok, size_t count, int P,
 
 /* ids_keep = the first Lk of ids_shuffle, ids_restore = its inverse, mask = 1 where removed. */
 static void mask_from_shuffle(EdmBatch *b, const int32_t *ids_shuffle, int N, int L, int Lk) {
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const int32_t *s = ids_shuffle + (size_t)n * L;
         for (int k = 0; k < L; k++) {
@@ -119,6 +123,7 @@ void edm_prepare(EdmBatch *b, const ModelConfig *cfg, int N, const float *x, con
     int masked = Lk < L;
     b->N = N;
     b->Lk = Lk;
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         double sigma = exp(rnd_normal[n] * cfg->P_std + cfg->P_mean);
         EdmCoeffs k = edm_coeffs(sigma, cfg->sigma_data);
@@ -150,6 +155,7 @@ void edm_prepare(EdmBatch *b, const ModelConfig *cfg, int N, const float *x, con
 /* Stable argsort of u (ties keep the index order, as the values are continuous this is only for
  * determinism). Insertion into a sorted run is fine for the token counts of DiT (<= 1024). */
 void mask_from_uniforms(int32_t *ids_shuffle, const double *u, int N, int L) {
+#pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         int32_t *ids = ids_shuffle + (size_t)n * L;
         const double *v = u + (size_t)n * L;

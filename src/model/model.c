@@ -368,8 +368,8 @@ void model_forward(Model *m, const ModelInput *in) {
     m->T_enc = Te;
     m->masked = Te < L;
 
-    /* Every host input first: a copy from pageable host memory may wait for the stream (CUDA), and
-     * here that is only the previous step's work, not the kernels of this pass. */
+    /* Every host input first, so that any wait of a copy for the stream (CUDA: for a free staging
+     * slot, cuda/upload.cu) is a wait for the previous step's work, not for this pass's kernels. */
     timestep_features(m->t_freq_host, in->c_noise, N, F, c->max_period);
     upload_act(m, a->t_freq, m->t_freq_host, (size_t)N * F);
     if (K) upload_act(m, a->labels, in->labels, (size_t)N * K);

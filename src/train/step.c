@@ -1,6 +1,11 @@
 /* One optimizer step: grad_accum micro-batches per rank, the gradient all-reduce overlapping the
  * last backward pass, one agreement among the ranks (loss sum and stop requests in a single
- * all-reduce), AdamW on the rank-identical averaged gradients, EMA. */
+ * all-reduce), AdamW on the rank-identical averaged gradients, EMA.
+ *
+ * The host half of a micro-batch (read, random draws, EDM inputs) is done for the next micro-batch
+ * while the device runs the backward pass of the current one, so that a GPU does not wait for it.
+ * What a micro-batch holds depends only on its sample indices and its token count, so preparing it
+ * early changes no number. */
 #include <math.h>
 
 #include "lr.h"
@@ -8,27 +13,50 @@
 #include "signals.h"
 #include "trainer_internal.h"
 
-/* Read this rank's share of micro-batch round a, draw its randomness, forward, loss, backward.
- * Returns the sum of its per-sample losses. */
-static double micro_batch(Trainer *t, int a, int Lk, int last, float grad_scale) {
+static double mask_ratio_of_step(const Trainer *t, long long step) {
+    const TrainSection *tr = &t->cfg.train;
+    const ModelSection *ms = &t->cfg.model;
+    double progress = tr->max_num_steps > 0 ? (double)(step - t->start_step) / (double)tr->max_num_steps : 0;
+    return mask_ratio_at(ms->mask_ratio_fn, ms->mask_ratio, ms->mask_ratio_min, fmin(progress, 1.0));
+}
+
+/* First sample this rank reads in micro-batch round a of the step `ahead` steps after this one. */
+static uint64_t round_g0(const Trainer *t, int ahead, int a) {
+    return t->cursor + (uint64_t)ahead * t->global_batch + (uint64_t)a * t->micro_global +
+           (uint64_t)t->d->rank * t->cfg.train.batchsize;
+}
+
+/* Read, draw and prepare round a of the step `ahead` steps from now, with Lk encoder tokens. */
+static void prepare(Trainer *t, int ahead, int a, int Lk) {
     const TrainSection *tr = &t->cfg.train;
     int bs = tr->batchsize;
-    uint64_t g0 = t->cursor + (uint64_t)a * t->micro_global + (uint64_t)t->d->rank * bs;
-    /* where this rank reads next: the next round, or the first round of the next step */
-    uint64_t next = last ? t->cursor + t->global_batch + (uint64_t)t->d->rank * bs : g0 + t->micro_global;
+    uint64_t g0 = round_g0(t, ahead, a);
+    /* where this rank reads after that: the next round, or the first round of the following step */
+    uint64_t next = a + 1 < tr->grad_accum ? round_g0(t, ahead, a + 1) : round_g0(t, ahead + 1, 0);
     Error e;
     if (reader_read(t->reader, g0, bs, t->x, t->classes, (int64_t)next, &e) < 0) die("%s", e.msg);
-    int L = model_num_patches(&t->mc), masked = Lk < L;
+    int masked = Lk < model_num_patches(&t->mc);
     draws_make(&t->draws, (uint64_t)tr->seed, g0, bs, t->classes, t->cfg.model.class_dropout_prob, masked);
-    ModelInput in;
-    LossInput li;
     edm_prepare(&t->eb, &t->mc, bs, t->x, t->mc.num_classes ? t->draws.labels : NULL, t->draws.rnd_normal,
-                t->draws.noise, t->draws.ids_shuffle, Lk, &in, &li);
-    model_forward(t->model, &in);
-    model_loss(t->model, &li, grad_scale, t->eb.loss);
-    model_backward(t->model, last ? t->gc->ready : NULL, last ? t->gc : NULL);
+                t->draws.noise, t->draws.ids_shuffle, Lk, &t->in, &t->li);
+    t->prepared = 1;
+    t->prepared_g0 = g0;
+    t->prepared_keep = Lk;
+}
+
+/* Forward, loss and backward of round a (prepared earlier when possible), then the host half of
+ * the next micro-batch. Returns the sum of this rank's per-sample losses. */
+static double micro_batch(Trainer *t, int a, int Lk, float grad_scale) {
+    int bs = t->cfg.train.batchsize, last = a == t->cfg.train.grad_accum - 1;
+    if (!(t->prepared && t->prepared_g0 == round_g0(t, 0, a) && t->prepared_keep == Lk)) prepare(t, 0, a, Lk);
+    t->prepared = 0;
+    model_forward(t->model, &t->in);
+    model_loss(t->model, &t->li, grad_scale, t->eb.loss);
     double sum = 0;
     for (int n = 0; n < bs; n++) sum += t->eb.loss[n];
+    model_backward(t->model, last ? t->gc->ready : NULL, last ? t->gc : NULL);
+    if (!last) prepare(t, 0, a + 1, Lk);
+    else if (t->step + 1 < t->end_step) prepare(t, 1, 0, model_len_keep(&t->mc, mask_ratio_of_step(t, t->step + 1)));
     return sum;
 }
 
@@ -46,16 +74,14 @@ static double gradient_factor(Trainer *t, int *finite) {
 
 StepOutcome trainer_step(Trainer *t, double *loss) {
     const TrainSection *tr = &t->cfg.train;
-    const ModelSection *ms = &t->cfg.model;
-    double progress = tr->max_num_steps > 0 ? (double)(t->step - t->start_step) / (double)tr->max_num_steps : 0;
-    double ratio = mask_ratio_at(ms->mask_ratio_fn, ms->mask_ratio, ms->mask_ratio_min, fmin(progress, 1.0));
+    double ratio = mask_ratio_of_step(t, t->step);
     int Lk = model_len_keep(&t->mc, ratio);
     double lr = lr_at_step(t->step, tr->lr, t->global_batch, tr->lr_rampup_kimg);
     float grad_scale = (float)(t->scale.scale / (double)t->global_batch);
 
     model_zero_grads(t->model);
     double local_sum = 0;
-    for (int a = 0; a < tr->grad_accum; a++) local_sum += micro_batch(t, a, Lk, a == tr->grad_accum - 1, grad_scale);
+    for (int a = 0; a < tr->grad_accum; a++) local_sum += micro_batch(t, a, Lk, grad_scale);
     t->gc->finish(t->gc);
 
     /* One all-reduce carries the loss and every rank's stop requests. Only rank 0's clock counts
