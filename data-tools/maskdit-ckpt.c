@@ -129,9 +129,14 @@ static int cmd_info(int argc, char **argv) {
                   sections & CKPT_OPT ? ", opt" : "");
     printf("file: %s (%s)\nsections: %s\nstep: %lld\n", path, pf ? "PyTorch .pt" : "MaskDiT-C HDF5 checkpoint", have,
            meta.step);
-    if (!pf)
-        printf("sample_cursor: %lld  seed: %lld  world_size: %d  lr: %g  loss_scale: %g  precision: %s\n",
-               meta.sample_cursor, meta.seed, meta.world_size, meta.lr, meta.loss_scale, meta.precision);
+    if (!pf) {
+        char good[32];
+        if (meta.loss_scale_good_steps >= 0) snprintf(good, sizeof good, "%lld", meta.loss_scale_good_steps);
+        else snprintf(good, sizeof good, "not recorded");
+        printf("sample_cursor: %lld  seed: %lld  world_size: %d  lr: %g  loss_scale: %g  loss_scale_good_steps: %s  "
+               "precision: %s\n", meta.sample_cursor, meta.seed, meta.world_size, meta.lr, meta.loss_scale, good,
+               meta.precision);
+    }
     const char *weights = sections & CKPT_EMA ? "ema" : "model";
     int listed = 0;
     for (int s = 0; s < 2; s++) {

@@ -119,6 +119,17 @@ static int optional_string(hid_t f, const char *path, const char *attr, char **o
     return h5_attr_string(f, path, "/", attr, out, e);
 }
 
+/* Absent in checkpoints written before it was recorded: -1 then. A count is never negative. */
+static int optional_good_steps(hid_t f, const char *path, long long *out, Error *e) {
+    *out = -1;
+    if (H5Aexists_by_name(f, "/", "loss_scale_good_steps", H5P_DEFAULT) <= 0) return 0;
+    if (h5_attr_int64(f, path, "/", "loss_scale_good_steps", out, e) < 0) return -1;
+    if (*out < 0)
+        return error_set(e, "%s: attribute loss_scale_good_steps is %lld, expected a count of steps >= 0 (corrupt "
+                            "checkpoint)", path, *out);
+    return 0;
+}
+
 static int h5_read_meta(hid_t f, const char *path, CkptMeta *m, Error *e) {
     char *precision = NULL;
     memset(m, 0, sizeof *m);
@@ -127,6 +138,7 @@ static int h5_read_meta(hid_t f, const char *path, CkptMeta *m, Error *e) {
         h5_attr_int64(f, path, "/", "sample_cursor", &m->sample_cursor, e) < 0 ||
         h5_attr_int64(f, path, "/", "seed", &m->seed, e) < 0 || h5_attr_int64(f, path, "/", "world_size", &world, e) < 0 ||
         h5_attr_double(f, path, "/", "loss_scale", &m->loss_scale, e) < 0 ||
+        optional_good_steps(f, path, &m->loss_scale_good_steps, e) < 0 ||
         h5_attr_double(f, path, "/", "lr", &m->lr, e) < 0 ||
         h5_attr_string(f, path, "/", "precision", &precision, e) < 0 ||
         optional_string(f, path, "config", &m->config_text, e) < 0 ||
@@ -247,6 +259,7 @@ static void pt_meta(const PtFile *f, const PtOptimizer *o, CkptMeta *m) {
     m->step = o && o->has_step ? o->step : MAX(0, pt_step_from_file_name(pt_path(f)));
     m->sample_cursor = -1;
     m->loss_scale = 1.0;
+    m->loss_scale_good_steps = -1;
     if (o && o->has_lr) m->lr = o->lr;
     long long seed;
     if (pk_as_int(pk_dict_get(pt_args(f), "global_seed"), &seed) == 0) m->seed = seed;

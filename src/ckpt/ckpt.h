@@ -29,14 +29,17 @@ typedef struct {
     long long seed;            /* the run's global seed */
     int world_size;            /* ranks of the run that wrote it (informational) */
     double loss_scale;         /* AMP dynamic loss scale (1 without fp16) */
+    long long loss_scale_good_steps; /* finite fp16 steps in a row since the scale last changed
+                                        (LossScale.good_steps); -1 when the file does not record it
+                                        (written before it was recorded, .pt files): not written then */
     double lr;                 /* learning rate of the last step */
     char precision[8];         /* "fp32", "bf16", "fp16": precision of the run that wrote it */
     char *config_text;         /* the resolved run configuration (YAML), malloc'ed or NULL */
     char *model_config_json;   /* ModelConfig as JSON, malloc'ed or NULL */
 } CkptMeta;
 /* From a .pt file: step = the optimizer's step (else the digits of the file name, else 0), lr =
- * param_groups[0].lr, seed = args.global_seed when present; world_size 0, loss_scale 1, precision
- * "", no config texts. */
+ * param_groups[0].lr, seed = args.global_seed when present; world_size 0, loss_scale 1,
+ * loss_scale_good_steps -1, precision "", no config texts. */
 
 void ckpt_meta_free(CkptMeta *m);
 

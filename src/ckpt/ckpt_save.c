@@ -106,6 +106,8 @@ static void write_attributes(Writer *w, const CkptMeta *m) {
     r |= h5_write_attr_int64(w->file, "seed", m->seed);
     r |= h5_write_attr_int64(w->file, "world_size", w->world);
     r |= h5_write_attr_double(w->file, "loss_scale", m->loss_scale);
+    if (m->loss_scale_good_steps >= 0)
+        r |= h5_write_attr_int64(w->file, "loss_scale_good_steps", m->loss_scale_good_steps);
     r |= h5_write_attr_double(w->file, "lr", m->lr);
     r |= h5_write_attr_string(w->file, "precision", m->precision);
     if (m->config_text) r |= h5_write_attr_string(w->file, "config", m->config_text);

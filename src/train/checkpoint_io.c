@@ -36,6 +36,7 @@ int trainer_save(Trainer *t, Error *e) {
         .seed = t->cfg.train.seed,
         .world_size = t->d->world,
         .loss_scale = t->scale.scale,
+        .loss_scale_good_steps = t->scale.good_steps,
         .lr = t->last_lr,
         .config_text = run_config_to_yaml(&stored, 1),
     };

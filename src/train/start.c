@@ -11,8 +11,8 @@
  *    after a requeue); here the fine-tuning run's newest checkpoint wins.
  *
  * A strict load restores everything a checkpoint holds: weights, EMA, AdamW moments and step,
- * sample cursor, seed, loss scale and where the run's schedule started, so that training N steps,
- * stopping and resuming for M more equals training N+M steps. */
+ * sample cursor, seed, loss scale and its count of finite steps, and where the run's schedule
+ * started, so that training N steps, stopping and resuming for M more equals training N+M steps. */
 #include <string.h>
 
 #include "../ckpt/pt_import.h"
@@ -28,7 +28,7 @@ typedef struct {
     char source[TRAIN_PATH_MAX];
     char exp_dir[TRAIN_PATH_MAX];
     long long step, start_step, optimizer_step, cursor, seed;
-    double loss_scale;
+    LossScale scale;
 } StartPlan;
 
 int trainer_agree(const Dist *d, int rc, const Error *e) {
@@ -106,13 +106,14 @@ static int load_source(Trainer *t, StartPlan *plan, CkptTensors *ts, Error *e) {
         plan->start_step = has_run ? there.run.start_step : plan->step;
         plan->cursor = meta.sample_cursor >= 0 ? meta.sample_cursor : plan->step * t->global_batch;
         plan->seed = pt ? t->cfg.train.seed : meta.seed;
-        plan->loss_scale = meta.loss_scale > 0 ? meta.loss_scale : t->scale.scale;
-        if (!plan->strict) {   /* fine-tuning: a new run that starts at the checkpoint's step */
+        plan->scale = t->scale;
+        if (!plan->strict) {   /* fine-tuning: a new run that starts at the checkpoint's step, fresh scaler */
             plan->optimizer_step = 0;
             plan->start_step = plan->step;
             plan->cursor = plan->step * t->global_batch;
             plan->seed = t->cfg.train.seed;
-            plan->loss_scale = t->scale.scale;
+        } else {
+            rc = loss_scale_restore(&plan->scale, meta.loss_scale, meta.loss_scale_good_steps, plan->source, e);
         }
     }
     ckpt_meta_free(&meta);
@@ -167,7 +168,7 @@ int trainer_start(Trainer *t) {
         if (plan.rc == 0 && plan.kind == START_FRESH) {
             params_init(tab, &t->mc, (uint64_t)t->cfg.train.seed, ts.model);
             plan.seed = t->cfg.train.seed;
-            plan.loss_scale = t->scale.scale;
+            plan.scale = t->scale;
         }
         if (plan.rc == 0) plan.rc = train_log_open(&t->log, plan.exp_dir, &e);
     }
@@ -192,7 +193,7 @@ int trainer_start(Trainer *t) {
             info("notice: continuing with the checkpoint's seed %lld (the config says %lld)", plan.seed,
                  t->cfg.train.seed);
         t->cfg.train.seed = plan.seed;
-        if (t->scale.enabled) t->scale.scale = plan.loss_scale;
+        t->scale = plan.scale;
         t->step = plan.step;
         t->start_step = plan.kind == START_FRESH ? 0 : plan.start_step;
         t->cursor = (uint64_t)plan.cursor;

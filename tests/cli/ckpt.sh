@@ -82,6 +82,8 @@ if [ "$check" = ok ]; then pass import_read_by_h5py; else fail import_read_by_h5
 
 expect_output info_h5 "model_config (stored): {\"input_size\": 8" $BIN/maskdit-ckpt info "$TMP/tiny.h5"
 expect_output info_h5_sections "sections: model, ema, opt" $BIN/maskdit-ckpt info "$TMP/tiny.h5"
+expect_output info_h5_scaler_count "loss_scale: 1  loss_scale_good_steps: not recorded" \
+    $BIN/maskdit-ckpt info "$TMP/tiny.h5"
 
 expect_error import_other_model "model: model.pos_embed: expected shape (1, 16, 384), found (1, 16, 64)" \
     $BIN/maskdit-ckpt import "$PT" "$TMP/s2.h5" --model-type DiT-S/2

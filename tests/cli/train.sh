@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # maskdit-train end to end on a tiny model and a synthetic IDX dataset: a run and its outputs,
 # exact resume, 1 rank vs 2 ranks vs gradient accumulation, resume on another rank count, a
-# damaged checkpoint, SIGUSR1 -> checkpoint -> exit status 3, a non-finite loss, fine-tuning, and
-# bad input refused by key or file.
+# damaged checkpoint, the loss scaler's saved count (corrupt, absent), SIGUSR1 -> checkpoint ->
+# exit status 3, a non-finite loss, fine-tuning, and bad input refused by key or file.
 . tests/cli/lib.sh
 export OMP_NUM_THREADS=1
 PY=/usr/bin/python3
@@ -101,6 +101,22 @@ out=$(train --results_dir "$TMP/r6" 2>&1)
 if [[ $out == *"$(ckpt r6 6)"* && $out == *"Resuming from $(ckpt r6 3)"* ]] &&
     $COMPARE "$(ckpt r1 6)" "$(ckpt r6 6)" >"$TMP/cmp"; then pass damaged_checkpoint_falls_back
 else fail damaged_checkpoint_falls_back "$out $(cat "$TMP/cmp")"; fi
+
+# ---- the loss scaler's count of finite steps (fp16 only: 0 on the CPU) is saved and checked ----
+out=$($BIN/maskdit-ckpt info "$(ckpt r1 6)" 2>&1)
+[[ $out == *"loss_scale: 1  loss_scale_good_steps: 0  precision: fp32"* ]] && pass scaler_count_saved ||
+    fail scaler_count_saved "$(head -n 4 <<<"$out")"
+cp -r "$TMP/r1" "$TMP/r10"
+$PY -c "import h5py, sys; h5py.File(sys.argv[1], 'r+').attrs['loss_scale_good_steps'] = [2000]" "$(ckpt r10 6)"
+expect_error scaler_count_corrupt "$(ckpt r10 6): loss_scale_good_steps is 2000, expected 0 to 1999" \
+    train --set train.max_num_steps=9 --results_dir "$TMP/r10"
+# A checkpoint written before the count was saved resumes as 0 (exact for a run without fp16).
+cp -r "$TMP/r1" "$TMP/r11" && rm "$(ckpt r11 6)"
+$PY -c "import h5py, sys; del h5py.File(sys.argv[1], 'r+').attrs['loss_scale_good_steps']" "$(ckpt r11 3)"
+out=$(train --results_dir "$TMP/r11" 2>&1)
+if [[ $out == *"Resuming from $(ckpt r11 3): step 3"* ]] && $COMPARE "$(ckpt r1 6)" "$(ckpt r11 6)" >"$TMP/cmp"; then
+    pass scaler_count_absent_resumes
+else fail scaler_count_absent_resumes "$out $(cat "$TMP/cmp")"; fi
 
 # ---- SIGUSR1 -> every rank checkpoints at a step boundary -> exit status 3 -> resume ----
 $MPIRUN -np 2 $BIN/maskdit-train --config "$TMP/tiny.yaml" --set train.batchsize=4 --set train.max_num_steps=100000 \

@@ -1,7 +1,8 @@
 /* HDF5 checkpoints: collective save / load round trip, strict and non-strict loads, failed saves
  * that leave the previous file intact (the .tmp path blocked; a file size limit below the
  * checkpoint size; with --disk-full DIR, a file system that fills up in the middle of the write),
- * ckpt_find_latest skipping damaged files with a warning, and ckpt_validate's messages.
+ * ckpt_find_latest skipping damaged files with a warning, ckpt_validate's messages, and the fp16
+ * loss scaler's state through a checkpoint (resume equals an uninterrupted run; corrupt counts).
  *
  * An MPI program for any number of ranks: tests/run.sh runs it as one process, tests/cli/ckpt.sh
  * with mpirun -np 2 and 3 (and --disk-full on a small tmpfs where it can mount one). Every rank
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "../../src/ckpt/ckpt.h"
+#include "../../src/train/loss_scale.h"
 #include "../../src/util/h5util.h"
 #include "test.h"
 #include "test_util.h"
@@ -67,7 +69,8 @@ static void fixture(Fixture *f, const ModelConfig *c, int with_opt) {
     f->meta.sample_cursor = 1234567LL * 256;
     f->meta.seed = 42;
     f->meta.world_size = world;
-    f->meta.loss_scale = 65536.0;
+    f->meta.loss_scale = 8192.0;
+    f->meta.loss_scale_good_steps = 1234;
     f->meta.lr = 1e-4;
     snprintf(f->meta.precision, sizeof f->meta.precision, "bf16");
     /* A long YAML text: more than the 64 KiB that an attribute in a compact object header can hold. */
@@ -85,6 +88,13 @@ static void fixture_free(Fixture *f) {
 }
 
 static void path_of(char *buf, size_t len, const char *name) { snprintf(buf, len, "%s/%s", dir, name); }
+
+/* The tiny model's fixture, to be saved as `name` in the scratch directory (path: its full name). */
+static void tiny_fixture_named(Fixture *f, int with_opt, const char *name, char *path, size_t len) {
+    ModelConfig c = tiny();
+    fixture(f, &c, with_opt);
+    path_of(path, len, name);
+}
 
 static int same_file_bytes(const char *a, const char *b) {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
@@ -121,7 +131,8 @@ static void check_loads_back(const char *path, const Fixture *f) {
     if (got.exp_avg_sq) CHECK(memcmp(got.exp_avg_sq, f->ts.exp_avg_sq, t->n_trainable * 4) == 0, "exp_avg_sq differs");
     CHECK(m.step == f->meta.step && m.sample_cursor == f->meta.sample_cursor && m.seed == 42 && m.world_size == world,
           "meta numbers: step %lld cursor %lld seed %lld world %d", m.step, m.sample_cursor, m.seed, m.world_size);
-    CHECK(m.loss_scale == 65536.0 && m.lr == 1e-4 && strcmp(m.precision, "bf16") == 0, "meta scale/lr/precision");
+    CHECK(m.loss_scale == 8192.0 && m.lr == 1e-4 && strcmp(m.precision, "bf16") == 0, "meta scale/lr/precision");
+    CHECK(m.loss_scale_good_steps == 1234, "loss_scale_good_steps %lld", m.loss_scale_good_steps);
     CHECK(m.config_text && strcmp(m.config_text, f->meta.config_text) == 0, "config text");
     CHECK(m.model_config_json && strcmp(m.model_config_json, f->meta.model_config_json) == 0, "model_config");
     ckpt_meta_free(&m);
@@ -131,9 +142,8 @@ static void check_loads_back(const char *path, const Fixture *f) {
 static void save_load_round_trip(void) {
     ModelConfig c = tiny();
     Fixture f;
-    fixture(&f, &c, 1);
     char path[512];
-    path_of(path, sizeof path, "0000100.h5");
+    tiny_fixture_named(&f, 1, "0000100.h5", path, sizeof path);
     Error e;
     CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
     char tmp[520];
@@ -343,6 +353,106 @@ static void validate_messages(void) {
     fixture_free(&f);
 }
 
+/* Steps whose gradients overflow in the fp16 runs below: the scale halves there. */
+static int overflows_at(int step) { return step == 700 || step == 4000 || step == 4001; }
+
+/* fp16 dynamic loss scaling over `steps` steps as the trainer does it; when save_at > 0, the run
+ * stops after step save_at, goes through a checkpoint (written with or without the counter) and a
+ * fresh scaler continues from what it loads. Records the scale and count after every step. */
+static void scaler_run(int steps, int save_at, int record_count, double *scale, int *good, char *warned, size_t len) {
+    LossScale s;
+    loss_scale_init(&s, 1, 65536.0);
+    for (int step = 1; step <= steps; step++) {
+        loss_scale_update(&s, !overflows_at(step));
+        scale[step - 1] = s.scale;
+        good[step - 1] = s.good_steps;
+        if (step != save_at) continue;
+        Fixture f;
+        char path[512];
+        tiny_fixture_named(&f, 0, "scaler.h5", path, sizeof path);
+        f.meta.loss_scale = s.scale;
+        f.meta.loss_scale_good_steps = record_count ? s.good_steps : -1;
+        Error e;
+        CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
+        CkptMeta m;
+        CkptTensors none = {0};
+        CHECK(ckpt_load(path, &f.t, &none, &m, 1, &e) == 0, "%s", e.msg);
+        loss_scale_init(&s, 1, 65536.0);
+        Capture cap;
+        capture_begin(&cap);
+        CHECK(loss_scale_restore(&s, m.loss_scale, m.loss_scale_good_steps, path, &e) == 0, "%s", e.msg);
+        char *text = capture_end(&cap);
+        snprintf(warned, len, "%s", text);
+        free(text);
+        ckpt_meta_free(&m);
+        fixture_free(&f);
+    }
+}
+
+/* The scale doubles after 2000 finite steps in a row: a run stopped at step 1500 (count 800 since
+ * the overflow at 700) and resumed must double at step 2700 as the uninterrupted run does. */
+static void loss_scale_resumes_exactly(void) {
+    enum { STEPS = 5000, SAVE_AT = 1500 };
+    static double scale_ref[STEPS], scale_split[STEPS];
+    static int good_ref[STEPS], good_split[STEPS];
+    char warned[1024] = "";
+    scaler_run(STEPS, 0, 1, scale_ref, good_ref, warned, sizeof warned);
+    CHECK(scale_ref[699] == 32768.0 && scale_ref[2698] == 32768.0 && scale_ref[2699] == 65536.0 &&
+              good_ref[SAVE_AT - 1] == 800, "reference trajectory: %g %g %g, count %d at the save", scale_ref[699],
+          scale_ref[2698], scale_ref[2699], good_ref[SAVE_AT - 1]);
+    scaler_run(STEPS, SAVE_AT, 1, scale_split, good_split, warned, sizeof warned);
+    int first_diff = -1;
+    for (int i = 0; i < STEPS && first_diff < 0; i++)
+        if (scale_ref[i] != scale_split[i] || good_ref[i] != good_split[i]) first_diff = i + 1;
+    CHECK(first_diff < 0, "resumed trajectory differs from step %d", first_diff);
+    CHECK(warned[0] == 0, "no warning when the count is recorded: %s", warned);
+
+    /* A checkpoint without the counter (written before it was saved) restarts the count at 0: the
+     * doubling moves from step 2700 to 3500, with a warning that says so. */
+    scaler_run(STEPS, SAVE_AT, 0, scale_split, good_split, warned, sizeof warned);
+    CHECK(scale_split[2699] == 32768.0 && scale_split[3499] == 65536.0, "unrecorded count: %g at 2700, %g at 3500",
+          scale_split[2699], scale_split[3499]);
+    CHECK(strstr(warned, "scaler.h5 records no loss_scale_good_steps") && strstr(warned, "restarts at 0"), "warning: %s",
+          warned);
+}
+
+/* A count outside [0, growth_interval) is a corrupt checkpoint: refused with the file and the key. */
+static void loss_scale_good_steps_checked(void) {
+    Fixture f;
+    char path[512];
+    tiny_fixture_named(&f, 0, "counter.h5", path, sizeof path);
+    Error e;
+    f.meta.loss_scale_good_steps = -1;   /* not recorded: no attribute, read back as -1 */
+    CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
+    CkptMeta m;
+    CkptTensors none = {0};
+    CHECK(ckpt_load(path, &f.t, &none, &m, 1, &e) == 0 && m.loss_scale_good_steps == -1, "absent: %lld",
+          m.loss_scale_good_steps);
+    ckpt_meta_free(&m);
+    if (rank == 0) {
+        hid_t h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        CHECK(h >= 0 && H5Aexists_by_name(h, "/", "loss_scale_good_steps", H5P_DEFAULT) == 0, "attribute written");
+        CHECK(h5_write_attr_int64(h, "loss_scale_good_steps", -3) == 0, "cannot set the attribute");
+        H5Fclose(h);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    char want[700];
+    snprintf(want, sizeof want, "%s: attribute loss_scale_good_steps is -3, expected a count of steps >= 0", path);
+    CHECK(ckpt_load(path, &f.t, &none, &m, 1, &e) < 0 && strstr(e.msg, want), "%s", e.msg);
+
+    LossScale s, off;
+    loss_scale_init(&s, 1, 65536.0);
+    loss_scale_init(&off, 0, 65536.0);
+    snprintf(want, sizeof want, "%s: loss_scale_good_steps is 2000, expected 0 to 1999", path);
+    CHECK(loss_scale_restore(&s, 1024.0, 2000, path, &e) < 0 && strstr(e.msg, want), "%s", e.msg);
+    CHECK(loss_scale_restore(&off, 1.0, 2000, path, &e) < 0 && strstr(e.msg, want), "scaler off: %s", e.msg);
+    CHECK(loss_scale_restore(&s, 1024.0, 1999, path, &e) == 0 && s.scale == 1024.0 && s.good_steps == 1999,
+          "largest count: %g %d", s.scale, s.good_steps);
+    CHECK(loss_scale_restore(&off, 1024.0, 5, path, &e) == 0 && off.scale == 1.0 && off.good_steps == 0,
+          "a disabled scaler stays at 1: %g %d", off.scale, off.good_steps);
+    fixture_free(&f);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -363,6 +473,8 @@ int main(int argc, char **argv) {
         MPI_RUN(failed_save_keeps_previous);
         MPI_RUN(find_latest_skips_damaged);
         MPI_RUN(validate_messages);
+        MPI_RUN(loss_scale_resumes_exactly);
+        MPI_RUN(loss_scale_good_steps_checked);
         MPI_Barrier(MPI_COMM_WORLD);
         if (rank == 0) {
             remove_scratch_dir(dir);
