@@ -426,9 +426,12 @@ static void loss_scale_good_steps_checked(void) {
     CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
     CkptMeta m;
     CkptTensors none = {0};
-    CHECK(ckpt_load(path, &f.t, &none, &m, 1, &e) == 0 && m.loss_scale_good_steps == -1, "absent: %lld",
-          m.loss_scale_good_steps);
-    ckpt_meta_free(&m);
+    int rc = ckpt_load(path, &f.t, &none, &m, 1, &e);
+    CHECK(rc == 0 && m.loss_scale_good_steps == -1, "absent: rc %d, %lld (%s)", rc, rc == 0 ? m.loss_scale_good_steps : 0,
+          rc == 0 ? "" : e.msg);
+    if (rc == 0) ckpt_meta_free(&m);
+    /* every rank has closed the file before rank 0 opens it for writing (HDF5 locks it) */
+    MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
         hid_t h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
         CHECK(h >= 0 && H5Aexists_by_name(h, "/", "loss_scale_good_steps", H5P_DEFAULT) == 0, "attribute written");
