@@ -1,6 +1,7 @@
-/* AdamW, EMA and scaling over the flat fp32 buffers (4 values per thread and access when the
- * buffers are 16-byte aligned), and the sum of squares in double: per-block partial sums, then one
- * block adds them in order (fixed grid: the same bits every run). */
+/* AdamW (optionally writing the updated parameters' compute copy in the act dtype in the same
+ * pass), EMA and scaling over the flat fp32 buffers (4 values per thread and access when every
+ * buffer allows it), and the sum of squares in double: per-block partial sums, then one block adds
+ * them in order (fixed grid: the same bits every run). */
 #include "internal.cuh"
 
 #define OPT_THREADS 256
@@ -13,11 +14,15 @@ template <int V, typename Op> __global__ void flat_kernel(Op op, size_t n_packs)
         op.template apply<V>(i * V);
 }
 
-template <typename Op> static void flat(Backend *b, Op op, size_t n, const void *p0, const void *p1, const void *p2,
-                                        const void *p3) {
+/* Whether p (NULL: an absent buffer) can be accessed in packs of 4 elements of elem_bytes each
+ * (16 bytes of fp32, 8 of a 16-bit type). */
+static int pack4_aligned(const void *p, size_t elem_bytes) { return !p || (uintptr_t)p % (4 * elem_bytes) == 0; }
+
+/* Runs op over n elements; packs of 4 when n allows it and every buffer is pack4_aligned. */
+template <typename Op> static void flat(Backend *b, Op op, size_t n, int buffers_aligned) {
     if (!n) return;
     cudaStream_t s = cuda_state(b)->stream;
-    int vec = n % 4 == 0 && aligned16(p0) && (!p1 || aligned16(p1)) && (!p2 || aligned16(p2)) && (!p3 || aligned16(p3));
+    int vec = n % 4 == 0 && buffers_aligned;
     size_t packs = vec ? n / 4 : n;
     unsigned grid = grid_for(packs, OPT_THREADS, OPT_MAX_BLOCKS);
     if (vec) flat_kernel<4, Op><<<grid, OPT_THREADS, 0, s>>>(op, packs);
@@ -25,8 +30,11 @@ template <typename Op> static void flat(Backend *b, Op op, size_t n, const void 
     LAUNCH_CHECK("flat_kernel");
 }
 
-struct AdamWOp {
+/* A: the act type of the compute copy pa (NULL: not written). The updated value is stored to p
+ * and rounded to pa from the same register, as cast_kernel rounds it (store_f32). */
+template <typename A> struct AdamWOp {
     float *p, *m, *v;
+    A *pa;
     const float *g;
     float lr, b1, one_minus_b1, b2, one_minus_b2, eps, wd, bc1, bc2, grad_scale;
     template <int V> __device__ void apply(size_t i) const {
@@ -45,15 +53,21 @@ struct AdamWOp {
         store_f32<float, V>(p + i, pp);
         store_f32<float, V>(m + i, mm);
         store_f32<float, V>(v + i, vv);
+        if (pa) store_f32<A, V>(pa + i, pp);
     }
 };
 
-void cuda_adamw(Backend *b, float *param, const float *grad, float *m, float *v, size_t n, float lr, double b1,
-                double b2, float eps, float wd, float bc1, float bc2, float grad_scale) {
+void cuda_adamw(Backend *b, float *param, void *param_act, const float *grad, float *m, float *v, size_t n, float lr,
+                double b1, double b2, float eps, float wd, float bc1, float bc2, float grad_scale) {
+    int aligned = pack4_aligned(param, sizeof(float)) && pack4_aligned(grad, sizeof(float)) &&
+                  pack4_aligned(m, sizeof(float)) && pack4_aligned(v, sizeof(float)) &&
+                  pack4_aligned(param_act, dtype_size(b->act_dtype));
     /* 1 - beta formed in double, then rounded once (as the CPU backend does) */
-    AdamWOp op = {param, m, v, grad, lr, (float)b1, (float)(1.0 - b1), (float)b2, (float)(1.0 - b2),
-                  eps, wd, bc1, bc2, grad_scale};
-    flat(b, op, n, param, grad, m, v);
+    DISPATCH_ACT(b->act_dtype, A, {
+        AdamWOp<A> op = {param, m, v, (A *)param_act, grad, lr, (float)b1, (float)(1.0 - b1), (float)b2,
+                         (float)(1.0 - b2), eps, wd, bc1, bc2, grad_scale};
+        flat(b, op, n, aligned);
+    });
 }
 
 struct EmaOp {
@@ -72,7 +86,7 @@ struct EmaOp {
 
 void cuda_ema(Backend *b, float *ema, const float *param, size_t n, float decay) {
     EmaOp op = {ema, param, decay, (float)(1.0 - (double)decay)};
-    flat(b, op, n, ema, param, NULL, NULL);
+    flat(b, op, n, pack4_aligned(ema, sizeof(float)) && pack4_aligned(param, sizeof(float)));
 }
 
 struct ScaleOp {
@@ -89,7 +103,7 @@ struct ScaleOp {
 
 void cuda_scale(Backend *b, float *x, size_t n, float s) {
     ScaleOp op = {x, s};
-    flat(b, op, n, x, NULL, NULL, NULL);
+    flat(b, op, n, pack4_aligned(x, sizeof(float)));
 }
 
 /* ---- sum of squares ---- */

@@ -180,9 +180,8 @@ int main(int argc, char **argv) {
         model_loss(m, &li, 1.0f / b.batch, eb.loss);
         model_backward(m, NULL, NULL);
         int k = s + 1;
-        be->adamw(be, m->params, m->grads, exp_avg, exp_avg_sq, nt, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f,
-                  (float)(1 - pow(0.9, k)), (float)(1 - pow(0.999, k)), 1.0f);
-        model_params_changed(m);
+        be->adamw(be, m->params, model_params_act(m), m->grads, exp_avg, exp_avg_sq, nt, 1e-4f, 0.9f, 0.999f, 1e-8f,
+                  0.0f, (float)(1 - pow(0.9, k)), (float)(1 - pow(0.999, k)), 1.0f);
         if (k < b.warmup + b.steps) {
             fill_step(&b, k, x, classes, &draws, Lk < L);
             edm_prepare(&eb, c, b.batch, x, draws.labels, draws.rnd_normal, draws.noise, draws.ids_shuffle, Lk, &in,

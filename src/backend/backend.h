@@ -156,9 +156,12 @@ struct Backend {
      *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
      *   p -= lr * ((m / bc1) / (sqrt(v / bc2) + eps) + wd * p)      (bc = bias corrections)
      * b1 and b2 are double because 1-b must be formed before rounding to float: 1 - 0.999f is
-     * 1.3e-5 (relative) away from 0.001, more than the golden exp_avg_sq tolerance. */
-    void (*adamw)(Backend *b, float *param, const float *grad, float *m, float *v, size_t n, float lr, double b1,
-                  double b2, float eps, float wd, float bc1, float bc2, float grad_scale);
+     * 1.3e-5 (relative) away from 0.001, more than the golden exp_avg_sq tolerance.
+     * param_act (act_dtype, n values, may be NULL) receives the updated p rounded as cast() rounds
+     * it, in the same pass: the refresh of the compute copy of the weights, bit-identical to adamw
+     * followed by cast. It must not overlap param (pass NULL when the compute copy is param). */
+    void (*adamw)(Backend *b, float *param, void *param_act, const float *grad, float *m, float *v, size_t n,
+                  float lr, double b1, double b2, float eps, float wd, float bc1, float bc2, float grad_scale);
     /* ema = decay*ema + (1-decay)*param. */
     void (*ema)(Backend *b, float *ema, const float *param, size_t n, float decay);
     /* x *= s. */

@@ -86,8 +86,8 @@ void cpu_edm_loss(Backend *b, float *loss, void *dF, const void *F, const float 
                   const float *weight, int N, int L, int P, float mae_coef, float grad_scale);
 
 /* cpu_optimizer.c */
-void cpu_adamw(Backend *b, float *param, const float *grad, float *m, float *v, size_t n, float lr, double b1,
-               double b2, float eps, float wd, float bc1, float bc2, float grad_scale);
+void cpu_adamw(Backend *b, float *param, void *param_act, const float *grad, float *m, float *v, size_t n, float lr,
+               double b1, double b2, float eps, float wd, float bc1, float bc2, float grad_scale);
 void cpu_ema(Backend *b, float *ema, const float *param, size_t n, float decay);
 void cpu_scale(Backend *b, float *x, size_t n, float s);
 double cpu_sum_squares(Backend *b, const float *x, size_t n);

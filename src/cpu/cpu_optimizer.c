@@ -1,15 +1,17 @@
-/* AdamW, EMA and the bookkeeping over the flat f32 parameter, gradient and moment buffers:
- * element-wise float loops (OpenMP + SIMD), and a double-precision sum of squares whose partial
- * sums are combined in thread order, so the gradient norm is reproducible. */
+/* AdamW (with the optional compute copy of the updated parameters), EMA and the bookkeeping over
+ * the flat f32 parameter, gradient and moment buffers: element-wise float loops (OpenMP + SIMD),
+ * and a double-precision sum of squares whose partial sums are combined in thread order, so the
+ * gradient norm is reproducible. */
 #include <math.h>
 #include <omp.h>
 
 #include "cpu_ops.h"
 
-void cpu_adamw(Backend *b, float *param, const float *grad, float *m, float *v, size_t n, float lr, double b1,
-               double b2, float eps, float wd, float bc1, float bc2, float grad_scale) {
+void cpu_adamw(Backend *b, float *param, void *param_act, const float *grad, float *m, float *v, size_t n, float lr,
+               double b1, double b2, float eps, float wd, float bc1, float bc2, float grad_scale) {
     const float beta1 = (float)b1, beta2 = (float)b2;
     const float one_minus_b1 = (float)(1.0 - b1), one_minus_b2 = (float)(1.0 - b2);
+    float *copy = param_act;   /* the CPU act dtype is f32: the compute copy takes the value as it is */
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float g = grad[i] * grad_scale;
@@ -17,7 +19,9 @@ void cpu_adamw(Backend *b, float *param, const float *grad, float *m, float *v, 
         float vi = beta2 * v[i] + one_minus_b2 * g * g;
         m[i] = mi;
         v[i] = vi;
-        param[i] -= lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * param[i]);
+        float p = param[i] - lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * param[i]);
+        param[i] = p;
+        if (copy) copy[i] = p;
     }
 }
 

@@ -264,9 +264,11 @@ void model_download_params(Model *m, float *host_flat) {
 }
 
 void model_params_changed(Model *m) {
-    if (m->wact != (void *)m->params)
-        m->be->cast(m->be, m->wact, m->be->act_dtype, m->params, DTYPE_F32, m->table.total);
+    void *copy = model_params_act(m);
+    if (copy) m->be->cast(m->be, copy, m->be->act_dtype, m->params, DTYPE_F32, m->table.total);
 }
+
+void *model_params_act(const Model *m) { return m->wact != (void *)m->params ? m->wact : NULL; }
 
 static void require_training(const Model *m, const char *what) {
     if (!m->training) FATAL("%s on a model created for inference (model_create_inference has no gradients)", what);

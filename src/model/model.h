@@ -117,10 +117,16 @@ void model_check_fits(const ModelConfig *cfg, Backend *be, int batch, int enc_to
                       size_t extra_bytes, const char *batch_setting);
 
 /* Host <-> device parameters (f32, the whole flat layout). model_params_changed() refreshes the
- * compute copy; call it after every change to m->params (upload, optimizer step). */
+ * compute copy; call it after every change to m->params (upload, EMA swap) except an optimizer
+ * step that writes the copy itself (model_params_act). */
 void model_upload_params(Model *m, const float *host_flat);
 void model_download_params(Model *m, float *host_flat);
 void model_params_changed(Model *m);
+/* The param_act argument of the backend's adamw over the trainable prefix of m->params: the step
+ * then refreshes the compute copy in its own pass, which replaces model_params_changed() after it
+ * (the fixed tail, the position embeddings, never changes, so its copy stays valid). NULL when the
+ * compute copy is m->params itself (act f32): nothing to refresh. */
+void *model_params_act(const Model *m);
 
 /* One micro-batch of input, in host memory. */
 typedef struct {

@@ -15,11 +15,11 @@ void adamw_free(AdamW *o) {
     o->be->free(o->be, o->exp_avg_sq);
 }
 
-void adamw_step(AdamW *o, float *params, const float *grads, double lr, double grad_scale) {
+void adamw_step(AdamW *o, float *params, void *params_act, const float *grads, double lr, double grad_scale) {
     o->step++;
     /* the corrections in double: 1 - 0.999^k loses most of its digits in float for small k */
     double bc1 = 1.0 - pow(o->beta1, (double)o->step), bc2 = 1.0 - pow(o->beta2, (double)o->step);
-    o->be->adamw(o->be, params, grads, o->exp_avg, o->exp_avg_sq, o->n, (float)lr, o->beta1, o->beta2,
+    o->be->adamw(o->be, params, params_act, grads, o->exp_avg, o->exp_avg_sq, o->n, (float)lr, o->beta1, o->beta2,
                  (float)o->eps, (float)o->weight_decay, (float)bc1, (float)bc2, (float)grad_scale);
 }
 

@@ -19,8 +19,10 @@ void adamw_init(AdamW *o, Backend *be, size_t n);
 void adamw_free(AdamW *o);
 
 /* One step: step += 1, then p -= lr * (m_hat / (sqrt(v_hat) + eps) + wd p) with
- * g = grads * grad_scale (grad_scale carries gradient clipping and the AMP unscale). */
-void adamw_step(AdamW *o, float *params, const float *grads, double lr, double grad_scale);
+ * g = grads * grad_scale (grad_scale carries gradient clipping and the AMP unscale); params_act
+ * (may be NULL) receives the updated values in the backend's act dtype in the same pass (the
+ * compute copy of the weights: pass model_params_act()). */
+void adamw_step(AdamW *o, float *params, void *params_act, const float *grads, double lr, double grad_scale);
 
 /* Host copies of the moments (for checkpoints) and back. */
 void adamw_download(const AdamW *o, float *exp_avg, float *exp_avg_sq);

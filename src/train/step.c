@@ -97,8 +97,7 @@ StepOutcome trainer_step(Trainer *t, double *loss) {
     int finite;
     double factor = gradient_factor(t, &finite);
     if (loss_scale_update(&t->scale, finite)) {
-        adamw_step(&t->adam, t->model->params, t->model->grads, lr, factor);
-        model_params_changed(t->model);
+        adamw_step(&t->adam, t->model->params, model_params_act(t->model), t->model->grads, lr, factor);
     }
     ema_update(&t->ema, t->model->params);
     t->step++;

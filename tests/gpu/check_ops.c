@@ -23,6 +23,9 @@
  *   f32 outputs of bf16/fp16 runs (dW, dbias, LayerNorm statistics, loss, optimizer): 1e-4:
  *         their inputs are identical on both sides and they accumulate in fp32/double.
  *   cast: exact (both round to nearest even).
+ *   AdamW's compute copy (param_act): exact against the GPU's own updated parameters rounded by
+ *         the CPU's cast, and the fused call's param/moments exact against the plain call's (the
+ *         parameters themselves differ from the CPU's by contraction into FMAs, limit 1e-6).
  * Attention in bf16/fp16 runs on both paths, from two GPU backends: MASKDIT_ATTENTION=flash (the
  * fused kernels) and =gemm (batched GEMMs), and mixed (forward on one, backward on the other).
  * The fused kernels round P and dS to 16 bits where the batched GEMMs do (operands of the next
@@ -432,23 +435,50 @@ static void case_loss(Ctx *x, int N, int L, int P, int masked, int mae) {
     buf_free(x, &w), buf_free(x, &mask), buf_free(x, &loss), buf_free(x, &dF);
 }
 
-static void case_optimizer(Ctx *x, size_t n) {
+/* A second buffer with b's values on both backends. */
+static Buf buf_clone(Ctx *x, const Buf *b) {
+    Buf c = buf_alloc(x, b->n, b->act);
+    memcpy(c.c, b->c, b->n * sizeof(float));
+    x->gpu->copy(x->gpu, c.g, b->g, gpu_bytes(x, b));
+    return c;
+}
+
+/* AdamW against the CPU, then its compute-copy output (param_act, act_off elements into its
+ * buffer: 1 takes the one-element path) against the GPU's own plain adamw followed by the CPU's
+ * cast, bitwise: the fused call must change no bit of param, m, v, and round as cast does. */
+static void case_optimizer(Ctx *x, size_t n, size_t act_off) {
     char op[64];
-    snprintf(op, sizeof op, "optimizer[%zu]", n);
+    snprintf(op, sizeof op, "optimizer[%zu%s]", n, act_off ? ", copy misaligned" : "");
     Buf p = buf_random(x, n, 0, 1.0f, 0.0f), g = buf_random(x, n, 0, 1e-3f, 0.0f);
     Buf m = buf_random(x, n, 0, 1e-3f, 0.0f), v = buf_alloc(x, n, 0);
     float *hv = v.c;
     rng_fill_normal(hv, n, x->seed, RNG_TEST, x->draw++, 0);
     for (size_t i = 0; i < n; i++) hv[i] = 1e-6f * hv[i] * hv[i];   /* second moments are >= 0 */
     x->gpu->to_device(x->gpu, v.g, hv, n * sizeof(float));
+    Buf plain_p = buf_clone(x, &p), plain_m = buf_clone(x, &m), plain_v = buf_clone(x, &v);
+    Buf copy = buf_poison(x, n + act_off, 1);
+    Buf copy_at = {n, 1, (float *)copy.c + act_off, (char *)copy.g + act_off * dtype_size(x->act)};
     for (int step = 1; step <= 2; step++) {
         float bc1 = (float)(1 - pow(0.9, step)), bc2 = (float)(1 - pow(0.999, step));
-        x->cpu->adamw(x->cpu, p.c, g.c, m.c, v.c, n, 1e-4f, 0.9, 0.999, 1e-8f, 0.01f, bc1, bc2, 0.5f);
-        x->gpu->adamw(x->gpu, p.g, g.g, m.g, v.g, n, 1e-4f, 0.9, 0.999, 1e-8f, 0.01f, bc1, bc2, 0.5f);
+        x->cpu->adamw(x->cpu, p.c, NULL, g.c, m.c, v.c, n, 1e-4f, 0.9, 0.999, 1e-8f, 0.01f, bc1, bc2, 0.5f);
+        x->gpu->adamw(x->gpu, p.g, copy_at.g, g.g, m.g, v.g, n, 1e-4f, 0.9, 0.999, 1e-8f, 0.01f, bc1, bc2, 0.5f);
+        x->gpu->adamw(x->gpu, plain_p.g, NULL, g.g, plain_m.g, plain_v.g, n, 1e-4f, 0.9, 0.999, 1e-8f, 0.01f, bc1, bc2,
+                      0.5f);
     }
     check(x, op, "adamw param", &p, 1e-6);
     check(x, op, "adamw exp_avg", &m, 1e-6);
     check(x, op, "adamw exp_avg_sq", &v, 1e-6);
+    /* the references: what the fused call left on the GPU (CPU side of plain_*), and its param
+     * rounded by the CPU's cast (CPU side of copy_at) */
+    Buf *fused[3] = {&p, &m, &v}, *plain[3] = {&plain_p, &plain_m, &plain_v};
+    for (int k = 0; k < 3; k++) x->gpu->to_host(x->gpu, plain[k]->c, fused[k]->g, n * sizeof(float));
+    memcpy(copy_at.c, plain_p.c, n * sizeof(float));
+    round_to_act(x, copy_at.c, n);
+    check(x, op, "adamw without param_act: param", &plain_p, 0);
+    check(x, op, "adamw without param_act: exp_avg", &plain_m, 0);
+    check(x, op, "adamw without param_act: exp_avg_sq", &plain_v, 0);
+    check(x, op, "adamw param_act = cast(param)", &copy_at, 0);
+    buf_free(x, &plain_p), buf_free(x, &plain_m), buf_free(x, &plain_v), buf_free(x, &copy);
     Buf e = buf_random(x, n, 0, 1.0f, 0.0f);
     x->cpu->ema(x->cpu, e.c, p.c, n, 0.9999f);
     x->gpu->ema(x->gpu, e.g, p.g, n, 0.9999f);
@@ -521,8 +551,9 @@ static void run_mode(Ctx *x, const Mode *md) {
     case_loss(x, 8, 256, 16, 1, 1);
     case_loss(x, 8, 256, 16, 1, 0);
     case_loss(x, 5, 64, 12, 0, 0);
-    case_optimizer(x, 1000003);
-    case_optimizer(x, (size_t)1 << 20);
+    case_optimizer(x, 1000003, 0);
+    case_optimizer(x, (size_t)1 << 20, 0);
+    case_optimizer(x, (size_t)1 << 20, 1);
 done:
     printf("%s: %.1f s\n", md->name, now_seconds() - t0);
     if (x->gemm) x->gemm->destroy(x->gemm);

@@ -1,7 +1,8 @@
-/* check_step: one full masked training step (forward, EDM + MAE loss, backward, AdamW, the compute
- * copy refreshed, a second forward + loss) of a small MaskDiT on the CUDA backend against the same
- * step on the CPU backend, from the same random parameters and batch. Run on a GPU machine by
- * tests/gpu/run.sh; built everywhere (without a GPU it says so and exits with status 2).
+/* check_step: one full masked training step (forward, EDM + MAE loss, backward, AdamW refreshing
+ * the compute copy in its own pass, a second forward + loss) of a small MaskDiT on the CUDA
+ * backend against the same step on the CPU backend, from the same random parameters and batch.
+ * Run on a GPU machine by tests/gpu/run.sh; built everywhere (without a GPU it says so and exits
+ * with status 2).
  *
  *   check_step [--precision fp32|bf16|fp16|all] [--seed S]
  *
@@ -111,9 +112,8 @@ static void run_side(Side *s, const ModelConfig *c, const float *init, EdmBatch 
     s->exp_avg_sq = be->alloc(be, nt * sizeof(float), "exp_avg_sq");
     be->zero(be, s->exp_avg, nt * sizeof(float));
     be->zero(be, s->exp_avg_sq, nt * sizeof(float));
-    be->adamw(be, m->params, m->grads, s->exp_avg, s->exp_avg_sq, nt, STEP_LR, 0.9, 0.999, 1e-8f, 0.0f, 0.1f, 0.001f,
-              1.0f);
-    model_params_changed(m);
+    be->adamw(be, m->params, model_params_act(m), m->grads, s->exp_avg, s->exp_avg_sq, nt, STEP_LR, 0.9, 0.999, 1e-8f,
+              0.0f, 0.1f, 0.001f, 1.0f);
     s->params = xmalloc(m->table.total * sizeof(float), "params");
     model_download_params(m, s->params);
     model_forward(m, in);

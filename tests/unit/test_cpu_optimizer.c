@@ -1,6 +1,7 @@
 /* CPU backend: AdamW and EMA against the golden /adamw and /ema groups of maskdit_tiny.h5 (two
  * optimizer steps per tensor, thresholds of the golden README §5), AdamW's gradient scale and
- * weight decay against a naive float64 update, and scale / sum_squares. */
+ * weight decay against a naive float64 update, its compute-copy output against the plain call
+ * and cast(), and scale / sum_squares. */
 #include <hdf5.h>
 
 #include "../../src/util/h5util.h"
@@ -70,7 +71,7 @@ static void adamw_matches_golden(void) {
         be->zero(be, d_v, n * sizeof(float));
         for (int step = 1; step <= 2; step++) {
             double bc1 = 1 - pow(b1, step), bc2 = 1 - pow(b2, step);
-            be->adamw(be, d_p, step == 1 ? d_g1 : d_g2, d_m, d_v, n, (float)lr, b1, b2, (float)eps, (float)wd,
+            be->adamw(be, d_p, NULL, step == 1 ? d_g1 : d_g2, d_m, d_v, n, (float)lr, b1, b2, (float)eps, (float)wd,
                       (float)bc1, (float)bc2, 1.0f);
             char grp[64];
             float *pm = host_of(d_p, n), *m = host_of(d_m, n), *v = host_of(d_v, n);
@@ -137,7 +138,7 @@ static void adamw_grad_scale_and_weight_decay(void) {
     float *p = host_randn(n, 1), *g = host_randn(n, 4), *m = host_randn(n, 0.1), *v = host_randn(n, 0.1);
     for (size_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
     float *d_p = dev_from(p, n), *d_g = dev_from(g, n), *d_m = dev_from(m, n), *d_v = dev_from(v, n);
-    be->adamw(be, d_p, d_g, d_m, d_v, n, (float)lr, b1, b2, (float)eps, (float)wd, (float)bc1, (float)bc2, (float)gs);
+    be->adamw(be, d_p, NULL, d_g, d_m, d_v, n, (float)lr, b1, b2, (float)eps, (float)wd, (float)bc1, (float)bc2, (float)gs);
     float *p1 = host_of(d_p, n), *m1 = host_of(d_m, n), *v1 = host_of(d_v, n);
     double *ref_m = malloc(n * sizeof *ref_m), *ref_v = malloc(n * sizeof *ref_v), worst_p = 0, e;
     for (size_t i = 0; i < n; i++) {
@@ -152,6 +153,35 @@ static void adamw_grad_scale_and_weight_decay(void) {
     CHECK(worst_p <= 1.0, "params: error %g times the allowed", worst_p);
     free(p), free(g), free(m), free(v), free(p1), free(m1), free(v1), free(ref_m), free(ref_v);
     be->free(be, d_p), be->free(be, d_g), be->free(be, d_m), be->free(be, d_v);
+}
+
+/* param_act: the same parameters and moments as the plain call, bit for bit, and in param_act
+ * what cast() makes of the updated parameters (the CPU act dtype is f32: their very values). */
+static void adamw_compute_copy_output(void) {
+    const size_t n = 1003;
+    float *p = host_randn(n, 1), *g = host_randn(n, 1e-3), *m = host_randn(n, 1e-3), *v = host_randn(n, 1e-3);
+    for (size_t i = 0; i < n; i++) v[i] = v[i] * v[i];
+    float *plain[3] = {dev_from(p, n), dev_from(m, n), dev_from(v, n)};
+    float *fused[3] = {dev_from(p, n), dev_from(m, n), dev_from(v, n)};
+    float *d_g = dev_from(g, n), *copy = dev_randn(n, 1), *cast = dev_randn(n, 1);
+    for (int step = 1; step <= 2; step++) {
+        float bc1 = (float)(1 - pow(0.9, step)), bc2 = (float)(1 - pow(0.999, step));
+        be->adamw(be, plain[0], NULL, d_g, plain[1], plain[2], n, 1e-2f, 0.9, 0.999, 1e-8f, 0.01f, bc1, bc2, 0.5f);
+        be->adamw(be, fused[0], copy, d_g, fused[1], fused[2], n, 1e-2f, 0.9, 0.999, 1e-8f, 0.01f, bc1, bc2, 0.5f);
+    }
+    be->cast(be, cast, be->act_dtype, plain[0], DTYPE_F32, n);
+    const char *what[3] = {"params", "exp_avg", "exp_avg_sq"};
+    for (int k = 0; k < 3; k++) {
+        float *a = host_of(plain[k], n), *b = host_of(fused[k], n);
+        CHECK(memcmp(a, b, n * sizeof *a) == 0, "%s differ between the plain and the fused call", what[k]);
+        CHECK(k > 0 || memcmp(a, p, n * sizeof *a) != 0, "the step must move the parameters");
+        free(a), free(b);
+        be->free(be, plain[k]), be->free(be, fused[k]);
+    }
+    float *hc = host_of(copy, n), *hcast = host_of(cast, n);
+    CHECK(memcmp(hc, hcast, n * sizeof *hc) == 0, "param_act differs from cast() of the updated parameters");
+    free(p), free(g), free(m), free(v), free(hc), free(hcast);
+    be->free(be, d_g), be->free(be, copy), be->free(be, cast);
 }
 
 static void scale_and_sum_squares(void) {
@@ -186,6 +216,7 @@ int main(void) {
     RUN(adamw_matches_golden);
     RUN(ema_matches_golden);
     RUN(adamw_grad_scale_and_weight_decay);
+    RUN(adamw_compute_copy_output);
     RUN(scale_and_sum_squares);
     be->destroy(be);
     return test_summary();

@@ -1,6 +1,7 @@
 /* Model-level properties beyond golden parity: the inference plan computes exactly what the
  * training plan computes, with less memory; the activation plan does not depend on the order of
- * creation; gradients accumulate over micro-batches. */
+ * creation; gradients accumulate over micro-batches; an f32 model's compute copy is its
+ * parameters. */
 #include <string.h>
 
 #include "../../src/model/edm.h"
@@ -98,10 +99,21 @@ static void gradients_accumulate(void) {
     model_destroy(m);
 }
 
+/* With f32 activations the compute copy is the parameters themselves: no second buffer, and nothing
+ * for the optimizer step to refresh. */
+static void f32_compute_copy_is_params(void) {
+    ModelConfig c = tiny();
+    Model *m = model_create(&c, be, 2, model_num_patches(&c));
+    CHECK(m->wact == (void *)m->params, "the f32 compute copy must be the parameters");
+    CHECK(model_params_act(m) == NULL, "an f32 model must give the optimizer no param_act output");
+    model_destroy(m);
+}
+
 int main(void) {
     be = backend_cpu_create(1);
     RUN(inference_plan_matches_training);
     RUN(gradients_accumulate);
+    RUN(f32_compute_copy_is_params);
     be->destroy(be);
     return test_summary();
 }
