@@ -12,7 +12,8 @@
  *
  * A strict load restores everything a checkpoint holds: weights, EMA, AdamW moments and step,
  * sample cursor, seed, loss scale and its count of finite steps, and where the run's schedule
- * started, so that training N steps, stopping and resuming for M more equals training N+M steps. */
+ * started, so that training N steps, stopping and resuming for M more equals training N+M steps
+ * (the loss scale only when the precision is the one the checkpoint was written in). */
 #include <string.h>
 
 #include "../ckpt/pt_import.h"
@@ -80,6 +81,19 @@ static int check_same_model(const ModelConfig *a, const ModelConfig *b, const ch
     return 0;
 }
 
+/* A run may resume a checkpoint written in another precision: weights, EMA and AdamW moments are
+ * fp32 in every precision, so they carry over unchanged; only the loss scale belongs to the old
+ * precision (an fp32 or bf16 run records 1, useless for fp16), so the scaler starts afresh. Says
+ * so and returns 1 when the precision changed (checkpoints that record none: 0). */
+static int precision_changed(const Trainer *t, const char *written, const char *source) {
+    const char *now = dtype_name(t->be->act_dtype);
+    if (!written[0] || !strcmp(written, now)) return 0;
+    info("notice: %s was written by a %s run and this run computes in %s: the fp32 weights, EMA and optimizer "
+         "state carry over%s; the run will not repeat the old one bit for bit",
+         source, written, now, t->scale.enabled ? ", the loss scale starts afresh" : "");
+    return 1;
+}
+
 /* Rank 0: load `plan->source` into the host buffers and fill the plan's counters. */
 static int load_source(Trainer *t, StartPlan *plan, CkptTensors *ts, Error *e) {
     CkptMeta meta = {0};
@@ -112,7 +126,7 @@ static int load_source(Trainer *t, StartPlan *plan, CkptTensors *ts, Error *e) {
             plan->start_step = plan->step;
             plan->cursor = plan->step * t->global_batch;
             plan->seed = t->cfg.train.seed;
-        } else {
+        } else if (!precision_changed(t, meta.precision, plan->source)) {
             rc = loss_scale_restore(&plan->scale, meta.loss_scale, meta.loss_scale_good_steps, plan->source, e);
         }
     }

@@ -130,11 +130,13 @@ int h5_attr_string(hid_t file, const char *file_name, const char *obj, const cha
     if (ok && H5Tis_variable_str(t) > 0) {
         char *vs = NULL;
         hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        ok = H5Aread(a, mt, &vs) >= 0 && vs;
+        /* same character set as stored: HDF5 converts neither way between ASCII and UTF-8 (h5py
+         * writes UTF-8) */
+        ok = mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Tset_cset(mt, H5Tget_cset(t)) >= 0 &&
+             H5Aread(a, mt, &vs) >= 0 && vs;
         if (ok) s = xstrdup(vs);
         if (vs) H5free_memory(vs);
-        H5Tclose(mt);
+        if (mt >= 0) H5Tclose(mt);
     } else if (ok) {
         size_t len = H5Tget_size(t);
         s = xmalloc(len + 1, attr);

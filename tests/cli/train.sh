@@ -118,6 +118,15 @@ if [[ $out == *"Resuming from $(ckpt r11 3): step 3"* ]] && $COMPARE "$(ckpt r1 
     pass scaler_count_absent_resumes
 else fail scaler_count_absent_resumes "$out $(cat "$TMP/cmp")"; fi
 
+# ---- a checkpoint of another precision resumes: fp32 state carries over, with a notice ----
+cp -r "$TMP/r1" "$TMP/r12" && rm "$(ckpt r12 6)"
+$PY -c "import h5py, sys; h5py.File(sys.argv[1], 'r+').attrs['precision'] = 'bf16'" "$(ckpt r12 3)"
+out=$(train --results_dir "$TMP/r12" 2>&1)
+if [[ $out == *"notice: $(ckpt r12 3) was written by a bf16 run and this run computes in fp32"* &&
+    $out == *"Resuming from $(ckpt r12 3): step 3"* ]] && $COMPARE "$(ckpt r1 6)" "$(ckpt r12 6)" >"$TMP/cmp"; then
+    pass other_precision_resumes
+else fail other_precision_resumes "$out $(cat "$TMP/cmp")"; fi
+
 # ---- SIGUSR1 -> every rank checkpoints at a step boundary -> exit status 3 -> resume ----
 $MPIRUN -np 2 $BIN/maskdit-train --config "$TMP/tiny.yaml" --set train.batchsize=4 --set train.max_num_steps=100000 \
     --set log.ckpt_every=100000 --results_dir "$TMP/r7" >"$TMP/r7.log" 2>&1 &
