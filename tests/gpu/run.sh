@@ -193,6 +193,8 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
         ips=$(sed -n 's/.*median \([0-9.]*\) ms\/step (\([0-9.]*\) images\/s).*/\2/p' "$L" | tail -1)
         gf=$(sed -n 's/.*GFLOP -> \([0-9.]*\) GFLOP\/s.*/\1/p' "$L" | tail -1)
         mem=$(sed -n 's/.*backend allocations \([0-9.]* [KMGT]*i*B\).*/\1/p' "$L" | tail -1)
+        host=$(sed -n "s/.*preparing the next step's inputs \([0-9.]*\) ms.*/\1/p" "$L" | tail -1)
+        [ -n "$host" ] && CHECKS+=("host work per step, $label: $host ms (next step's inputs, overlapped with the GPU)")
         if [ -n "$ms" ]; then
             TABLE+=("$(printf '%-18s %-10s %9s %9s %8.1f %6.1f %10s' "$label" maskdit-c "$ms" "$ips" \
                 "$(awk -v g="$gf" 'BEGIN { print g / 1000 }')" "$(awk -v g="$gf" -v p="$PEAK_TFLOPS" 'BEGIN { print 100 * g / 1000 / p }')" \
