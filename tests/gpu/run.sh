@@ -10,7 +10,9 @@
 #   3. check_step: a full training step of a small model against the CPU backend (fp32/bf16/fp16);
 #   4. golden parity in fp32 on the GPU (maskdit-golden --device cuda) for the shared tiny file
 #      and the variants in tests/golden/;
-#   5. the NCCL all-reduce over all GPUs (only with more than one);
+#   5. maskdit-train and maskdit-generate on a tiny model (tests/gpu/train_smoke.sh): fp32 against
+#      the CPU, bf16/fp16 resume equal to an uninterrupted run, sampling against the CPU; then the
+#      NCCL all-reduce over all GPUs (only with more than one);
 #   6. benchmarks: the time of every op at the shapes of an XL/2 step (bench_ops; attention also on
 #      each path, MASKDIT_ATTENTION=flash and =gemm), then MaskDiT-XL/2 in bf16 (default attention
 #      path), 256 px (batch 32 and 128) and 512 px (batch 32), next to the same model in PyTorch
@@ -163,6 +165,10 @@ if [ -n "$BIN" ]; then
         grep -q '^FAIL\|error' "$LOGDIR/$n.log" && CHECKS+=("  $n: $(grep -m3 '^FAIL\|error' "$LOGDIR/$n.log" | tr '\n' ' ')")
     done
     CHECKS+=("golden parity fp32 on the GPU (maskdit-golden): $gp passed, $gf failed")
+    # the training loop and sampling end to end (a tiny model: fp32 vs CPU, bf16/fp16 resume)
+    part train 150 bash tests/gpu/train_smoke.sh "$BIN" "${RUN[@]}"
+    CHECKS+=("training and sampling on the GPU (train_smoke): $(tally train)")
+    while IFS= read -r line; do CHECKS+=("  $line"); done < <(grep -m4 '^FAIL' "$LOGDIR/train.log" 2>/dev/null | cut -c1-160)
     if [ "$NGPU" -gt 1 ]; then
         part nccl 120 "${RUN[@]}" mpirun -np "$NGPU" "$BIN/gpu/check_nccl"
         CHECKS+=("NCCL all-reduce over $NGPU GPUs: $(grep -h 'nccl/allreduce\|bus bandwidth' "$LOGDIR/nccl.log" | tr '\n' ' ')")
