@@ -106,6 +106,14 @@ static void fill_step(const Bench *b, int step, float *x, int32_t *classes, Draw
     draws_make(d, 1, g0, b->batch, classes, 0.0, masked);
 }
 
+/* The host half of step `step`, as training does it: inputs, draws, EDM inputs. */
+static void prepare_step(const Bench *b, int step, float *x, int32_t *classes, Draws *d, EdmBatch *eb, int Lk,
+                         ModelInput *in, LossInput *li) {
+    const ModelConfig *c = &b->cfg;
+    fill_step(b, step, x, classes, d, Lk < model_num_patches(c));
+    edm_prepare(eb, c, b->batch, x, d->labels, d->rnd_normal, d->noise, d->ids_shuffle, Lk, in, li);
+}
+
 /* The backend's own GEMM speed on the step's dominant shape (the encoder MLP), same threads. */
 static double gemm_gflops(Backend *be, const ModelConfig *c, int rows) {
     int K = c->hidden_size, N = model_mlp_hidden(c->hidden_size, c->mlp_ratio), reps = 5;
@@ -169,10 +177,10 @@ int main(int argc, char **argv) {
     /* As in training (src/train/step.c), the host half of step s+1 (draws, EDM inputs) runs while
      * the device finishes step s; a step's time is the interval between two step ends. */
     double *times = xmalloc((size_t)b.steps * sizeof *times, "times");
+    double *prep = xmalloc((size_t)b.steps * sizeof *prep, "host preparation times");
     ModelInput in;
     LossInput li;
-    fill_step(&b, 0, x, classes, &draws, Lk < L);
-    edm_prepare(&eb, c, b.batch, x, draws.labels, draws.rnd_normal, draws.noise, draws.ids_shuffle, Lk, &in, &li);
+    prepare_step(&b, 0, x, classes, &draws, &eb, Lk, &in, &li);
     double t_end = now_seconds();
     for (int s = 0; s < b.warmup + b.steps; s++) {
         model_zero_grads(m);
@@ -182,16 +190,20 @@ int main(int argc, char **argv) {
         int k = s + 1;
         be->adamw(be, m->params, model_params_act(m), m->grads, exp_avg, exp_avg_sq, nt, 1e-4f, 0.9f, 0.999f, 1e-8f,
                   0.0f, (float)(1 - pow(0.9, k)), (float)(1 - pow(0.999, k)), 1.0f);
-        if (k < b.warmup + b.steps) {
-            fill_step(&b, k, x, classes, &draws, Lk < L);
-            edm_prepare(&eb, c, b.batch, x, draws.labels, draws.rnd_normal, draws.noise, draws.ids_shuffle, Lk, &in,
-                        &li);
-        }
+        double t_prep = now_seconds();
+        if (k < b.warmup + b.steps) prepare_step(&b, k, x, classes, &draws, &eb, Lk, &in, &li);
+        t_prep = now_seconds() - t_prep;
         be->sync(be);
         double t = now_seconds();
-        if (s >= b.warmup) times[s - b.warmup] = t - t_end;
+        if (s >= b.warmup) {
+            times[s - b.warmup] = t - t_end;
+            prep[s - b.warmup] = t_prep;
+        }
         t_end = t;
     }
+    qsort(prep, (size_t)b.steps, sizeof *prep, cmp_double);
+    double prep_med = prep[b.steps / 2];
+    free(prep);
     qsort(times, (size_t)b.steps, sizeof *times, cmp_double);
     double med = times[b.steps / 2];
     double flops = model_step_flops(c, b.batch, Lk);
@@ -207,6 +219,8 @@ int main(int argc, char **argv) {
          times[0] * 1e3, times[b.steps - 1] * 1e3, b.steps);
     info("step %.1f GFLOP -> %.1f GFLOP/s; backend GEMM baseline %.1f GFLOP/s; step/GEMM %.0f%%", flops / 1e9,
          flops / med / 1e9, gemm, 100.0 * flops / med / 1e9 / gemm);
+    info("host: preparing the next step's inputs %.1f ms (median; %s)", prep_med * 1e3,
+         strcmp(be->name, "cpu") ? "overlapped with the device's work" : "part of the step on the CPU backend");
     info("peak memory: backend allocations %s, process RSS %s", dev_peak, host_peak);
     free(times);
     free(x);

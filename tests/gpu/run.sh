@@ -10,7 +10,9 @@
 #   3. check_step: a full training step of a small model against the CPU backend (fp32/bf16/fp16);
 #   4. golden parity in fp32 on the GPU (maskdit-golden --device cuda) for the shared tiny file
 #      and the variants in tests/golden/;
-#   5. the NCCL all-reduce over all GPUs (only with more than one);
+#   5. maskdit-train and maskdit-generate on a tiny model (tests/gpu/train_smoke.sh): fp32 against
+#      the CPU, bf16/fp16 resume equal to an uninterrupted run, sampling against the CPU; then the
+#      NCCL all-reduce over all GPUs (only with more than one);
 #   6. benchmarks: the time of every op at the shapes of an XL/2 step (bench_ops; attention also on
 #      each path, MASKDIT_ATTENTION=flash and =gemm, the MLP ops on each GELU path,
 #      MASKDIT_GELU_EPILOGUE=1 and =0), then MaskDiT-XL/2 in bf16 (default paths), 256 px (batch 32
@@ -169,6 +171,10 @@ if [ -n "$BIN" ]; then
         while IFS= read -r line; do CHECKS+=("  GELU epilogue in $p: $line"); done < <(grep -hE \
             "mlp\[epilogue 256x1152x4608 bias\].* (linear_gelu act|dpre) " "$LOGDIR/ops-$p.log" 2>/dev/null | cut -c1-110)
     done
+    # the training loop and sampling end to end (a tiny model: fp32 vs CPU, bf16/fp16 resume)
+    part train 150 bash tests/gpu/train_smoke.sh "$BIN" "${RUN[@]}"
+    CHECKS+=("training and sampling on the GPU (train_smoke): $(tally train)")
+    while IFS= read -r line; do CHECKS+=("  $line"); done < <(grep -m4 '^FAIL' "$LOGDIR/train.log" 2>/dev/null | cut -c1-160)
     if [ "$NGPU" -gt 1 ]; then
         part nccl 120 "${RUN[@]}" mpirun -np "$NGPU" "$BIN/gpu/check_nccl"
         CHECKS+=("NCCL all-reduce over $NGPU GPUs: $(grep -h 'nccl/allreduce\|bus bandwidth' "$LOGDIR/nccl.log" | tr '\n' ' ')")
@@ -200,6 +206,8 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
         ips=$(sed -n 's/.*median \([0-9.]*\) ms\/step (\([0-9.]*\) images\/s).*/\2/p' "$L" | tail -1)
         gf=$(sed -n 's/.*GFLOP -> \([0-9.]*\) GFLOP\/s.*/\1/p' "$L" | tail -1)
         mem=$(sed -n 's/.*backend allocations \([0-9.]* [KMGT]*i*B\).*/\1/p' "$L" | tail -1)
+        host=$(sed -n "s/.*preparing the next step's inputs \([0-9.]*\) ms.*/\1/p" "$L" | tail -1)
+        [ -n "$host" ] && CHECKS+=("host work per step, $label: $host ms (next step's inputs, overlapped with the GPU)")
         if [ -n "$ms" ]; then
             TABLE+=("$(printf '%-18s %-10s %9s %9s %8.1f %6.1f %10s' "$label" maskdit-c "$ms" "$ips" \
                 "$(awk -v g="$gf" 'BEGIN { print g / 1000 }')" "$(awk -v g="$gf" -v p="$PEAK_TFLOPS" 'BEGIN { print 100 * g / 1000 / p }')" \
