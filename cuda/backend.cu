@@ -140,9 +140,10 @@ extern "C" int backend_cuda_gpu_count(void) {
 }
 
 extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, size_t err_len) {
-    int flash = 0, gelu_epilogue = 0;
+    int flash = 0, gelu_epilogue = 0, bgrad_epilogue = 0;
     if (cuda_attention_flash_setting(&flash, err, err_len) < 0) return NULL;
     if (cuda_gelu_epilogue_setting(act_dtype, &gelu_epilogue, err, err_len) < 0) return NULL;
+    if (cuda_bgrad_epilogue_setting(&bgrad_epilogue, err, err_len) < 0) return NULL;
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
@@ -181,7 +182,8 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     const char *no_lt = getenv("MASKDIT_CUDA_NO_LT");
     st->use_lt = !(no_lt && *no_lt && strcmp(no_lt, "0"));
     st->flash = flash;
-    st->gelu_epilogue = gelu_epilogue && st->use_lt;   /* the epilogue is cuBLASLt's */
+    st->gelu_epilogue = gelu_epilogue && st->use_lt;   /* the epilogues are cuBLASLt's */
+    st->bgrad_epilogue = bgrad_epilogue && st->use_lt;
     CUDA_CHECK(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&st->blas));
     CUBLAS_CHECK(cublasSetStream(st->blas, st->stream));
@@ -235,11 +237,12 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
 
     char mem[32];
     info("CUDA backend: GPU %d of %d, %s (compute capability %d.%d, %d SMs, %s), activations %s%s%s, attention %s, "
-         "MLP GELU %s",
+         "MLP GELU %s, bias gradients %s",
          device, count, prop.name, prop.major, prop.minor, prop.multiProcessorCount,
          format_bytes((double)prop.totalGlobalMem, mem, sizeof mem), dtype_name(act_dtype),
          st->tf32 ? ", TF32 GEMMs" : "", st->use_lt ? "" : ", cuBLASLt off (MASKDIT_CUDA_NO_LT)",
          flash && act_dtype != DTYPE_F32 ? "fused (flash)" : "batched GEMMs",
-         st->gelu_epilogue ? "in the GEMM epilogues" : "separate kernels");
+         st->gelu_epilogue ? "in the GEMM epilogues" : "separate kernels",
+         st->bgrad_epilogue ? "in the GEMM epilogue" : "as GEMVs");
     return b;
 }

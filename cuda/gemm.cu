@@ -15,7 +15,15 @@
  * [rows, m] tensor), its elements D's type (the default of EPILOGUE_AUX_DATA_TYPE), and cuBLASLt
  * wants its leading dimension a multiple of 8 (elements) and >= m. Where that does not hold, the
  * aux is not 16-byte aligned, or the heuristic has no algorithm, that shape runs the separate GEMM
- * and element-wise kernels instead (said once per shape). */
+ * and element-wise kernels instead (said once per shape).
+ *
+ * The bias gradient in the weight-gradient GEMM (linear_backward): dW^T (K x N) += in^T (K x M)
+ * op_T(dout^T), so B = dout and the bias gradient, the column sums of dout (length N = the columns
+ * of D, a reduction over k = M), is cuBLASLt's BGRADB epilogue. That epilogue overwrites its
+ * vector (fp32: the bias-gradient type is D's) while our gradients accumulate, so it goes into
+ * the backend's scratch vector and is then added to dbias (an axpy with alpha 1: exact, fixed
+ * order). Where the heuristic has no algorithm for it, that shape runs the plain GEMM and the GEMV
+ * against ones (said once per shape). */
 #include <string.h>
 
 #include "internal.cuh"
@@ -29,6 +37,7 @@ typedef struct {
     int has_bias, beta_zero;
     int align_a, align_b, align_c, align_bias;   /* bytes, the heuristic depends on them */
     int gelu, aux_ld, align_aux;                 /* GemmGelu and its aux matrix (0 without) */
+    int bgrad;                                   /* 1: BGRADB, the bias pointer is its output */
 } GemmKey;
 
 typedef struct {
@@ -78,6 +87,7 @@ static int alignment(const void *p, int ld, size_t elem) {
 }
 
 static cublasLtEpilogue_t epilogue_of(const GemmKey *key) {
+    if (key->bgrad) return CUBLASLT_EPILOGUE_BGRADB;   /* callers pass no GELU with it */
     if (key->gelu == GEMM_GELU_AUX) return key->has_bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
     if (key->gelu == GEMM_DGELU) return CUBLASLT_EPILOGUE_DGELU;   /* callers pass no bias with it */
     return key->has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
@@ -115,6 +125,20 @@ static int aux_acceptable(const GemmKey *key) {
     return key->aux_ld % 8 == 0 && key->aux_ld >= key->m && key->align_aux == 16;
 }
 
+/* What runs instead of a plan cuBLASLt cannot run, said once per plan (plain GEMMs fall back to
+ * cublasGemmEx silently); why: what cuBLASLt said. */
+static void say_fallback(const GemmKey *key, const char *why) {
+    if (key->gelu)
+        info("GELU epilogue: cuBLASLt %s for %s of a %s %dx%dx%d GEMM (aux ld %d, aligned to %d bytes): separate "
+             "GEMM and element-wise kernels for that shape",
+             why, key->gelu == GEMM_GELU_AUX ? "GELU_AUX" : "DGELU", dtype_name(key->ab_t), key->m, key->n, key->k,
+             key->aux_ld, key->align_aux);
+    else if (key->bgrad)
+        info("bias-gradient epilogue: cuBLASLt %s for BGRADB of a %s %dx%dx%d GEMM (B aligned to %d bytes): the "
+             "bias gradient as a separate GEMV for that shape",
+             why, dtype_name(key->ab_t), key->m, key->n, key->k, key->align_b);
+}
+
 static GemmPlan *plan_for(Backend *b, const GemmKey *key, const void *bias, const void *aux) {
     CudaState *st = cuda_state(b);
     GemmCache *c = st->gemm_cache;
@@ -137,6 +161,11 @@ static GemmPlan *plan_for(Backend *b, const GemmKey *key, const void *bias, cons
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     if (key->has_bias)
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    if (key->bgrad) {   /* fp32, D's type (the default, said explicitly as Transformer Engine does) */
+        int32_t bias_t = CUDA_R_32F;
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_t,
+                                                    sizeof bias_t));
+    }
     if (key->gelu) {
         int64_t aux_ld = key->aux_ld;
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
@@ -151,11 +180,7 @@ static GemmPlan *plan_for(Backend *b, const GemmKey *key, const void *bias, cons
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, ct, key->m, key->n, key->ldc));
 
     if (!key->gelu || aux_acceptable(key)) choose_algorithm(st, p);
-    if (key->gelu && !p->usable)
-        info("GELU epilogue: cuBLASLt has no algorithm for %s of a %s %dx%dx%d GEMM (aux ld %d, aligned to %d "
-             "bytes): separate GEMM and element-wise kernels for that shape",
-             key->gelu == GEMM_GELU_AUX ? "GELU_AUX" : "DGELU", dtype_name(key->ab_t), key->m, key->n, key->k,
-             key->aux_ld, key->align_aux);
+    if (!p->usable) say_fallback(key, "has no algorithm");
     return p;
 }
 
@@ -168,11 +193,12 @@ static void gemm_ex(Backend *b, int trans_a, int trans_b, int m, int n, int k, f
 }
 
 /* cuda_gemm's product (with the GELU epilogue `gelu` and its aux matrix, c_t elements, leading
- * dimension aux_ld) through cuBLASLt when it is on and has an algorithm for it. Returns 0, having
- * done nothing, otherwise. */
+ * dimension aux_ld; or, with bgrad and no bias, BGRADB writing the n column sums of op(B) to bgrad,
+ * fp32) through cuBLASLt when it is on and has an algorithm for it. Returns 0, having done
+ * nothing, otherwise. */
 static int lt_matmul(Backend *b, int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A, int lda,
                      const void *B, int ldb, DType ab_t, float beta, void *C, int ldc, DType c_t, const void *bias,
-                     GemmGelu gelu, const void *aux, int aux_ld) {
+                     GemmGelu gelu, const void *aux, int aux_ld, float *bgrad) {
     CudaState *st = cuda_state(b);
     if (!st->use_lt || m <= 0 || n <= 0 || k <= 0) return 0;   /* k == 0 (D = beta C) is left to cublasGemmEx */
     size_t ab_sz = dtype_size(ab_t), c_sz = dtype_size(c_t);
@@ -180,20 +206,30 @@ static int lt_matmul(Backend *b, int trans_a, int trans_b, int m, int n, int k, 
     memset(&key, 0, sizeof key);   /* padding too: keys are compared with memcmp */
     key.trans_a = trans_a; key.trans_b = trans_b; key.m = m; key.n = n; key.k = k;
     key.lda = lda; key.ldb = ldb; key.ldc = ldc; key.ab_t = ab_t; key.c_t = c_t;
+    if (bgrad) bias = bgrad;   /* the epilogue's vector, written instead of read */
     key.has_bias = bias != NULL; key.beta_zero = beta == 0.0f;
     key.align_a = alignment(A, lda, ab_sz); key.align_b = alignment(B, ldb, ab_sz);
     key.align_c = alignment(C, ldc, c_sz); key.align_bias = bias ? alignment(bias, 0, c_sz) : 0;
     if (gelu) {
         key.gelu = gelu; key.aux_ld = aux_ld; key.align_aux = alignment(aux, aux_ld, c_sz);
     }
+    key.bgrad = bgrad != NULL;
     GemmPlan *p = plan_for(b, &key, bias, aux);
     if (!p->usable) return 0;
     /* the plan's descriptor holds the pointers of the call that made it: this call's */
     if (bias) CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     if (gelu)
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
-    CUBLAS_CHECK(cublasLtMatmul(st->lt, p->desc, &alpha, A, p->la, B, p->lb, &beta, C, p->lc, C, p->lc, &p->algo,
-                                st->lt_workspace, st->lt_workspace_bytes, st->stream));
+    cublasStatus_t s = cublasLtMatmul(st->lt, p->desc, &alpha, A, p->la, B, p->lb, &beta, C, p->lc, C, p->lc,
+                                      &p->algo, st->lt_workspace, st->lt_workspace_bytes, st->stream);
+    /* an algorithm the heuristic offered but the call refuses (checked before anything runs):
+     * the fallback for that shape from now on, as if the heuristic had none */
+    if (s == CUBLAS_STATUS_NOT_SUPPORTED) {
+        p->usable = 0;
+        say_fallback(&p->key, "refused the heuristic's algorithm");
+        return 0;
+    }
+    CUBLAS_CHECK(s);
     return 1;
 }
 
@@ -201,7 +237,7 @@ void cuda_gemm(Backend *b, int trans_a, int trans_b, int m, int n, int k, float 
                const void *B, int ldb, DType ab_t, float beta, void *C, int ldc, DType c_t, const void *bias) {
     if (m <= 0 || n <= 0) return;
     if (lt_matmul(b, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, ab_t, beta, C, ldc, c_t, bias, GEMM_NO_GELU,
-                  NULL, 0))
+                  NULL, 0, NULL))
         return;
     gemm_ex(b, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, ab_t, beta, C, ldc, c_t);
     if (bias) cuda_add_rows(b, C, bias, n, 1, m);   /* column-major m x n: n rows of m in row-major terms */
@@ -217,15 +253,47 @@ void cuda_linear(Backend *b, void *out, const void *in, const void *W, const voi
 /* Grows the act ones vector used to sum dout over rows with a GEMV. */
 static const void *ones(Backend *b, size_t count);
 
+/* dW^T (K x N) += in^T (K x M) op_T(dout^T stored N x M), and dbias += the column sums of dout from
+ * the same GEMM's BGRADB epilogue (into the scratch vector, then added). Returns 0, having done
+ * nothing, where the epilogue is off or cuBLASLt has no algorithm for it. */
+static int weight_and_bias_gradients(Backend *b, float *dW, float *dbias, const void *dout, const void *in, int M,
+                                     int K, int N) {
+    CudaState *st = cuda_state(b);
+    if (!st->bgrad_epilogue) return 0;
+    cuda_workspace_grow(b, (void **)&st->bgrad, &st->bgrad_count, (size_t)N, sizeof(float), "bias-gradient scratch");
+    if (!lt_matmul(b, 0, 1, K, N, M, 1.0f, in, K, dout, N, b->act_dtype, 1.0f, dW, K, DTYPE_F32, NULL, GEMM_NO_GELU,
+                   NULL, 0, st->bgrad))
+        return 0;
+    const float one = 1.0f;
+    CUBLAS_CHECK(cublasSaxpy(st->blas, N, &one, st->bgrad, 1, dbias, 1));
+    return 1;
+}
+
 void cuda_linear_backward(Backend *b, void *din, float *dW, float *dbias, const void *dout, const void *in,
                           const void *W, int M, int K, int N, float din_beta) {
     DType t = b->act_dtype;
     /* din^T (K x M) = W^T (stored K x N) dout^T (N x M) */
     if (din) cuda_gemm(b, 0, 0, K, M, N, 1.0f, W, K, dout, N, t, din_beta, din, K, t, NULL);
+    if (dW && dbias && weight_and_bias_gradients(b, dW, dbias, dout, in, M, K, N)) return;
     /* dW^T (K x N) += in^T (K x M) op_T(dout^T stored N x M) */
     if (dW) cuda_gemm(b, 0, 1, K, N, M, 1.0f, in, K, dout, N, t, 1.0f, dW, K, DTYPE_F32, NULL);
     /* dbias (N x 1) += dout^T (N x M) ones (M x 1) */
     if (dbias) cuda_gemm(b, 0, 0, N, 1, M, 1.0f, dout, N, ones(b, (size_t)M), M, t, 1.0f, dbias, N, DTYPE_F32, NULL);
+}
+
+/* A 0|1 switch from the environment (off and on: what 0 and 1 mean, for the message); unset or
+ * empty: dflt. -1 with a message in err for any other value. */
+static int switch_setting(const char *var, int dflt, const char *off, const char *on, int *value, char *err,
+                          size_t err_len) {
+    const char *v = getenv(var);
+    if (!v || !*v) *value = dflt;
+    else if (!strcmp(v, "0")) *value = 0;
+    else if (!strcmp(v, "1")) *value = 1;
+    else {
+        snprintf(err, err_len, "%s=%s: expected 0 (%s) or 1 (%s)", var, v, off, on);
+        return -1;
+    }
+    return 0;
 }
 
 /* MASKDIT_GELU_EPILOGUE: 0 = the separate kernels, 1 = the epilogue in every precision; unset:
@@ -234,17 +302,16 @@ void cuda_linear_backward(Backend *b, void *din, float *dW, float *dbias, const 
  * cuBLASLt's epilogue GELU follows tanhf has not been measured (check_ops reports it in fp32 and
  * TF32 with MASKDIT_GELU_EPILOGUE=1). */
 int cuda_gelu_epilogue_setting(DType act, int *epilogue, char *err, size_t err_len) {
-    const char *v = getenv("MASKDIT_GELU_EPILOGUE");
-    if (!v || !*v) *epilogue = act != DTYPE_F32;
-    else if (!strcmp(v, "0")) *epilogue = 0;
-    else if (!strcmp(v, "1")) *epilogue = 1;
-    else {
-        snprintf(err, err_len,
-                 "MASKDIT_GELU_EPILOGUE=%s: expected 0 (separate GEMM and GELU kernels) or 1 (GELU in the cuBLASLt "
-                 "epilogue)", v);
-        return -1;
-    }
-    return 0;
+    return switch_setting("MASKDIT_GELU_EPILOGUE", act != DTYPE_F32, "separate GEMM and GELU kernels",
+                          "GELU in the cuBLASLt epilogue", epilogue, err, err_len);
+}
+
+/* MASKDIT_BGRAD_EPILOGUE: 0 = the GEMV against ones, 1 = the BGRADB epilogue; unset: the epilogue,
+ * in every precision. In fp32 it is a sum of the same fp32 values in another order (the GEMV's is
+ * cuBLAS's too), within check_ops' fp32 limit and far within the golden gradients' 1e-4. */
+int cuda_bgrad_epilogue_setting(int *epilogue, char *err, size_t err_len) {
+    return switch_setting("MASKDIT_BGRAD_EPILOGUE", 1, "bias gradient as a separate GEMV",
+                          "bias gradient in the cuBLASLt epilogue", epilogue, err, err_len);
 }
 
 void cuda_linear_gelu(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias, int M, int K,
@@ -252,7 +319,7 @@ void cuda_linear_gelu(Backend *b, void *act, void *pre, const void *in, const vo
     DType t = b->act_dtype;
     /* as cuda_linear, with pre^T (N x M, ld N) as the aux matrix */
     if (cuda_state(b)->gelu_epilogue &&
-        lt_matmul(b, 1, 0, N, M, K, 1.0f, W, K, in, K, t, 0.0f, act, N, t, bias, GEMM_GELU_AUX, pre, N))
+        lt_matmul(b, 1, 0, N, M, K, 1.0f, W, K, in, K, t, 0.0f, act, N, t, bias, GEMM_GELU_AUX, pre, N, NULL))
         return;
     backend_linear_gelu_composed(b, act, pre, in, W, bias, M, K, N);
 }
@@ -263,7 +330,7 @@ void cuda_gelu_linear_backward(Backend *b, void *dpre, float *dW, float *dbias, 
     /* as cuda_linear_backward's din, dpre^T (K x M, ld K) = gelu'(pre^T) o (W^T dout^T), pre^T the aux
      * matrix; then dW and dbias as there */
     if (cuda_state(b)->gelu_epilogue &&
-        lt_matmul(b, 0, 0, K, M, N, 1.0f, W, K, dout, N, t, 0.0f, dpre, K, t, NULL, GEMM_DGELU, pre, K)) {
+        lt_matmul(b, 0, 0, K, M, N, 1.0f, W, K, dout, N, t, 0.0f, dpre, K, t, NULL, GEMM_DGELU, pre, K, NULL)) {
         cuda_linear_backward(b, NULL, dW, dbias, dout, act, W, M, K, N, 0.0f);
         return;
     }

@@ -56,6 +56,7 @@ typedef struct {
     int use_lt;                     /* 0: cublasGemmEx only (MASKDIT_CUDA_NO_LT=1, for checking both paths) */
     int flash;                      /* fused attention kernels for bf16/fp16 (MASKDIT_ATTENTION) */
     int gelu_epilogue;              /* the MLP's GELU in the cuBLASLt epilogues (MASKDIT_GELU_EPILOGUE) */
+    int bgrad_epilogue;             /* bias gradients in the weight-gradient GEMM (MASKDIT_BGRAD_EPILOGUE) */
     struct GemmCache *gemm_cache;
     /* allocations, for peak_bytes and free() */
     CudaAlloc *allocs;
@@ -64,6 +65,8 @@ typedef struct {
     /* workspaces that grow on first use of a larger shape (allocated outside the steady state) */
     void *ones;                     /* act ones, for the bias-gradient GEMV */
     size_t ones_count;
+    float *bgrad;                   /* the BGRADB epilogue's output, added to dbias (it overwrites) */
+    size_t bgrad_count;
     void **ptr_arrays;              /* A, B, C pointer arrays of the attention batched GEMMs */
     size_t ptr_arrays_count;
     void *scores;                   /* batched-GEMM attention: fp32 scores S, turned into P in place */
@@ -162,6 +165,8 @@ void cuda_linear_backward(Backend *b, void *din, float *dW, float *dbias, const 
 /* *epilogue from MASKDIT_GELU_EPILOGUE (0|1, unset: the default for act); -1 with a message in err
  * when the value is neither. */
 int cuda_gelu_epilogue_setting(DType act, int *epilogue, char *err, size_t err_len);
+/* *epilogue from MASKDIT_BGRAD_EPILOGUE (0|1, unset: 1); -1 with a message in err otherwise. */
+int cuda_bgrad_epilogue_setting(int *epilogue, char *err, size_t err_len);
 void cuda_linear_gelu(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias, int M, int K,
                       int N);
 void cuda_gelu_linear_backward(Backend *b, void *dpre, float *dW, float *dbias, const void *dout, const void *act,

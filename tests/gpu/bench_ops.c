@@ -8,8 +8,9 @@
  * those a training step runs: fc1's forward with its GELU (linear_gelu), fc2's backward through the
  * GELU (gelu_linear_backward), and the GELU recomputed in the backward pass for fc2's weight
  * gradient. Attention is also timed on each path (MASKDIT_ATTENTION=flash and =gemm) in bf16/fp16,
- * and the MLP ops on each GELU path (MASKDIT_GELU_EPILOGUE=1 and =0), outside the sum. A
- * benchmark, never a test.
+ * the MLP ops on each GELU path (MASKDIT_GELU_EPILOGUE=1 and =0), and every backward of a linear
+ * layer on each bias-gradient path (MASKDIT_BGRAD_EPILOGUE=1: cuBLASLt's BGRADB epilogue, =0: a
+ * GEMV against ones), outside the sum. A benchmark, never a test.
  *
  *   bench_ops [--batch B] [--precision bf16|fp16|fp32]
  */
@@ -24,13 +25,15 @@ typedef struct {
     Backend *be;            /* the default attention and GELU paths */
     Backend *paths[2];      /* bf16/fp16: MASKDIT_ATTENTION=flash and =gemm, attention timed on each */
     Backend *gelu_paths[2]; /* MASKDIT_GELU_EPILOGUE=1 and =0, the MLP ops timed on each */
+    Backend *bgrad_paths[2]; /* MASKDIT_BGRAD_EPILOGUE=1 and =0, the linear backwards timed on each */
     double step_ms;
     int reps;
 } Bench;
 
 static const char *const PATH_NAMES[2] = {"flash", "gemm"};
 static const char *const GELU_PATH_NAMES[2] = {"epilogue", "separate"};
-static const char *const GELU_PATH_SETTINGS[2] = {"1", "0"};
+static const char *const EPILOGUE_SETTINGS[2] = {"1", "0"};   /* MASKDIT_GELU_EPILOGUE, MASKDIT_BGRAD_EPILOGUE */
+static const char *const BGRAD_PATH_NAMES[2] = {"bgrad epilogue", "bgrad gemv"};
 
 /* Random values for timing: 2^20 normals repeated (drawing hundreds of millions would take longer
  * than the benchmark), made non-negative when asked (second moments). */
@@ -81,8 +84,22 @@ static void report(Bench *b, const char *name, int count, double ms, double flop
     char rate[48];
     if (flops > 0) snprintf(rate, sizeof rate, "%7.1f TFLOP/s", flops / ms / 1e9);
     else snprintf(rate, sizeof rate, "%7.0f GB/s   ", bytes / ms / 1e6);
-    printf("  %-64s %8.3f ms  %s  x%-3d %8.2f ms/step\n", name, ms, rate, count, ms * count);
+    printf("  %-72s %8.3f ms  %s  x%-3d %8.2f ms/step\n", name, ms, rate, count, ms * count);
     b->step_ms += ms * count;
+}
+
+/* A layer's backward (linear_backward; gelu_linear_backward when pre is given, with in as its act)
+ * on each bias-gradient path alone, not in the sum. */
+static void time_bgrad_paths(Bench *b, const char *name, double flops, void *din, float *dW, float *db,
+                             const void *dout, const void *in, const void *pre, const void *w, int M, int K, int N,
+                             float din_beta) {
+    for (int p = 0; p < 2; p++) {
+        Backend *on = b->bgrad_paths[p];
+        char line[160];
+        snprintf(line, sizeof line, "%s [%s, not in the sum]", name, BGRAD_PATH_NAMES[p]);
+        if (pre) TIME_ON(b, on, line, 0, flops, 0, on->gelu_linear_backward(on, din, dW, db, dout, in, pre, w, M, K, N));
+        else TIME_ON(b, on, line, 0, flops, 0, on->linear_backward(on, din, dW, db, dout, in, w, M, K, N, din_beta));
+    }
 }
 
 /* One DiT block's ops at N samples of T tokens, width W, MLP width M, H heads, cond width D;
@@ -112,6 +129,7 @@ static void block(Bench *b, const char *label, int N, int T, int W, int M, int H
     TIME(b, "adaLN linear (fwd)", count, 2.0 * N * D * 6 * W, 0, be->linear(be, mod, cs, w, bias, N, D, 6 * W, 0));
     TIME(b, "adaLN linear (bwd)", count, 4.0 * N * D * 6 * W, 0,
          be->linear_backward(be, dcs, dW, db, dmod, cs, w, N, D, 6 * W, 1));
+    time_bgrad_paths(b, "adaLN linear (bwd)", 4.0 * N * D * 6 * W, dcs, dW, db, dmod, cs, NULL, w, N, D, 6 * W, 1);
     for (int i = 0; i < 4; i++) {
         /* fc1's forward and fc2's backward are the MLP ops below */
         if (i != 2) {
@@ -123,6 +141,8 @@ static void block(Bench *b, const char *label, int N, int T, int W, int M, int H
             snprintf(name, sizeof name, "linear %s (bwd: din, dW, dbias)", lin[i].name);
             TIME(b, name, count, 4.0 * R * lin[i].K * lin[i].Nout, 0,
                  be->linear_backward(be, wide3, dW, db, wide2, wide, w, (int)R, lin[i].K, lin[i].Nout, 0));
+            time_bgrad_paths(b, name, 4.0 * R * lin[i].K * lin[i].Nout, wide3, dW, db, wide2, wide, NULL, w, (int)R,
+                             lin[i].K, lin[i].Nout, 0);
         }
     }
     /* the MLP ops on backend on: fc1 = linear_gelu(wide -> pre wide3, act wide2), and fc2's backward
@@ -138,6 +158,8 @@ static void block(Bench *b, const char *label, int N, int T, int W, int M, int H
         TIME_ON(b, on, name, p < 0 ? count : 0, 4.0 * R * W * M, 0,
                 on->gelu_linear_backward(on, wide3, dW, db, y, wide, wide2, w, (int)R, M, W));
     }
+    time_bgrad_paths(b, "gelu_linear_backward fc2 (bwd)", 4.0 * R * W * M, wide3, dW, db, y, wide, wide2, w, (int)R, M,
+                     W, 0);
     TIME(b, "attention (fwd)", count, 4.0 * R * T * W, 0, be->attention(be, y, saved, wide, N, T, W, H));
     TIME(b, "attention (bwd)", count, 8.0 * R * T * W, 0,
          be->attention_backward(be, wide2, scratch, y, wide, y, saved, N, T, W, H));
@@ -174,7 +196,7 @@ int main(int argc, char **argv) {
     }
     DType t = !strcmp(precision, "fp32") ? DTYPE_F32 : !strcmp(precision, "fp16") ? DTYPE_F16 : DTYPE_BF16;
     char err[512];
-    Bench b = {backend_cuda_create(0, t, 0, err, sizeof err), {NULL, NULL}, {NULL, NULL}, 0, 10};
+    Bench b = {backend_cuda_create(0, t, 0, err, sizeof err), {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, 0, 10};
     if (!b.be) {
         printf("bench_ops: %s\n", err);
         return 2;
@@ -183,8 +205,12 @@ int main(int argc, char **argv) {
         if (!(b.paths[p] = gpu_backend_with_env("MASKDIT_ATTENTION", PATH_NAMES[p], t, 0, err, sizeof err)))
             die("bench_ops: %s", err);
     for (int p = 0; p < 2; p++)
-        if (!(b.gelu_paths[p] = gpu_backend_with_env("MASKDIT_GELU_EPILOGUE", GELU_PATH_SETTINGS[p], t, 0, err,
+        if (!(b.gelu_paths[p] = gpu_backend_with_env("MASKDIT_GELU_EPILOGUE", EPILOGUE_SETTINGS[p], t, 0, err,
                                                      sizeof err)))
+            die("bench_ops: %s", err);
+    for (int p = 0; p < 2; p++)
+        if (!(b.bgrad_paths[p] = gpu_backend_with_env("MASKDIT_BGRAD_EPILOGUE", EPILOGUE_SETTINGS[p], t, 0, err,
+                                                      sizeof err)))
             die("bench_ops: %s", err);
     if (batch < 1) die("--batch must be >= 1");
     printf("bench_ops: MaskDiT-XL/2 at 256 px, batch %d, %s\n", batch, dtype_name(t));
@@ -210,6 +236,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 2; k++) {
         if (b.paths[k]) b.paths[k]->destroy(b.paths[k]);
         b.gelu_paths[k]->destroy(b.gelu_paths[k]);
+        b.bgrad_paths[k]->destroy(b.bgrad_paths[k]);
     }
     be->destroy(be);
     return 0;

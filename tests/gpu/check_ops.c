@@ -7,9 +7,10 @@
  * Inputs are drawn in f32, rounded to the act dtype (through the CPU backend's cast, so both
  * backends see exactly the same values) and uploaded to both backends. Outputs that an op
  * overwrites start as NaN on the GPU (all bits set), so an element left unwritten fails; outputs
- * that an op accumulates into or writes only in part (dmod chunks, dfill, dW) start from the same
- * random values on both. One line per output: "PASS fp32/linear[256x1152x3456] out rel 3.1e-07
- * (limit 1e-05)", rel = ||gpu - cpu|| / ||cpu|| (2-norms), a NaN or Inf anywhere fails.
+ * that an op accumulates into or writes only in part (dmod chunks, dfill, dW, dbias) start from the
+ * same random values on both. One line per output:
+ * "PASS fp32/linear[256x1152x3456 bias bgrad-epilogue] out rel 3.1e-07 (limit 1e-05)",
+ * rel = ||gpu - cpu|| / ||cpu|| (2-norms), a NaN or Inf anywhere fails.
  *
  * Limits (normwise relative):
  *   fp32: 1e-5. Same inputs, fp32 arithmetic in another summation order: ~1e-7 observed in
@@ -39,7 +40,14 @@
  * limit, 3e-3, and their printed error says whether fp32 could take that path by default; the
  * pre-activation and dW are plain GEMM outputs, held to the usual limits. Shapes whose aux matrix
  * cuBLASLt does not take (leading dimension not a multiple of 8) run the separate kernels on the
- * epilogue backend as well, as in training. */
+ * epilogue backend as well, as in training.
+ * The bias gradients of linear_backward and gelu_linear_backward run on both paths too, in every
+ * mode but nolt: cuBLASLt's BGRADB epilogue on the weight-gradient GEMM (MASKDIT_BGRAD_EPILOGUE=1)
+ * and the GEMV against ones (=0); the environment's own setting is ignored. Each backward runs
+ * twice, so dW and dbias (random to start with) must accumulate as gradient accumulation does
+ * (the epilogue itself overwrites its vector). The linear cases include shapes for which cuBLASLt
+ * may have no BGRADB algorithm (odd widths: 2-byte-aligned rows of dout in bf16/fp16; an odd row
+ * count): those run the GEMV on the epilogue backend too, said once per shape in the log. */
 #include <math.h>
 
 #include "../../src/util/rng.h"
@@ -48,7 +56,7 @@
 typedef struct {
     Backend *cpu, *gpu;
     Backend *gemm;   /* bf16/fp16: a second GPU backend with MASKDIT_ATTENTION=gemm (gpu has flash) */
-    Backend *gelu[2];   /* MASKDIT_GELU_EPILOGUE=0 and =1 (not in nolt mode) */
+    Backend *paths[2][2];   /* [MASKDIT_GELU_EPILOGUE][MASKDIT_BGRAD_EPILOGUE], each 0 or 1 (not in nolt mode) */
     DType act;
     const char *mode;
     double tol_act, tol_f32;
@@ -211,10 +219,11 @@ static void case_cast(Ctx *x) {
     buf_free(x, &src), buf_free(x, &mid), buf_free(x, &back), buf_free(x, &back1);
 }
 
-static void case_linear(Ctx *x, int M, int K, int N, int with_bias, float beta, int w_offset) {
-    char op[96];
-    snprintf(op, sizeof op, "linear[%dx%dx%d%s%s%s]", M, K, N, with_bias ? " bias" : "", beta != 0 ? " beta1" : "",
-             w_offset ? " misaligned" : "");
+/* linear and linear_backward on GPU backend g (bgrad: its MASKDIT_BGRAD_EPILOGUE). */
+static void case_linear(Ctx *x, Backend *g, int bgrad, int M, int K, int N, int with_bias, float beta, int w_offset) {
+    char op[112];
+    snprintf(op, sizeof op, "linear[%dx%dx%d%s%s%s bgrad-%s]", M, K, N, with_bias ? " bias" : "",
+             beta != 0 ? " beta1" : "", w_offset ? " misaligned" : "", bgrad ? "epilogue" : "gemv");
     float ws = 1.0f / sqrtf((float)K);
     Buf in = buf_random(x, (size_t)M * K, 1, 1.0f, 0.0f);
     Buf w = buf_random(x, (size_t)N * K + w_offset, 1, ws, 0.0f);   /* W starts w_offset elements in */
@@ -222,18 +231,25 @@ static void case_linear(Ctx *x, int M, int K, int N, int with_bias, float beta, 
     Buf out = beta != 0 ? buf_random(x, (size_t)M * N, 1, 1.0f, 0.0f) : buf_poison(x, (size_t)M * N, 1);
     size_t es = dtype_size(x->act);
     x->cpu->linear(x->cpu, out.c, in.c, (float *)w.c + w_offset, with_bias ? bias.c : NULL, M, K, N, beta);
-    x->gpu->linear(x->gpu, out.g, in.g, (char *)w.g + w_offset * es, with_bias ? bias.g : NULL, M, K, N, beta);
+    x->gpu->sync(x->gpu);   /* the buffers' uploads ran on x->gpu's stream */
+    g->linear(g, out.g, in.g, (char *)w.g + w_offset * es, with_bias ? bias.g : NULL, M, K, N, beta);
+    g->sync(g);
     check(x, op, "out", &out, -1);
 
-    /* backward, every output: din (beta 0 and 1 by case), dW and dbias accumulate into random values */
+    /* backward, every output, twice: din (beta 0 and 1 by case), dW and dbias accumulate into random
+     * values, the second call onto the first's */
     Buf dout = buf_random(x, (size_t)M * N, 1, 1.0f, 0.0f);
     Buf din = beta != 0 ? buf_random(x, (size_t)M * K, 1, 1.0f, 0.0f) : buf_poison(x, (size_t)M * K, 1);
     Buf dW = buf_random(x, (size_t)N * K, 0, 1.0f, 0.0f), db = buf_random(x, (size_t)N, 0, 1.0f, 0.0f);
-    x->cpu->linear_backward(x->cpu, din.c, dW.c, with_bias ? db.c : NULL, dout.c, in.c, (float *)w.c + w_offset, M, K,
-                            N, beta);
-    x->gpu->linear_backward(x->gpu, din.g, dW.g, with_bias ? db.g : NULL, dout.g, in.g, (char *)w.g + w_offset * es, M,
-                            K, N, beta);
-    snprintf(op + strlen(op), sizeof op - strlen(op), " backward");
+    x->gpu->sync(x->gpu);
+    for (int pass = 0; pass < 2; pass++) {
+        x->cpu->linear_backward(x->cpu, din.c, dW.c, with_bias ? db.c : NULL, dout.c, in.c, (float *)w.c + w_offset, M,
+                                K, N, beta);
+        g->linear_backward(g, din.g, dW.g, with_bias ? db.g : NULL, dout.g, in.g, (char *)w.g + w_offset * es, M, K, N,
+                           beta);
+    }
+    g->sync(g);
+    snprintf(op + strlen(op), sizeof op - strlen(op), " backward x2");
     check(x, op, "din", &din, -1);
     /* dW and dbias are fp32, but with TF32 their GEMM runs on TF32 tensor cores */
     double tf = x->act == DTYPE_F32 ? x->tol_act : -1;
@@ -241,6 +257,18 @@ static void case_linear(Ctx *x, int M, int K, int N, int with_bias, float beta, 
     if (with_bias) check(x, op, "dbias", &db, tf);
     buf_free(x, &in), buf_free(x, &w), buf_free(x, &bias), buf_free(x, &out);
     buf_free(x, &dout), buf_free(x, &din), buf_free(x, &dW), buf_free(x, &db);
+}
+
+/* The model's shapes (XL/2 encoder 1152 with its adaLN over 8 samples, decoder 512, labels 10 /
+ * 1000, patches 16) and odd ones, among them odd widths and row counts (see the header). */
+static void linear_cases(Ctx *x, Backend *g, int bgrad) {
+    case_linear(x, g, bgrad, 256, 1152, 3456, 1, 0, 0);
+    case_linear(x, g, bgrad, 8, 1152, 6912, 1, 1, 0);
+    case_linear(x, g, bgrad, 300, 512, 2048, 1, 0, 0);
+    case_linear(x, g, bgrad, 64, 10, 64, 0, 1, 0);
+    case_linear(x, g, bgrad, 130, 16, 72, 1, 0, 1);
+    case_linear(x, g, bgrad, 33, 256, 1152, 1, 1, 3);
+    case_linear(x, g, bgrad, 37, 24, 45, 1, 0, 0);
 }
 
 static void case_elementwise(Ctx *x, size_t n) {
@@ -370,12 +398,13 @@ static void attention_cases(Ctx *x, Backend *b) {
     for (size_t w = 0; w < ARRAY_LEN(others); w++) case_attention(x, b, b, 2, 77, 3 * others[w], 3);
 }
 
-/* The MLP ops on GPU backend g (epilogue: its MASKDIT_GELU_EPILOGUE) for a K -> N -> K MLP over R
- * rows: linear_gelu as fc1, gelu_linear_backward as fc2's backward from the CPU's pre and act. */
-static void case_mlp(Ctx *x, Backend *g, int epilogue, int R, int K, int N, int with_bias) {
-    char op[96];
-    snprintf(op, sizeof op, "mlp[%s %dx%dx%d%s]", epilogue ? "epilogue" : "separate", R, K, N,
-             with_bias ? " bias" : "");
+/* The MLP ops on GPU backend g (epilogue, bgrad: its MASKDIT_GELU_EPILOGUE and
+ * MASKDIT_BGRAD_EPILOGUE) for a K -> N -> K MLP over R rows: linear_gelu as fc1, gelu_linear_backward
+ * as fc2's backward from the CPU's pre and act (twice: dW and dbias accumulate). */
+static void case_mlp(Ctx *x, Backend *g, int epilogue, int bgrad, int R, int K, int N, int with_bias) {
+    char op[112];
+    snprintf(op, sizeof op, "mlp[%s %dx%dx%d%s bgrad-%s]", epilogue ? "epilogue" : "separate", R, K, N,
+             with_bias ? " bias" : "", bgrad ? "epilogue" : "gemv");
     double gelu_limit = epilogue && x->act == DTYPE_F32 ? 3e-3 : -1;   /* see the header */
     size_t RK = (size_t)R * K, RN = (size_t)R * N, NK = (size_t)N * K;
     Buf in = buf_random(x, RK, 1, 1.0f, 0.0f), w1 = buf_random(x, NK, 1, 1.0f / sqrtf((float)K), 0.0f);
@@ -395,11 +424,14 @@ static void case_mlp(Ctx *x, Backend *g, int epilogue, int R, int K, int N, int 
     gpu_upload(x, &act, act.c);
     Buf w2 = buf_random(x, NK, 1, 1.0f / sqrtf((float)N), 0.0f), dout = buf_random(x, RK, 1, 1.0f, 0.0f);
     Buf dpre = buf_poison(x, RN, 1), dW = buf_random(x, NK, 0, 1.0f, 0.0f), db = buf_random(x, (size_t)K, 0, 1.0f, 0.0f);
-    x->cpu->gelu_linear_backward(x->cpu, dpre.c, dW.c, with_bias ? db.c : NULL, dout.c, act.c, pre.c, w2.c, R, N, K);
     x->gpu->sync(x->gpu);
-    g->gelu_linear_backward(g, dpre.g, dW.g, with_bias ? db.g : NULL, dout.g, act.g, pre.g, w2.g, R, N, K);
+    for (int pass = 0; pass < 2; pass++) {
+        x->cpu->gelu_linear_backward(x->cpu, dpre.c, dW.c, with_bias ? db.c : NULL, dout.c, act.c, pre.c, w2.c, R, N,
+                                     K);
+        g->gelu_linear_backward(g, dpre.g, dW.g, with_bias ? db.g : NULL, dout.g, act.g, pre.g, w2.g, R, N, K);
+    }
     g->sync(g);
-    snprintf(op + strlen(op), sizeof op - strlen(op), " backward");
+    snprintf(op + strlen(op), sizeof op - strlen(op), " backward x2");
     check(x, op, "dpre", &dpre, gelu_limit);
     double tf = x->act == DTYPE_F32 ? x->tol_act : -1;   /* dW and dbias: as in case_linear */
     check(x, op, "dW", &dW, tf);
@@ -410,11 +442,11 @@ static void case_mlp(Ctx *x, Backend *g, int epilogue, int R, int K, int N, int 
 
 /* The MLP of an XL/2 encoder block (1152 -> 4608) and decoder block (512 -> 2048), an odd number of
  * rows, and a width whose aux matrix cuBLASLt does not take (100: the separate kernels either way). */
-static void mlp_cases(Ctx *x, Backend *g, int epilogue) {
-    case_mlp(x, g, epilogue, 256, 1152, 4608, 1);
-    case_mlp(x, g, epilogue, 300, 512, 2048, 1);
-    case_mlp(x, g, epilogue, 37, 24, 72, 1);
-    case_mlp(x, g, epilogue, 33, 40, 100, 0);
+static void mlp_cases(Ctx *x, Backend *g, int epilogue, int bgrad) {
+    case_mlp(x, g, epilogue, bgrad, 256, 1152, 4608, 1);
+    case_mlp(x, g, epilogue, bgrad, 300, 512, 2048, 1);
+    case_mlp(x, g, epilogue, bgrad, 37, 24, 72, 1);
+    case_mlp(x, g, epilogue, bgrad, 33, 40, 100, 0);
 }
 
 /* A random permutation of each sample's L tokens: ids_shuffle; ids_restore is its inverse. */
@@ -566,10 +598,19 @@ static const Mode MODES[] = {
 };
 
 static void destroy_backends(Ctx *x) {
-    Backend *all[4] = {x->gpu, x->gemm, x->gelu[0], x->gelu[1]};
-    for (int i = 0; i < 4; i++)
-        if (all[i]) all[i]->destroy(all[i]);
-    x->gpu = x->gemm = x->gelu[0] = x->gelu[1] = NULL;
+    Backend **all[6] = {&x->gpu, &x->gemm, &x->paths[0][0], &x->paths[0][1], &x->paths[1][0], &x->paths[1][1]};
+    for (int i = 0; i < 6; i++) {
+        if (*all[i]) (*all[i])->destroy(*all[i]);
+        *all[i] = NULL;
+    }
+}
+
+/* A GPU backend of mode md with MASKDIT_GELU_EPILOGUE=gelu and MASKDIT_BGRAD_EPILOGUE=bgrad. */
+static Backend *backend_with_epilogues(const Mode *md, int gelu, int bgrad, char *err, size_t err_len) {
+    setenv("MASKDIT_BGRAD_EPILOGUE", bgrad ? "1" : "0", 1);
+    Backend *b = gpu_backend_with_env("MASKDIT_GELU_EPILOGUE", gelu ? "1" : "0", md->act, md->tf32, err, err_len);
+    unsetenv("MASKDIT_BGRAD_EPILOGUE");
+    return b;
 }
 
 static void run_mode(Ctx *x, const Mode *md) {
@@ -579,9 +620,8 @@ static void run_mode(Ctx *x, const Mode *md) {
     int ok = x->gpu != NULL;
     if (ok && md->act != DTYPE_F32 && !md->no_lt)
         ok = (x->gemm = gpu_backend_with_env("MASKDIT_ATTENTION", "gemm", md->act, md->tf32, err, sizeof err)) != NULL;
-    for (int e = 0; e < 2 && ok && !md->no_lt; e++)
-        ok = (x->gelu[e] = gpu_backend_with_env("MASKDIT_GELU_EPILOGUE", e ? "1" : "0", md->act, md->tf32, err,
-                                                sizeof err)) != NULL;
+    for (int e = 0; e < 4 && ok && !md->no_lt; e++)
+        ok = (x->paths[e / 2][e % 2] = backend_with_epilogues(md, e / 2, e % 2, err, sizeof err)) != NULL;
     if (!ok) {
         printf("FAIL %s/create %s\n", md->name, err);
         x->failed++;
@@ -593,17 +633,13 @@ static void run_mode(Ctx *x, const Mode *md) {
     x->tol_act = md->tol_act;
     x->tol_f32 = md->tol_f32;
     double t0 = now_seconds();
-    /* the model's shapes (XL/2 encoder 1152, decoder 512, labels 10 / 1000, patches 16) and odd ones */
-    case_linear(x, 256, 1152, 3456, 1, 0, 0);
-    case_linear(x, 300, 512, 2048, 1, 0, 0);
-    case_linear(x, 64, 10, 64, 0, 1, 0);
-    case_linear(x, 130, 16, 72, 1, 0, 1);
-    case_linear(x, 33, 256, 1152, 1, 1, 3);
-    if (md->no_lt) {   /* cublasGemmEx has no epilogue: the separate kernels */
-        mlp_cases(x, x->gpu, 0);
+    if (md->no_lt) {   /* cublasGemmEx has no epilogues: the GEMV and the separate kernels */
+        linear_cases(x, x->gpu, 0);
+        mlp_cases(x, x->gpu, 0, 0);
         goto done;
     }
-    for (int e = 0; e < 2; e++) mlp_cases(x, x->gelu[e], e);
+    for (int bg = 0; bg < 2; bg++) linear_cases(x, x->paths[0][bg], bg);
+    for (int e = 0; e < 4; e++) mlp_cases(x, x->paths[e / 2][e % 2], e / 2, e % 2);
     case_cast(x);
     case_elementwise(x, (size_t)1 << 20);
     case_elementwise(x, 100003);
@@ -633,7 +669,9 @@ done:
 
 int main(int argc, char **argv) {
     GpuCheck g = gpu_check_start("check_ops", "fp32|tf32|bf16|fp16|nolt", argc, argv);
-    unsetenv("MASKDIT_GELU_EPILOGUE");   /* each backend's GELU path is chosen here (see the header) */
+    /* each backend's GELU and bias-gradient paths are chosen here (see the header) */
+    unsetenv("MASKDIT_GELU_EPILOGUE");
+    unsetenv("MASKDIT_BGRAD_EPILOGUE");
     Ctx x = {.cpu = backend_cpu_create(0), .seed = g.seed};
     for (size_t k = 0; k < ARRAY_LEN(MODES); k++)
         if (gpu_check_selected(&g, MODES[k].name)) run_mode(&x, &MODES[k]);

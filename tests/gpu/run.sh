@@ -6,7 +6,8 @@
 #      prebuilt from .gpukit/kit.tar.xz (tests/gpu/make_kit.sh, with their shared libraries and
 #      the Open MPI runtime), and CUDA's own libraries are found on the machine;
 #   2. check_ops: every CUDA op against the CPU backend, fresh random inputs, fp32/TF32/bf16/fp16
-#      and the cuBLASLt fallback (the MLP ops with the GELU in the cuBLASLt epilogue and separate);
+#      and the cuBLASLt fallback (the MLP ops with the GELU in the cuBLASLt epilogue and separate,
+#      the bias gradients in the cuBLASLt epilogue and as GEMVs);
 #   3. check_step: a full training step of a small model against the CPU backend (fp32/bf16/fp16);
 #   4. golden parity in fp32 on the GPU (maskdit-golden --device cuda) for the shared tiny file
 #      and the variants in tests/golden/;
@@ -15,7 +16,8 @@
 #      NCCL all-reduce over all GPUs (only with more than one);
 #   6. benchmarks: the time of every op at the shapes of an XL/2 step (bench_ops; attention also on
 #      each path, MASKDIT_ATTENTION=flash and =gemm, the MLP ops on each GELU path,
-#      MASKDIT_GELU_EPILOGUE=1 and =0), then MaskDiT-XL/2 in bf16 (default paths), 256 px (batch 32
+#      MASKDIT_GELU_EPILOGUE=1 and =0, the linear backwards on each bias-gradient path,
+#      MASKDIT_BGRAD_EPILOGUE=1 and =0), then MaskDiT-XL/2 in bf16 (default paths), 256 px (batch 32
 #      and 128) and 512 px (batch 32), next to the same model in PyTorch AMP
 #      (tests/gpu/torch_maskdit.py) on the same GPU.
 # Each part runs under its own time limit and a failure does not stop the later parts. Everything
@@ -169,7 +171,13 @@ if [ -n "$BIN" ]; then
     # the GELU epilogue in fp32/TF32 (not their default path): how far cuBLASLt's GELU is from the CPU's
     for p in fp32 tf32; do
         while IFS= read -r line; do CHECKS+=("  GELU epilogue in $p: $line"); done < <(grep -hE \
-            "mlp\[epilogue 256x1152x4608 bias\].* (linear_gelu act|dpre) " "$LOGDIR/ops-$p.log" 2>/dev/null | cut -c1-110)
+            "mlp\[epilogue 256x1152x4608 bias bgrad-epilogue\].* (linear_gelu act|dpre) " "$LOGDIR/ops-$p.log" 2>/dev/null |
+            cut -c1-110)
+    done
+    # the bias gradient's two paths in fp32/TF32 (a sum in another order: the epilogue is the default there too)
+    for p in fp32 tf32; do
+        while IFS= read -r line; do CHECKS+=("  bias gradient in $p: $line"); done < <(grep -hE \
+            "linear\[256x1152x3456 bias bgrad-(epilogue|gemv)\].* dbias " "$LOGDIR/ops-$p.log" 2>/dev/null | cut -c1-110)
     done
     # the training loop and sampling end to end (a tiny model: fp32 vs CPU, bf16/fp16 resume)
     part train 150 bash tests/gpu/train_smoke.sh "$BIN" "${RUN[@]}"
@@ -190,8 +198,16 @@ if [ -n "$BIN" ]; then
     CHECKS+=("per-op timing (bench_ops, XL/2 256 px b128): $(grep -m1 '^sum over one step' "$LOGDIR/ops-timing.log" || echo "no result (exit ${RC[ops-timing]:-skipped})")")
     # attention and the MLP ops of each block kind, on the default path and on each path alone
     while IFS= read -r line; do CHECKS+=("  $line"); done < <(grep -E \
-        '^(encoder|decoder) block|attention \((fwd|bwd)\)|linear_gelu|gelu_linear_backward|gelu \(recomputed' \
+        '^(encoder|decoder) block|attention \((fwd|bwd)\)|linear_gelu|gelu_linear_backward|gelu \(recomputed|bgrad (epilogue|gemv)' \
         "$LOGDIR/ops-timing.log" 2>/dev/null)
+    # the linear backwards of a step on each bias-gradient path (the lines above times their blocks' counts)
+    CHECKS+=("bias gradients, linear backwards of a step: $(awk '
+        /^(encoder|decoder) block/ { match($0, /\(x[0-9]+ per step\)/); c = substr($0, RSTART + 2, RLENGTH - 12) + 0 }
+        /\[bgrad (epilogue|gemv), not in the sum\]/ {
+            match($0, /\] +[0-9.]+ ms/); v = substr($0, RSTART + 1, RLENGTH - 3) * c
+            if ($0 ~ /bgrad epilogue/) e += v; else g += v }
+        END { if (e + g > 0) printf "%.2f ms with the epilogue, %.2f ms with GEMVs", e, g; else printf "no result" }' \
+        "$LOGDIR/ops-timing.log" 2>/dev/null)")
 fi
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
@@ -229,13 +245,16 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
     fi
 done
 
-# which GELU path the benchmarked model ran, and every shape where cuBLASLt had no algorithm for the
-# GELU epilogue (those ran the separate kernels; check_ops' width-100 case is one by design)
+# which GELU and bias-gradient paths the benchmarked model ran, and every shape where cuBLASLt had no
+# algorithm for an epilogue, or refused the one its heuristic chose (those ran the separate kernels
+# or the GEMV; check_ops' width-100 MLP case is one by design)
 if [ -n "$BIN" ]; then
     CHECKS+=("MLP GELU of the benchmarked model: $(grep -ho 'MLP GELU [a-z ]*' "$LOGDIR"/ours-*.log 2>/dev/null | sort -u | tr '\n' ' ')")
-    CHECKS+=("GELU epilogue fallbacks: $(cat "$LOGDIR"/*.log 2>/dev/null | grep -c 'GELU epilogue: cuBLASLt has no algorithm') lines")
+    CHECKS+=("bias gradients of the benchmarked model: $(grep -ho 'bias gradients [a-zA-Z ]*' "$LOGDIR"/ours-*.log 2>/dev/null | sort -u | tr '\n' ' ')")
+    CHECKS+=("GELU epilogue fallbacks: $(cat "$LOGDIR"/*.log 2>/dev/null | grep -c 'GELU epilogue: cuBLASLt') lines")
+    CHECKS+=("bias-gradient epilogue fallbacks: $(cat "$LOGDIR"/*.log 2>/dev/null | grep -c 'bias-gradient epilogue: cuBLASLt') lines")
     while IFS= read -r line; do CHECKS+=("  $line"); done < <(cat "$LOGDIR"/*.log 2>/dev/null |
-        grep -o 'cuBLASLt has no algorithm for [^:]*' | sort | uniq -c | head -8)
+        grep -oE "cuBLASLt (has no algorithm|refused the heuristic.s algorithm) for [^:]*" | sort | uniq -c | head -12)
 fi
 
 # ---- summary ----

@@ -106,6 +106,28 @@ static void bad_gelu_epilogue_setting_is_refused(void) {
           "message: '%s'", err);
 }
 
+/* MASKDIT_BGRAD_EPILOGUE likewise; 0 and 1 are accepted (without a GPU the message is then about
+ * the GPU, not the variable). */
+static void bad_bgrad_epilogue_setting_is_refused(void) {
+    char err[512] = "";
+    setenv("MASKDIT_BGRAD_EPILOGUE", "on", 1);
+    Backend *b = backend_cuda_create(0, DTYPE_BF16, 0, err, sizeof err);
+    CHECK(b == NULL, "MASKDIT_BGRAD_EPILOGUE=on accepted");
+    if (b) b->destroy(b);
+    CHECK(strstr(err, "MASKDIT_BGRAD_EPILOGUE=on: expected 0 (bias gradient as a separate GEMV) or 1 (bias gradient "
+                      "in the cuBLASLt epilogue)") ||
+              strstr(err, "has no CUDA backend"),
+          "message: '%s'", err);
+    for (int v = 0; v < 2; v++) {
+        setenv("MASKDIT_BGRAD_EPILOGUE", v ? "1" : "0", 1);
+        err[0] = 0;
+        b = backend_cuda_create(0, DTYPE_BF16, 0, err, sizeof err);
+        CHECK(!strstr(err, "MASKDIT_BGRAD_EPILOGUE"), "MASKDIT_BGRAD_EPILOGUE=%d refused: '%s'", v, err);
+        if (b) b->destroy(b);
+    }
+    unsetenv("MASKDIT_BGRAD_EPILOGUE");
+}
+
 static void nccl_refuses_a_cpu_backend(void) {
     Backend *cpu = backend_cpu_create(1);
     Dist d;
@@ -127,6 +149,7 @@ int main(void) {
     RUN(half_precision_on_the_cpu_is_refused);
     RUN(bad_attention_setting_is_refused);
     RUN(bad_gelu_epilogue_setting_is_refused);
+    RUN(bad_bgrad_epilogue_setting_is_refused);
     RUN(nccl_refuses_a_cpu_backend);
     return test_summary();
 }
