@@ -140,8 +140,9 @@ extern "C" int backend_cuda_gpu_count(void) {
 }
 
 extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, size_t err_len) {
-    int flash = 0;
+    int flash = 0, gelu_epilogue = 0;
     if (cuda_attention_flash_setting(&flash, err, err_len) < 0) return NULL;
+    if (cuda_gelu_epilogue_setting(act_dtype, &gelu_epilogue, err, err_len) < 0) return NULL;
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
@@ -180,6 +181,7 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     const char *no_lt = getenv("MASKDIT_CUDA_NO_LT");
     st->use_lt = !(no_lt && *no_lt && strcmp(no_lt, "0"));
     st->flash = flash;
+    st->gelu_epilogue = gelu_epilogue && st->use_lt;   /* the epilogue is cuBLASLt's */
     CUDA_CHECK(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&st->blas));
     CUBLAS_CHECK(cublasSetStream(st->blas, st->stream));
@@ -203,6 +205,8 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     b->cast = cuda_cast;
     b->linear = cuda_linear;
     b->linear_backward = cuda_linear_backward;
+    b->linear_gelu = cuda_linear_gelu;
+    b->gelu_linear_backward = cuda_gelu_linear_backward;
     b->silu = cuda_silu;
     b->silu_backward = cuda_silu_backward;
     b->gelu = cuda_gelu;
@@ -230,10 +234,12 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     cuda_gemm_init(b);   /* the cuBLASLt workspace: allocated through the table, so it counts in peak */
 
     char mem[32];
-    info("CUDA backend: GPU %d of %d, %s (compute capability %d.%d, %d SMs, %s), activations %s%s%s, attention %s",
+    info("CUDA backend: GPU %d of %d, %s (compute capability %d.%d, %d SMs, %s), activations %s%s%s, attention %s, "
+         "MLP GELU %s",
          device, count, prop.name, prop.major, prop.minor, prop.multiProcessorCount,
          format_bytes((double)prop.totalGlobalMem, mem, sizeof mem), dtype_name(act_dtype),
          st->tf32 ? ", TF32 GEMMs" : "", st->use_lt ? "" : ", cuBLASLt off (MASKDIT_CUDA_NO_LT)",
-         flash && act_dtype != DTYPE_F32 ? "fused (flash)" : "batched GEMMs");
+         flash && act_dtype != DTYPE_F32 ? "fused (flash)" : "batched GEMMs",
+         st->gelu_epilogue ? "in the GEMM epilogues" : "separate kernels");
     return b;
 }

@@ -55,6 +55,7 @@ typedef struct {
     size_t lt_workspace_bytes;
     int use_lt;                     /* 0: cublasGemmEx only (MASKDIT_CUDA_NO_LT=1, for checking both paths) */
     int flash;                      /* fused attention kernels for bf16/fp16 (MASKDIT_ATTENTION) */
+    int gelu_epilogue;              /* the MLP's GELU in the cuBLASLt epilogues (MASKDIT_GELU_EPILOGUE) */
     struct GemmCache *gemm_cache;
     /* allocations, for peak_bytes and free() */
     CudaAlloc *allocs;
@@ -158,6 +159,13 @@ void cuda_linear(Backend *b, void *out, const void *in, const void *W, const voi
                  float beta);
 void cuda_linear_backward(Backend *b, void *din, float *dW, float *dbias, const void *dout, const void *in,
                           const void *W, int M, int K, int N, float din_beta);
+/* *epilogue from MASKDIT_GELU_EPILOGUE (0|1, unset: the default for act); -1 with a message in err
+ * when the value is neither. */
+int cuda_gelu_epilogue_setting(DType act, int *epilogue, char *err, size_t err_len);
+void cuda_linear_gelu(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias, int M, int K,
+                      int N);
+void cuda_gelu_linear_backward(Backend *b, void *dpre, float *dW, float *dbias, const void *dout, const void *act,
+                               const void *pre, const void *W, int M, int K, int N);
 
 /* elementwise.cu */
 void cuda_cast(Backend *b, void *dst, DType dst_t, const void *src, DType src_t, size_t n);

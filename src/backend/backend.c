@@ -15,6 +15,18 @@ const char *dtype_name(DType t) {
     return "?";
 }
 
+void backend_linear_gelu_composed(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias,
+                                  int M, int K, int N) {
+    b->linear(b, pre, in, W, bias, M, K, N, 0.0f);
+    b->gelu(b, act, pre, (size_t)M * N);
+}
+
+void backend_gelu_linear_backward_composed(Backend *b, void *dpre, float *dW, float *dbias, const void *dout,
+                                           const void *act, const void *pre, const void *W, int M, int K, int N) {
+    b->linear_backward(b, dpre, dW, dbias, dout, act, W, M, K, N, 0.0f);
+    b->gelu_backward(b, dpre, dpre, pre, (size_t)M * K);
+}
+
 /* -1 = "auto" */
 static int parse_precision(const char *precision, DType *out) {
     if (!precision || !strcmp(precision, "auto")) return -1;

@@ -73,12 +73,29 @@ struct Backend {
     void (*linear_backward)(Backend *b, void *din, float *dW, float *dbias, const void *dout, const void *in,
                             const void *W, int M, int K, int N, float din_beta);
 
+    /* ---- the MLP: linear layers around the GELU ----
+     * Each is exactly the composition of the ops named (backend_linear_gelu_composed and
+     * backend_gelu_linear_backward_composed below, the CPU backend's implementation); CUDA runs
+     * each as one cuBLASLt GEMM with the GELU in its epilogue where it can, all act. */
+    /* pre[M,N] = in[M,K] . W[N,K]^T + bias[N] (bias may be NULL), act[M,N] = gelu(pre):
+     *   linear(pre, in, W, bias, M, K, N, 0); gelu(act, pre, M*N). */
+    void (*linear_gelu)(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias, int M, int K,
+                        int N);
+    /* Backward of out[M,N] = linear(gelu(pre[M,K]), W[N,K], bias), where act = gelu(pre) (the layer's
+     * input, as the forward pass saw it), down to the gradient of pre:
+     *   dpre[M,K] (act)  = (dout . W) * gelu'(pre)   (overwrites)
+     *   dW[N,K]  (f32)  += dout^T . act,   dbias[N] (f32) += sum over rows of dout   (either may be NULL)
+     *   = linear_backward(dpre, dW, dbias, dout, act, W, M, K, N, 0); gelu_backward(dpre, dpre, pre, M*K). */
+    void (*gelu_linear_backward)(Backend *b, void *dpre, float *dW, float *dbias, const void *dout, const void *act,
+                                 const void *pre, const void *W, int M, int K, int N);
+
     /* ---- element-wise ---- */
     void (*silu)(Backend *b, void *out, const void *in, size_t n);
     /* din = dout * silu'(in) (overwrites din). */
     void (*silu_backward)(Backend *b, void *din, const void *dout, const void *in, size_t n);
     /* GELU, tanh approximation: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))). */
     void (*gelu)(Backend *b, void *out, const void *in, size_t n);
+    /* din = dout * gelu'(in); din may be dout (in place). */
     void (*gelu_backward)(Backend *b, void *din, const void *dout, const void *in, size_t n);
     /* x[n,t,:] += rows[t,:] for n < N, t < T (position embeddings; rows is act). */
     void (*add_rows)(Backend *b, void *x, const void *rows, int N, int T, int width);
@@ -172,6 +189,12 @@ struct Backend {
 
     void (*destroy)(Backend *b);
 };
+
+/* linear_gelu and gelu_linear_backward as the compositions of b's own ops that define them. */
+void backend_linear_gelu_composed(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias,
+                                  int M, int K, int N);
+void backend_gelu_linear_backward_composed(Backend *b, void *dpre, float *dW, float *dbias, const void *dout,
+                                           const void *act, const void *pre, const void *W, int M, int K, int N);
 
 /* The CPU backend (always available). threads <= 0: OpenMP default. */
 Backend *backend_cpu_create(int threads);

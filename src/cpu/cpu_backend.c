@@ -37,6 +37,8 @@ Backend *backend_cpu_create(int threads) {
         .cast = cpu_cast,
         .linear = cpu_linear,
         .linear_backward = cpu_linear_backward,
+        .linear_gelu = backend_linear_gelu_composed,
+        .gelu_linear_backward = backend_gelu_linear_backward_composed,
         .silu = cpu_silu,
         .silu_backward = cpu_silu_backward,
         .gelu = cpu_gelu,

@@ -340,8 +340,7 @@ static void block_forward(Model *m, const BlockParams *bp, BlockActs *b, void *x
     be->gate_residual(be, b->x_mid, b->x_in, b->proj, b->mod, 6 * W_, 2 * W_, N, T, W_);
     be->layernorm_modulate(be, b->ln2, b->ln2_mean, b->ln2_rstd, b->x_mid, b->mod, 6 * W_, 3 * W_, 4 * W_, N, T, W_,
                            eps);
-    be->linear(be, b->fc1, b->ln2, W(m, bp->fc1_w), W(m, bp->fc1_b), NT, W_, M, 0);
-    be->gelu(be, b->gelu, b->fc1, (size_t)NT * M);
+    be->linear_gelu(be, b->gelu, b->fc1, b->ln2, W(m, bp->fc1_w), W(m, bp->fc1_b), NT, W_, M);
     be->linear(be, b->fc2, b->gelu, W(m, bp->fc2_w), W(m, bp->fc2_b), NT, M, W_, 0);
     be->gate_residual(be, x_out, b->x_mid, b->fc2, b->mod, 6 * W_, 5 * W_, N, T, W_);
 }
@@ -480,15 +479,15 @@ static void block_backward(Model *m, const BlockParams *bp, BlockActs *b, int N,
     Backend *be = m->be;
     ModelActs *a = &m->a;
     int M = model_mlp_hidden(W_, m->cfg.mlp_ratio), NT = N * T, S = 6 * W_;
-    /* MLP branch: x_out = x_mid + gate_mlp * fc2(gelu(fc1(ln2))); the GELU output is recomputed. */
+    /* MLP branch: x_out = x_mid + gate_mlp * fc2(gelu(fc1(ln2))); the GELU output, fc2's input, is
+     * recomputed for fc2's weight gradient; d_tmp2 = d fc1 (before the GELU), d_tmp = d ln2. */
     be->gelu(be, b->gelu, b->fc1, (size_t)NT * M);
     be->gate_residual_backward(be, a->d_tmp, a->d_mod, a->d_res, b->fc2, b->mod, S, 5 * W_, N, T, W_);
-    be->linear_backward(be, a->d_tmp2, G(m, bp->fc2_w), G(m, bp->fc2_b), a->d_tmp, b->gelu, W(m, bp->fc2_w), NT, M,
-                        W_, 0);
-    be->gelu_backward(be, a->d_tmp, a->d_tmp2, b->fc1, (size_t)NT * M);
-    be->linear_backward(be, a->d_tmp2, G(m, bp->fc1_w), G(m, bp->fc1_b), a->d_tmp, b->ln2, W(m, bp->fc1_w), NT, W_,
+    be->gelu_linear_backward(be, a->d_tmp2, G(m, bp->fc2_w), G(m, bp->fc2_b), a->d_tmp, b->gelu, b->fc1,
+                             W(m, bp->fc2_w), NT, M, W_);
+    be->linear_backward(be, a->d_tmp, G(m, bp->fc1_w), G(m, bp->fc1_b), a->d_tmp2, b->ln2, W(m, bp->fc1_w), NT, W_,
                         M, 0);
-    be->layernorm_modulate_backward(be, a->d_res, a->d_mod, a->d_tmp2, b->x_mid, b->ln2_mean, b->ln2_rstd, b->mod, S,
+    be->layernorm_modulate_backward(be, a->d_res, a->d_mod, a->d_tmp, b->x_mid, b->ln2_mean, b->ln2_rstd, b->mod, S,
                                     3 * W_, 4 * W_, N, T, W_);
     /* Attention branch: x_mid = x_in + gate_msa * proj(attn(qkv(ln1))) */
     be->gate_residual_backward(be, a->d_tmp, a->d_mod, a->d_res, b->proj, b->mod, S, 2 * W_, N, T, W_);

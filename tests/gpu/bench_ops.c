@@ -4,9 +4,12 @@
  * (AdamW writing the compute copy of the weights in its pass, zeroing the gradients); prints each
  * op's time, its achieved rate (TFLOP/s for GEMMs and attention, GB/s of the bytes an op must
  * move at least, counting 16-bit activations), and the sum over one step (28 encoder + 8 decoder
- * blocks), which is the step time the ops would give without launch gaps. Attention is also timed
- * on each path (MASKDIT_ATTENTION=flash and =gemm) in bf16/fp16, outside the sum. A benchmark,
- * never a test.
+ * blocks), which is the step time the ops would give without launch gaps. The block's ops are
+ * those a training step runs: fc1's forward with its GELU (linear_gelu), fc2's backward through the
+ * GELU (gelu_linear_backward), and the GELU recomputed in the backward pass for fc2's weight
+ * gradient. Attention is also timed on each path (MASKDIT_ATTENTION=flash and =gemm) in bf16/fp16,
+ * and the MLP ops on each GELU path (MASKDIT_GELU_EPILOGUE=1 and =0), outside the sum. A
+ * benchmark, never a test.
  *
  *   bench_ops [--batch B] [--precision bf16|fp16|fp32]
  */
@@ -18,13 +21,16 @@
 #include "gpu_check.h"
 
 typedef struct {
-    Backend *be;            /* the default attention path */
+    Backend *be;            /* the default attention and GELU paths */
     Backend *paths[2];      /* bf16/fp16: MASKDIT_ATTENTION=flash and =gemm, attention timed on each */
+    Backend *gelu_paths[2]; /* MASKDIT_GELU_EPILOGUE=1 and =0, the MLP ops timed on each */
     double step_ms;
     int reps;
 } Bench;
 
 static const char *const PATH_NAMES[2] = {"flash", "gemm"};
+static const char *const GELU_PATH_NAMES[2] = {"epilogue", "separate"};
+static const char *const GELU_PATH_SETTINGS[2] = {"1", "0"};
 
 /* Random values for timing: 2^20 normals repeated (drawing hundreds of millions would take longer
  * than the benchmark), made non-negative when asked (second moments). */
@@ -75,7 +81,7 @@ static void report(Bench *b, const char *name, int count, double ms, double flop
     char rate[48];
     if (flops > 0) snprintf(rate, sizeof rate, "%7.1f TFLOP/s", flops / ms / 1e9);
     else snprintf(rate, sizeof rate, "%7.0f GB/s   ", bytes / ms / 1e6);
-    printf("  %-44s %8.3f ms  %s  x%-3d %8.2f ms/step\n", name, ms, rate, count, ms * count);
+    printf("  %-64s %8.3f ms  %s  x%-3d %8.2f ms/step\n", name, ms, rate, count, ms * count);
     b->step_ms += ms * count;
 }
 
@@ -102,17 +108,35 @@ static void block(Bench *b, const char *label, int N, int T, int W, int M, int H
         const char *name;
         int K, Nout;
     } lin[4] = {{"qkv", W, 3 * W}, {"proj", W, W}, {"fc1", W, M}, {"fc2", M, W}};
-    char name[64];
+    char name[96];
     TIME(b, "adaLN linear (fwd)", count, 2.0 * N * D * 6 * W, 0, be->linear(be, mod, cs, w, bias, N, D, 6 * W, 0));
     TIME(b, "adaLN linear (bwd)", count, 4.0 * N * D * 6 * W, 0,
          be->linear_backward(be, dcs, dW, db, dmod, cs, w, N, D, 6 * W, 1));
     for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "linear %s %zux%dx%d (fwd)", lin[i].name, R, lin[i].K, lin[i].Nout);
-        TIME(b, name, count, 2.0 * R * lin[i].K * lin[i].Nout, 0,
-             be->linear(be, wide2, wide, w, bias, (int)R, lin[i].K, lin[i].Nout, 0));
-        snprintf(name, sizeof name, "linear %s (bwd: din, dW, dbias)", lin[i].name);
-        TIME(b, name, count, 4.0 * R * lin[i].K * lin[i].Nout, 0,
-             be->linear_backward(be, wide3, dW, db, wide2, wide, w, (int)R, lin[i].K, lin[i].Nout, 0));
+        /* fc1's forward and fc2's backward are the MLP ops below */
+        if (i != 2) {
+            snprintf(name, sizeof name, "linear %s %zux%dx%d (fwd)", lin[i].name, R, lin[i].K, lin[i].Nout);
+            TIME(b, name, count, 2.0 * R * lin[i].K * lin[i].Nout, 0,
+                 be->linear(be, wide2, wide, w, bias, (int)R, lin[i].K, lin[i].Nout, 0));
+        }
+        if (i != 3) {
+            snprintf(name, sizeof name, "linear %s (bwd: din, dW, dbias)", lin[i].name);
+            TIME(b, name, count, 4.0 * R * lin[i].K * lin[i].Nout, 0,
+                 be->linear_backward(be, wide3, dW, db, wide2, wide, w, (int)R, lin[i].K, lin[i].Nout, 0));
+        }
+    }
+    /* the MLP ops on backend on: fc1 = linear_gelu(wide -> pre wide3, act wide2), and fc2's backward
+     * from dout y [R, W] through act wide, pre wide2 into dpre wide3 */
+    for (int p = -1; p < 2; p++) {
+        Backend *on = p < 0 ? be : b->gelu_paths[p];
+        char sfx[48] = "";
+        if (p >= 0) snprintf(sfx, sizeof sfx, " [%s, not in the sum]", GELU_PATH_NAMES[p]);
+        snprintf(name, sizeof name, "linear_gelu fc1 %zux%dx%d (fwd)%s", R, W, M, sfx);
+        TIME_ON(b, on, name, p < 0 ? count : 0, 2.0 * R * W * M, 0,
+                on->linear_gelu(on, wide2, wide3, wide, w, bias, (int)R, W, M));
+        snprintf(name, sizeof name, "gelu_linear_backward fc2 (bwd)%s", sfx);
+        TIME_ON(b, on, name, p < 0 ? count : 0, 4.0 * R * W * M, 0,
+                on->gelu_linear_backward(on, wide3, dW, db, y, wide, wide2, w, (int)R, M, W));
     }
     TIME(b, "attention (fwd)", count, 4.0 * R * T * W, 0, be->attention(be, y, saved, wide, N, T, W, H));
     TIME(b, "attention (bwd)", count, 8.0 * R * T * W, 0,
@@ -135,8 +159,7 @@ static void block(Bench *b, const char *label, int N, int T, int W, int M, int H
          be->gate_residual(be, z, x, y, mod, 6 * W, 2 * W, N, T, W));
     TIME(b, "gate_residual (bwd)", 2 * count, 0, 3 * row,
          be->gate_residual_backward(be, y, dmod, x, z, mod, 6 * W, 2 * W, N, T, W));
-    TIME(b, "gelu (fwd)", count, 0, 2 * R * M * es, be->gelu(be, wide2, wide, R * M));
-    TIME(b, "gelu (bwd)", count, 0, 3 * R * M * es, be->gelu_backward(be, wide2, wide2, wide, R * M));
+    TIME(b, "gelu (recomputed in the bwd pass)", count, 0, 2 * R * M * es, be->gelu(be, wide2, wide, R * M));
     void *bufs[] = {x, y, z, wide, wide2, wide3, mod, dmod, cs, dcs, w, bias, dW, db, mean, rstd, saved, scratch};
     for (size_t i = 0; i < ARRAY_LEN(bufs); i++) be->free(be, bufs[i]);
 }
@@ -151,13 +174,17 @@ int main(int argc, char **argv) {
     }
     DType t = !strcmp(precision, "fp32") ? DTYPE_F32 : !strcmp(precision, "fp16") ? DTYPE_F16 : DTYPE_BF16;
     char err[512];
-    Bench b = {backend_cuda_create(0, t, 0, err, sizeof err), {NULL, NULL}, 0, 10};
+    Bench b = {backend_cuda_create(0, t, 0, err, sizeof err), {NULL, NULL}, {NULL, NULL}, 0, 10};
     if (!b.be) {
         printf("bench_ops: %s\n", err);
         return 2;
     }
     for (int p = 0; p < 2 && t != DTYPE_F32; p++)
         if (!(b.paths[p] = gpu_backend_with_env("MASKDIT_ATTENTION", PATH_NAMES[p], t, 0, err, sizeof err)))
+            die("bench_ops: %s", err);
+    for (int p = 0; p < 2; p++)
+        if (!(b.gelu_paths[p] = gpu_backend_with_env("MASKDIT_GELU_EPILOGUE", GELU_PATH_SETTINGS[p], t, 0, err,
+                                                     sizeof err)))
             die("bench_ops: %s", err);
     if (batch < 1) die("--batch must be >= 1");
     printf("bench_ops: MaskDiT-XL/2 at 256 px, batch %d, %s\n", batch, dtype_name(t));
@@ -180,8 +207,10 @@ int main(int argc, char **argv) {
            b.step_ms);
     be->free(be, p), be->free(be, g), be->free(be, m), be->free(be, v);
     if (wact) be->free(be, wact);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2; k++) {
         if (b.paths[k]) b.paths[k]->destroy(b.paths[k]);
+        b.gelu_paths[k]->destroy(b.gelu_paths[k]);
+    }
     be->destroy(be);
     return 0;
 }

@@ -29,7 +29,17 @@
  * Attention in bf16/fp16 runs on both paths, from two GPU backends: MASKDIT_ATTENTION=flash (the
  * fused kernels) and =gemm (batched GEMMs), and mixed (forward on one, backward on the other).
  * The fused kernels round P and dS to 16 bits where the batched GEMMs do (operands of the next
- * product), so the same limits apply. */
+ * product), so the same limits apply.
+ * The MLP ops (linear_gelu, gelu_linear_backward) run on two GPU backends too, the GELU in the
+ * cuBLASLt epilogue (MASKDIT_GELU_EPILOGUE=1) and separate (=0); the environment's own setting is
+ * ignored. The epilogue computes the GELU from the fp32 accumulator before rounding (the separate
+ * kernels from the rounded pre-activation): within the limits above in bf16/fp16. In fp32 and
+ * TF32 the epilogue is not the default path and its GELU is cuBLASLt's, which may use a hardware
+ * tanh approximation (relative error ~2^-11): its GELU outputs (act, dpre) are held to the TF32
+ * limit, 3e-3, and their printed error says whether fp32 could take that path by default; the
+ * pre-activation and dW are plain GEMM outputs, held to the usual limits. Shapes whose aux matrix
+ * cuBLASLt does not take (leading dimension not a multiple of 8) run the separate kernels on the
+ * epilogue backend as well, as in training. */
 #include <math.h>
 
 #include "../../src/util/rng.h"
@@ -38,6 +48,7 @@
 typedef struct {
     Backend *cpu, *gpu;
     Backend *gemm;   /* bf16/fp16: a second GPU backend with MASKDIT_ATTENTION=gemm (gpu has flash) */
+    Backend *gelu[2];   /* MASKDIT_GELU_EPILOGUE=0 and =1 (not in nolt mode) */
     DType act;
     const char *mode;
     double tol_act, tol_f32;
@@ -359,6 +370,53 @@ static void attention_cases(Ctx *x, Backend *b) {
     for (size_t w = 0; w < ARRAY_LEN(others); w++) case_attention(x, b, b, 2, 77, 3 * others[w], 3);
 }
 
+/* The MLP ops on GPU backend g (epilogue: its MASKDIT_GELU_EPILOGUE) for a K -> N -> K MLP over R
+ * rows: linear_gelu as fc1, gelu_linear_backward as fc2's backward from the CPU's pre and act. */
+static void case_mlp(Ctx *x, Backend *g, int epilogue, int R, int K, int N, int with_bias) {
+    char op[96];
+    snprintf(op, sizeof op, "mlp[%s %dx%dx%d%s]", epilogue ? "epilogue" : "separate", R, K, N,
+             with_bias ? " bias" : "");
+    double gelu_limit = epilogue && x->act == DTYPE_F32 ? 3e-3 : -1;   /* see the header */
+    size_t RK = (size_t)R * K, RN = (size_t)R * N, NK = (size_t)N * K;
+    Buf in = buf_random(x, RK, 1, 1.0f, 0.0f), w1 = buf_random(x, NK, 1, 1.0f / sqrtf((float)K), 0.0f);
+    Buf b1 = buf_random(x, (size_t)N, 1, 0.5f, 0.0f), act = buf_poison(x, RN, 1), pre = buf_poison(x, RN, 1);
+    x->cpu->linear_gelu(x->cpu, act.c, pre.c, in.c, w1.c, with_bias ? b1.c : NULL, R, K, N);
+    x->gpu->sync(x->gpu);   /* the buffers' uploads ran on x->gpu's stream */
+    g->linear_gelu(g, act.g, pre.g, in.g, w1.g, with_bias ? b1.g : NULL, R, K, N);
+    g->sync(g);
+    check(x, op, "linear_gelu pre", &pre, -1);
+    check(x, op, "linear_gelu act", &act, gelu_limit);
+
+    /* fc2 = linear(act, w2 [K,N], b2): both sides get the CPU's pre (rounded) and its GELU */
+    round_to_act(x, pre.c, RN);
+    gpu_upload(x, &pre, pre.c);
+    x->cpu->gelu(x->cpu, act.c, pre.c, RN);
+    round_to_act(x, act.c, RN);
+    gpu_upload(x, &act, act.c);
+    Buf w2 = buf_random(x, NK, 1, 1.0f / sqrtf((float)N), 0.0f), dout = buf_random(x, RK, 1, 1.0f, 0.0f);
+    Buf dpre = buf_poison(x, RN, 1), dW = buf_random(x, NK, 0, 1.0f, 0.0f), db = buf_random(x, (size_t)K, 0, 1.0f, 0.0f);
+    x->cpu->gelu_linear_backward(x->cpu, dpre.c, dW.c, with_bias ? db.c : NULL, dout.c, act.c, pre.c, w2.c, R, N, K);
+    x->gpu->sync(x->gpu);
+    g->gelu_linear_backward(g, dpre.g, dW.g, with_bias ? db.g : NULL, dout.g, act.g, pre.g, w2.g, R, N, K);
+    g->sync(g);
+    snprintf(op + strlen(op), sizeof op - strlen(op), " backward");
+    check(x, op, "dpre", &dpre, gelu_limit);
+    double tf = x->act == DTYPE_F32 ? x->tol_act : -1;   /* dW and dbias: as in case_linear */
+    check(x, op, "dW", &dW, tf);
+    if (with_bias) check(x, op, "dbias", &db, tf);
+    buf_free(x, &in), buf_free(x, &w1), buf_free(x, &b1), buf_free(x, &act), buf_free(x, &pre);
+    buf_free(x, &w2), buf_free(x, &dout), buf_free(x, &dpre), buf_free(x, &dW), buf_free(x, &db);
+}
+
+/* The MLP of an XL/2 encoder block (1152 -> 4608) and decoder block (512 -> 2048), an odd number of
+ * rows, and a width whose aux matrix cuBLASLt does not take (100: the separate kernels either way). */
+static void mlp_cases(Ctx *x, Backend *g, int epilogue) {
+    case_mlp(x, g, epilogue, 256, 1152, 4608, 1);
+    case_mlp(x, g, epilogue, 300, 512, 2048, 1);
+    case_mlp(x, g, epilogue, 37, 24, 72, 1);
+    case_mlp(x, g, epilogue, 33, 40, 100, 0);
+}
+
 /* A random permutation of each sample's L tokens: ids_shuffle; ids_restore is its inverse. */
 static void permutation(Ctx *x, int32_t *shuffle, int32_t *restore, int N, int L) {
     Rng r = rng_stream(x->seed, RNG_TEST, x->draw++, 1);
@@ -507,17 +565,27 @@ static const Mode MODES[] = {
     {"nolt", DTYPE_BF16, 0, 1, 1e-2, 1e-4},   /* bf16 GEMMs through cublasGemmEx (the cuBLASLt fallback) */
 };
 
+static void destroy_backends(Ctx *x) {
+    Backend *all[4] = {x->gpu, x->gemm, x->gelu[0], x->gelu[1]};
+    for (int i = 0; i < 4; i++)
+        if (all[i]) all[i]->destroy(all[i]);
+    x->gpu = x->gemm = x->gelu[0] = x->gelu[1] = NULL;
+}
+
 static void run_mode(Ctx *x, const Mode *md) {
     char err[512];
     x->gpu = md->no_lt ? gpu_backend_with_env("MASKDIT_CUDA_NO_LT", "1", md->act, md->tf32, err, sizeof err)
                        : gpu_backend_with_env("MASKDIT_ATTENTION", "flash", md->act, md->tf32, err, sizeof err);
-    if (x->gpu && md->act != DTYPE_F32 && !md->no_lt)
-        x->gemm = gpu_backend_with_env("MASKDIT_ATTENTION", "gemm", md->act, md->tf32, err, sizeof err);
-    if (!x->gpu || (md->act != DTYPE_F32 && !md->no_lt && !x->gemm)) {
+    int ok = x->gpu != NULL;
+    if (ok && md->act != DTYPE_F32 && !md->no_lt)
+        ok = (x->gemm = gpu_backend_with_env("MASKDIT_ATTENTION", "gemm", md->act, md->tf32, err, sizeof err)) != NULL;
+    for (int e = 0; e < 2 && ok && !md->no_lt; e++)
+        ok = (x->gelu[e] = gpu_backend_with_env("MASKDIT_GELU_EPILOGUE", e ? "1" : "0", md->act, md->tf32, err,
+                                                sizeof err)) != NULL;
+    if (!ok) {
         printf("FAIL %s/create %s\n", md->name, err);
         x->failed++;
-        if (x->gpu) x->gpu->destroy(x->gpu);
-        x->gpu = NULL;
+        destroy_backends(x);
         return;
     }
     x->act = md->act;
@@ -531,7 +599,11 @@ static void run_mode(Ctx *x, const Mode *md) {
     case_linear(x, 64, 10, 64, 0, 1, 0);
     case_linear(x, 130, 16, 72, 1, 0, 1);
     case_linear(x, 33, 256, 1152, 1, 1, 3);
-    if (md->no_lt) goto done;
+    if (md->no_lt) {   /* cublasGemmEx has no epilogue: the separate kernels */
+        mlp_cases(x, x->gpu, 0);
+        goto done;
+    }
+    for (int e = 0; e < 2; e++) mlp_cases(x, x->gelu[e], e);
     case_cast(x);
     case_elementwise(x, (size_t)1 << 20);
     case_elementwise(x, 100003);
@@ -556,13 +628,12 @@ static void run_mode(Ctx *x, const Mode *md) {
     case_optimizer(x, (size_t)1 << 20, 1);
 done:
     printf("%s: %.1f s\n", md->name, now_seconds() - t0);
-    if (x->gemm) x->gemm->destroy(x->gemm);
-    x->gpu->destroy(x->gpu);
-    x->gpu = x->gemm = NULL;
+    destroy_backends(x);
 }
 
 int main(int argc, char **argv) {
     GpuCheck g = gpu_check_start("check_ops", "fp32|tf32|bf16|fp16|nolt", argc, argv);
+    unsetenv("MASKDIT_GELU_EPILOGUE");   /* each backend's GELU path is chosen here (see the header) */
     Ctx x = {.cpu = backend_cpu_create(0), .seed = g.seed};
     for (size_t k = 0; k < ARRAY_LEN(MODES); k++)
         if (gpu_check_selected(&g, MODES[k].name)) run_mode(&x, &MODES[k]);

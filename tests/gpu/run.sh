@@ -6,7 +6,7 @@
 #      prebuilt from .gpukit/kit.tar.xz (tests/gpu/make_kit.sh, with their shared libraries and
 #      the Open MPI runtime), and CUDA's own libraries are found on the machine;
 #   2. check_ops: every CUDA op against the CPU backend, fresh random inputs, fp32/TF32/bf16/fp16
-#      and the cuBLASLt fallback;
+#      and the cuBLASLt fallback (the MLP ops with the GELU in the cuBLASLt epilogue and separate);
 #   3. check_step: a full training step of a small model against the CPU backend (fp32/bf16/fp16);
 #   4. golden parity in fp32 on the GPU (maskdit-golden --device cuda) for the shared tiny file
 #      and the variants in tests/golden/;
@@ -14,9 +14,10 @@
 #      the CPU, bf16/fp16 resume equal to an uninterrupted run, sampling against the CPU; then the
 #      NCCL all-reduce over all GPUs (only with more than one);
 #   6. benchmarks: the time of every op at the shapes of an XL/2 step (bench_ops; attention also on
-#      each path, MASKDIT_ATTENTION=flash and =gemm), then MaskDiT-XL/2 in bf16 (default attention
-#      path), 256 px (batch 32 and 128) and 512 px (batch 32), next to the same model in PyTorch
-#      AMP (tests/gpu/torch_maskdit.py) on the same GPU.
+#      each path, MASKDIT_ATTENTION=flash and =gemm, the MLP ops on each GELU path,
+#      MASKDIT_GELU_EPILOGUE=1 and =0), then MaskDiT-XL/2 in bf16 (default paths), 256 px (batch 32
+#      and 128) and 512 px (batch 32), next to the same model in PyTorch AMP
+#      (tests/gpu/torch_maskdit.py) on the same GPU.
 # Each part runs under its own time limit and a failure does not stop the later parts. Everything
 # goes to $OUT/results.txt; the table at the end is also written to $OUT/summary.txt.
 #
@@ -165,6 +166,11 @@ if [ -n "$BIN" ]; then
         grep -q '^FAIL\|error' "$LOGDIR/$n.log" && CHECKS+=("  $n: $(grep -m3 '^FAIL\|error' "$LOGDIR/$n.log" | tr '\n' ' ')")
     done
     CHECKS+=("golden parity fp32 on the GPU (maskdit-golden): $gp passed, $gf failed")
+    # the GELU epilogue in fp32/TF32 (not their default path): how far cuBLASLt's GELU is from the CPU's
+    for p in fp32 tf32; do
+        while IFS= read -r line; do CHECKS+=("  GELU epilogue in $p: $line"); done < <(grep -hE \
+            "mlp\[epilogue 256x1152x4608 bias\].* (linear_gelu act|dpre) " "$LOGDIR/ops-$p.log" 2>/dev/null | cut -c1-110)
+    done
     # the training loop and sampling end to end (a tiny model: fp32 vs CPU, bf16/fp16 resume)
     part train 150 bash tests/gpu/train_smoke.sh "$BIN" "${RUN[@]}"
     CHECKS+=("training and sampling on the GPU (train_smoke): $(tally train)")
@@ -182,8 +188,9 @@ fi
 if [ -n "$BIN" ]; then
     part ops-timing 90 "${RUN[@]}" "$BIN/gpu/bench_ops" --batch 128
     CHECKS+=("per-op timing (bench_ops, XL/2 256 px b128): $(grep -m1 '^sum over one step' "$LOGDIR/ops-timing.log" || echo "no result (exit ${RC[ops-timing]:-skipped})")")
-    # attention of each block kind, on the default path and on each path alone
-    while IFS= read -r line; do CHECKS+=("  $line"); done < <(grep -E '^(encoder|decoder) block|attention \((fwd|bwd)\)' \
+    # attention and the MLP ops of each block kind, on the default path and on each path alone
+    while IFS= read -r line; do CHECKS+=("  $line"); done < <(grep -E \
+        '^(encoder|decoder) block|attention \((fwd|bwd)\)|linear_gelu|gelu_linear_backward|gelu \(recomputed' \
         "$LOGDIR/ops-timing.log" 2>/dev/null)
 fi
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
@@ -221,6 +228,15 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
         fi
     fi
 done
+
+# which GELU path the benchmarked model ran, and every shape where cuBLASLt had no algorithm for the
+# GELU epilogue (those ran the separate kernels; check_ops' width-100 case is one by design)
+if [ -n "$BIN" ]; then
+    CHECKS+=("MLP GELU of the benchmarked model: $(grep -ho 'MLP GELU [a-z ]*' "$LOGDIR"/ours-*.log 2>/dev/null | sort -u | tr '\n' ' ')")
+    CHECKS+=("GELU epilogue fallbacks: $(cat "$LOGDIR"/*.log 2>/dev/null | grep -c 'GELU epilogue: cuBLASLt has no algorithm') lines")
+    while IFS= read -r line; do CHECKS+=("  $line"); done < <(cat "$LOGDIR"/*.log 2>/dev/null |
+        grep -o 'cuBLASLt has no algorithm for [^:]*' | sort | uniq -c | head -8)
+fi
 
 # ---- summary ----
 {

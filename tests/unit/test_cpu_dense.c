@@ -1,6 +1,7 @@
 /* CPU backend: linear layers, activations and the position-embedding add against naive float64
  * implementations, and their backward passes against finite differences. */
 #include "../../src/cpu/cpu_math.h"
+#include "../../src/util/common.h"
 #include "cpu_op_check.h"
 
 /* ---- linear ---- */
@@ -140,6 +141,90 @@ static void gelu_matches_naive_and_finite_differences(void) {
     check_activation("gelu", be->gelu, be->gelu_backward, naive_gelu);
 }
 
+/* ---- the MLP ops: linear + GELU ---- */
+
+static int same_floats(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
+
+/* linear_gelu and gelu_linear_backward give, bit for bit, what the separate ops they replace in the
+ * model gave (the backward's GELU derivative out of place, as the model computed it before). */
+static void mlp_ops_equal_their_composition(void) {
+    const int M = 37, K = 24, N = 40;   /* fc1: K -> N, then fc2: N -> K */
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        float *d_in = dev_randn((size_t)M * K, 1), *d_W1 = dev_randn((size_t)N * K, 0.4), *d_b1 = dev_randn(N, 0.5);
+        const float *b1 = with_bias ? d_b1 : NULL;
+        float *d_act = dev_randn((size_t)M * N, 1), *d_pre = dev_randn((size_t)M * N, 1);
+        float *d_act_ref = dev_randn((size_t)M * N, 1), *d_pre_ref = dev_randn((size_t)M * N, 1);
+        be->linear_gelu(be, d_act, d_pre, d_in, d_W1, b1, M, K, N);
+        be->linear(be, d_pre_ref, d_in, d_W1, b1, M, K, N, 0.0f);
+        be->gelu(be, d_act_ref, d_pre_ref, (size_t)M * N);
+        float *act = host_of(d_act, (size_t)M * N), *pre = host_of(d_pre, (size_t)M * N);
+        float *act_ref = host_of(d_act_ref, (size_t)M * N), *pre_ref = host_of(d_pre_ref, (size_t)M * N);
+        CHECK(same_floats(pre, pre_ref, (size_t)M * N), "linear_gelu pre (bias %d) differs from linear", with_bias);
+        CHECK(same_floats(act, act_ref, (size_t)M * N), "linear_gelu act (bias %d) differs from gelu", with_bias);
+
+        /* fc2 = linear(act, W2 [K,N], b2): its backward down to d pre; dW and dbias accumulate */
+        float *base_W = host_randn((size_t)K * N, 1), *base_b = host_randn(K, 1);
+        float *d_W2 = dev_randn((size_t)K * N, 0.3), *d_dout = dev_randn((size_t)M * K, 1);
+        float *d_dpre = dev_randn((size_t)M * N, 1), *d_dW = dev_from(base_W, (size_t)K * N), *d_db = dev_from(base_b, K);
+        float *d_dgelu = dev_randn((size_t)M * N, 1), *d_dpre_ref = dev_randn((size_t)M * N, 1);
+        float *d_dW_ref = dev_from(base_W, (size_t)K * N), *d_db_ref = dev_from(base_b, K);
+        be->gelu_linear_backward(be, d_dpre, d_dW, with_bias ? d_db : NULL, d_dout, d_act, d_pre, d_W2, M, N, K);
+        be->linear_backward(be, d_dgelu, d_dW_ref, with_bias ? d_db_ref : NULL, d_dout, d_act, d_W2, M, N, K, 0.0f);
+        be->gelu_backward(be, d_dpre_ref, d_dgelu, d_pre, (size_t)M * N);
+        float *dpre = host_of(d_dpre, (size_t)M * N), *dpre_ref = host_of(d_dpre_ref, (size_t)M * N);
+        float *dW = host_of(d_dW, (size_t)K * N), *dW_ref = host_of(d_dW_ref, (size_t)K * N);
+        float *db = host_of(d_db, K), *db_ref = host_of(d_db_ref, K);
+        CHECK(same_floats(dpre, dpre_ref, (size_t)M * N), "gelu_linear_backward dpre (bias %d)", with_bias);
+        CHECK(same_floats(dW, dW_ref, (size_t)K * N), "gelu_linear_backward dW (bias %d)", with_bias);
+        CHECK(same_floats(db, db_ref, K), "gelu_linear_backward dbias (bias %d)", with_bias);
+        CHECK(with_bias || same_floats(db, base_b, K), "dbias written though NULL was passed for it");
+        free(act), free(pre), free(act_ref), free(pre_ref), free(base_W), free(base_b);
+        free(dpre), free(dpre_ref), free(dW), free(dW_ref), free(db), free(db_ref);
+        float *bufs[] = {d_in, d_W1, d_b1, d_act, d_pre, d_act_ref, d_pre_ref, d_W2, d_dout, d_dpre, d_dW, d_db,
+                         d_dgelu, d_dpre_ref, d_dW_ref, d_db_ref};
+        for (size_t i = 0; i < ARRAY_LEN(bufs); i++) be->free(be, bufs[i]);
+    }
+}
+
+/* s = sum(out * wts), out = gelu(pre) W^T + bias: the layer gelu_linear_backward differentiates. */
+typedef struct {
+    int M, K, N;
+    double *pre, *W, *bias, *wts;
+} GeluLinearCtx;
+
+static double gelu_linear_objective(void *p) {
+    GeluLinearCtx *c = p;
+    double s = 0;
+    for (int i = 0; i < c->M; i++)
+        for (int j = 0; j < c->N; j++) {
+            double o = c->bias[j];
+            for (int k = 0; k < c->K; k++) o += naive_gelu(c->pre[i * c->K + k]) * c->W[j * c->K + k];
+            s += o * c->wts[i * c->N + j];
+        }
+    return s;
+}
+
+static void gelu_linear_backward_matches_finite_differences(void) {
+    const int M = 7, K = 6, N = 5;
+    float *pre = host_randn(M * K, 2), *W = host_randn(N * K, 0.5), *bias = host_randn(N, 0.3);
+    float *wts = host_randn(M * N, 1), *base_W = host_randn(N * K, 1), *base_b = host_randn(N, 1);
+    float *d_pre = dev_from(pre, M * K), *d_W = dev_from(W, N * K), *d_dout = dev_from(wts, M * N);
+    float *d_act = dev_randn(M * K, 1), *d_dpre = dev_randn(M * K, 1);
+    float *d_dW = dev_from(base_W, N * K), *d_db = dev_from(base_b, N);
+    be->gelu(be, d_act, d_pre, M * K);
+    be->gelu_linear_backward(be, d_dpre, d_dW, d_db, d_dout, d_act, d_pre, d_W, M, K, N);
+    float *dpre = host_of(d_dpre, M * K), *dW = host_of(d_dW, N * K), *db = host_of(d_db, N);
+    GeluLinearCtx c = {M, K, N, to_f64(pre, M * K), to_f64(W, N * K), to_f64(bias, N), to_f64(wts, M * N)};
+    double e;
+    CHECK((e = fd_error(gelu_linear_objective, &c, c.pre, dpre, NULL, M * K)) <= BWD_TOL, "dpre: %g", e);
+    CHECK((e = fd_error(gelu_linear_objective, &c, c.W, dW, base_W, N * K)) <= BWD_TOL, "dW: %g", e);
+    CHECK((e = fd_error(gelu_linear_objective, &c, c.bias, db, base_b, N)) <= BWD_TOL, "dbias: %g", e);
+    free(pre), free(W), free(bias), free(wts), free(base_W), free(base_b), free(dpre), free(dW), free(db);
+    free(c.pre), free(c.W), free(c.bias), free(c.wts);
+    float *bufs[] = {d_pre, d_W, d_dout, d_act, d_dpre, d_dW, d_db};
+    for (size_t i = 0; i < ARRAY_LEN(bufs); i++) be->free(be, bufs[i]);
+}
+
 /* The vectorisable exp behind SiLU, GELU and softmax: within 3 ulp of exp over its range, 0
  * below it (never a denormal), clamped above it. */
 static void fast_exp_is_accurate(void) {
@@ -179,6 +264,8 @@ int main(void) {
     RUN(linear_backward_matches_finite_differences);
     RUN(silu_matches_naive_and_finite_differences);
     RUN(gelu_matches_naive_and_finite_differences);
+    RUN(mlp_ops_equal_their_composition);
+    RUN(gelu_linear_backward_matches_finite_differences);
     RUN(fast_exp_is_accurate);
     RUN(add_rows_matches_naive);
     be->destroy(be);

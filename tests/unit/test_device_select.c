@@ -92,6 +92,20 @@ static void bad_attention_setting_is_refused(void) {
           "message: '%s'", err);
 }
 
+/* MASKDIT_GELU_EPILOGUE likewise, read before the GPU is looked for. */
+static void bad_gelu_epilogue_setting_is_refused(void) {
+    char err[512] = "";
+    setenv("MASKDIT_GELU_EPILOGUE", "yes", 1);
+    Backend *b = backend_cuda_create(0, DTYPE_BF16, 0, err, sizeof err);
+    unsetenv("MASKDIT_GELU_EPILOGUE");
+    CHECK(b == NULL, "MASKDIT_GELU_EPILOGUE=yes accepted");
+    if (b) b->destroy(b);
+    CHECK(strstr(err, "MASKDIT_GELU_EPILOGUE=yes: expected 0 (separate GEMM and GELU kernels) or 1 (GELU in the "
+                      "cuBLASLt epilogue)") ||
+              strstr(err, "has no CUDA backend"),
+          "message: '%s'", err);
+}
+
 static void nccl_refuses_a_cpu_backend(void) {
     Backend *cpu = backend_cpu_create(1);
     Dist d;
@@ -112,6 +126,7 @@ int main(void) {
     RUN(device_auto_picks_what_is_there);
     RUN(half_precision_on_the_cpu_is_refused);
     RUN(bad_attention_setting_is_refused);
+    RUN(bad_gelu_epilogue_setting_is_refused);
     RUN(nccl_refuses_a_cpu_backend);
     return test_summary();
 }
