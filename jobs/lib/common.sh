@@ -11,6 +11,9 @@
 #    with status 3 (EXIT_REQUEUE_STATUS in src/util/common.h); then it records that checkpoint in
 #    the job's Comment and requeues the job (`scontrol requeue`). The requeued job resumes from it,
 #    and refuses to start when it has disappeared in between (it would silently start from scratch);
+#  - sampling: forwards the signals in the same way; the ranks stop after their current batch (every
+#    finished batch is kept in the results directory) and exit with status 3; the job requeues and
+#    the requeued job, running the same command, samples only the batches left;
 #  - conversion: on the signal, stops the ranks and requeues (complete shards are kept).
 #
 # Environment (all optional):
@@ -115,8 +118,8 @@ maskdit_newest_checkpoint() {   # dir since
 
 # What the batch shell does with SIGUSR1 (from --signal=B:USR1@...) and SIGTERM (scancel,
 # preemption), by MASKDIT_ON_SIGNAL (empty: nothing, the signal's default action):
-#   checkpoint  forward SIGUSR1 to the ranks: they checkpoint at the next step boundary and exit
-#               with status 3 (maskdit-train)
+#   checkpoint  forward SIGUSR1 to the ranks: they checkpoint at the next step boundary (or batch)
+#               and exit with status 3 (maskdit-train, maskdit-generate)
 #   restart     stop the ranks (SIGTERM) and requeue: the program carries on from what it has
 #               already written (maskdit-convert keeps complete shards)
 _maskdit_on_signal() {   # signal name
@@ -203,11 +206,13 @@ maskdit_run_restartable() {   # program args...
     exit "$rc"
 }
 
-# A program that is simply run to the end (maskdit-generate): Slurm's SIGTERM on cancel or time
-# limit reaches the ranks directly. Does not return.
-maskdit_run_once() {   # program args...
-    MASKDIT_ON_SIGNAL=
+# A program that keeps its work as it goes and, on SIGUSR1, stops at the next boundary with status 3
+# (maskdit-generate: every finished batch is kept in its results directory): requeue on status 3;
+# the requeued job runs the same command, which carries on from the work kept. Does not return.
+maskdit_run_resumable() {   # program args...
+    MASKDIT_ON_SIGNAL=checkpoint
     _maskdit_launch "$@"
+    [ "$rc" -eq "$MASKDIT_REQUEUE_STATUS" ] && _maskdit_requeue
     exit "$rc"
 }
 
@@ -270,14 +275,23 @@ maskdit_train_job() {   # default-config finetune(0|1) template-args...
 #   MASKDIT_OUTDIR    where the images go (default: samples)
 #   MASKDIT_SEEDS     image seeds, split across the ranks (default: 0-49999, 50,000 images)
 # Further template arguments go to maskdit-generate (--cfg_scale 1.5 --num_steps 40 --npz ...).
+# A requeued job drops --fresh: it would throw away the batches its first run finished.
 maskdit_generate_job() {   # default-config template-args...
-    local config=${MASKDIT_CONFIG:-$1}
+    local config=${MASKDIT_CONFIG:-$1} arg
     shift
+    local -a args=()
     maskdit_require_file MASKDIT_CONFIG "$config" "the YAML config of the model"
     maskdit_require_file MASKDIT_CKPT "${MASKDIT_CKPT:-}" "the checkpoint to sample"
     mkdir -p "${MASKDIT_OUTDIR:-samples}" || maskdit_die "cannot create the output directory ${MASKDIT_OUTDIR:-samples}"
-    maskdit_run_once maskdit-generate --config "$config" --ckpt_path "$MASKDIT_CKPT" \
-        --results_dir "${MASKDIT_OUTDIR:-samples}" --seeds "${MASKDIT_SEEDS:-0-49999}" "$@"
+    for arg in "$@"; do
+        if [ "$arg" = --fresh ] && [ "$MASKDIT_RESTART" -gt 0 ]; then
+            maskdit_log "requeued job: --fresh dropped, carrying on from the batches already finished"
+            continue
+        fi
+        args+=("$arg")
+    done
+    maskdit_run_resumable maskdit-generate --config "$config" --ckpt_path "$MASKDIT_CKPT" \
+        --results_dir "${MASKDIT_OUTDIR:-samples}" --seeds "${MASKDIT_SEEDS:-0-49999}" "${args[@]}"
 }
 
 # Dataset conversion (convert.slurm); the ranks share the shards. Environment:

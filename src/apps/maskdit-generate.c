@@ -27,7 +27,13 @@ static void usage(void) {
             "  --max_batch_size N       images per rank and batch (default 32)\n"
             "  --weights ema|model      which weights of the checkpoint (default ema)\n"
             "  --device cpu|cuda|auto   (default auto)   --precision fp32|bf16|fp16|auto (default fp32)\n"
-            "  --npz                    also write the samples as .npz (ADM evaluator format for images)\n");
+            "  --npz                    also write the samples as .npz (ADM evaluator format for images)\n"
+            "  --fresh                  discard the finished batches of an earlier run in --results_dir\n"
+            "                           (default: resume from them)\n"
+            "  --stop_after_batches K   stop after K batches per rank, as on SIGUSR1 (exit status 3)\n"
+            "Every finished batch is kept in DIR/.parts until the outputs are written: running the same\n"
+            "command again resumes. SIGUSR1/SIGTERM stop every rank after its current batch.\n"
+            "Exit status: 0 done, 1 error, 3 stopped with batches left (run it again to carry on).\n");
 }
 
 /* Options of the original generate.py that have no effect here (they take a value). */
@@ -60,6 +66,10 @@ static int parse_args(int argc, char **argv, GenerateArgs *a) {
         }
         if (!strcmp(arg, "--npz")) {
             a->npz = 1;
+            continue;
+        }
+        if (!strcmp(arg, "--fresh")) {
+            a->fresh = 1;
             continue;
         }
         if (!strcmp(arg, "--subdirs")) {
@@ -98,6 +108,7 @@ static int parse_args(int argc, char **argv, GenerateArgs *a) {
         else if (!strcmp(name, "--schedule")) { if (sampler_parse_schedule(v, &so->schedule, &e)) die("%s", e.msg); }
         else if (!strcmp(name, "--scaling")) { if (sampler_parse_scaling(v, &so->scaling, &e)) die("%s", e.msg); }
         else if (!strcmp(name, "--max_batch_size")) a->max_batch_size = parse_int(name, v);
+        else if (!strcmp(name, "--stop_after_batches")) a->stop_after_batches = parse_int(name, v);
         else if (!strcmp(name, "--weights")) a->weights = v;
         else if (!strcmp(name, "--device")) a->device = v;
         else if (!strcmp(name, "--precision")) a->precision = v;
@@ -119,7 +130,7 @@ int main(int argc, char **argv) {
         .device = "auto", .precision = "fp32", .sampler = sampler_options_default(),
     };
     a.sampler.num_steps = 40;   /* generate.py's default (sample.py's is 18) */
-    if (!parse_args(argc, argv, &a)) generate_run(&d, &a);
+    int status = parse_args(argc, argv, &a) ? 0 : generate_run(&d, &a);
     dist_finalize(&d);
-    return 0;
+    return status;
 }

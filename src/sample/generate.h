@@ -22,13 +22,19 @@ typedef struct {
     const char *weights;          /* "ema" (default) or "model" */
     const char *device, *precision;
     int npz;                      /* also write the samples as .npz */
+    int fresh;                    /* discard the batch parts of an earlier run instead of resuming */
+    int stop_after_batches;       /* > 0: stop as on a signal after this many batches per rank */
     SamplerOptions sampler;       /* the network's sigma range is filled in from the model */
 } GenerateArgs;
 
 /* 1 when the configured model samples pixels (PNG output), 0 for latents (HDF5 output). */
 int generate_pixel_space(const RunConfig *rc, const ModelConfig *mc);
 
-/* The whole run on every rank (collective). Bad input ends the job with a message (die). */
-void generate_run(const Dist *d, const GenerateArgs *a);
+/* The whole run on every rank (collective). Every finished batch is kept in DIR/.parts until the
+ * outputs are written, and a rerun of the same run resumes from them (docs/maskdit-generate.md).
+ * Returns 0 when the outputs are written, EXIT_REQUEUE_STATUS when a stop signal (SIGUSR1,
+ * SIGTERM) or --stop_after_batches stopped it with batches left. Bad input, and batch parts of a
+ * run with other settings, end the job with a message (die). */
+int generate_run(const Dist *d, const GenerateArgs *a);
 
 #endif

@@ -7,10 +7,19 @@
 #include "../util/fileio.h"
 #include "../util/h5util.h"
 
+/* Dataset creation properties without modification times: the same samples give the same file,
+ * byte for byte (a resumed run's latents.h5 equals an uninterrupted run's). */
+static hid_t untimed_dcpl(void) {
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0) FATAL("HDF5 dataset creation properties");
+    return dcpl;
+}
+
 static int write_ints(hid_t file, const char *name, const long long *v, long long n) {
     hsize_t dim = (hsize_t)n;
-    hid_t s = H5Screate_simple(1, &dim, NULL);
-    hid_t d = H5Dcreate2(file, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t s = H5Screate_simple(1, &dim, NULL), dcpl = untimed_dcpl();
+    hid_t d = H5Dcreate2(file, name, H5T_STD_I64LE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     int r = d < 0 || H5Dwrite(d, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0 ? -1 : 0;
     if (d >= 0) H5Dclose(d);
     H5Sclose(s);
@@ -44,7 +53,7 @@ int latents_file_create(LatentsFile *f, const char *path, const SampleWork *w, i
     hsize_t dims[4] = {(hsize_t)w->count, (hsize_t)C, (hsize_t)H, (hsize_t)W};
     /* Chunks of about 1 MiB along N, so that readers can stream rows. */
     hsize_t chunk[4] = {(hsize_t)MAX(1, MIN(w->count, (long long)((1 << 20) / f->row_bytes))), dims[1], dims[2], dims[3]};
-    hid_t space = H5Screate_simple(4, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t space = H5Screate_simple(4, dims, NULL), dcpl = untimed_dcpl();
     H5Pset_chunk(dcpl, 4, chunk);
     f->latents = H5Dcreate2(f->file, "latents", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);

@@ -36,27 +36,9 @@ EOF
 then pass npz_reads_in_numpy; else fail npz_reads_in_numpy; fi
 
 run_latents() {   # DIR WORLD
-    $MPIRUN -np "$2" $GEN --config "$TMP/tiny_latent.yaml" --ckpt_path "$GOLDEN_DIR/maskdit_tiny.pt" --num_steps 4 \
+    $MPIRUN -np "$2" $GEN --config tests/data/tiny_latent.yaml --ckpt_path "$GOLDEN_DIR/maskdit_tiny.pt" --num_steps 4 \
         --seeds 3-9 --cfg_scale 1.5 --max_batch_size 2 --npz --device cpu --results_dir "$1" >"$1.log" 2>&1
 }
-cat >"$TMP/tiny_latent.yaml" <<'EOF'
-data:
-  dataset: tiny-latent
-  resolution: 8
-  num_channels: 4
-model:
-  model_type: DiT-S/2
-  hidden_size: 64
-  depth: 2
-  num_heads: 4
-  decoder_hidden_size: 32
-  decoder_depth: 2
-  decoder_num_heads: 4
-  in_size: 8
-  in_channels: 4
-  num_classes: 10
-  use_decoder: True
-EOF
 if run_latents "$TMP/lat1" 1 && run_latents "$TMP/lat2" 2; then
     if cmp -s "$TMP/lat1/latents_7x4x8x8.npz" "$TMP/lat2/latents_7x4x8x8.npz" &&
         h5diff "$TMP/lat1/latents.h5" "$TMP/lat2/latents.h5" >/dev/null; then pass latents_identical_on_1_2_ranks

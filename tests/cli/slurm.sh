@@ -7,7 +7,8 @@
 # a conversion over 2 ranks, and one preempted midway that requeues itself and completes; training
 # preempted by SIGUSR1 to the batch script -> checkpoint -> requeue -> the resumed run ends with the
 # same losses and bit-identical weights as an uninterrupted run; fine-tuning and sampling from the
-# trained checkpoint. Needs root (the daemons) and slurm-wlm, slurm-client, munge installed; when
+# trained checkpoint, and sampling preempted -> batches kept -> requeue -> the same files as an
+# uninterrupted run. Needs root (the daemons) and slurm-wlm, slurm-client, munge installed; when
 # Slurm is missing or cannot start that is a failure with the reason, never a silent skip.
 source tests/cli/lib.sh
 source tests/cli/slurm/cluster.sh
@@ -220,12 +221,26 @@ done
 # ---- fine-tuning and sampling from the trained checkpoint ----
 jf=$(MASKDIT_CKPT=$whole_ckpt MASKDIT_RESULTS_DIR=$TMP/finetune submit finetune finetune512.slurm \
     --set model.mask_ratio=0 --set train.max_num_steps=6 --set log.ckpt_every=3)
-jg=$(MASKDIT_CKPT=$whole_ckpt MASKDIT_OUTDIR=$TMP/samples MASKDIT_SEEDS=0-3 submit generate generate.slurm \
-    --num_steps 2 --max_batch_size 2)
+# Sampling, whole and preempted once its first batch is kept: the requeued job carries on (dropping
+# --fresh) and writes the same files.
+GEN_ARGS=(--num_steps 8 --max_batch_size 2)
+jg=$(MASKDIT_CKPT=$whole_ckpt MASKDIT_OUTDIR=$TMP/samples MASKDIT_SEEDS=0-599 submit generate generate.slurm "${GEN_ARGS[@]}")
+jgp=$(MASKDIT_CKPT=$whole_ckpt MASKDIT_OUTDIR=$TMP/samples-preempted MASKDIT_SEEDS=0-599 submit generate-preempted \
+    generate.slurm "${GEN_ARGS[@]}" --fresh)
+preempt generate-preempted "$jgp" test -e "$TMP/samples-preempted/.parts/batch-00000000.part" && gp_ok=1 || gp_ok=0
 expect_job finetune "$jf" COMPLETED "Mask: 0.000"
 # A fine-tune counts its steps from the pre-trained checkpoint's step, in a new experiment directory.
 [ -f "$(ckpt_dir finetune)/$(printf %07d $((STEPS + 6))).h5" ] && pass finetune-checkpoint ||
     fail finetune-checkpoint "no checkpoint $(printf %07d $((STEPS + 6))).h5 in $(ckpt_dir finetune): $(ls "$TMP/finetune"/*/checkpoints 2>&1)"
 expect_job generate "$jg" COMPLETED
-unwritten=$(for f in 000000.png 000001.png 000002.png 000003.png grid.png; do [ -s "$TMP/samples/$f" ] || echo "$f"; done)
+unwritten=$(for f in 000000.png 000001.png 000002.png 000599.png grid.png; do [ -s "$TMP/samples/$f" ] || echo "$f"; done)
 [ -z "$unwritten" ] && pass generate-files || fail generate-files "not written in $TMP/samples: ${unwritten//$'\n'/ }"
+if [ "$gp_ok" = 1 ] && requeued generate-preempted "$jgp"; then
+    slurm_release_now "$jgp"
+    expect_job generate-preempted "$jgp" COMPLETED "images are already done in $TMP/samples-preempted/.parts"
+    for s in "received SIGUSR1" "stopped by a signal with batches left" "requeueing job $jgp" "--fresh dropped"; do
+        grep -qF -- "$s" "$LOGS/generate-preempted.out" || { fail generate-preempt-log "the job log does not say: $s"; case_log generate-preempted; }
+    done
+    if diff -r "$TMP/samples" "$TMP/samples-preempted" >/dev/null; then pass generate-preempted-same-files
+    else fail generate-preempted-same-files "$(diff -r "$TMP/samples" "$TMP/samples-preempted" 2>&1 | head -n 3)"; fi
+fi

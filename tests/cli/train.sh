@@ -9,18 +9,7 @@ PY=/usr/bin/python3
 COMPARE="$PY tests/tools/ckpt_compare.py"
 
 # 512 synthetic 28x28 images in 10 classes (a class-dependent stripe pattern plus noise).
-$PY - "$TMP" <<'EOF'
-import struct, sys, random
-n, h = 512, 28
-rnd = random.Random(0)
-labels = [i % 10 for i in range(n)]
-with open(sys.argv[1] + '/img.idx', 'wb') as f:
-    f.write(struct.pack('>IIII', 0x803, n, h, h))
-    for y in labels:
-        f.write(bytes(min(255, (200 if (r + c * y) % 10 < 5 else 20) + rnd.randrange(30)) for r in range(h) for c in range(h)))
-with open(sys.argv[1] + '/lab.idx', 'wb') as f:
-    f.write(struct.pack('>II', 0x801, n) + bytes(labels))
-EOF
+$PY tests/tools/synthetic_idx.py "$TMP" 512
 $BIN/maskdit-convert idx --images "$TMP/img.idx" --labels "$TMP/lab.idx" --out "$TMP/data" --no-progress >/dev/null 2>&1 ||
     fail dataset "maskdit-convert idx failed"
 

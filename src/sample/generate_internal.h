@@ -1,0 +1,43 @@
+/* The parts of maskdit-generate (generate.h) shared by its files: generate.c checks the inputs
+ * and runs the steps, generate_batches.c samples a rank's batches (resuming from the batch
+ * parts), generate_outputs.c writes the final files on rank 0. */
+#ifndef MASKDIT_SAMPLE_GENERATE_INTERNAL_H
+#define MASKDIT_SAMPLE_GENERATE_INTERNAL_H
+
+#include "../model/model.h"
+#include "generate.h"
+#include "parts.h"
+#include "work.h"
+
+/* Everything a run needs, checked before any model is built. */
+typedef struct {
+    const GenerateArgs *a;
+    RunConfig rc;
+    ModelConfig mc;
+    int pixels;
+    int C, H;
+    size_t dim;                   /* C*H*H values per sample */
+    size_t out_bytes;             /* bytes per output record: dim uint8 (pixels, HWC) or dim float32 (latents) */
+    double cfg_scale;             /* passed to the denoiser: <= 0 = none */
+    SampleWork work;
+    SamplerPlan plan;
+    char sampler_desc[256];
+} GenerateSetup;
+
+/* The directory of the PNGs of a class: DIR/class_C with several classes, else DIR. */
+void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t len);
+
+/* Samples this rank's share [begin, end) of the images into out ((end - begin) records), batch
+ * by batch (batches of --max_batch_size in the run's list, B = the model's batch): a batch whose
+ * part exists is read back, the others are sampled, their PNGs written (pixel models) and their
+ * part kept. Between batches the ranks agree, in one all-reduce, on the progress and on stop
+ * requests (a stop signal on any rank, or --stop_after_batches). Collective. Returns 0 when every
+ * image of the run is done, 1 when the run stopped on a request with batches left. */
+int generate_batches(const Dist *d, const GenerateSetup *s, Model *m, int B, const PartStore *ps, long long begin,
+                     long long end, void *out);
+
+/* The final files on rank 0 (grid.png, latents.h5, the npz), gathered from every rank's block of
+ * n_local records (collective). */
+void generate_write_outputs(const Dist *d, const GenerateSetup *s, const void *local, long long n_local);
+
+#endif
