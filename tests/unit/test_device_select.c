@@ -78,54 +78,45 @@ static void half_precision_on_the_cpu_is_refused(void) {
     CHECK(strstr(msg, "precision bf16 needs the CUDA backend") != NULL, "message: '%s'", msg);
 }
 
-/* MASKDIT_ATTENTION is read before anything else, so a bad value is reported with or without a GPU
- * (a build without CUDA reports that instead). */
-static void bad_attention_setting_is_refused(void) {
-    char err[512] = "";
-    setenv("MASKDIT_ATTENTION", "fast", 1);
-    Backend *b = backend_cuda_create(0, DTYPE_BF16, 0, err, sizeof err);
-    unsetenv("MASKDIT_ATTENTION");
-    CHECK(b == NULL, "MASKDIT_ATTENTION=fast accepted");
+/* Whether a CUDA backend could be created with the environment variable var set to value (it is
+ * destroyed again); the message in err when not. */
+static int created_with_setting(const char *var, const char *value, char *err, size_t err_len) {
+    err[0] = 0;
+    setenv(var, value, 1);
+    Backend *b = backend_cuda_create(0, DTYPE_BF16, 0, err, err_len);
+    unsetenv(var);
     if (b) b->destroy(b);
-    CHECK(strstr(err, "MASKDIT_ATTENTION=fast: expected flash (fused kernels) or gemm (batched GEMMs)") ||
-              strstr(err, "has no CUDA backend"),
-          "message: '%s'", err);
+    return b != NULL;
 }
 
-/* MASKDIT_GELU_EPILOGUE likewise, read before the GPU is looked for. */
+/* The backend's switches are read before anything else, so a bad value is reported with or without
+ * a GPU (a build without CUDA reports that instead): "VAR=value: expected ...". */
+static void check_setting_refused(const char *var, const char *value, const char *expected) {
+    char err[512], want[512];
+    CHECK(!created_with_setting(var, value, err, sizeof err), "%s=%s accepted", var, value);
+    snprintf(want, sizeof want, "%s=%s: expected %s", var, value, expected);
+    CHECK(strstr(err, want) || strstr(err, "has no CUDA backend"), "message: '%s'", err);
+}
+
+static void bad_attention_setting_is_refused(void) {
+    check_setting_refused("MASKDIT_ATTENTION", "fast", "flash (fused kernels) or gemm (batched GEMMs)");
+}
+
 static void bad_gelu_epilogue_setting_is_refused(void) {
-    char err[512] = "";
-    setenv("MASKDIT_GELU_EPILOGUE", "yes", 1);
-    Backend *b = backend_cuda_create(0, DTYPE_BF16, 0, err, sizeof err);
-    unsetenv("MASKDIT_GELU_EPILOGUE");
-    CHECK(b == NULL, "MASKDIT_GELU_EPILOGUE=yes accepted");
-    if (b) b->destroy(b);
-    CHECK(strstr(err, "MASKDIT_GELU_EPILOGUE=yes: expected 0 (separate GEMM and GELU kernels) or 1 (GELU in the "
-                      "cuBLASLt epilogue)") ||
-              strstr(err, "has no CUDA backend"),
-          "message: '%s'", err);
+    check_setting_refused("MASKDIT_GELU_EPILOGUE", "yes",
+                          "0 (separate GEMM and GELU kernels) or 1 (GELU in the cuBLASLt epilogue)");
 }
 
 /* MASKDIT_BGRAD_EPILOGUE likewise; 0 and 1 are accepted (without a GPU the message is then about
  * the GPU, not the variable). */
 static void bad_bgrad_epilogue_setting_is_refused(void) {
-    char err[512] = "";
-    setenv("MASKDIT_BGRAD_EPILOGUE", "on", 1);
-    Backend *b = backend_cuda_create(0, DTYPE_BF16, 0, err, sizeof err);
-    CHECK(b == NULL, "MASKDIT_BGRAD_EPILOGUE=on accepted");
-    if (b) b->destroy(b);
-    CHECK(strstr(err, "MASKDIT_BGRAD_EPILOGUE=on: expected 0 (bias gradient as a separate GEMV) or 1 (bias gradient "
-                      "in the cuBLASLt epilogue)") ||
-              strstr(err, "has no CUDA backend"),
-          "message: '%s'", err);
+    check_setting_refused("MASKDIT_BGRAD_EPILOGUE", "on",
+                          "0 (bias gradient as a separate GEMV) or 1 (bias gradient in the cuBLASLt epilogue)");
+    char err[512];
     for (int v = 0; v < 2; v++) {
-        setenv("MASKDIT_BGRAD_EPILOGUE", v ? "1" : "0", 1);
-        err[0] = 0;
-        b = backend_cuda_create(0, DTYPE_BF16, 0, err, sizeof err);
+        created_with_setting("MASKDIT_BGRAD_EPILOGUE", v ? "1" : "0", err, sizeof err);
         CHECK(!strstr(err, "MASKDIT_BGRAD_EPILOGUE"), "MASKDIT_BGRAD_EPILOGUE=%d refused: '%s'", v, err);
-        if (b) b->destroy(b);
     }
-    unsetenv("MASKDIT_BGRAD_EPILOGUE");
 }
 
 static void nccl_refuses_a_cpu_backend(void) {
