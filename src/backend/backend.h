@@ -46,6 +46,7 @@ struct Backend {
     /* Allocate bytes of device memory; on failure ends the job naming `what` and the size. */
     void *(*alloc)(Backend *b, size_t bytes, const char *what);
     void (*free)(Backend *b, void *p);
+    /* Returns once host_src may be reused; the copy itself is ordered before the ops that follow. */
     void (*to_device)(Backend *b, void *dst, const void *host_src, size_t bytes);
     void (*to_host)(Backend *b, void *host_dst, const void *src, size_t bytes);   /* waits */
     void (*copy)(Backend *b, void *dst, const void *src, size_t bytes);           /* device to device */
