@@ -99,6 +99,8 @@ static const char *be_device_name(Backend *b) {
     return st->described;
 }
 
+static const char *be_device_uuid(Backend *b) { return cuda_state(b)->uuid; }
+
 static void be_destroy(Backend *b) {
     if (!b) return;
     CudaState *st = cuda_state(b);
@@ -117,6 +119,15 @@ static void be_destroy(Backend *b) {
 }
 
 /* ---- creation ---- */
+
+/* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", the form nvidia-smi -L prints. */
+static void format_uuid(char (&out)[48], const char *bytes) {
+    char *p = out + snprintf(out, sizeof out, "GPU-");
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+        p += snprintf(p, (size_t)(out + sizeof out - p), "%02x", (unsigned char)bytes[i]);
+    }
+}
 
 static Backend *fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static Backend *fail(char *err, size_t err_len, const char *fmt, ...) {
@@ -179,6 +190,7 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     st->act = act_dtype;
     st->tf32 = act_dtype == DTYPE_F32 && tf32;
     snprintf(st->device_name, sizeof st->device_name, "%s", prop.name);
+    format_uuid(st->uuid, prop.uuid.bytes);
     const char *no_lt = getenv("MASKDIT_CUDA_NO_LT");
     st->use_lt = !(no_lt && *no_lt && strcmp(no_lt, "0"));
     st->flash = flash;
@@ -204,6 +216,7 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     b->peak_bytes = be_peak_bytes;
     b->available_bytes = be_available_bytes;
     b->device_name = be_device_name;
+    b->device_uuid = be_device_uuid;
     b->cast = cuda_cast;
     b->linear = cuda_linear;
     b->linear_backward = cuda_linear_backward;

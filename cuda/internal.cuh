@@ -48,6 +48,7 @@ typedef struct {
     int tf32;                       /* fp32 GEMMs may use TF32 tensor cores */
     char device_name[256];
     char described[300];   /* "GPU d (name)", for messages */
+    char uuid[48];                  /* "GPU-<UUID>" (device_uuid) */
     cudaStream_t stream;
     cublasHandle_t blas;            /* batched GEMMs of attention, fallback GEMMs */
     cublasLtHandle_t lt;            /* every dense layer */

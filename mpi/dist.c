@@ -55,6 +55,19 @@ void dist_allreduce_sum_double(const Dist *d, double *x, int n) {
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, d->comm));
 }
 
+int dist_node_rank_sharing(const Dist *d, const char *device_id) {
+    enum { ID = 64 };
+    char mine[ID] = {0};
+    snprintf(mine, sizeof mine, "%s", device_id);
+    char *all = xcalloc((size_t)d->local_world, ID, "device ids of the node");
+    MPI_CHECK(MPI_Allgather(mine, ID, MPI_CHAR, all, ID, MPI_CHAR, d->node_comm));
+    int other = -1;
+    for (int r = 0; r < d->local_world && other < 0 && mine[0]; r++)
+        if (r != d->local_rank && !strcmp(all + (size_t)r * ID, mine)) other = r;
+    free(all);
+    return other;
+}
+
 int dist_any(const Dist *d, int flag) {
     int v = flag;
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, d->comm));

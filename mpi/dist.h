@@ -33,6 +33,10 @@ void dist_allreduce_sum_double(const Dist *d, double *x, int n);
 int dist_any(const Dist *d, int flag);
 void dist_bcast(const Dist *d, void *buf, size_t bytes, int root);
 void dist_barrier(const Dist *d);
+/* The node-local rank of another rank on this node whose device_id (a backend's device_uuid) is
+ * this rank's, the lowest if several; -1 when none does or device_id is "" (a device processes
+ * may share). Collective over the node. */
+int dist_node_rank_sharing(const Dist *d, const char *device_id);
 
 /* Gradient averaging. The model's backward calls ready(offset, count) (a GradReadyFn with the
  * GradComm as ctx) as soon as a contiguous range of the flat gradient buffer is final, in

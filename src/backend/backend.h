@@ -58,6 +58,9 @@ struct Backend {
     size_t (*available_bytes)(Backend *b);
     /* The device, in words, for messages ("GPU 0 (NVIDIA H100 80GB HBM3)", "the CPU"). */
     const char *(*device_name)(Backend *b);
+    /* The physical device, unique on a node ("GPU-<UUID>", as nvidia-smi -L prints it), or "" where
+     * processes may share it (the CPU). */
+    const char *(*device_uuid)(Backend *b);
 
     /* Convert n elements between dtypes (f32 <-> act). src and dst may not overlap. */
     void (*cast)(Backend *b, void *dst, DType dst_t, const void *src, DType src_t, size_t n);

@@ -34,6 +34,7 @@ Backend *backend_cpu_create(int threads) {
         .peak_bytes = cpu_peak_bytes,
         .available_bytes = cpu_available_bytes,
         .device_name = cpu_device_name,
+        .device_uuid = cpu_device_uuid,
         .cast = cpu_cast,
         .linear = cpu_linear,
         .linear_backward = cpu_linear_backward,

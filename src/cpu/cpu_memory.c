@@ -86,3 +86,5 @@ size_t cpu_available_bytes(Backend *b) {
 }
 
 const char *cpu_device_name(Backend *b) { return "the CPU"; }
+
+const char *cpu_device_uuid(Backend *b) { return ""; }

@@ -32,6 +32,7 @@ void cpu_sync(Backend *b);
 size_t cpu_peak_bytes(Backend *b);
 size_t cpu_available_bytes(Backend *b);
 const char *cpu_device_name(Backend *b);
+const char *cpu_device_uuid(Backend *b);
 
 /* cpu_cast.c */
 void cpu_cast(Backend *b, void *dst, DType dst_t, const void *src, DType src_t, size_t n);

@@ -61,6 +61,19 @@ static GradComm *make_gradcomm(Trainer *t) {
     return gradcomm_mpi_create(t->d, t->be, t->model->grads, n, bucket);
 }
 
+/* NCCL, and any fair share of a GPU, need one GPU per rank: a launcher that gives two ranks of
+ * a node the same one (e.g. the same CUDA_VISIBLE_DEVICES for every task) is refused here, with
+ * the setting to change, rather than by NCCL's initialisation deep inside the first step. */
+static int check_own_device(Trainer *t, Error *e) {
+    int other = dist_node_rank_sharing(t->d, t->be->device_uuid(t->be));
+    if (other < 0) return 0;
+    const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+    return error_set(e, "%s (%s) is also the GPU of node-local rank %d (CUDA_VISIBLE_DEVICES=%s here): training "
+                        "needs a GPU of its own for every rank; start at most one rank per GPU on each node, or give "
+                        "each task its own GPU (srun --gpus-per-task=1)",
+                     t->be->device_name(t->be), t->be->device_uuid(t->be), other, visible ? visible : "unset");
+}
+
 /* Everything before the start state: backend, dataset, model, optimizer, buffers. */
 static int setup(Trainer *t) {
     const Dist *d = t->d;
@@ -83,6 +96,7 @@ static int setup(Trainer *t) {
     t->be = backend_create(tr->device, d->local_rank, precision, tr->tf32, tr->threads);
     if (!strcmp(t->be->name, "cpu") && !strcmp(precision, "auto") && d->rank == 0)
         info("notice: the CPU backend computes in fp32 (train.amp applies to CUDA only)");
+    if (trainer_agree(d, check_own_device(t, &e), &e)) return -1;
 
     /* Activations for the largest encoder the mask schedule can ask for. */
     const ModelSection *ms = &t->cfg.model;

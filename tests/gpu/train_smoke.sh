@@ -7,7 +7,8 @@
 #   - bf16 and fp16: 6 steps in one run equal 3 steps + resume + 3 steps (losses to all 9 printed
 #     digits; fp16: the same loss scale and count of finite steps in the last checkpoint), and the
 #     losses within 5e-2 relative of the CPU's;
-#   - maskdit-generate --device cuda (fp32) against --device cpu: images within 2/255.
+#   - maskdit-generate --device cuda (fp32) against --device cpu: images within 2/255;
+#   - on a one-GPU machine, two ranks are refused with the setting to change.
 # One "PASS name" or "FAIL name: why" line per check.
 #
 #   bash tests/gpu/train_smoke.sh BIN [ENV-PREFIX...]
@@ -93,6 +94,19 @@ for prec in $PRECISIONS; do
             fail "${prec}_resume_same_loss_scale" "'$a' vs '$b'"
     else fail "${prec}_resume_run" "$(tail -n 2 "$TMP/$prec-split.log")"; fi
 done
+
+# two ranks on a one-GPU machine: refused before training, whether each rank looks for its own GPU
+# or both are handed the same one
+if [ "$DEVICE" = cuda ] && [ "$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')" = 1 ]; then
+    two() { run mpirun -np 2 "$BIN/maskdit-train" --config "$TMP/tiny.yaml" --set train.device=cuda \
+        --results_dir "$TMP/two" 2>&1; }
+    out=$(unset CUDA_VISIBLE_DEVICES; two)
+    [[ $out == *"this rank needs GPU 1 (its node-local rank) but the node has only 1 GPU"* ]] &&
+        pass two_ranks_one_gpu_refused || fail two_ranks_one_gpu_refused "$(tail -n 3 <<<"$out" | tr '\n' ' ')"
+    out=$(CUDA_VISIBLE_DEVICES=0 two)
+    [[ $out == *"is also the GPU of node-local rank"*"CUDA_VISIBLE_DEVICES=0 here"* ]] &&
+        pass two_ranks_same_gpu_refused || fail two_ranks_same_gpu_refused "$(tail -n 3 <<<"$out" | tr '\n' ' ')"
+fi
 
 # sampling from the fp32 run's checkpoint on both devices
 ck=$(newest_ckpt gpu32)

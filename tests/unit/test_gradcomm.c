@@ -117,6 +117,19 @@ static void collectives(void) {
     agree();
 }
 
+/* Two ranks of a node on one device are found (both ways round); distinct devices and the CPU's
+ * "" are not. Run alone, a rank shares with nobody. */
+static void shared_devices_found(void) {
+    int expect_other = D.local_world > 1 ? (D.local_rank == 0 ? 1 : 0) : -1;
+    CHECK(dist_node_rank_sharing(&D, "GPU-same") == expect_other, "one id on every rank: %d",
+          dist_node_rank_sharing(&D, "GPU-same"));
+    char own[32];
+    snprintf(own, sizeof own, "GPU-%d", D.local_rank);
+    CHECK(dist_node_rank_sharing(&D, own) == -1, "an id of its own per rank");
+    CHECK(dist_node_rank_sharing(&D, "") == -1, "the CPU (\"\") is shared by design");
+    agree();
+}
+
 int main(int argc, char **argv) {
     dist_init(&D, &argc, &argv);
     if (D.rank != 0 && !freopen("/dev/null", "w", stdout)) return 1;
@@ -125,6 +138,7 @@ int main(int argc, char **argv) {
     RUN(unreported_ranges_are_reduced_once);
     RUN(staging_backend);
     RUN(collectives);
+    RUN(shared_devices_found);
     int rc = test_summary();
     dist_finalize(&D);
     return rc;
