@@ -32,15 +32,8 @@
 #define FLASH_BY_DEFAULT 1
 
 int cuda_attention_flash_setting(int *flash, char *err, size_t err_len) {
-    const char *v = getenv("MASKDIT_ATTENTION");
-    if (!v || !*v) *flash = FLASH_BY_DEFAULT;
-    else if (!strcmp(v, "flash")) *flash = 1;
-    else if (!strcmp(v, "gemm")) *flash = 0;
-    else {
-        snprintf(err, err_len, "MASKDIT_ATTENTION=%s: expected flash (fused kernels) or gemm (batched GEMMs)", v);
-        return -1;
-    }
-    return 0;
+    return cuda_env_switch("MASKDIT_ATTENTION", FLASH_BY_DEFAULT, (EnvChoice){"flash", "fused kernels", 1},
+                           (EnvChoice){"gemm", "batched GEMMs", 0}, flash, err, err_len);
 }
 
 /* The fused kernels need 16-bit activations, a head width they handle and 16-byte aligned rows

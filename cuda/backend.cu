@@ -120,6 +120,18 @@ static void be_destroy(Backend *b) {
 
 /* ---- creation ---- */
 
+int cuda_env_switch(const char *var, int dflt, EnvChoice a, EnvChoice b, int *value, char *err, size_t err_len) {
+    const char *v = getenv(var);
+    if (!v || !*v) *value = dflt;
+    else if (!strcmp(v, a.name)) *value = a.value;
+    else if (!strcmp(v, b.name)) *value = b.value;
+    else {
+        snprintf(err, err_len, "%s=%s: expected %s (%s) or %s (%s)", var, v, a.name, a.meaning, b.name, b.meaning);
+        return -1;
+    }
+    return 0;
+}
+
 /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", the form nvidia-smi -L prints. */
 static void format_uuid(char (&out)[48], const char *bytes) {
     char *p = out + snprintf(out, sizeof out, "GPU-");

@@ -283,35 +283,23 @@ void cuda_linear_backward(Backend *b, void *din, float *dW, float *dbias, const 
 
 /* A 0|1 switch from the environment (off and on: what 0 and 1 mean, for the message); unset or
  * empty: dflt. -1 with a message in err for any other value. */
-static int switch_setting(const char *var, int dflt, const char *off, const char *on, int *value, char *err,
-                          size_t err_len) {
-    const char *v = getenv(var);
-    if (!v || !*v) *value = dflt;
-    else if (!strcmp(v, "0")) *value = 0;
-    else if (!strcmp(v, "1")) *value = 1;
-    else {
-        snprintf(err, err_len, "%s=%s: expected 0 (%s) or 1 (%s)", var, v, off, on);
-        return -1;
-    }
-    return 0;
-}
-
 /* MASKDIT_GELU_EPILOGUE: 0 = the separate kernels, 1 = the epilogue in every precision; unset:
  * the epilogue in bf16/fp16 only. In fp32 the separate kernels stay the default: their GELU is
  * the one the CPU reference and the golden parity were checked against, while how closely
  * cuBLASLt's epilogue GELU follows tanhf has not been measured (check_ops reports it in fp32 and
  * TF32 with MASKDIT_GELU_EPILOGUE=1). */
 int cuda_gelu_epilogue_setting(DType act, int *epilogue, char *err, size_t err_len) {
-    return switch_setting("MASKDIT_GELU_EPILOGUE", act != DTYPE_F32, "separate GEMM and GELU kernels",
-                          "GELU in the cuBLASLt epilogue", epilogue, err, err_len);
+    return cuda_env_switch("MASKDIT_GELU_EPILOGUE", act != DTYPE_F32,
+                           (EnvChoice){"0", "separate GEMM and GELU kernels", 0},
+                           (EnvChoice){"1", "GELU in the cuBLASLt epilogue", 1}, epilogue, err, err_len);
 }
 
 /* MASKDIT_BGRAD_EPILOGUE: 0 = the GEMV against ones, 1 = the BGRADB epilogue; unset: the epilogue,
  * in every precision. In fp32 it is a sum of the same fp32 values in another order (the GEMV's is
  * cuBLAS's too), within check_ops' fp32 limit and far within the golden gradients' 1e-4. */
 int cuda_bgrad_epilogue_setting(int *epilogue, char *err, size_t err_len) {
-    return switch_setting("MASKDIT_BGRAD_EPILOGUE", 1, "bias gradient as a separate GEMV",
-                          "bias gradient in the cuBLASLt epilogue", epilogue, err, err_len);
+    return cuda_env_switch("MASKDIT_BGRAD_EPILOGUE", 1, (EnvChoice){"0", "bias gradient as a separate GEMV", 0},
+                           (EnvChoice){"1", "bias gradient in the cuBLASLt epilogue", 1}, epilogue, err, err_len);
 }
 
 void cuda_linear_gelu(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias, int M, int K,

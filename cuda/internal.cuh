@@ -165,6 +165,15 @@ void cuda_linear_backward(Backend *b, void *din, float *dW, float *dbias, const 
                           const void *W, int M, int K, int N, float din_beta);
 /* *epilogue from MASKDIT_GELU_EPILOGUE (0|1, unset: the default for act); -1 with a message in err
  * when the value is neither. */
+/* backend.cu: an environment switch between two settings, read when the backend is created:
+ * *value = dflt when var is unset or empty, the value of the choice it names, and anything else is
+ * refused in err ("VAR=x: expected a (meaning) or b (meaning)"). */
+typedef struct {
+    const char *name, *meaning;
+    int value;
+} EnvChoice;
+int cuda_env_switch(const char *var, int dflt, EnvChoice a, EnvChoice b, int *value, char *err, size_t err_len);
+
 int cuda_gelu_epilogue_setting(DType act, int *epilogue, char *err, size_t err_len);
 /* *epilogue from MASKDIT_BGRAD_EPILOGUE (0|1, unset: 1); -1 with a message in err otherwise. */
 int cuda_bgrad_epilogue_setting(int *epilogue, char *err, size_t err_len);
