@@ -92,8 +92,10 @@ LIB := build/libmaskdit.a
 
 .PHONY: all deps ensure-deps test demo bench clean
 # Keep the objects of program mains (intermediate files of a pattern chain) so that a second
-# `make` finds nothing to do.
-.SECONDARY:
+# `make` finds nothing to do. Only those: a bare .SECONDARY makes every target intermediate, and a
+# missing intermediate prerequisite (the CUDA stamp, cuda/absent.o) then rebuilds nothing, so that
+# switching CUDA=0/1 kept the other build's library.
+.SECONDARY: $(patsubst %.c,build/%.o,$(PROG_C) $(TEST_C) $(BENCH_C) $(GPU_TEST_C))
 all: $(PROGS) $(TESTS) $(BENCHES) $(GPU_TESTS)
 
 # The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it
