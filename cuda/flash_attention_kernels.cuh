@@ -1,5 +1,5 @@
-/* The kernels of the fused ("flash") multi-head self-attention for 16-bit activations, FlashAttention-2 style: the
- * T x T scores never leave the chip. Tensor cores through mma.sync.m16n8k16 (bf16 or fp16 inputs,
+/* The kernels of the fused ("flash") multi-head self-attention for 16-bit activations,
+ * FlashAttention-2 style: the T x T scores never leave the chip. Tensor cores through mma.sync.m16n8k16 (bf16 or fp16 inputs,
  * fp32 accumulation); softmax and every sum in fp32.
  *
  * Layouts (as the batched-GEMM path, attention.cu): q, k, v are read in place from qkv [N, T, 3E]
@@ -13,16 +13,18 @@
  * Kernels (4 warps each, 16 rows of the 16 x 8 mma tiles per warp; no atomics, so runs repeat bit
  * for bit):
  *   forward:       grid (query blocks of 64, H, N); each warp keeps 16 query rows in registers
- *                  and loops over key blocks of 64 (K row-major and V transposed in shared
- *                  memory), with the online softmax (running max m and sum l per row, in log2
- *                  units); writes O / l and lse = (m + log2 l) ln 2.
+ *                  and loops over key blocks of 64 (32 for head widths over 80), with the online
+ *                  softmax (running max m and sum l per row, in log2 units); writes O / l and
+ *                  lse = (m + log2 l) ln 2.
  *   rowdot:        D[n,h,t] = sum_d dO o O (the softmax-backward row term), one thread per row/head.
  *   backward dK dV: grid (key blocks of 64, H, N); each warp keeps 16 keys' K and V in registers
  *                  and loops over query blocks of 32: S^T = K Q^T, P^T = exp(S^T - lse),
  *                  dP^T = V dO^T, dV += P^T dO, dS^T = P^T (dP^T - D), dK += dS^T Q.
  *   backward dQ:   grid (query blocks of 64, H, N); each warp keeps 16 rows of Q and dO in
  *                  registers and loops over key blocks of 32: S, P, dP = dO V^T, dS, dQ += dS K.
- * The 1/sqrt(hd) of dS is applied once to dQ and dK at the end.
+ * The 1/sqrt(hd) of dS is applied once to dQ and dK at the end. The tiles a loop steps through
+ * (K and V; Q, dO, lse and D) are double-buffered in shared memory, row-major as in global memory,
+ * and filled by asynchronous copies (cp.async) while the block computes on the previous step's.
  *
  * mma.m16n8k16 fragments (PTX ISA; g = lane / 4, t = lane % 4; each 32-bit register holds two
  * consecutive 16-bit values, the lower column in the low half):
@@ -31,13 +33,15 @@
  *   B (16 x 8, k x n):      b0 (k = 2t, 2t+1; n = g), b1 (k = 2t+8, 2t+9; n = g)
  *   C (16 x 8, f32):        c0, c1 (row g, cols 2t, 2t+1), c2, c3 (row g+8, cols 2t, 2t+1)
  * A B operand needs pairs consecutive in k: for B = K^T (k = head dim) they are consecutive in a
- * row-major K tile; for B = V (k = key) they are consecutive in a transposed tile Vt[d][key].
+ * row-major K tile (two 32-bit loads, b_frag); for B = V (k = key) they are in one column of the
+ * row-major V tile, and ldmatrix.trans gathers them (the fragments of two 8-column tiles per
+ * instruction, mma_acc). So every tile is stored once, row-major, as it is in global memory.
  * The accumulator of two neighbouring 8-column tiles is exactly the A fragment of a 16-column
  * block (c0 c1 of tile 2i -> a0, c2 c3 -> a1, tile 2i+1 -> a2, a3), so P and dS go from one mma
  * to the next in registers.
  *
  * Shared-memory tiles have rows padded by 8 values (16 bytes): 32-bit fragment reads of 8 rows x
- * 4 threads then hit 32 different banks.
+ * 4 threads, and ldmatrix's reads of 8 rows of 16 bytes, then hit 32 different banks.
  *
  * Device code only: flash_attention.cu includes it after tensor_core.cuh and launches the kernels;
  * tests/simt/ includes it after its CPU emulation of the CUDA built-ins and of tensor_core.cuh
@@ -53,7 +57,6 @@
 
 #define FLASH_THREADS 128   /* 4 warps */
 #define FLASH_ROWS 64       /* query rows (forward, dQ) or keys (dK dV) of one block: 16 per warp */
-#define FLASH_FWD_KEYS 64   /* keys per step of the forward pass */
 #define FLASH_BWD_STEP 32   /* queries (dK dV) or keys (dQ) per step of the backward kernels */
 
 constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
@@ -107,27 +110,36 @@ __device__ __forceinline__ void acc_to_a(uint32_t (&a)[4], const float (&lo)[4],
     a[3] = pack2<T>(hi[2], hi[3]);
 }
 
-/* Rows r0 .. r0+R-1 and head-dim columns 0 .. HDP-1 of a head's view (element (r, d) at
- * v + r*ld + d; rows >= T_ and columns >= hd as zeros) into shared memory, row-major with row
- * stride HDP+8 (rs) and/or transposed with row stride R+8 (ts), in 16-byte chunks (8 values; hd is
- * a multiple of 8, so a chunk is either all inside the head or all padding). Transposing: 32
- * consecutive threads take 32 consecutive rows of one chunk, so each 16-bit store of the warp
- * goes to 16 consecutive words; row-major only: consecutive threads read consecutive chunks. */
+/* Issues the asynchronous copy of rows r0 .. r0+R-1 and head-dim columns 0 .. HDP-1 of a head's
+ * view (element (r, d) at v + r*ld + d; rows >= T_ and columns >= hd as zeros) into shared
+ * memory, row-major with row stride HDP+8, in 16-byte chunks (8 values; hd is a multiple of 8, so
+ * a chunk is either all inside the head or all padding); consecutive threads copy consecutive
+ * chunks. */
 template <int R, int HDP>
-__device__ __forceinline__ void load_tile(uint16_t *rs, uint16_t *ts, const uint16_t *v, size_t ld, int r0, int T_,
-                                          int hd) {
+__device__ __forceinline__ void load_tile(uint16_t *tile, const uint16_t *v, size_t ld, int r0, int T_, int hd) {
     constexpr int CH = HDP / 8;
     for (int c = threadIdx.x; c < R * CH; c += FLASH_THREADS) {
-        int r = ts ? c % R : c / CH, ch = ts ? c / R : c % CH;
-        uint4 x = make_uint4(0u, 0u, 0u, 0u);
-        if (r0 + r < T_ && ch * 8 < hd) x = *reinterpret_cast<const uint4 *>(v + (r0 + r) * ld + ch * 8);
-        if (rs) *reinterpret_cast<uint4 *>(rs + r * (HDP + 8) + ch * 8) = x;
-        if (ts) {
-            const uint32_t w[4] = {x.x, x.y, x.z, x.w};
-#pragma unroll
-            for (int i = 0; i < 8; i++) ts[(ch * 8 + i) * (R + 8) + r] = (uint16_t)(w[i / 2] >> (16 * (i % 2)));
-        }
+        int r = c / CH, ch = c % CH;
+        bool in = r0 + r < T_ && ch * 8 < hd;
+        cp_async_16(tile + r * (HDP + 8) + ch * 8, in ? v + (size_t)(r0 + r) * ld + ch * 8 : v, in);
     }
+}
+
+/* The same for R floats from index r0 of a vector of T_ (zeros past T_). */
+template <int R> __device__ __forceinline__ void load_rows(float *dst, const float *src, int r0, int T_) {
+    for (int i = threadIdx.x; i < R; i += FLASH_THREADS) cp_async_4(dst + i, src + (r0 + i < T_ ? r0 + i : 0), r0 + i < T_);
+}
+
+/* One step of a double-buffered loop over tiles (load(buf, x) issues the copies of the tiles that
+ * start at x into buffer buf): issues the next step's copies (start x_next, if < T_) into the
+ * other buffer, then waits until this step's tiles (buffer buf) are in shared memory for every
+ * thread, so that they load while this step computes. The loop ends each step with a
+ * __syncthreads, before the step after refills buffer buf. */
+template <typename Load> __device__ __forceinline__ void next_tiles(const Load &load, int buf, int x_next, int T_) {
+    if (x_next < T_) load(buf ^ 1, x_next);
+    cp_async_commit();   /* an empty group on the last step keeps wait<1> counting right */
+    cp_async_wait<1>();
+    __syncthreads();
 }
 
 /* Stores a 16 x HDP accumulator (rows r0 .. r0+15, times mul) into rows < T_, columns < hd of a
@@ -169,19 +181,25 @@ __device__ __forceinline__ void mma_rows(float (&c)[NB][4], const uint32_t (&a)[
 }
 
 /* C += A B where A is the accumulator of a previous mma (16 x 8*NA, converted block by block) and
- * B comes from a transposed tile (rows = the n index of C, columns = the k index). */
+ * B is a row-major tile (rows = the k index, columns = the n index of C; NB even). One
+ * ldmatrix.trans per k-step and pair of 8-column tiles j, j+1: lane 8m + i gives row i of matrix
+ * m = (k rows 8(m % 2) .. +7, n columns of tile j + m / 2), and receives b0, b1 of tile j and
+ * b0, b1 of tile j+1. */
 template <typename T, int NA, int NB>
 __device__ __forceinline__ void mma_acc(float (&c)[NB][4], const float (&acc)[NA][4], const uint16_t *tile,
                                         int stride, int g, int t) {
+    const int lane = 4 * g + t, m = lane / 8, i = lane % 8;
+    const uint16_t *row = tile + ((m % 2) * 8 + i) * stride + (m / 2) * 8;
 #pragma unroll
     for (int kk = 0; kk < NA / 2; kk++) {
         uint32_t a[4];
         acc_to_a<T>(a, acc[2 * kk], acc[2 * kk + 1]);
 #pragma unroll
-        for (int j = 0; j < NB; j++) {
-            uint32_t b0, b1;
-            b_frag(b0, b1, tile, stride, j * 8, kk * 16, g, t);
-            mma16816<T>(c[j], a, b0, b1);
+        for (int j = 0; j < NB; j += 2) {
+            uint32_t b[4];
+            ldmatrix_x4_trans(b, row + kk * 16 * stride + j * 8);
+            mma16816<T>(c[j], a, b[0], b[1]);
+            mma16816<T>(c[j + 1], a, b[2], b[3]);
         }
     }
 }
@@ -219,9 +237,11 @@ __device__ __forceinline__ HeadView head_view(const void *qkv, const void *dout,
 template <typename T, int HDP>
 __global__ void __launch_bounds__(FLASH_THREADS)
     flash_forward_kernel(T *out, float *lse, const T *qkv, int T_, int H, int hd, float scale_log2) {
-    constexpr int KS = HDP / 16, NT = HDP / 8, BK = FLASH_FWD_KEYS, NS = BK / 8, SK = HDP + 8, SV = BK + 8;
-    __shared__ __align__(16) uint16_t k_rm[BK * SK];    /* K tile [key][d] */
-    __shared__ __align__(16) uint16_t v_tr[HDP * SV];   /* V tile transposed [d][key] */
+    /* keys per step: 64, or 32 above head width 80, so that two buffers of K and V tiles fit the
+     * 48 KB of static shared memory */
+    constexpr int KS = HDP / 16, NT = HDP / 8, BK = HDP <= 80 ? 64 : 32, NS = BK / 8, SK = HDP + 8;
+    __shared__ __align__(16) uint16_t k_rm[2][BK * SK];   /* K tiles [key][d] */
+    __shared__ __align__(16) uint16_t v_rm[2][BK * SK];   /* V tiles [key][d] */
     const HeadView hv = head_view(qkv, nullptr, T_, H, hd);
     const int g = hv.g, t = hv.t, r0 = hv.r0;   /* this thread's rows r0+g (i = 0, 1) and r0+g+8 (i = 2, 3) */
 
@@ -229,14 +249,17 @@ __global__ void __launch_bounds__(FLASH_THREADS)
     load_a_frags<KS>(qf, hv.q, hv.ld, r0, T_, hd, g, t);
     float o[NT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};   /* l: this thread's columns only */
     zero_acc<NT>(o);
-    for (int k0 = 0; k0 < T_; k0 += BK) {
-        __syncthreads();   /* every warp is done with the previous tiles */
-        load_tile<BK, HDP>(k_rm, nullptr, hv.k, hv.ld, k0, T_, hd);
-        load_tile<BK, HDP>(nullptr, v_tr, hv.v, hv.ld, k0, T_, hd);
-        __syncthreads();
+    auto load = [&](int buf, int k0) {
+        load_tile<BK, HDP>(k_rm[buf], hv.k, hv.ld, k0, T_, hd);
+        load_tile<BK, HDP>(v_rm[buf], hv.v, hv.ld, k0, T_, hd);
+    };
+    load(0, 0);
+    cp_async_commit();
+    for (int k0 = 0, buf = 0; k0 < T_; k0 += BK, buf ^= 1) {
+        next_tiles(load, buf, k0 + BK, T_);
         float s[NS][4];
         zero_acc<NS>(s);
-        mma_rows<T, KS, NS>(s, qf, k_rm, SK, g, t);   /* S = Q K^T */
+        mma_rows<T, KS, NS>(s, qf, k_rm[buf], SK, g, t);   /* S = Q K^T */
         /* scores in log2 units; keys past T masked (key k0 is valid, so every row max is finite) */
         float mx[2] = {m[0], m[1]};
 #pragma unroll
@@ -267,7 +290,8 @@ __global__ void __launch_bounds__(FLASH_THREADS)
                 s[j][i] = ex2(s[j][i] - m[i / 2]);
                 l[i / 2] += s[j][i];
             }
-        mma_acc<T, NS, NT>(o, s, v_tr, SV, g, t);   /* O += P V */
+        mma_acc<T, NS, NT>(o, s, v_rm[buf], SK, g, t);   /* O += P V */
+        __syncthreads();   /* every warp is done with tile buf */
     }
     float inv[2];
 #pragma unroll
@@ -314,13 +338,11 @@ template <typename T> struct FlashBackward {
 
 template <typename T, int HDP>
 __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_kv_kernel(const FlashBackward<T> a) {
-    constexpr int KS = HDP / 16, NT = HDP / 8, BQ = FLASH_BWD_STEP, NS = BQ / 8, SR = HDP + 8, ST = BQ + 8;
+    constexpr int KS = HDP / 16, NT = HDP / 8, BQ = FLASH_BWD_STEP, NS = BQ / 8, SR = HDP + 8;
     const int T_ = a.T_, hd = a.hd;
-    __shared__ __align__(16) uint16_t q_rm[BQ * SR];     /* Q tile [query][d] */
-    __shared__ __align__(16) uint16_t q_tr[HDP * ST];    /* Q tile transposed [d][query] */
-    __shared__ __align__(16) uint16_t do_rm[BQ * SR];    /* dO tile [query][d] */
-    __shared__ __align__(16) uint16_t do_tr[HDP * ST];   /* dO tile transposed [d][query] */
-    __shared__ float lse_s[BQ], d_s[BQ];               /* lse (log2 units) and D of the tile's queries */
+    __shared__ __align__(16) uint16_t q_rm[2][BQ * SR];    /* Q tiles [query][d] */
+    __shared__ __align__(16) uint16_t do_rm[2][BQ * SR];   /* dO tiles [query][d] */
+    __shared__ __align__(16) float lse_s[2][BQ], d_s[2][BQ];   /* lse and D of the tiles' queries */
     const HeadView hv = head_view(a.qkv, a.dout, T_, a.H, hd);
     const int g = hv.g, t = hv.t, r0 = hv.r0;   /* r0: this warp's keys */
     const float *lse_h = a.lse + hv.row0, *D_h = a.D + hv.row0;
@@ -331,30 +353,32 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_kv_kernel(const 
     float dk[NT][4], dv[NT][4];
     zero_acc<NT>(dk);
     zero_acc<NT>(dv);
-    for (int q0 = 0; q0 < T_; q0 += BQ) {
-        __syncthreads();
-        load_tile<BQ, HDP>(q_rm, q_tr, hv.q, hv.ld, q0, T_, hd);
-        load_tile<BQ, HDP>(do_rm, do_tr, hv.dO, hv.E, q0, T_, hd);
-        for (int i = threadIdx.x; i < BQ; i += FLASH_THREADS) {
-            lse_s[i] = q0 + i < T_ ? lse_h[q0 + i] * LOG2E : 0.0f;
-            d_s[i] = q0 + i < T_ ? D_h[q0 + i] : 0.0f;
-        }
-        __syncthreads();
+    auto load = [&](int buf, int q0) {
+        load_tile<BQ, HDP>(q_rm[buf], hv.q, hv.ld, q0, T_, hd);
+        load_tile<BQ, HDP>(do_rm[buf], hv.dO, hv.E, q0, T_, hd);
+        load_rows<BQ>(lse_s[buf], lse_h, q0, T_);
+        load_rows<BQ>(d_s[buf], D_h, q0, T_);
+    };
+    load(0, 0);
+    cp_async_commit();
+    for (int q0 = 0, buf = 0; q0 < T_; q0 += BQ, buf ^= 1) {
+        next_tiles(load, buf, q0 + BQ, T_);
         float p[NS][4], dp[NS][4];   /* P^T and dP^T: rows = this warp's keys, columns = the tile's queries */
         zero_acc<NS>(p);
         zero_acc<NS>(dp);
-        mma_rows<T, KS, NS>(p, kf, q_rm, SR, g, t);     /* S^T = K Q^T */
-        mma_rows<T, KS, NS>(dp, vf, do_rm, SR, g, t);   /* dP^T = V dO^T */
+        mma_rows<T, KS, NS>(p, kf, q_rm[buf], SR, g, t);     /* S^T = K Q^T */
+        mma_rows<T, KS, NS>(dp, vf, do_rm[buf], SR, g, t);   /* dP^T = V dO^T */
 #pragma unroll
         for (int j = 0; j < NS; j++)
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 int c = j * 8 + 2 * t + i % 2;   /* query q0 + c */
-                p[j][i] = q0 + c < T_ ? ex2(p[j][i] * a.scale_log2 - lse_s[c]) : 0.0f;
-                dp[j][i] = p[j][i] * (dp[j][i] - d_s[c]);   /* dS^T (without 1/sqrt(hd)) */
+                p[j][i] = q0 + c < T_ ? ex2(p[j][i] * a.scale_log2 - lse_s[buf][c] * LOG2E) : 0.0f;
+                dp[j][i] = p[j][i] * (dp[j][i] - d_s[buf][c]);   /* dS^T (without 1/sqrt(hd)) */
             }
-        mma_acc<T, NS, NT>(dv, p, do_tr, ST, g, t);    /* dV += P^T dO */
-        mma_acc<T, NS, NT>(dk, dp, q_tr, ST, g, t);    /* dK += dS^T Q */
+        mma_acc<T, NS, NT>(dv, p, do_rm[buf], SR, g, t);    /* dV += P^T dO */
+        mma_acc<T, NS, NT>(dk, dp, q_rm[buf], SR, g, t);    /* dK += dS^T Q */
+        __syncthreads();   /* every warp is done with tile buf */
     }
     const float one[2] = {1.0f, 1.0f}, sc[2] = {a.scale, a.scale};
     store_acc<T, NT>(a.dqkv + hv.off + hv.E, hv.ld, dk, sc, r0, T_, hd, g, t);
@@ -363,11 +387,10 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_kv_kernel(const 
 
 template <typename T, int HDP>
 __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_q_kernel(const FlashBackward<T> a) {
-    constexpr int KS = HDP / 16, NT = HDP / 8, BK = FLASH_BWD_STEP, NS = BK / 8, SR = HDP + 8, ST = BK + 8;
+    constexpr int KS = HDP / 16, NT = HDP / 8, BK = FLASH_BWD_STEP, NS = BK / 8, SR = HDP + 8;
     const int T_ = a.T_, hd = a.hd;
-    __shared__ __align__(16) uint16_t k_rm[BK * SR];    /* K tile [key][d] */
-    __shared__ __align__(16) uint16_t k_tr[HDP * ST];   /* K tile transposed [d][key] */
-    __shared__ __align__(16) uint16_t v_rm[BK * SR];    /* V tile [key][d] */
+    __shared__ __align__(16) uint16_t k_rm[2][BK * SR];   /* K tiles [key][d] */
+    __shared__ __align__(16) uint16_t v_rm[2][BK * SR];   /* V tiles [key][d] */
     const HeadView hv = head_view(a.qkv, a.dout, T_, a.H, hd);
     const int g = hv.g, t = hv.t, r0 = hv.r0;   /* r0: this warp's queries */
     const float *lse_h = a.lse + hv.row0, *D_h = a.D + hv.row0;
@@ -384,16 +407,19 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_q_kernel(const F
     }
     float dq[NT][4];
     zero_acc<NT>(dq);
-    for (int k0 = 0; k0 < T_; k0 += BK) {
-        __syncthreads();
-        load_tile<BK, HDP>(k_rm, k_tr, hv.k, hv.ld, k0, T_, hd);
-        load_tile<BK, HDP>(v_rm, nullptr, hv.v, hv.ld, k0, T_, hd);
-        __syncthreads();
+    auto load = [&](int buf, int k0) {
+        load_tile<BK, HDP>(k_rm[buf], hv.k, hv.ld, k0, T_, hd);
+        load_tile<BK, HDP>(v_rm[buf], hv.v, hv.ld, k0, T_, hd);
+    };
+    load(0, 0);
+    cp_async_commit();
+    for (int k0 = 0, buf = 0; k0 < T_; k0 += BK, buf ^= 1) {
+        next_tiles(load, buf, k0 + BK, T_);
         float p[NS][4], ds[NS][4];   /* rows = this warp's queries, columns = the tile's keys */
         zero_acc<NS>(p);
         zero_acc<NS>(ds);
-        mma_rows<T, KS, NS>(p, qf, k_rm, SR, g, t);    /* S = Q K^T */
-        mma_rows<T, KS, NS>(ds, of, v_rm, SR, g, t);   /* dP = dO V^T */
+        mma_rows<T, KS, NS>(p, qf, k_rm[buf], SR, g, t);    /* S = Q K^T */
+        mma_rows<T, KS, NS>(ds, of, v_rm[buf], SR, g, t);   /* dP = dO V^T */
 #pragma unroll
         for (int j = 0; j < NS; j++)
 #pragma unroll
@@ -402,7 +428,8 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_q_kernel(const F
                 p[j][i] = key < T_ ? ex2(p[j][i] * a.scale_log2 - lse2[i / 2]) : 0.0f;
                 ds[j][i] = p[j][i] * (ds[j][i] - Dr[i / 2]);   /* dS (without 1/sqrt(hd)) */
             }
-        mma_acc<T, NS, NT>(dq, ds, k_tr, ST, g, t);   /* dQ += dS K */
+        mma_acc<T, NS, NT>(dq, ds, k_rm[buf], SR, g, t);   /* dQ += dS K */
+        __syncthreads();   /* every warp is done with tile buf */
     }
     const float sc[2] = {a.scale, a.scale};
     store_acc<T, NT>(a.dqkv + hv.off, hv.ld, dq, sc, r0, T_, hd, g, t);

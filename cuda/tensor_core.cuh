@@ -1,5 +1,5 @@
-/* The warp-level instructions of the fused attention kernels (flash_attention_kernels.cuh), as
- * inline PTX. tests/simt/simt.h implements the same four functions on the CPU from the PTX ISA's
+/* The warp-level and asynchronous-copy instructions of the fused attention kernels
+ * (flash_attention_kernels.cuh), as inline PTX. tests/simt/simt.h implements the same functions on the CPU from the PTX ISA's
  * fragment layouts, which is how CI runs those kernels without a GPU; a change here needs the
  * same change there. */
 #ifndef MASKDIT_CUDA_TENSOR_CORE_CUH
@@ -41,6 +41,24 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const uint16
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(a));
+}
+
+/* Asynchronous copies global -> shared (sm_80+), which do not pass through registers: a block's
+ * next tile loads while it computes on the current one. `valid` false writes zeros and reads
+ * nothing (src must still be a valid address). Copies issued between two commits form a group;
+ * cp_async_wait<N>() returns when at most the N latest groups of this thread are in flight (the
+ * other threads' copies are visible after a __syncthreads that follows their wait). */
+__device__ __forceinline__ void cp_async_16(void *dst, const void *src, bool valid) {
+    uint32_t a = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(a), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async_4(void *dst, const void *src, bool valid) {
+    uint32_t a = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(a), "l"(src), "r"(valid ? 4 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
 #endif

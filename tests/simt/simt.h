@@ -1,7 +1,10 @@
 /* CUDA kernels on the CPU, for tests: each GPU thread of a block is a fiber (ucontext), blocks run
  * one after another, and the built-ins a kernel synchronises through (__syncthreads, warp
  * shuffles, the tensor-core instructions of cuda/tensor_core.cuh) are collective operations that
- * wait for every thread of the block or warp. The tensor-core instructions follow the fragment
+ * wait for every thread of the block or warp. The schedule is as unfair as a GPU may be: the
+ * lowest-numbered thread that can run always runs, so warp 0 gets as far ahead of the others as
+ * their barriers let it, and a missing __syncthreads shows as a warp reading data that another
+ * has already replaced. The tensor-core instructions follow the fragment
  * layouts of the PTX ISA, with fp32 accumulation; the GPU's own results for the same kernels are
  * compared with the CPU backend by tests/gpu/check_ops.c.
  *
@@ -38,14 +41,26 @@ namespace simt {
 
 enum { WARP = 32, SLOT_BYTES = 64 };
 
-struct Fiber {
-    ucontext_t ctx;
-    SimtDim tid;
-    bool done;
+/* An asynchronous copy (cp_async_*), done when its thread waits for its group. */
+struct Copy {
+    void *dst;
+    const void *src;
+    int bytes;
+    bool valid;
 };
 
 struct Barrier {   /* generation counting: the last arrival opens it */
     unsigned arrived = 0, generation = 0;
+};
+
+struct Fiber {
+    ucontext_t ctx;
+    SimtDim tid;
+    bool done;
+    const Barrier *waits_at;   /* runnable again when its generation differs from waits_gen */
+    unsigned waits_gen;
+    std::vector<Copy> open;                 /* issued since the last commit */
+    std::vector<std::vector<Copy>> groups;  /* committed, oldest first */
 };
 
 struct Block {
@@ -54,7 +69,6 @@ struct Block {
     std::vector<std::vector<char>> stacks;
     ucontext_t scheduler;
     int current = 0;
-    bool progress = false;   /* some fiber arrived, passed or ended since the scheduler's last round */
     const std::function<void()> *body = nullptr;
     Barrier block_barrier;
     std::vector<Barrier> warp_barrier;
@@ -75,15 +89,15 @@ inline void yield() {
 }
 
 inline void wait(Barrier &bar, unsigned count) {
-    Block &b = block();
-    b.progress = true;
-    unsigned gen = bar.generation;
     if (++bar.arrived == count) {
         bar.arrived = 0;
         bar.generation++;
         return;
     }
-    while (bar.generation == gen) yield();
+    Fiber &f = block().fibers[block().current];
+    f.waits_at = &bar;
+    f.waits_gen = bar.generation;
+    yield();
 }
 
 inline int thread_rank() { return block().current; }
@@ -119,14 +133,18 @@ inline void fiber_main() {
     Block &b = block();
     (*b.body)();
     b.fibers[b.current].done = true;
-    b.progress = true;
 }
+
+inline bool runnable(const Fiber &f) { return !f.done && (!f.waits_at || f.waits_at->generation != f.waits_gen); }
 
 /* Makes fiber i (thread index i of the block) ready to run the body from its start. */
 inline void start(Block &b, size_t i) {
     Fiber &f = b.fibers[i];
     const SimtDim &dim = b.dim;
     f.done = false;
+    f.waits_at = nullptr;
+    f.open.clear();
+    f.groups.clear();
     f.tid = SimtDim{(unsigned)(i % dim.x), (unsigned)(i / dim.x % dim.y), (unsigned)(i / dim.x / dim.y)};
     if (getcontext(&f.ctx) != 0) {
         perror("simt: getcontext");
@@ -154,19 +172,18 @@ inline void launch(SimtDim grid, SimtDim dim, const std::function<void()> &body)
                 b.block_barrier = Barrier{};
                 b.warp_barrier.assign((n + WARP - 1) / WARP, Barrier{});
                 for (size_t i = 0; i < n; i++) start(b, i);
-                for (size_t live = n; live > 0;) {
-                    b.progress = false;
-                    live = 0;
-                    for (size_t i = 0; i < n; i++) {
-                        if (b.fibers[i].done) continue;
+                for (;;) {
+                    size_t i = 0, live = 0;
+                    while (i < n && !runnable(b.fibers[i])) live += !b.fibers[i++].done;
+                    if (i < n) {
+                        b.fibers[i].waits_at = nullptr;
                         resume(b, i);
-                        live += !b.fibers[i].done;
+                        continue;
                     }
-                    if (live > 0 && !b.progress) {
-                        fprintf(stderr, "simt: block (%u,%u,%u) deadlocked: %zu threads wait at a barrier that the "
-                                        "others never reach\n", x, y, z, live);
-                        abort();
-                    }
+                    if (live == 0) break;
+                    fprintf(stderr, "simt: block (%u,%u,%u) deadlocked: %zu threads wait at barriers that the "
+                                    "others never reach\n", x, y, z, live);
+                    abort();
                 }
             }
 }
@@ -238,6 +255,40 @@ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const uint16_t *row) {
         return o;
     });
     for (int m = 0; m < 4; m++) r[m] = out.r[m];
+}
+
+/* Asynchronous copies land at one of the two extremes the GPU allows, chosen by the test
+ * (simt::copy_timing): when their thread waits for them, so that a kernel reading a tile before
+ * its wait (or before the __syncthreads after every thread's wait) reads stale data; or at once,
+ * so that a kernel refilling a buffer that another warp still reads (a __syncthreads missing
+ * before the refill) changes that warp's data. */
+namespace simt {
+enum CopyTiming { COPY_AT_WAIT, COPY_AT_ISSUE };
+inline CopyTiming copy_timing = COPY_AT_WAIT;
+inline void land(const Copy &c) {
+    if (c.valid) memcpy(c.dst, c.src, (size_t)c.bytes);
+    else memset(c.dst, 0, (size_t)c.bytes);
+}
+}   // namespace simt
+
+inline void cp_async(void *dst, const void *src, int bytes, bool valid) {
+    const simt::Copy c = {dst, src, bytes, valid};
+    if (simt::copy_timing == simt::COPY_AT_ISSUE) simt::land(c);
+    else simt::block().fibers[simt::thread_rank()].open.push_back(c);
+}
+inline void cp_async_16(void *dst, const void *src, bool valid) { cp_async(dst, src, 16, valid); }
+inline void cp_async_4(void *dst, const void *src, bool valid) { cp_async(dst, src, 4, valid); }
+inline void cp_async_commit() {
+    simt::Fiber &f = simt::block().fibers[simt::thread_rank()];
+    f.groups.push_back(f.open);
+    f.open.clear();
+}
+template <int N> inline void cp_async_wait() {
+    simt::Fiber &f = simt::block().fibers[simt::thread_rank()];
+    while (f.groups.size() > (size_t)N) {
+        for (const simt::Copy &c : f.groups.front()) simt::land(c);
+        f.groups.erase(f.groups.begin());
+    }
 }
 
 /* ---- cuda/internal.cuh ---- */

@@ -7,7 +7,9 @@
  * rounded to 16 bits, and P and dS rounded once more as operands of the next product); the
  * log-sum-exp is fp32 from exact products: 1e-5. An index or fragment mistake gives errors of
  * order 1. Shapes: the head widths in use (72: XL, 32: decoder, 64: S/B) and the extremes (8, 128),
- * lengths with partial 64-row blocks and 32/64-key steps. */
+ * lengths with partial 64-row blocks and 32/64-key steps; every one with the asynchronous tile
+ * copies landing as late and as early as the GPU allows (simt.h), which shows a missing wait or a
+ * missing __syncthreads around the double buffers. */
 #include "simt.h"
 
 #include "../../cuda/flash_attention_kernels.cuh"
@@ -103,13 +105,14 @@ template <typename T> double normwise(const std::vector<T> &got, const std::vect
     return sqrt(num / den);
 }
 
-template <typename T, int HDP> void check_shape(const Shape &s, double limit, const char *dtype) {
+template <typename T, int HDP> void check_timing(const Shape &s, double limit, const char *dtype) {
     const int E = s.H * s.hd;
     const size_t tokens = (size_t)s.N * s.T;
     Tensor16<T> qkv(tokens * 3 * E, 1 + s.T * 131 + s.hd), dout(tokens * E, 7 + s.T * 17 + s.hd);
     Reference ref(s, qkv.v, dout.v);
     char what[96];
-    snprintf(what, sizeof what, "%s N%d T%d H%d hd%d", dtype, s.N, s.T, s.H, s.hd);
+    snprintf(what, sizeof what, "%s N%d T%d H%d hd%d copies %s", dtype, s.N, s.T, s.H, s.hd,
+             simt::copy_timing == simt::COPY_AT_WAIT ? "late" : "early");
 
     /* every output starts as NaN, so an element left unwritten fails */
     const T nan16 = T(NAN);
@@ -140,7 +143,15 @@ template <typename T, int HDP> void check_shape(const Shape &s, double limit, co
     simt::launch(grid, block, [&] { flash_backward_q_kernel<T, HDP>(args); });
     double e_grad = normwise(dqkv, ref.dqkv);
     CHECK(e_grad <= limit, "%s: dqkv rel %.3g (limit %g)", what, e_grad, limit);
-    printf("    %-28s out %.2e  lse %.2e  dqkv %.2e\n", what, e_out, e_lse, e_grad);
+    printf("    %-40s out %.2e  lse %.2e  dqkv %.2e\n", what, e_out, e_lse, e_grad);
+}
+
+/* Each shape with the asynchronous copies landing as late and as early as the GPU allows. */
+template <typename T, int HDP> void check_shape(const Shape &s, double limit, const char *dtype) {
+    for (simt::CopyTiming timing : {simt::COPY_AT_WAIT, simt::COPY_AT_ISSUE}) {
+        simt::copy_timing = timing;
+        check_timing<T, HDP>(s, limit, dtype);
+    }
 }
 
 void bf16_model_widths() {
