@@ -124,6 +124,12 @@ static void wrong_types_refused(void) {
     CHECK_ERR(rc, e, "the config is empty");
     rc = run_config_load(&c, "/nonexistent/x.yaml", NULL, 0, &e);
     CHECK_ERR(rc, e, "cannot read config file '/nonexistent/x.yaml'");
+    rc = run_config_load(&c, "configs", NULL, 0, &e);
+    CHECK_ERR(rc, e, "cannot read config file 'configs': it is a directory (expected a YAML file)");
+    rc = load_text(&c, "train:\n  lr: 0.1\n---\ntrain:\n  lr: 0.2\n", NULL, 0, &e);
+    CHECK_ERR(rc, e, ":3: a second YAML document begins here; a config is one document");
+    rc = load_text(&c, "---\ntrain:\n  lr: 0.1\n...\n---\n", NULL, 0, &e);
+    CHECK(rc == 0 && c.train.lr == 0.1, "document markers and an empty second document are fine: %s", e.msg);
 }
 
 static void value_checks(void) {
