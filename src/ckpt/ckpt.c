@@ -1,6 +1,7 @@
 /* Reading checkpoints: HDF5 files of our format and official PyTorch .pt files, through one set of
  * name/shape rules (tensor_match); finding the newest intact checkpoint of a run. */
 #include <dirent.h>
+#include <math.h>
 #include <string.h>
 
 #include "../util/h5util.h"
@@ -30,12 +31,26 @@ void ckpt_meta_free(CkptMeta *m) {
 /* A section's tensors are read through one of these: k indexes the list given to tensor_match. */
 typedef int (*TensorReader)(void *ctx, int k, float *dst, size_t n, Error *e);
 
+/* Training never saves a non-finite value, so one is damage; loaded, it would turn every sample
+ * black or the first loss into NaN without naming the file. */
+static int check_finite(const float *x, size_t n, const char *where, const char *name, Error *e) {
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(x[k]))
+            return error_set(e, "%s: %s holds %s at element %zu (a damaged checkpoint, or one of a diverged run)",
+                             where, name, isnan(x[k]) ? "NaN" : "Inf", k);
+    return 0;
+}
+
 static int load_section(const ParamTable *t, int trainable_only, TensorMeta *const *found, int n, int strict,
                         const char *where, TensorReader rd, void *ctx, float *buf, Error *e) {
     int *map = xmalloc((size_t)t->count * sizeof *map, "tensor map");
     int rc = tensor_match(t, trainable_only, found, n, strict, where, map, e);
-    for (int i = 0; i < t->count && rc == 0; i++)
-        if (map[i] >= 0) rc = rd(ctx, map[i], buf + t->params[i].offset, t->params[i].numel, e);
+    for (int i = 0; i < t->count && rc == 0; i++) {
+        const ParamInfo *p = &t->params[i];
+        if (map[i] < 0) continue;
+        rc = rd(ctx, map[i], buf + p->offset, p->numel, e);
+        if (rc == 0) rc = check_finite(buf + p->offset, p->numel, where, p->name, e);
+    }
     free(map);
     return rc;
 }

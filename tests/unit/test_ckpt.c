@@ -8,6 +8,7 @@
  * with mpirun -np 2 and 3 (and --disk-full on a small tmpfs where it can mount one). Every rank
  * checks; rank 0 prints one PASS/FAIL line per case for all. */
 #include <errno.h>
+#include <math.h>
 #include <mpi.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -164,6 +165,15 @@ static void save_load_round_trip(void) {
     CHECK(ckpt_validate(path, &g.t, &e) == 0, "%s", e.msg);
     CkptTensors opt = {.exp_avg = g.ts.model};
     CHECK(ckpt_load(path, &g.t, &opt, NULL, 1, &e) < 0 && strstr(e.msg, "no /opt/exp_avg section"), "%s", e.msg);
+    /* A non-finite value is damage, named with its section and tensor. */
+    const ParamInfo *p = &g.t.params[3];
+    g.ts.ema[p->offset + 5] = NAN;
+    path_of(path, sizeof path, "nan.h5");
+    CHECK(ckpt_save(path, MPI_COMM_WORLD, &g.t, &g.ts, &g.meta, &e) == 0, "%s", e.msg);
+    CkptTensors both = {.model = g.ts.model, .ema = g.ts.ema};
+    char want[300];
+    snprintf(want, sizeof want, "nan.h5: ema: %s holds NaN at element 5 (a damaged checkpoint", p->name);
+    CHECK(ckpt_load(path, &g.t, &both, NULL, 1, &e) < 0 && strstr(e.msg, want), "%s", e.msg);
     fixture_free(&g);
     fixture_free(&f);
 }
