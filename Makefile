@@ -14,7 +14,7 @@
 # Debian packages of the build, the tests and the demo (one list: `make deps` and .ci/run use it).
 DEBIAN_PACKAGES := build-essential pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin \
     libhdf5-openmpi-dev hdf5-tools libyaml-dev liblmdb-dev lmdb-utils zlib1g-dev \
-    dataset-fashion-mnist python3 python3-numpy python3-h5py python3-lmdb \
+    dataset-fashion-mnist python3 python3-numpy python3-h5py \
     slurm-wlm slurm-client munge
 
 # Build on every core unless -j was given (sub-makes share the top make's job slots).
@@ -83,18 +83,25 @@ BENCH_C := $(wildcard tests/bench/bench_*.c)
 # Programs for a GPU machine (tests/gpu/run.sh); built everywhere so that CI compiles them.
 GPU_TEST_C := $(wildcard tests/gpu/*.c)
 
+# The fused-attention kernels run on the CPU under tests/simt's emulation; they need only CUDA's
+# headers (the bf16/fp16 types), so CI builds and runs them wherever the toolkit is installed.
+SIMT_TEST_CC := $(if $(wildcard $(CUDA_HOME)/include/cuda_bf16.h),$(wildcard tests/simt/test_*.cc))
+
 LIB_OBJ := $(patsubst %.c,build/%.o,$(LIB_C)) $(patsubst %.cu,build/%.o,$(CUDA_SRC))
 PROGS := $(patsubst %.c,bin/%,$(notdir $(PROG_C)))
 TESTS := $(patsubst tests/unit/%.c,bin/tests/%,$(TEST_C))
 BENCHES := $(patsubst tests/bench/%.c,bin/bench/%,$(BENCH_C))
 GPU_TESTS := $(patsubst tests/gpu/%.c,bin/gpu/%,$(GPU_TEST_C))
+SIMT_TESTS := $(patsubst tests/simt/%.cc,bin/tests/%,$(SIMT_TEST_CC))
 LIB := build/libmaskdit.a
 
 .PHONY: all deps ensure-deps test demo bench clean
 # Keep the objects of program mains (intermediate files of a pattern chain) so that a second
-# `make` finds nothing to do.
-.SECONDARY:
-all: $(PROGS) $(TESTS) $(BENCHES) $(GPU_TESTS)
+# `make` finds nothing to do. Only those: a bare .SECONDARY makes every target intermediate, and a
+# missing intermediate prerequisite (the CUDA stamp, cuda/absent.o) then rebuilds nothing, so that
+# switching CUDA=0/1 kept the other build's library.
+.SECONDARY: $(patsubst %.c,build/%.o,$(PROG_C) $(TEST_C) $(BENCH_C) $(GPU_TEST_C))
+all: $(PROGS) $(TESTS) $(BENCHES) $(GPU_TESTS) $(SIMT_TESTS)
 
 # The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it
 # may assume floating-point operations do not trap and math functions do not set errno; they
@@ -140,6 +147,12 @@ bin/tests/%: build/tests/unit/%.o $(LIB)
 
 bin/bench/%: build/tests/bench/%.o $(LIB)
 	$(link)
+
+# The kernels pun 16-bit pairs through uint32_t, as CUDA code does: no strict aliasing on the host.
+bin/tests/test_simt_%: tests/simt/test_simt_%.cc $(wildcard tests/simt/*.h cuda/*.cuh) tests/unit/test.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX   $<")
+	$(Q)g++ -std=c++17 -O2 -g -Wall -Wextra -Wno-unknown-pragmas -fno-strict-aliasing -I$(CUDA_HOME)/include $< -o $@
 
 bin/gpu/%: build/tests/gpu/%.o $(LIB)
 	$(link)

@@ -177,11 +177,16 @@ static int cmd_info(int argc, char **argv) {
 
 /* ------------------------------------------------------------------ import */
 
+/* The value after a flag; a flag at the end of the line is refused. */
+static const char *flag_value(const char *flag, const char *value) {
+    if (!value) die("%s needs a value\n%s", flag, USAGE);
+    return value;
+}
+
 static int parse_int_flag(const char *flag, const char *value) {
     long long v;
     Error e;
-    if (!value) die("%s needs a value\n%s", flag, USAGE);
-    if (parse_whole(flag, value, 1, 1 << 20, &v, &e)) die("%s", e.msg);
+    if (parse_whole(flag, flag_value(flag, value), 1, 1 << 20, &v, &e)) die("%s", e.msg);
     return (int)v;
 }
 
@@ -191,7 +196,7 @@ static int cmd_import(const Dist *d, int argc, char **argv) {
     HeadFlags heads = {0, 0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--model-type") == 0 && v) model_type = argv[++i];
+        if (strcmp(a, "--model-type") == 0) model_type = flag_value(a, v), i++;
         else if (strcmp(a, "--input-size") == 0) input_size = parse_int_flag(a, v), i++;
         else if (strcmp(a, "--num-heads") == 0) heads.num_heads = parse_int_flag(a, v), i++;
         else if (strcmp(a, "--decoder-num-heads") == 0) heads.decoder_num_heads = parse_int_flag(a, v), i++;

@@ -94,6 +94,7 @@ expect_error import_bad_flag "unknown option --frobnicate" $BIN/maskdit-ckpt imp
 expect_error import_bad_number "--input-size: expected a whole number from 1 to 1048576, got 'big'" \
     $BIN/maskdit-ckpt import "$PT" "$TMP/x.h5" --input-size big
 expect_error import_missing_args "import needs X.pt and OUT.h5" $BIN/maskdit-ckpt import "$PT"
+expect_error import_flag_without_value "--model-type needs a value" $BIN/maskdit-ckpt import "$PT" "$TMP/x.h5" --model-type
 expect_error info_missing_file "$TMP/none.pt: cannot open" $BIN/maskdit-ckpt info "$TMP/none.pt"
 expect_error unknown_command "unknown command 'frob'" $BIN/maskdit-ckpt frob
 [ ! -e "$TMP/s2.h5" ] && [ ! -e "$TMP/s2.h5.tmp" ] && pass import_failure_writes_nothing ||

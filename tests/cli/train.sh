@@ -71,6 +71,11 @@ out=$(train --results_dir "$TMP/r2" 2>&1)
 $COMPARE "$(ckpt r1 6)" "$(ckpt r2 6)" >"$TMP/cmp" && pass resume_bitwise || fail resume_bitwise "$(cat "$TMP/cmp")"
 out=$(train --results_dir "$TMP/r2" 2>&1)
 [[ $out == *"Nothing to do: step 6"* ]] && pass requeue_after_the_end || fail requeue_after_the_end "$out"
+# The original's options and keys without effect here are accepted, each with its notice.
+out=$(train --results_dir "$TMP/r2" --num_workers 2 --use_wandb --set data.random_flip=true --set eval.batchsize=4 2>&1)
+[[ $out == *"notice: --num_workers and --use_wandb have no effect here"* &&
+    $out == *"notice: config keys accepted without effect here: data.random_flip, eval.batchsize"* &&
+    $out == *"Nothing to do: step 6"* ]] && pass ignored_flags_and_keys_noticed || fail ignored_flags_and_keys_noticed "$out"
 
 # ---- world-size independence: 2 ranks x 4, 1 rank x 4 x 2 accumulation rounds ----
 $MPIRUN -np 2 $BIN/maskdit-train --config "$TMP/tiny.yaml" --set train.batchsize=4 --results_dir "$TMP/r3" >"$TMP/r3.log" 2>&1 ||
@@ -156,7 +161,8 @@ expect_error bad_type "train.batchsize: expected an integer, got 'eight'" train 
 printf 'data:\n  category: lmdb\n  root: /data/in256\n' >"$TMP/lmdb.yaml"
 expect_error bad_lmdb_category "maskdit-convert lmdb /data/in256/train --out /data/in256-hdf5" \
     $BIN/maskdit-train --config "$TMP/lmdb.yaml" --results_dir "$TMP/rx"
-expect_error bad_missing_dataset "$TMP/no-such-data" train --set data.root="$TMP/no-such-data" --results_dir "$TMP/rx"
+expect_error bad_missing_dataset "data.root: $TMP/no-such-data: dataset directory not found" \
+    train --set data.root="$TMP/no-such-data" --results_dir "$TMP/rx"
 expect_error bad_dataset_shape "holds 1x32x32 samples (pixels), the model takes 3x32x32" \
     train --set model.in_channels=3 --set data.num_channels=3 --results_dir "$TMP/rx"
 expect_error bad_class_count "has 10 classes, the model 5 (model.num_classes)" \
@@ -166,7 +172,10 @@ expect_error bad_dataset_too_small "fewer than one global batch of 1024" train -
 # (1536 wide, 16 blocks: about 9 GB of weights and optimizer state, 80 MB of activations per sample).
 expect_error bad_batch_memory "would fit" train --set model.hidden_size=1536 --set model.depth=16 \
     --set model.num_heads=16 --set train.batchsize=512 --results_dir "$TMP/rx"
-expect_error bad_checkpoint_shapes "cannot load $(ckpt r1 6)" train --ckpt_path "$(ckpt r1 6)" --set model.hidden_size=64
+# A tiny model 64 wide instead of 32: the first tensor whose shape differs is named.
+expect_error bad_checkpoint_shapes \
+    "cannot load $(ckpt r1 6): $(ckpt r1 6): model: model.pos_embed: expected shape (1, 64, 64), found (1, 64, 32)" \
+    train --ckpt_path "$(ckpt r1 6)" --set model.hidden_size=64
 expect_error bad_checkpoint_heads "is from a different model: model.num_heads is 2 there, 4 in this config" \
     train --ckpt_path "$(ckpt r1 6)" --set model.num_heads=4
 # A run directory of another model is neither resumed nor overwritten by a fresh start.
@@ -182,6 +191,10 @@ expect_error bad_flag "unknown option '--frobnicate'" train --frobnicate
 expect_error bad_enable_eval "FID evaluation during training is not built in" train --enable_eval
 expect_error bad_seed_flag "--global_seed: --set train.seed=x: train.seed: expected an integer, got 'x'" train --global_seed x
 
-out=$(train --print_config --set train.lr=2e-4 --tag=-x --global_seed 7 2>&1)
-[[ $out == *"lr: 0.0002"* && $out == *"tag: \"-x\""* && $out == *"seed: 7  # ext"* && $out != *"run:"* ]] &&
+# Every flag that is a config key lands on its key.
+out=$(train --print_config --set train.lr=2e-4 --tag=-x --global_seed 7 --resample --threads 3 --precision fp32 \
+    --device auto 2>&1)
+[[ $out == *"lr: 0.0002"* && $out == *"tag: \"-x\""* && $out == *"seed: 7  # ext"* && $out != *"run:"* &&
+    $out == *"resampled: true  # ext"* && $out == *"threads: 3  # ext"* && $out == *"precision: fp32  # ext"* &&
+    $out == *"device: auto  # ext"* ]] &&
     pass print_config || fail print_config "$out"

@@ -1,0 +1,411 @@
+/* The kernels of the fused ("flash") multi-head self-attention for 16-bit activations, FlashAttention-2 style: the
+ * T x T scores never leave the chip. Tensor cores through mma.sync.m16n8k16 (bf16 or fp16 inputs,
+ * fp32 accumulation); softmax and every sum in fp32.
+ *
+ * Layouts (as the batched-GEMM path, attention.cu): q, k, v are read in place from qkv [N, T, 3E]
+ * (columns [q | k | v], head h at columns h*hd .. h*hd+hd-1 of each), out and dout are [N, T, E],
+ * dqkv [N, T, 3E]; lse [N, H, T] (f32, natural log: P = exp(s - lse), s = q.k / sqrt(hd)).
+ *
+ * Head widths: any multiple of 8 up to 128, padded inside to HDP, the next multiple of 16 (the
+ * k extent of one mma): 72 -> 80. Padding columns and rows past T are read as zeros; scores of keys
+ * past T are masked to -inf (P = 0). T is any length >= 1.
+ *
+ * Kernels (4 warps each, 16 rows of the 16 x 8 mma tiles per warp; no atomics, so runs repeat bit
+ * for bit):
+ *   forward:       grid (query blocks of 64, H, N); each warp keeps 16 query rows in registers
+ *                  and loops over key blocks of 64 (K row-major and V transposed in shared
+ *                  memory), with the online softmax (running max m and sum l per row, in log2
+ *                  units); writes O / l and lse = (m + log2 l) ln 2.
+ *   rowdot:        D[n,h,t] = sum_d dO o O (the softmax-backward row term), one thread per row/head.
+ *   backward dK dV: grid (key blocks of 64, H, N); each warp keeps 16 keys' K and V in registers
+ *                  and loops over query blocks of 32: S^T = K Q^T, P^T = exp(S^T - lse),
+ *                  dP^T = V dO^T, dV += P^T dO, dS^T = P^T (dP^T - D), dK += dS^T Q.
+ *   backward dQ:   grid (query blocks of 64, H, N); each warp keeps 16 rows of Q and dO in
+ *                  registers and loops over key blocks of 32: S, P, dP = dO V^T, dS, dQ += dS K.
+ * The 1/sqrt(hd) of dS is applied once to dQ and dK at the end.
+ *
+ * mma.m16n8k16 fragments (PTX ISA; g = lane / 4, t = lane % 4; each 32-bit register holds two
+ * consecutive 16-bit values, the lower column in the low half):
+ *   A (16 x 16, row-major): a0 (row g, cols 2t, 2t+1), a1 (row g+8, same cols),
+ *                           a2 (row g, cols 2t+8, 2t+9), a3 (row g+8, cols 2t+8, 2t+9)
+ *   B (16 x 8, k x n):      b0 (k = 2t, 2t+1; n = g), b1 (k = 2t+8, 2t+9; n = g)
+ *   C (16 x 8, f32):        c0, c1 (row g, cols 2t, 2t+1), c2, c3 (row g+8, cols 2t, 2t+1)
+ * A B operand needs pairs consecutive in k: for B = K^T (k = head dim) they are consecutive in a
+ * row-major K tile; for B = V (k = key) they are consecutive in a transposed tile Vt[d][key].
+ * The accumulator of two neighbouring 8-column tiles is exactly the A fragment of a 16-column
+ * block (c0 c1 of tile 2i -> a0, c2 c3 -> a1, tile 2i+1 -> a2, a3), so P and dS go from one mma
+ * to the next in registers.
+ *
+ * Shared-memory tiles have rows padded by 8 values (16 bytes): 32-bit fragment reads of 8 rows x
+ * 4 threads then hit 32 different banks.
+ *
+ * Device code only: flash_attention.cu includes it after tensor_core.cuh and launches the kernels;
+ * tests/simt/ includes it after its CPU emulation of the CUDA built-ins and of tensor_core.cuh
+ * (ex2, mma16816, ldmatrix_x4_trans) and of internal.cuh's load_f32, and checks the kernels
+ * against a float64 attention in CI. */
+#ifndef MASKDIT_CUDA_FLASH_ATTENTION_KERNELS_CUH
+#define MASKDIT_CUDA_FLASH_ATTENTION_KERNELS_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdint.h>
+
+#define FLASH_THREADS 128   /* 4 warps */
+#define FLASH_ROWS 64       /* query rows (forward, dQ) or keys (dK dV) of one block: 16 per warp */
+#define FLASH_FWD_KEYS 64   /* keys per step of the forward pass */
+#define FLASH_BWD_STEP 32   /* queries (dK dV) or keys (dQ) per step of the backward kernels */
+
+constexpr float LOG2E = 1.4426950408889634f, LN2 = 0.6931471805599453f;
+
+/* ---- building blocks ---- */
+
+/* Two floats -> one register of two 16-bit values (lo in the low half), rounded to nearest. */
+template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
+/* Two consecutive 16-bit values (the first at an even index) as one register. */
+__device__ __forceinline__ uint32_t pair(const uint16_t *p) { return *reinterpret_cast<const uint32_t *>(p); }
+
+/* The B fragment (b0, b1) of 8 columns n (rows n0 .. n0+7 of `tile`) and 16 k values k0 .. k0+15,
+ * from a tile whose rows are the n index and whose columns are the k index (row stride `stride`):
+ * b0 = tile[n0+g][k0+2t, +1], b1 = tile[n0+g][k0+8+2t, +1]. */
+__device__ __forceinline__ void b_frag(uint32_t &b0, uint32_t &b1, const uint16_t *tile, int stride, int n0, int k0,
+                                       int g, int t) {
+    const uint16_t *p = tile + (n0 + g) * stride + k0 + 2 * t;
+    b0 = pair(p);
+    b1 = pair(p + 8);
+}
+
+/* A fragments (KS k-steps of 16 columns) of rows r0 .. r0+15 of a head's view (element (r, d) at
+ * v + r*ld + d), straight from global memory; rows >= T_ and columns >= hd are zeros. */
+template <int KS>
+__device__ __forceinline__ void load_a_frags(uint32_t (&f)[KS][4], const uint16_t *v, size_t ld, int r0, int T_,
+                                             int hd, int g, int t) {
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int row = r0 + g + (i % 2) * 8, col = kk * 16 + (i / 2) * 8 + 2 * t;   /* a0..a3 as in the header */
+            f[kk][i] = row < T_ && col < hd ? pair(v + row * ld + col) : 0u;
+        }
+}
+
+/* A fragment of one 16-column block from the accumulators of its two 8-column tiles. */
+template <typename T>
+__device__ __forceinline__ void acc_to_a(uint32_t (&a)[4], const float (&lo)[4], const float (&hi)[4]) {
+    a[0] = pack2<T>(lo[0], lo[1]);
+    a[1] = pack2<T>(lo[2], lo[3]);
+    a[2] = pack2<T>(hi[0], hi[1]);
+    a[3] = pack2<T>(hi[2], hi[3]);
+}
+
+/* Rows r0 .. r0+R-1 and head-dim columns 0 .. HDP-1 of a head's view (element (r, d) at
+ * v + r*ld + d; rows >= T_ and columns >= hd as zeros) into shared memory, row-major with row
+ * stride HDP+8 (rs) and/or transposed with row stride R+8 (ts), in 16-byte chunks (8 values; hd is
+ * a multiple of 8, so a chunk is either all inside the head or all padding). Transposing: 32
+ * consecutive threads take 32 consecutive rows of one chunk, so each 16-bit store of the warp
+ * goes to 16 consecutive words; row-major only: consecutive threads read consecutive chunks. */
+template <int R, int HDP>
+__device__ __forceinline__ void load_tile(uint16_t *rs, uint16_t *ts, const uint16_t *v, size_t ld, int r0, int T_,
+                                          int hd) {
+    constexpr int CH = HDP / 8;
+    for (int c = threadIdx.x; c < R * CH; c += FLASH_THREADS) {
+        int r = ts ? c % R : c / CH, ch = ts ? c / R : c % CH;
+        uint4 x = make_uint4(0u, 0u, 0u, 0u);
+        if (r0 + r < T_ && ch * 8 < hd) x = *reinterpret_cast<const uint4 *>(v + (r0 + r) * ld + ch * 8);
+        if (rs) *reinterpret_cast<uint4 *>(rs + r * (HDP + 8) + ch * 8) = x;
+        if (ts) {
+            const uint32_t w[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+            for (int i = 0; i < 8; i++) ts[(ch * 8 + i) * (R + 8) + r] = (uint16_t)(w[i / 2] >> (16 * (i % 2)));
+        }
+    }
+}
+
+/* Stores a 16 x HDP accumulator (rows r0 .. r0+15, times mul) into rows < T_, columns < hd of a
+ * head's view (element (r, d) at dst + r*ld + d). */
+template <typename T, int NT>
+__device__ __forceinline__ void store_acc(T *dst, size_t ld, const float (&acc)[NT][4], const float (&mul)[2], int r0,
+                                          int T_, int hd, int g, int t) {
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        int row = r0 + g + 8 * half;
+        if (row >= T_) continue;
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+            if (j * 8 < hd)
+                *reinterpret_cast<uint32_t *>(dst + row * ld + j * 8 + 2 * t) =
+                    pack2<T>(acc[j][2 * half] * mul[half], acc[j][2 * half + 1] * mul[half]);
+    }
+}
+
+template <int NT> __device__ __forceinline__ void zero_acc(float (&a)[NT][4]) {
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) a[j][i] = 0.0f;
+}
+
+/* C (+)= A B over KS k-steps: A from registers, B from a tile as in b_frag; NB 8-column tiles. */
+template <typename T, int KS, int NB>
+__device__ __forceinline__ void mma_rows(float (&c)[NB][4], const uint32_t (&a)[KS][4], const uint16_t *tile,
+                                         int stride, int g, int t) {
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++)
+#pragma unroll
+        for (int j = 0; j < NB; j++) {
+            uint32_t b0, b1;
+            b_frag(b0, b1, tile, stride, j * 8, kk * 16, g, t);
+            mma16816<T>(c[j], a[kk], b0, b1);
+        }
+}
+
+/* C += A B where A is the accumulator of a previous mma (16 x 8*NA, converted block by block) and
+ * B comes from a transposed tile (rows = the n index of C, columns = the k index). */
+template <typename T, int NA, int NB>
+__device__ __forceinline__ void mma_acc(float (&c)[NB][4], const float (&acc)[NA][4], const uint16_t *tile,
+                                        int stride, int g, int t) {
+#pragma unroll
+    for (int kk = 0; kk < NA / 2; kk++) {
+        uint32_t a[4];
+        acc_to_a<T>(a, acc[2 * kk], acc[2 * kk + 1]);
+#pragma unroll
+        for (int j = 0; j < NB; j++) {
+            uint32_t b0, b1;
+            b_frag(b0, b1, tile, stride, j * 8, kk * 16, g, t);
+            mma16816<T>(c[j], a, b0, b1);
+        }
+    }
+}
+
+/* What a thread works on: the (sample, head) of its block (blockIdx.z, blockIdx.y), i.e. the q, k,
+ * v columns of qkv and dqkv (element offset `off`, row stride ld = 3E), the dO (dout, if given)
+ * and out columns (offset `off_e`, stride E) and the rows of lse and D (from index `row0`); the
+ * 16 rows of its warp from r0 (queries, or keys in the dK dV kernel); its lane's g and t. */
+struct HeadView {
+    const uint16_t *q, *k, *v, *dO;
+    size_t ld, off, off_e, row0;
+    int E, r0, g, t;
+};
+
+__device__ __forceinline__ HeadView head_view(const void *qkv, const void *dout, int T_, int H, int hd) {
+    HeadView hv;
+    const int h = blockIdx.y, n = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    hv.r0 = blockIdx.x * FLASH_ROWS + warp * 16;
+    hv.g = lane / 4;
+    hv.t = lane % 4;
+    hv.E = H * hd;
+    hv.ld = 3 * (size_t)hv.E;
+    hv.off = (size_t)n * T_ * hv.ld + (size_t)h * hd;
+    hv.off_e = (size_t)n * T_ * hv.E + (size_t)h * hd;
+    hv.row0 = ((size_t)n * H + h) * T_;
+    hv.q = reinterpret_cast<const uint16_t *>(qkv) + hv.off;
+    hv.k = hv.q + hv.E;
+    hv.v = hv.q + 2 * hv.E;
+    hv.dO = dout ? reinterpret_cast<const uint16_t *>(dout) + hv.off_e : nullptr;
+    return hv;
+}
+
+/* ---- forward ---- */
+
+template <typename T, int HDP>
+__global__ void __launch_bounds__(FLASH_THREADS)
+    flash_forward_kernel(T *out, float *lse, const T *qkv, int T_, int H, int hd, float scale_log2) {
+    constexpr int KS = HDP / 16, NT = HDP / 8, BK = FLASH_FWD_KEYS, NS = BK / 8, SK = HDP + 8, SV = BK + 8;
+    __shared__ __align__(16) uint16_t k_rm[BK * SK];    /* K tile [key][d] */
+    __shared__ __align__(16) uint16_t v_tr[HDP * SV];   /* V tile transposed [d][key] */
+    const HeadView hv = head_view(qkv, nullptr, T_, H, hd);
+    const int g = hv.g, t = hv.t, r0 = hv.r0;   /* this thread's rows r0+g (i = 0, 1) and r0+g+8 (i = 2, 3) */
+
+    uint32_t qf[KS][4];
+    load_a_frags<KS>(qf, hv.q, hv.ld, r0, T_, hd, g, t);
+    float o[NT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};   /* l: this thread's columns only */
+    zero_acc<NT>(o);
+    for (int k0 = 0; k0 < T_; k0 += BK) {
+        __syncthreads();   /* every warp is done with the previous tiles */
+        load_tile<BK, HDP>(k_rm, nullptr, hv.k, hv.ld, k0, T_, hd);
+        load_tile<BK, HDP>(nullptr, v_tr, hv.v, hv.ld, k0, T_, hd);
+        __syncthreads();
+        float s[NS][4];
+        zero_acc<NS>(s);
+        mma_rows<T, KS, NS>(s, qf, k_rm, SK, g, t);   /* S = Q K^T */
+        /* scores in log2 units; keys past T masked (key k0 is valid, so every row max is finite) */
+        float mx[2] = {m[0], m[1]};
+#pragma unroll
+        for (int j = 0; j < NS; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int key = k0 + j * 8 + 2 * t + i % 2;
+                s[j][i] = key < T_ ? s[j][i] * scale_log2 : -INFINITY;
+                mx[i / 2] = fmaxf(mx[i / 2], s[j][i]);
+            }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {   /* the 4 threads of a quad hold one row's 8 columns of a tile */
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            float alpha = ex2(m[r] - mx[r]);   /* 0 on the first block (m = -inf) */
+            m[r] = mx[r];
+            l[r] *= alpha;
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+                o[j][2 * r] *= alpha;
+                o[j][2 * r + 1] *= alpha;
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < NS; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                s[j][i] = ex2(s[j][i] - m[i / 2]);
+                l[i / 2] += s[j][i];
+            }
+        mma_acc<T, NS, NT>(o, s, v_tr, SV, g, t);   /* O += P V */
+    }
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+        inv[r] = 1.0f / l[r];
+        int row = r0 + g + 8 * r;
+        if (t == 0 && row < T_) lse[hv.row0 + row] = (m[r] + log2f(l[r])) * LN2;
+    }
+    store_acc<T, NT>(out + hv.off_e, hv.E, o, inv, r0, T_, hd, g, t);
+}
+
+/* ---- backward ---- */
+
+/* D[n,h,t] = sum_d dO[n,t,h*hd+d] O[n,t,h*hd+d], one thread per (token, head). */
+template <typename T>
+__global__ void flash_rowdot_kernel(float *D, const T *dout, const T *out, int N, int T_, int H, int hd) {
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= (size_t)N * T_ * H) return;
+    size_t token = i / H;
+    int h = (int)(i % H);
+    const T *a = dout + token * H * hd + (size_t)h * hd, *b = out + token * H * hd + (size_t)h * hd;
+    float s = 0.0f;
+    for (int d = 0; d < hd; d += 8) {
+        float x[8], y[8];
+        load_f32<T, 8>(a + d, x);
+        load_f32<T, 8>(b + d, y);
+#pragma unroll
+        for (int e = 0; e < 8; e++) s += x[e] * y[e];
+    }
+    size_t n = token / T_, tt = token % T_;
+    D[(n * H + h) * T_ + tt] = s;
+}
+
+/* The arguments of both backward kernels (D: rowsum(dO o O), [N, H, T]). */
+template <typename T> struct FlashBackward {
+    T *dqkv;
+    const T *qkv, *dout;
+    const float *lse, *D;
+    int T_, H, hd;
+    float scale, scale_log2;
+};
+
+template <typename T, int HDP>
+__global__ void __launch_bounds__(FLASH_THREADS) flash_backward_kv_kernel(const FlashBackward<T> a) {
+    constexpr int KS = HDP / 16, NT = HDP / 8, BQ = FLASH_BWD_STEP, NS = BQ / 8, SR = HDP + 8, ST = BQ + 8;
+    const int T_ = a.T_, hd = a.hd;
+    __shared__ __align__(16) uint16_t q_rm[BQ * SR];     /* Q tile [query][d] */
+    __shared__ __align__(16) uint16_t q_tr[HDP * ST];    /* Q tile transposed [d][query] */
+    __shared__ __align__(16) uint16_t do_rm[BQ * SR];    /* dO tile [query][d] */
+    __shared__ __align__(16) uint16_t do_tr[HDP * ST];   /* dO tile transposed [d][query] */
+    __shared__ float lse_s[BQ], d_s[BQ];               /* lse (log2 units) and D of the tile's queries */
+    const HeadView hv = head_view(a.qkv, a.dout, T_, a.H, hd);
+    const int g = hv.g, t = hv.t, r0 = hv.r0;   /* r0: this warp's keys */
+    const float *lse_h = a.lse + hv.row0, *D_h = a.D + hv.row0;
+
+    uint32_t kf[KS][4], vf[KS][4];
+    load_a_frags<KS>(kf, hv.k, hv.ld, r0, T_, hd, g, t);
+    load_a_frags<KS>(vf, hv.v, hv.ld, r0, T_, hd, g, t);
+    float dk[NT][4], dv[NT][4];
+    zero_acc<NT>(dk);
+    zero_acc<NT>(dv);
+    for (int q0 = 0; q0 < T_; q0 += BQ) {
+        __syncthreads();
+        load_tile<BQ, HDP>(q_rm, q_tr, hv.q, hv.ld, q0, T_, hd);
+        load_tile<BQ, HDP>(do_rm, do_tr, hv.dO, hv.E, q0, T_, hd);
+        for (int i = threadIdx.x; i < BQ; i += FLASH_THREADS) {
+            lse_s[i] = q0 + i < T_ ? lse_h[q0 + i] * LOG2E : 0.0f;
+            d_s[i] = q0 + i < T_ ? D_h[q0 + i] : 0.0f;
+        }
+        __syncthreads();
+        float p[NS][4], dp[NS][4];   /* P^T and dP^T: rows = this warp's keys, columns = the tile's queries */
+        zero_acc<NS>(p);
+        zero_acc<NS>(dp);
+        mma_rows<T, KS, NS>(p, kf, q_rm, SR, g, t);     /* S^T = K Q^T */
+        mma_rows<T, KS, NS>(dp, vf, do_rm, SR, g, t);   /* dP^T = V dO^T */
+#pragma unroll
+        for (int j = 0; j < NS; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int c = j * 8 + 2 * t + i % 2;   /* query q0 + c */
+                p[j][i] = q0 + c < T_ ? ex2(p[j][i] * a.scale_log2 - lse_s[c]) : 0.0f;
+                dp[j][i] = p[j][i] * (dp[j][i] - d_s[c]);   /* dS^T (without 1/sqrt(hd)) */
+            }
+        mma_acc<T, NS, NT>(dv, p, do_tr, ST, g, t);    /* dV += P^T dO */
+        mma_acc<T, NS, NT>(dk, dp, q_tr, ST, g, t);    /* dK += dS^T Q */
+    }
+    const float one[2] = {1.0f, 1.0f}, sc[2] = {a.scale, a.scale};
+    store_acc<T, NT>(a.dqkv + hv.off + hv.E, hv.ld, dk, sc, r0, T_, hd, g, t);
+    store_acc<T, NT>(a.dqkv + hv.off + 2 * hv.E, hv.ld, dv, one, r0, T_, hd, g, t);
+}
+
+template <typename T, int HDP>
+__global__ void __launch_bounds__(FLASH_THREADS) flash_backward_q_kernel(const FlashBackward<T> a) {
+    constexpr int KS = HDP / 16, NT = HDP / 8, BK = FLASH_BWD_STEP, NS = BK / 8, SR = HDP + 8, ST = BK + 8;
+    const int T_ = a.T_, hd = a.hd;
+    __shared__ __align__(16) uint16_t k_rm[BK * SR];    /* K tile [key][d] */
+    __shared__ __align__(16) uint16_t k_tr[HDP * ST];   /* K tile transposed [d][key] */
+    __shared__ __align__(16) uint16_t v_rm[BK * SR];    /* V tile [key][d] */
+    const HeadView hv = head_view(a.qkv, a.dout, T_, a.H, hd);
+    const int g = hv.g, t = hv.t, r0 = hv.r0;   /* r0: this warp's queries */
+    const float *lse_h = a.lse + hv.row0, *D_h = a.D + hv.row0;
+
+    uint32_t qf[KS][4], of[KS][4];
+    load_a_frags<KS>(qf, hv.q, hv.ld, r0, T_, hd, g, t);
+    load_a_frags<KS>(of, hv.dO, hv.E, r0, T_, hd, g, t);
+    float lse2[2], Dr[2];   /* rows r0+g and r0+g+8 */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int row = r0 + g + 8 * r;
+        lse2[r] = row < T_ ? lse_h[row] * LOG2E : 0.0f;
+        Dr[r] = row < T_ ? D_h[row] : 0.0f;
+    }
+    float dq[NT][4];
+    zero_acc<NT>(dq);
+    for (int k0 = 0; k0 < T_; k0 += BK) {
+        __syncthreads();
+        load_tile<BK, HDP>(k_rm, k_tr, hv.k, hv.ld, k0, T_, hd);
+        load_tile<BK, HDP>(v_rm, nullptr, hv.v, hv.ld, k0, T_, hd);
+        __syncthreads();
+        float p[NS][4], ds[NS][4];   /* rows = this warp's queries, columns = the tile's keys */
+        zero_acc<NS>(p);
+        zero_acc<NS>(ds);
+        mma_rows<T, KS, NS>(p, qf, k_rm, SR, g, t);    /* S = Q K^T */
+        mma_rows<T, KS, NS>(ds, of, v_rm, SR, g, t);   /* dP = dO V^T */
+#pragma unroll
+        for (int j = 0; j < NS; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int key = k0 + j * 8 + 2 * t + i % 2;
+                p[j][i] = key < T_ ? ex2(p[j][i] * a.scale_log2 - lse2[i / 2]) : 0.0f;
+                ds[j][i] = p[j][i] * (ds[j][i] - Dr[i / 2]);   /* dS (without 1/sqrt(hd)) */
+            }
+        mma_acc<T, NS, NT>(dq, ds, k_tr, ST, g, t);   /* dQ += dS K */
+    }
+    const float sc[2] = {a.scale, a.scale};
+    store_acc<T, NT>(a.dqkv + hv.off, hv.ld, dq, sc, r0, T_, hd, g, t);
+}
+
+#endif
