@@ -35,7 +35,13 @@ static gzFile open_idx(const char *path, uint32_t magic, int ndims, long long *d
         return NULL;
     }
     unsigned char h[4 + 4 * 3];
-    int want = 4 + 4 * ndims, got = gzread(f, h, (unsigned)want);
+    int want = 4 + 4 * ndims, got = gzread(f, h, (unsigned)want), gz_status;
+    const char *gz_why = gzerror(f, &gz_status);
+    if (got < 0 || (gz_status != Z_OK && gz_status != Z_STREAM_END)) {   /* a damaged .gz: zlib's "<path>: <reason>" */
+        error_set(e, "%s (not a readable IDX file)", gz_why);
+        gzclose(f);
+        return NULL;
+    }
     uint32_t m = got >= 4 ? (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3] : 0;
     if (got >= 4 && m == magic && got != want) {
         gzclose(f);

@@ -89,6 +89,7 @@ static void parse(Bench *b, int argc, char **argv) {
     }
     if (model_config_validate(&b->cfg, &e) < 0) die("%s", e.msg);
     if (!(b->mask_ratio >= 0 && b->mask_ratio < 1)) die("--mask_ratio must be in [0, 1), got %g", b->mask_ratio);
+    if (model_check_mask_ratio(&b->cfg, b->mask_ratio, &e) < 0) die("--mask_ratio %s", e.msg);
     if (b->batch < 1 || b->steps < 1) die("--batch and --steps must be >= 1 (got %d and %d)", b->batch, b->steps);
 }
 

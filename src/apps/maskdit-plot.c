@@ -3,6 +3,7 @@
  * Draws the training loss of a run (the "train" records of <experiment>/metrics.jsonl, written by
  * maskdit-train) as a PNG line chart: the logged losses in gray, their running mean in blue. */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../../mpi/dist.h"
 #include "../plot/loss_chart.h"
@@ -16,7 +17,8 @@ int main(int argc, char **argv) {
             printf("usage: maskdit-plot METRICS.jsonl OUT.png [--title TEXT]\n");
             dist_finalize(&d);
             return 0;
-        } else if (!strcmp(argv[i], "--title") && i + 1 < argc) {
+        } else if (!strcmp(argv[i], "--title")) {
+            if (i + 1 >= argc) die("--title needs a value");
             title = argv[++i];
         } else if (argv[i][0] == '-') {
             die("unknown option '%s' (usage: maskdit-plot METRICS.jsonl OUT.png [--title TEXT])", argv[i]);
@@ -29,6 +31,9 @@ int main(int argc, char **argv) {
         }
     }
     if (!in || !out) die("usage: maskdit-plot METRICS.jsonl OUT.png [--title TEXT]");
+    struct stat si, so;   /* the chart would replace the run's only record of its losses */
+    if (stat(in, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+        die("%s is both the metrics file and the output; give the chart another name, e.g. loss.png", out);
     Error e;
     double *steps, *losses;
     int n;

@@ -1,6 +1,7 @@
 /* Reading checkpoints: HDF5 files of our format and official PyTorch .pt files, through one set of
  * name/shape rules (tensor_match); finding the newest intact checkpoint of a run. */
 #include <dirent.h>
+#include <math.h>
 #include <string.h>
 
 #include "../util/h5util.h"
@@ -30,12 +31,26 @@ void ckpt_meta_free(CkptMeta *m) {
 /* A section's tensors are read through one of these: k indexes the list given to tensor_match. */
 typedef int (*TensorReader)(void *ctx, int k, float *dst, size_t n, Error *e);
 
+/* Training never saves a non-finite value, so one is damage; loaded, it would turn every sample
+ * black or the first loss into NaN without naming the file. */
+static int check_finite(const float *x, size_t n, const char *where, const char *name, Error *e) {
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(x[k]))
+            return error_set(e, "%s: %s holds %s at element %zu (a damaged checkpoint, or one of a diverged run)",
+                             where, name, isnan(x[k]) ? "NaN" : "Inf", k);
+    return 0;
+}
+
 static int load_section(const ParamTable *t, int trainable_only, TensorMeta *const *found, int n, int strict,
                         const char *where, TensorReader rd, void *ctx, float *buf, Error *e) {
     int *map = xmalloc((size_t)t->count * sizeof *map, "tensor map");
     int rc = tensor_match(t, trainable_only, found, n, strict, where, map, e);
-    for (int i = 0; i < t->count && rc == 0; i++)
-        if (map[i] >= 0) rc = rd(ctx, map[i], buf + t->params[i].offset, t->params[i].numel, e);
+    for (int i = 0; i < t->count && rc == 0; i++) {
+        const ParamInfo *p = &t->params[i];
+        if (map[i] < 0) continue;
+        rc = rd(ctx, map[i], buf + p->offset, p->numel, e);
+        if (rc == 0) rc = check_finite(buf + p->offset, p->numel, where, p->name, e);
+    }
     free(map);
     return rc;
 }
@@ -373,7 +388,8 @@ int ckpt_check_layout(const char *path, const ParamTable *t, unsigned sections, 
         char where[1200];
         snprintf(where, sizeof where, "%s: %s", path, ckpt_section_group(s));
         rc = h5_list_section(f, path, ckpt_section_group(s), &l, e);
-        if (rc == 0) rc = tensor_match(t, ckpt_section_trainable_only(s), l.ptrs, l.n, 1, where, map, e);
+        if (rc == 0 && tensor_match(t, ckpt_section_trainable_only(s), l.ptrs, l.n, 1, where, map, e) < 0)
+            rc = CKPT_OTHER_MODEL;
         meta_list_free(&l);
     }
     free(map);
@@ -403,9 +419,9 @@ static int newest_first(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out_len) {
+int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out_len, Error *e) {
     DIR *d = opendir(dir);
-    if (!d) return -1;
+    if (!d) return 0;
     Candidate *c = NULL;
     int n = 0, cap = 0;
     for (struct dirent *de; (de = readdir(d));) {
@@ -420,16 +436,25 @@ int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out
     }
     closedir(d);
     qsort(c, (size_t)n, sizeof *c, newest_first);
-    int found = -1;
-    for (int i = 0; i < n && found < 0; i++) {
+    int found = 0;
+    for (int i = 0; i < n && found == 0; i++) {
         char path[4096];
-        Error e;
+        Error why;
         xsnprintf(path, sizeof path, "%s/%s", dir, c[i].name);
-        if (ckpt_validate(path, t, &e) == 0) {
+        int rc = ckpt_validate(path, t, &why);
+        if (rc == 0) {
             xsnprintf(out, out_len, "%s", path);
-            found = 0;
+            found = 1;
+        } else if (rc == CKPT_OTHER_MODEL) {
+            /* Skipping it would start afresh and overwrite that run's checkpoints. */
+            const char *detail = why.msg;
+            size_t named = strlen(path);
+            if (!strncmp(detail, path, named) && !strncmp(detail + named, ": ", 2)) detail += named + 2;   /* once */
+            found = error_set(e, "cannot resume from %s, a checkpoint of another model (%s); starting afresh would "
+                                 "overwrite the checkpoints of that run: give this one another --results_dir or --tag "
+                                 "(or move the file away if it is damaged)", path, detail);
         } else {
-            warn("skipping damaged checkpoint %s: %s", path, e.msg);
+            warn("skipping damaged checkpoint %s: %s", path, why.msg);
         }
     }
     for (int i = 0; i < n; i++) free(c[i].name);

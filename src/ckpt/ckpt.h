@@ -59,11 +59,14 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
 int ckpt_load(const char *path, const ParamTable *t, CkptTensors *want, CkptMeta *meta, int strict, Error *e);
 
 /* Newest complete checkpoint "NNNNNNN.h5" in dir that opens and passes ckpt_validate; damaged
- * ones are skipped with a warning naming them. Returns 0 and fills out, or -1 if none. */
-int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out_len);
+ * ones are skipped with a warning naming them. Returns 1 and fills out, 0 if there is none, -1
+ * with a message when the newest intact one holds another model (CKPT_OTHER_MODEL). */
+int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out_len, Error *e);
 
 /* Cheap integrity check of an HDF5 checkpoint: format attribute, every tensor of /model and /ema
- * (and of /opt when present) present with the right shape. */
+ * (and of /opt when present) present with the right shape. Returns -1 when the file cannot be
+ * read as a checkpoint, CKPT_OTHER_MODEL when it is one whose tensors are not those of t. */
+#define CKPT_OTHER_MODEL (-2)
 int ckpt_validate(const char *path, const ParamTable *t, Error *e);
 
 /* What a file is, from its first bytes: an HDF5 checkpoint or a PyTorch .pt archive. */

@@ -65,6 +65,10 @@ int run_config_check(const RunConfig *c, Error *e) {
     RANGE(c->data.num_classes >= -1, "data.num_classes", "%d", c->data.num_classes, "-1 or a class count");
     ModelConfig mc;
     if (run_config_model(c, &mc, e)) return error_prefix(e, "%s", where);
+    if (model_check_mask_ratio(&mc, m->mask_ratio, e)) return error_prefix(e, "%s: model.mask_ratio", where);
+    /* The schedules run between mask_ratio_min and mask_ratio. */
+    if (strcmp(m->mask_ratio_fn, "constant") && model_check_mask_ratio(&mc, m->mask_ratio_min, e))
+        return error_prefix(e, "%s: model.mask_ratio_min", where);
     return 0;
 }
 

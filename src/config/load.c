@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -181,14 +182,29 @@ static int syntax_error(const yaml_parser_t *p, const char *name, Error *e) {
                      p->context ? " " : "", p->context ? p->context : "");
 }
 
-/* Parse one YAML document from text (or file if f) and hand it to fn. */
+/* A second document ("---" and keys) would be ignored silently with all the values it sets; an
+ * empty one sets nothing. */
+static int no_second_document(yaml_parser_t *parser, const char *name, Error *e) {
+    yaml_document_t doc;
+    if (!yaml_parser_load(parser, &doc)) return syntax_error(parser, name, e);
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    Scalar v;
+    int rc = 0;
+    if (root && !(plain_scalar(root, &v) && v.kind == YS_NULL))
+        rc = error_set(e, "%s:%zu: a second YAML document begins here; a config is one document (remove the '---' "
+                          "line)", name, doc.start_mark.line + 1);
+    yaml_document_delete(&doc);
+    return rc;
+}
+
+/* Parse one YAML document from text (from f when text is NULL) and hand it to fn. */
 static int with_document(const char *text, FILE *f, const char *name, Error *e,
                          int (*fn)(void *ctx, yaml_document_t *doc, Error *e), void *ctx) {
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) FATAL("libyaml: cannot initialise a parser");
-    if (f) yaml_parser_set_input_file(&parser, f);
-    else yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+    if (text) yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+    else yaml_parser_set_input_file(&parser, f);
     int rc;
     if (!yaml_parser_load(&parser, &doc)) {
         rc = syntax_error(&parser, name, e);
@@ -196,6 +212,7 @@ static int with_document(const char *text, FILE *f, const char *name, Error *e,
         rc = fn(ctx, &doc, e);
         yaml_document_delete(&doc);
     }
+    if (rc == 0) rc = no_second_document(&parser, name, e);
     yaml_parser_delete(&parser);
     return rc;
 }
@@ -217,6 +234,9 @@ int run_config_apply_text(RunConfig *c, const char *text, const char *name, int 
 }
 
 static int apply_file(RunConfig *c, const char *path, Error *e) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return error_set(e, "cannot read config file '%s': it is a directory (expected a YAML file)", path);
     FILE *f = fopen(path, "rb");
     if (!f) return error_set(e, "cannot read config file '%s': %s", path, strerror(errno));
     DocCtx d = {c, path, 0};

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -54,7 +55,6 @@ int model_config_validate(const ModelConfig *c, Error *e) {
         return error_set(e, "hidden_size %d must be a multiple of 4 (2-D sin-cos position embedding)",
                          c->hidden_size);
     if (c->num_classes < 0) return error_set(e, "num_classes must be >= 0 (got %d)", c->num_classes);
-    if (!(c->mlp_ratio > 0)) return error_set(e, "mlp_ratio must be > 0 (got %g)", c->mlp_ratio);
     if (c->use_decoder) {
         if (c->decoder_depth < 0) return error_set(e, "decoder_depth must be >= 0 (got %d)", c->decoder_depth);
         if (c->decoder_num_heads < 1 || c->decoder_hidden_size < 1 ||
@@ -65,13 +65,33 @@ int model_config_validate(const ModelConfig *c, Error *e) {
             return error_set(e, "decoder_hidden_size %d must be a multiple of 4 (2-D sin-cos position "
                                 "embedding)", c->decoder_hidden_size);
     }
+    /* Every MLP (encoder and decoder blocks) needs a hidden width from 1 to INT_MAX. */
+    int widths[2] = {c->hidden_size, c->use_decoder ? c->decoder_hidden_size : c->hidden_size};
+    for (int i = 0; i < 2; i++) {
+        double mlp = floor(widths[i] * c->mlp_ratio);
+        if (!(mlp >= 1 && mlp <= INT_MAX))
+            return error_set(e, "mlp_ratio %g gives the blocks of width %d an MLP width of %g (expected 1 to %d)",
+                             c->mlp_ratio, widths[i], mlp, INT_MAX);
+    }
     if (c->frequency_embedding_size < 2 || c->frequency_embedding_size % 2)
         return error_set(e, "frequency_embedding_size must be even and >= 2 (got %d)",
                          c->frequency_embedding_size);
-    if (!(c->sigma_data > 0)) return error_set(e, "sigma_data must be > 0 (got %g)", c->sigma_data);
+    if (!(c->sigma_data > 0) || isinf(c->sigma_data))
+        return error_set(e, "sigma_data must be a finite number > 0 (got %g)", c->sigma_data);
+    if (!isfinite(c->P_mean) || !isfinite(c->P_std))
+        return error_set(e, "P_mean and P_std must be finite (got %g and %g)", c->P_mean, c->P_std);
     if (!(c->norm_eps > 0) || !(c->norm_pix_eps > 0))
         return error_set(e, "norm_eps and norm_pix_eps must be > 0 (got %g and %g)", c->norm_eps, c->norm_pix_eps);
-    if (c->mae_loss_coef < 0) return error_set(e, "mae_loss_coef must be >= 0 (got %g)", c->mae_loss_coef);
+    if (!(c->mae_loss_coef >= 0) || isinf(c->mae_loss_coef))
+        return error_set(e, "mae_loss_coef must be a finite number >= 0 (got %g)", c->mae_loss_coef);
+    return 0;
+}
+
+int model_check_mask_ratio(const ModelConfig *c, double mask_ratio, Error *e) {
+    int L = model_num_patches(c);
+    if (model_len_keep(c, mask_ratio) < 1)
+        return error_set(e, "%g keeps none of the model's %d patches (expected at most %g)", mask_ratio, L,
+                         1.0 - 1.0 / L);
     return 0;
 }
 

@@ -43,6 +43,8 @@ static inline int model_num_patches(const ModelConfig *c) { return model_grid(c)
 static inline int model_patch_dim(const ModelConfig *c) { return c->patch_size * c->patch_size * c->in_channels; }
 /* Tokens the encoder keeps: int(L * (1 - mask_ratio)), as the original computes it. */
 int model_len_keep(const ModelConfig *c, double mask_ratio);
+/* A mask ratio must leave the encoder at least one token; the message begins with the ratio. */
+int model_check_mask_ratio(const ModelConfig *c, double mask_ratio, Error *e);
 /* Width of the layers after the encoder (decoder width, or D without a decoder). */
 static inline int model_final_width(const ModelConfig *c) { return c->use_decoder ? c->decoder_hidden_size : c->hidden_size; }
 static inline int model_mlp_hidden(int width, double ratio) { return (int)(width * ratio); }

@@ -48,6 +48,7 @@ static void check_inputs(GenerateSetup *s, const GenerateArgs *a) {
             die("--cfg_scale %g: classifier-free guidance needs a class-conditional model, and %s describes an "
                 "unconditional one (model.num_classes 0)", a->cfg_scale, a->config_path);
         if (a->cfg_scale < 0) die("--cfg_scale must be >= 0 (got %g)", a->cfg_scale);
+        if (isinf(a->cfg_scale)) die("--cfg_scale must be finite (got %g)", a->cfg_scale);
         unconditional_samples = a->cfg_scale == 0;
     }
     s->cfg_scale = isnan(a->cfg_scale) ? 0.0 : a->cfg_scale;

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <string.h>
 
 #include "../train/signals.h"
@@ -88,6 +89,19 @@ static long long next_batch_images(const ShareBatches *sb) {
     return 0;
 }
 
+/* A NaN or Inf end point would be written as a black image (or a NaN latent) without a word: the
+ * computation overflowed. Ends the run before the batch is kept, so running again resamples it. */
+static void check_finite_samples(const GenerateSetup *s, const double *x, int n, const uint32_t *seeds) {
+    char cfg[32] = "None";
+    if (!isnan(s->a->cfg_scale)) snprintf(cfg, sizeof cfg, "%g", s->a->cfg_scale);
+    for (int k = 0; k < n; k++)
+        for (size_t v = 0; v < s->dim; v++)
+            if (!isfinite(x[(size_t)k * s->dim + v]))
+                die("the sample of seed %u came out as NaN/Inf: the computation overflowed (with --cfg_scale %s, "
+                    "--S_noise %g, --precision %s); nothing of its batch was kept", seeds[k], cfg,
+                    s->plan.opt.S_noise, s->a->precision);
+}
+
 /* Samples the next batch not done, writes its PNGs (pixel models) and its part; returns its size. */
 static int sample_next(const GenerateSetup *s, GuidedDenoiser *gd, SampleProgress *progress, const PartStore *ps,
                        long long begin, ShareBatches *sb, char *out, double *x, uint32_t *seeds, int *classes) {
@@ -104,6 +118,7 @@ static int sample_next(const GenerateSetup *s, GuidedDenoiser *gd, SampleProgres
     guided_set_classes(gd, classes, n);
     SamplerCallbacks cb = {.denoise = guided_denoise, .ctx = gd, .on_step = on_step, .step_ctx = progress};
     sampler_run(&s->plan, &cb, x, n, s->dim, seeds);
+    check_finite_samples(s, x, n, seeds);
     char *block = out + (size_t)(i - begin) * s->out_bytes;
     Error e;
     for (int k = 0; k < n; k++) {

@@ -177,6 +177,10 @@ int sampler_plan(SamplerPlan *p, const SamplerOptions *o, Error *e) {
     if (!(q->rho > 0)) return error_set(e, "--rho must be > 0 (got %g)", q->rho);
     if (!(q->S_churn >= 0) || !(q->S_noise >= 0))
         return error_set(e, "--S_churn and --S_noise must be >= 0 (got %g and %g)", q->S_churn, q->S_noise);
+    /* Both are powers / factors of every noise level: infinite ones give NaN images. (S_churn is
+     * capped by the sampler, S_max may be inf: both are fine.) */
+    if (isinf(q->rho) || isinf(q->S_noise))
+        return error_set(e, "--rho and --S_noise must be finite (got %g and %g)", q->rho, q->S_noise);
     if (isnan(q->sigma_min)) {
         double vp_min = vp_sigma(VP_BETA_D, VP_BETA_MIN, VP_EPSILON_S);
         const double defaults[] = {[DISCRETIZATION_VP] = vp_min, [DISCRETIZATION_VE] = 0.02,

@@ -151,10 +151,13 @@ static int plan_start(Trainer *t, StartPlan *plan, Error *e) {
     experiment_checkpoint_dir(plan->exp_dir, ckpt_dir, sizeof ckpt_dir);
     plan->kind = START_FRESH;
     plan->strict = 1;
+    int found;
     if (o->ckpt_path && o->use_ckpt_path) {
         xsnprintf(plan->source, sizeof plan->source, "%s", o->ckpt_path);
         plan->strict = o->use_strict_load;
-    } else if (ckpt_find_latest(ckpt_dir, &t->model->table, plan->source, sizeof plan->source) == 0) {
+    } else if ((found = ckpt_find_latest(ckpt_dir, &t->model->table, plan->source, sizeof plan->source, e)) < 0) {
+        return -1;
+    } else if (found) {
         if (o->ckpt_path) info("notice: %s already has checkpoints; resuming from %s instead of loading %s",
                                plan->exp_dir, plan->source, o->ckpt_path);
     } else if (o->ckpt_path) {

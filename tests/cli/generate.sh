@@ -78,6 +78,12 @@ expect_error guidance_on_unconditional "classifier-free guidance needs a class-c
 expect_error class_on_unconditional "--class_idx 1: the model is unconditional" $GEN "${UNCOND[@]}" --class_idx 1
 expect_error class_with_cfg_zero "guidance scale 0 samples unconditionally" $GEN "${PIXEL[@]}" --class_idx 1 --cfg_scale 0
 expect_error negative_cfg "--cfg_scale must be >= 0 (got -1)" $GEN "${PIXEL[@]}" --cfg_scale -1
+expect_error infinite_cfg "--cfg_scale must be finite (got inf)" $GEN "${PIXEL[@]}" --cfg_scale inf
+# An overflow is an error before the batch is kept, never a black image.
+expect_error nonfinite_samples "the sample of seed 0 came out as NaN/Inf: the computation overflowed (with --cfg_scale 1e+300" \
+    $GEN "${PIXEL[@]}" --seeds 0-1 --cfg_scale 1e300 --results_dir "$TMP/overflow"
+ls "$TMP/overflow/.parts" 2>/dev/null | grep -q '\.part$' && fail overflow_batch_not_kept "$(ls "$TMP/overflow/.parts")" ||
+    pass overflow_batch_not_kept
 expect_error cfg_not_a_number "--cfg_scale: expected a number, got 'strong'" $GEN "${PIXEL[@]}" --cfg_scale strong
 expect_error seeds_backwards "--seeds '9-2': the range 9-2 runs backwards" $GEN "${PIXEL[@]}" --seeds 9-2
 expect_error seeds_not_numbers "--seeds 'a,b': bad item 'a'" $GEN "${PIXEL[@]}" --seeds a,b

@@ -2,7 +2,8 @@
 # maskdit-train end to end on a tiny model and a synthetic IDX dataset: a run and its outputs,
 # exact resume, 1 rank vs 2 ranks vs gradient accumulation, resume on another rank count, a
 # damaged checkpoint, the loss scaler's saved count (corrupt, absent), SIGUSR1 -> checkpoint ->
-# exit status 3, a non-finite loss, fine-tuning, and bad input refused by key or file.
+# exit status 3, a non-finite loss, fine-tuning, and bad input refused by key or file (a run
+# directory of another model included).
 . tests/cli/lib.sh
 export OMP_NUM_THREADS=1
 PY=/usr/bin/python3
@@ -177,6 +178,11 @@ expect_error bad_checkpoint_shapes \
     train --ckpt_path "$(ckpt r1 6)" --set model.hidden_size=64
 expect_error bad_checkpoint_heads "is from a different model: model.num_heads is 2 there, 4 in this config" \
     train --ckpt_path "$(ckpt r1 6)" --set model.num_heads=4
+# A run directory of another model is neither resumed nor overwritten by a fresh start.
+sum=$(md5sum "$(ckpt r1 6)")
+expect_error bad_resume_other_model "cannot resume from $(ckpt r1 6), a checkpoint of another model" \
+    train --set model.depth=2 --results_dir "$TMP/r1"
+[ "$(md5sum "$(ckpt r1 6)")" = "$sum" ] && pass other_model_checkpoint_kept || fail other_model_checkpoint_kept
 touch "$TMP/a-file"
 expect_error bad_results_dir_file "'$TMP/a-file' exists and is not a directory" train --results_dir "$TMP/a-file"
 expect_error bad_results_dir_unwritable "cannot create directory '/proc/maskdit-results'" train --results_dir /proc/maskdit-results

@@ -8,6 +8,7 @@
  * with mpirun -np 2 and 3 (and --disk-full on a small tmpfs where it can mount one). Every rank
  * checks; rank 0 prints one PASS/FAIL line per case for all. */
 #include <errno.h>
+#include <math.h>
 #include <mpi.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -164,6 +165,15 @@ static void save_load_round_trip(void) {
     CHECK(ckpt_validate(path, &g.t, &e) == 0, "%s", e.msg);
     CkptTensors opt = {.exp_avg = g.ts.model};
     CHECK(ckpt_load(path, &g.t, &opt, NULL, 1, &e) < 0 && strstr(e.msg, "no /opt/exp_avg section"), "%s", e.msg);
+    /* A non-finite value is damage, named with its section and tensor. */
+    const ParamInfo *p = &g.t.params[3];
+    g.ts.ema[p->offset + 5] = NAN;
+    path_of(path, sizeof path, "nan.h5");
+    CHECK(ckpt_save(path, MPI_COMM_WORLD, &g.t, &g.ts, &g.meta, &e) == 0, "%s", e.msg);
+    CkptTensors both = {.model = g.ts.model, .ema = g.ts.ema};
+    char want[300];
+    snprintf(want, sizeof want, "nan.h5: ema: %s holds NaN at element 5 (a damaged checkpoint", p->name);
+    CHECK(ckpt_load(path, &g.t, &both, NULL, 1, &e) < 0 && strstr(e.msg, want), "%s", e.msg);
     fixture_free(&g);
     fixture_free(&f);
 }
@@ -309,9 +319,9 @@ static void find_latest_skips_damaged(void) {
     MPI_Barrier(MPI_COMM_WORLD);
     Capture cap;
     capture_begin(&cap);
-    int rc = ckpt_find_latest(sub, &f.t, out, sizeof out);
+    int rc = ckpt_find_latest(sub, &f.t, out, sizeof out, &e);
     char *warned = capture_end(&cap);
-    CHECK(rc == 0 && strcmp(out, path) == 0, "found %s", rc == 0 ? out : "nothing");
+    CHECK(rc == 1 && strcmp(out, path) == 0, "found %s", rc == 1 ? out : "nothing");
     CHECK(strstr(warned, "skipping damaged checkpoint") && strstr(warned, "0000020.h5") && strstr(warned, "0000030.h5"),
           "warnings: %s", warned);
     CHECK(!strstr(warned, "0000040") && !strstr(warned, "12.h5") && !strstr(warned, "0000005"),
@@ -319,7 +329,7 @@ static void find_latest_skips_damaged(void) {
     free(warned);
     char empty[320];
     snprintf(empty, sizeof empty, "%s/none", dir);
-    CHECK(ckpt_find_latest(empty, &f.t, out, sizeof out) < 0, "no directory, no checkpoint");
+    CHECK(ckpt_find_latest(empty, &f.t, out, sizeof out, &e) == 0, "no directory, no checkpoint");
     fixture_free(&f);
 }
 
@@ -347,7 +357,19 @@ static void validate_messages(void) {
     char path[512];
     path_of(path, sizeof path, "shallow.h5");
     CHECK(ckpt_save(path, MPI_COMM_WORLD, &s.t, &s.ts, &s.meta, &e) == 0, "%s", e.msg);
-    CHECK(ckpt_validate(path, &f.t, &e) < 0 && strstr(e.msg, "model: tensor model.blocks.1.attn.qkv.weight is missing"),
+    CHECK(ckpt_validate(path, &f.t, &e) == CKPT_OTHER_MODEL &&
+              strstr(e.msg, "model: tensor model.blocks.1.attn.qkv.weight is missing"), "%s", e.msg);
+    /* A run directory holding it is not resumed, nor started afresh over its checkpoints. */
+    char run[320], named[400], out[600];
+    path_of(run, sizeof run, "other-model");
+    xsnprintf(named, sizeof named, "%s/0000007.h5", run);
+    if (rank == 0) {
+        mkdir(run, 0755);
+        copy_file(path, named, -1);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    CHECK(ckpt_find_latest(run, &f.t, out, sizeof out, &e) == -1 && strstr(e.msg, named) &&
+              strstr(e.msg, "a checkpoint of another model") && strstr(e.msg, "another --results_dir or --tag"),
           "%s", e.msg);
     fixture_free(&s);
     fixture_free(&f);

@@ -124,6 +124,12 @@ static void wrong_types_refused(void) {
     CHECK_ERR(rc, e, "the config is empty");
     rc = run_config_load(&c, "/nonexistent/x.yaml", NULL, 0, &e);
     CHECK_ERR(rc, e, "cannot read config file '/nonexistent/x.yaml'");
+    rc = run_config_load(&c, "configs", NULL, 0, &e);
+    CHECK_ERR(rc, e, "cannot read config file 'configs': it is a directory (expected a YAML file)");
+    rc = load_text(&c, "train:\n  lr: 0.1\n---\ntrain:\n  lr: 0.2\n", NULL, 0, &e);
+    CHECK_ERR(rc, e, ":3: a second YAML document begins here; a config is one document");
+    rc = load_text(&c, "---\ntrain:\n  lr: 0.1\n...\n---\n", NULL, 0, &e);
+    CHECK(rc == 0 && c.train.lr == 0.1, "document markers and an empty second document are fine: %s", e.msg);
 }
 
 static void value_checks(void) {
@@ -143,6 +149,17 @@ static void value_checks(void) {
     CHECK_ERR(rc, e, "model: hidden_size 100 must be a positive multiple of num_heads 16");
     rc = load_text(&c, "train:\n  device: tpu\n", NULL, 0, &e);
     CHECK_ERR(rc, e, "train.device: expected cpu, cuda or auto, got 'tpu'");
+    /* Values the model cannot run with: refused here rather than a crash or a NaN loss later. */
+    rc = load_text(&c, "model:\n  mask_ratio: 0.999\n", NULL, 0, &e);
+    CHECK_ERR(rc, e, "model.mask_ratio: 0.999 keeps none of the model's 256 patches (expected at most 0.996094)");
+    rc = load_text(&c, "model:\n  mask_ratio_fn: cosine2\n  mask_ratio_min: 0.998\n", NULL, 0, &e);
+    CHECK_ERR(rc, e, "model.mask_ratio_min: 0.998 keeps none of the model's 256 patches");
+    rc = load_text(&c, "model:\n  mask_ratio_min: 0.998\n", NULL, 0, &e);
+    CHECK(rc == 0, "a constant schedule never uses mask_ratio_min: %s", e.msg);
+    rc = load_text(&c, "model:\n  mlp_ratio: 0.001\n", NULL, 0, &e);
+    CHECK_ERR(rc, e, "model: mlp_ratio 0.001 gives the blocks of width 512 an MLP width of 0 (expected 1 to");
+    rc = load_text(&c, "model:\n  P_std: .inf\n", NULL, 0, &e);
+    CHECK_ERR(rc, e, "model: P_mean and P_std must be finite (got -1.2 and inf)");
 }
 
 static void training_checks(void) {

@@ -382,6 +382,14 @@ static void idx_bad_inputs(void) {
     expect_failure(convert_idx_command, line, "cut-images.idx: truncated: image 5 of 7 is missing");
     snprintf(line, sizeof line, "idx --images %s --out %s/x", images, dir);
     expect_failure(convert_idx_command, line, "give both --images and --labels");
+    /* A damaged .gz: zlib's reason, not "wrong magic number 0x00000000". */
+    char gz[300];
+    snprintf(gz, sizeof gz, "%s/damaged.gz", dir);
+    FILE *f = fopen(gz, "wb");
+    fwrite("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff", 1, 13, f);
+    fclose(f);
+    snprintf(line, sizeof line, "idx --images %s --labels %s --out %s/x --no-progress", gz, labels, dir);
+    expect_failure(convert_idx_command, line, "damaged.gz: invalid block type (not a readable IDX file)");
 }
 
 /* Debian's dataset-fashion-mnist: the 10k test set, a quick check of counts, labels and range. */

@@ -283,6 +283,14 @@ static void bad_options_are_refused(void) {
     o.rho = 0;
     CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--rho must be > 0 (got 0)"), "%s", e.msg);
     o = sampler_options_default();
+    o.S_noise = INFINITY;
+    CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--rho and --S_noise must be finite (got 7 and inf)"), "%s",
+          e.msg);
+    o = sampler_options_default();
+    o.rho = INFINITY;
+    CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--rho and --S_noise must be finite (got inf and 1)"), "%s",
+          e.msg);
+    o = sampler_options_default();
     o.net_sigma_max = 0.001;   /* a network that supports no noise level in the default range */
     CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "noise range [0.002, 0.001] is empty"), "%s", e.msg);
 }
