@@ -188,7 +188,16 @@ inline void launch(SimtDim grid, SimtDim dim, const std::function<void()> &body)
             }
 }
 
-/* fp32 value of a 16-bit element (bits), and its rounding to nearest even */
+/* The GPU faults on an access that is not aligned to its size; so does the emulation. */
+inline void require_aligned(const void *p, size_t bytes, const char *what) {
+    if ((uintptr_t)p % bytes != 0) {
+        fprintf(stderr, "simt: %s at %p is not aligned to %zu bytes (thread %d of block (%u,%u,%u))\n", what, p, bytes,
+                block().current, block().idx.x, block().idx.y, block().idx.z);
+        abort();
+    }
+}
+
+/* fp32 value of a 16-bit element (bits) */
 template <typename T> float to_float(uint16_t bits);
 template <> inline float to_float<__nv_bfloat16>(uint16_t bits) {
     __nv_bfloat16_raw r;
@@ -245,6 +254,7 @@ template <typename T> inline void mma16816(float (&d)[4], const uint32_t (&a)[4]
 }
 
 inline void ldmatrix_x4_trans(uint32_t (&r)[4], const uint16_t *row) {
+    simt::require_aligned(row, 16, "ldmatrix row");
     struct Out {
         uint32_t r[4];
     } out = simt::exchange(row, [](const uint16_t *const *rows, int lane) {
@@ -272,6 +282,8 @@ inline void land(const Copy &c) {
 }   // namespace simt
 
 inline void cp_async(void *dst, const void *src, int bytes, bool valid) {
+    simt::require_aligned(dst, (size_t)bytes, "cp.async destination");
+    simt::require_aligned(src, (size_t)bytes, "cp.async source");
     const simt::Copy c = {dst, src, bytes, valid};
     if (simt::copy_timing == simt::COPY_AT_ISSUE) simt::land(c);
     else simt::block().fibers[simt::thread_rank()].open.push_back(c);
