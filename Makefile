@@ -83,8 +83,8 @@ BENCH_C := $(wildcard tests/bench/bench_*.c)
 # Programs for a GPU machine (tests/gpu/run.sh); built everywhere so that CI compiles them.
 GPU_TEST_C := $(wildcard tests/gpu/*.c)
 
-# The fused-attention kernels run on the CPU under tests/simt's emulation; they need only CUDA's
-# headers (the bf16/fp16 types), so CI builds and runs them wherever the toolkit is installed.
+# CUDA kernels (those kept in cuda/*_kernels.cuh) run on the CPU under tests/simt's emulation; they
+# need only CUDA's headers (the bf16/fp16 types), so CI builds and runs them wherever the toolkit is.
 SIMT_TEST_CC := $(if $(wildcard $(CUDA_HOME)/include/cuda_bf16.h),$(wildcard tests/simt/test_*.cc))
 
 LIB_OBJ := $(patsubst %.c,build/%.o,$(LIB_C)) $(patsubst %.cu,build/%.o,$(CUDA_SRC))

@@ -45,8 +45,8 @@
  *
  * Device code only: flash_attention.cu includes it after tensor_core.cuh and launches the kernels;
  * tests/simt/ includes it after its CPU emulation of the CUDA built-ins and of tensor_core.cuh
- * (ex2, mma16816, ldmatrix_x4_trans) and of internal.cuh's load_f32, and checks the kernels
- * against a float64 attention in CI. */
+ * (ex2, mma16816, ldmatrix_x4_trans, cp.async) and checks the kernels against a float64 attention
+ * in CI. */
 #ifndef MASKDIT_CUDA_FLASH_ATTENTION_KERNELS_CUH
 #define MASKDIT_CUDA_FLASH_ATTENTION_KERNELS_CUH
 
@@ -54,6 +54,8 @@
 #include <cuda_fp16.h>
 #include <math.h>
 #include <stdint.h>
+
+#include "device_math.cuh"
 
 #define FLASH_THREADS 128   /* 4 warps */
 #define FLASH_ROWS 64       /* query rows (forward, dQ) or keys (dK dV) of one block: 16 per warp */

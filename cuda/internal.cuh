@@ -20,6 +20,7 @@ extern "C" {
 #include "../src/util/common.h"
 }
 #include "cuda_backend.h"
+#include "device_math.cuh"
 
 /* ---- checked calls: file:line of the call and the call's text (CUDA_CHECK: cuda_backend.h) ---- */
 void cublas_check_at(cublasStatus_t s, const char *what, const char *file, int line);
@@ -84,26 +85,18 @@ static inline CudaState *cuda_state(Backend *b) { return (CudaState *)b->impl; }
 /* backend.cu: device memory tracked in CudaState (alloc ends the job when memory runs out). */
 void *cuda_alloc(Backend *b, size_t bytes, const char *what);
 void cuda_free(Backend *b, void *p);
-/* Make sure *buf holds at least count elements of elem_bytes (reallocating, which waits for the
- * device, only when it grows). Returns 1 when it was (re)allocated. */
 /* upload.cu: to_device (returns once src may be reused; the copy runs in stream order). */
 void cuda_upload(Backend *b, void *dst, const void *src, size_t bytes);
 void cuda_uploads_destroy(Backend *b);
 
+/* Make sure *buf holds at least count elements of elem_bytes (reallocating, which waits for the
+ * device, only when it grows). Returns 1 when it was (re)allocated. */
 int cuda_workspace_grow(Backend *b, void **buf, size_t *count, size_t need, size_t elem_bytes, const char *what);
 
 /* ---- act dtype ---- */
 static inline cudaDataType_t cuda_dtype(DType t) {
     return t == DTYPE_BF16 ? CUDA_R_16BF : t == DTYPE_F16 ? CUDA_R_16F : CUDA_R_32F;
 }
-
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
-template <typename T> __device__ __forceinline__ T from_f32(float v);
-template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
 
 /* Runs the statement with T bound to the C++ type of an act dtype. */
 #define DISPATCH_ACT(dtype, T, ...)                                    \
@@ -113,41 +106,12 @@ template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return
     case DTYPE_F16: { typedef __half T; __VA_ARGS__; } break;          \
     }
 
-/* V consecutive elements moved as one access (16 bytes when V = 16 / sizeof(T)). */
-template <typename T, int V> struct alignas(sizeof(T) * V) Pack {
-    T v[V];
-};
-
-template <typename T, int V> __device__ __forceinline__ void load_f32(const T *p, float (&f)[V]) {
-    Pack<T, V> pk = *reinterpret_cast<const Pack<T, V> *>(p);
-#pragma unroll
-    for (int i = 0; i < V; i++) f[i] = to_f32(pk.v[i]);
-}
-template <typename T, int V> __device__ __forceinline__ void store_f32(T *p, const float (&f)[V]) {
-    Pack<T, V> pk;
-#pragma unroll
-    for (int i = 0; i < V; i++) pk.v[i] = from_f32<T>(f[i]);
-    *reinterpret_cast<Pack<T, V> *>(p) = pk;
-}
-
 static inline int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 static inline unsigned grid_for(size_t work, unsigned per_block, unsigned cap) {
     size_t g = (work + per_block - 1) / per_block;
     if (g < 1) g = 1;
     return (unsigned)(g < cap ? g : cap);
-}
-
-/* Warp sums; every lane gets the result. */
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-__device__ __forceinline__ double warp_sum(double v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
 }
 
 /* ---- ops, by file ---- */

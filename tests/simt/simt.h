@@ -64,7 +64,7 @@ struct Fiber {
 };
 
 struct Block {
-    SimtDim idx, dim;
+    SimtDim idx, dim, grid;
     std::vector<Fiber> fibers;
     std::vector<std::vector<char>> stacks;
     ucontext_t scheduler;
@@ -161,9 +161,10 @@ inline void launch(SimtDim grid, SimtDim dim, const std::function<void()> &body)
     Block &b = block();
     size_t n = (size_t)dim.x * dim.y * dim.z;
     b.dim = dim;
+    b.grid = grid;
     b.body = &body;
     b.fibers.assign(n, Fiber{});
-    b.stacks.assign(n, std::vector<char>(256 * 1024));
+    b.stacks.assign(n, std::vector<char>(64 * 1024));
     b.slots.assign(n * SLOT_BYTES, 0);
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
@@ -215,11 +216,12 @@ template <> inline float to_float<__half>(uint16_t bits) {
 #define threadIdx (simt::block().fibers[simt::block().current].tid)
 #define blockIdx (simt::block().idx)
 #define blockDim (simt::block().dim)
+#define gridDim (simt::block().grid)
 
 inline void __syncthreads() { simt::wait(simt::block().block_barrier, (unsigned)simt::block().fibers.size()); }
 
-inline float __shfl_xor_sync(unsigned, float v, int lane_mask) {
-    return simt::exchange(v, [&](const float *all, int lane) { return all[lane ^ lane_mask]; });
+template <typename V> inline V __shfl_xor_sync(unsigned, V v, int lane_mask) {
+    return simt::exchange(v, [&](const V *all, int lane) { return all[lane ^ lane_mask]; });
 }
 
 /* ---- cuda/tensor_core.cuh ---- */
@@ -301,12 +303,6 @@ template <int N> inline void cp_async_wait() {
         for (const simt::Copy &c : f.groups.front()) simt::land(c);
         f.groups.erase(f.groups.begin());
     }
-}
-
-/* ---- cuda/internal.cuh ---- */
-
-template <typename T, int V> inline void load_f32(const T *p, float (&f)[V]) {
-    for (int i = 0; i < V; i++) f[i] = (float)p[i];
 }
 
 #endif
