@@ -14,6 +14,7 @@
  * order by each rank (a rank starts at the first sample of its first shard). */
 typedef struct ConvertSource {
     char description[4200];    /* names the input in messages: "lmdb data/train" */
+    char labels_from[4200];    /* names where the labels come from: the input, or its labels file */
     long long count;
     int channels, resolution;
     int32_t *labels;           /* every label (loaded when the source is opened) */

@@ -124,6 +124,7 @@ static int idx_open(ConvertSource *src, const char *images, const char *labels, 
     src->read = idx_read;
     xsnprintf(idx->path, sizeof idx->path, "%s", images);
     xsnprintf(src->description, sizeof src->description, "idx %s", images);
+    xsnprintf(src->labels_from, sizeof src->labels_from, "idx %s", labels);
     long long dims[3];
     idx->images = open_idx(images, IDX_IMAGES_MAGIC, 3, dims, e);
     if (!idx->images) return -1;

@@ -110,6 +110,7 @@ static int lmdb_open(ConvertSource *src, const char *path, long long channels, l
     src->read = lmdb_read;
     xsnprintf(db->path, sizeof db->path, "%s", path);
     xsnprintf(src->description, sizeof src->description, "lmdb %s", path);
+    xsnprintf(src->labels_from, sizeof src->labels_from, "%s", src->description);   /* labels are y-<i> keys */
     struct stat st;
     if (stat(path, &st) != 0) return error_set(e, "LMDB %s: no such file or directory", path);
     unsigned flags = MDB_RDONLY | MDB_NOLOCK | (S_ISDIR(st.st_mode) ? 0 : MDB_NOSUBDIR);

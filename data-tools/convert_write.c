@@ -31,14 +31,14 @@ static int describe(const ConvertSource *src, const ConvertOptions *opt, Dataset
     int largest = 0;
     for (long long i = 0; i < src->count; i++) {
         if (src->labels[i] < 0)
-            return error_set(e, "%s: sample %lld has the negative label %d", src->description, i, src->labels[i]);
+            return error_set(e, "%s: sample %lld has the negative label %d", src->labels_from, i, src->labels[i]);
         largest = MAX(largest, src->labels[i]);
     }
     info->num_classes = opt->num_classes >= 0 ? opt->num_classes : largest + 1;
     int limit = MAX(info->num_classes, 1);
     for (long long i = 0; largest >= limit && i < src->count; i++)
         if (src->labels[i] >= limit)
-            return error_set(e, "%s: label %d of sample %lld is outside [0, %d) (--num-classes %d)", src->description,
+            return error_set(e, "%s: label %d of sample %lld is outside [0, %d) (--num-classes %d)", src->labels_from,
                              src->labels[i], i, limit, info->num_classes);
     if (src->count < 1) return error_set(e, "%s: no samples", src->description);
     if (src->count > 0xffffffffLL) return error_set(e, "%s: %lld samples: at most 2^32-1 are supported", src->description, src->count);

@@ -87,6 +87,7 @@ int numpy_convert(NumpyArray *data, NumpyArray *labels, const char *kind, Conver
     if (h->kind == 'b') return error_set(e, "%s: a bool array is not image data", data->name);
     ConvertSource src = {0};
     xsnprintf(src.description, sizeof src.description, "%s", data->name);
+    xsnprintf(src.labels_from, sizeof src.labels_from, "%s", labels ? labels->name : data->name);
     src.count = h->shape[0];
     src.channels = (int)h->shape[1];
     src.resolution = (int)h->shape[2];

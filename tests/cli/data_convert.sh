@@ -95,6 +95,9 @@ np.savez_compressed(f"{d}/packed.npz", moments=x, classes=y)
 PY
     common="--kind moments --shard-size 10 --source arrays --no-progress"
     expect_ok npy_from_numpy "$CONVERT" npy --data "$TMP/x.npy" --labels "$TMP/y.npy" --out "$TMP/np-npy" $common
+    # a label out of range is reported against the labels file, not the data file
+    expect_error npy_label_names_labels_file "$TMP/y.npy: label 3 of sample" \
+        "$CONVERT" npy --data "$TMP/x.npy" --labels "$TMP/y.npy" --num-classes 3 --out "$TMP/np-bad" $common
     expect_ok npz_from_numpy_savez $MPIRUN -np 2 "$CONVERT" npz "$TMP/plain.npz" --out "$TMP/np-plain" $common
     expect_ok npz_from_numpy_savez_compressed $MPIRUN -np 2 "$CONVERT" npz "$TMP/packed.npz" --data-key moments \
         --labels-key classes --out "$TMP/np-packed" $common
