@@ -14,6 +14,7 @@
 
 #include "../../cuda/flash_attention_kernels.cuh"
 #include "../unit/test.h"
+#include "reference.h"
 
 #include <vector>
 
@@ -21,21 +22,6 @@ namespace {
 
 struct Shape {
     int N, T, H, hd;
-};
-
-/* 16-bit values rounded from uniform [-2, 2) (xorshift), and their float values */
-template <typename T> struct Tensor16 {
-    std::vector<T> h;
-    std::vector<double> v;
-    explicit Tensor16(size_t n, uint64_t seed) : h(n), v(n) {
-        uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-        for (size_t i = 0; i < n; i++) {
-            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-            float x = (float)((s >> 11) * 0x1.0p-53 * 4.0 - 2.0);
-            h[i] = T(x);
-            v[i] = (double)(float)h[i];
-        }
-    }
 };
 
 /* Attention of one (sample, head) in float64: out, lse and, given dout, dqkv (layouts of the
@@ -94,28 +80,17 @@ struct Reference {
     }
 };
 
-template <typename T> double normwise(const std::vector<T> &got, const std::vector<double> &ref) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < ref.size(); i++) {
-        double x = (double)(float)got[i];
-        if (!std::isfinite(x)) return INFINITY;
-        num += (x - ref[i]) * (x - ref[i]);
-        den += ref[i] * ref[i];
-    }
-    return sqrt(num / den);
-}
-
 template <typename T, int HDP> void check_timing(const Shape &s, double limit, const char *dtype) {
     const int E = s.H * s.hd;
     const size_t tokens = (size_t)s.N * s.T;
-    Tensor16<T> qkv(tokens * 3 * E, 1 + s.T * 131 + s.hd), dout(tokens * E, 7 + s.T * 17 + s.hd);
+    Drawn<T> qkv(tokens * 3 * E, 1 + s.T * 131 + s.hd, -2, 2), dout(tokens * E, 7 + s.T * 17 + s.hd, -2, 2);
     Reference ref(s, qkv.v, dout.v);
     char what[96];
     snprintf(what, sizeof what, "%s N%d T%d H%d hd%d copies %s", dtype, s.N, s.T, s.H, s.hd,
              simt::copy_timing == simt::COPY_AT_WAIT ? "late" : "early");
 
     /* every output starts as NaN, so an element left unwritten fails */
-    const T nan16 = T(NAN);
+    const T nan16 = from_f32<T>(NAN);
     std::vector<T> out(tokens * E, nan16), dqkv(tokens * 3 * E, nan16);
     std::vector<float> lse((size_t)s.N * s.H * s.T, NAN), D((size_t)s.N * s.H * s.T, NAN);
     const float scale = 1.0f / sqrtf((float)s.hd), scale_log2 = LOG2E * scale;
@@ -124,12 +99,7 @@ template <typename T, int HDP> void check_timing(const Shape &s, double limit, c
     simt::launch(grid, block, [&] {
         flash_forward_kernel<T, HDP>(out.data(), lse.data(), qkv.h.data(), s.T, s.H, s.hd, scale_log2);
     });
-    double e_out = normwise(out, ref.out), e_lse = 0.0, n_lse = 0.0;
-    for (size_t i = 0; i < lse.size(); i++) {
-        e_lse += (lse[i] - ref.lse[i]) * (lse[i] - ref.lse[i]);
-        n_lse += ref.lse[i] * ref.lse[i];
-    }
-    e_lse = std::isfinite(e_lse) ? sqrt(e_lse / n_lse) : INFINITY;
+    double e_out = normwise(out, ref.out), e_lse = normwise(lse, ref.lse);
     CHECK(e_out <= limit, "%s: out rel %.3g (limit %g)", what, e_out, limit);
     CHECK(e_lse <= 1e-5, "%s: lse rel %.3g (limit 1e-5)", what, e_lse);
 

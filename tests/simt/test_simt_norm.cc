@@ -10,6 +10,7 @@
 
 #include "../../cuda/norm_kernels.cuh"
 #include "../unit/test.h"
+#include "reference.h"
 
 #include <type_traits>
 #include <vector>
@@ -17,31 +18,6 @@
 namespace {
 
 enum { ROW_THREADS = 256 };   /* cuda/norm.cu's launch shapes */
-
-/* Values of type T rounded from uniform [lo, hi) (xorshift), and their float64 values. */
-template <typename T> struct Tensor {
-    std::vector<T> h;
-    std::vector<double> v;
-    Tensor(size_t n, uint64_t seed, double lo = -2.0, double hi = 2.0) : h(n), v(n) {
-        uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-        for (size_t i = 0; i < n; i++) {
-            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-            h[i] = from_f32<T>((float)(lo + (s >> 11) * 0x1.0p-53 * (hi - lo)));
-            v[i] = (double)to_f32(h[i]);
-        }
-    }
-};
-
-template <typename T> double normwise(const std::vector<T> &got, const std::vector<double> &ref) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < ref.size(); i++) {
-        double x = (double)to_f32(got[i]);
-        if (!std::isfinite(x)) return INFINITY;
-        num += (x - ref[i]) * (x - ref[i]);
-        den += ref[i] * ref[i];
-    }
-    return sqrt(num / den);
-}
 
 template <typename T> double limit_of() { return sizeof(T) == 4 ? 1e-5 : std::is_same<T, __half>::value ? 5e-3 : 1e-2; }
 
@@ -60,8 +36,8 @@ template <typename T, int V> void check_shape(const Shape &sh, const char *dtype
     const float eps = 1e-6f;
     char what[96];
     snprintf(what, sizeof what, "%s V%d N%d T%d W%d", dtype, V, sh.N, sh.T_, W);
-    Tensor<T> x(n, 11 + W), mod((size_t)sh.N * S, 13 + W, -0.5, 0.5), dout(n, 17 + W), dx0(n, 19 + W),
-        y(n, 23 + W), base(n, 29 + W);
+    Drawn<T> x(n, 11 + W, -2, 2), mod((size_t)sh.N * S, 13 + W, -0.5, 0.5), dout(n, 17 + W, -2, 2),
+        dx0(n, 19 + W, -2, 2), y(n, 23 + W, -2, 2), base(n, 29 + W, -2, 2);
     auto m = [&](size_t row, int off, int c) { return mod.v[row / sh.T_ * S + off + c]; };
 
     /* float64 reference */

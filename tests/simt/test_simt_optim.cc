@@ -11,37 +11,18 @@
 
 #include "../../cuda/optim_kernels.cuh"
 #include "../unit/test.h"
+#include "reference.h"
 
 #include <vector>
 
 namespace {
 
-std::vector<float> uniform(size_t n, uint64_t seed, double lo, double hi) {
-    std::vector<float> x(n);
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (size_t i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        x[i] = (float)(lo + (s >> 11) * 0x1.0p-53 * (hi - lo));
-    }
-    return x;
-}
-
-double normwise(const std::vector<float> &got, const std::vector<double> &ref) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < ref.size(); i++) {
-        if (!std::isfinite(got[i])) return INFINITY;
-        num += (got[i] - ref[i]) * (got[i] - ref[i]);
-        den += ref[i] * ref[i];
-    }
-    return sqrt(num / den);
-}
-
 const SimtDim GRID = {3, 1, 1}, BLOCK = {OPT_THREADS, 1, 1};   /* 768 threads for up to 1001 packs */
 
 /* AdamW over n values, V per access, writing the compute copy in A when with_copy. */
 template <typename A, int V> void check_adamw(size_t n, bool with_copy, const char *what) {
-    std::vector<float> p = uniform(n, 1, -1, 1), g = uniform(n, 2, -3, 3), m = uniform(n, 3, -0.1, 0.1),
-                       v = uniform(n, 4, 0, 0.01);
+    std::vector<float> p = Drawn<float>(n, 1, -1, 1).h, g = Drawn<float>(n, 2, -3, 3).h,
+                       m = Drawn<float>(n, 3, -0.1, 0.1).h, v = Drawn<float>(n, 4, 0, 0.01).h;
     std::vector<A> pa(n, from_f32<A>(NAN));
     const double b1 = 0.9, b2 = 0.999;
     const float lr = 1e-3f, eps = 1e-8f, wd = 0.01f, bc1 = 0.19f, bc2 = 0.0199f, gs = 0.5f;
@@ -77,7 +58,7 @@ void adamw() {
 }
 
 template <int V> void check_ema_scale(size_t n) {
-    std::vector<float> e = uniform(n, 5, -1, 1), p = uniform(n, 6, -1, 1), x = uniform(n, 7, -2, 2);
+    std::vector<float> e = Drawn<float>(n, 5, -1, 1).h, p = Drawn<float>(n, 6, -1, 1).h, x = Drawn<float>(n, 7, -2, 2).h;
     const float decay = 0.9999f, s = 0.25f;
     std::vector<double> re(n), rx(n);
     for (size_t i = 0; i < n; i++) {
@@ -101,7 +82,7 @@ void ema_and_scale() {
 
 void sum_of_squares() {
     for (size_t n : {1, 255, 5000}) {
-        std::vector<float> x = uniform(n, 8 + n, -3, 3);
+        std::vector<float> x = Drawn<float>(n, 8 + n, -3, 3).h;
         std::vector<double> partials(SUMSQ_BLOCKS + 1, NAN);
         double want = 0.0;
         for (float v : x) want += (double)v * v;

@@ -1,0 +1,41 @@
+/* What the tests/simt tests share: inputs of a given type drawn from a uniform range (with their
+ * exact float64 values, from which the references are computed) and the normwise relative error
+ * of a kernel's output, as tests/gpu/check_ops.c measures it. Include after simt.h. */
+#ifndef MASKDIT_TESTS_SIMT_REFERENCE_H
+#define MASKDIT_TESTS_SIMT_REFERENCE_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include <vector>
+
+#include "../../cuda/device_math.cuh"
+
+/* n values of type T (float, __nv_bfloat16, __half) rounded from uniform [lo, hi) (xorshift
+ * seeded by seed), and their float64 values. */
+template <typename T> struct Drawn {
+    std::vector<T> h;
+    std::vector<double> v;
+    Drawn(size_t n, uint64_t seed, double lo, double hi) : h(n), v(n) {
+        uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+        for (size_t i = 0; i < n; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            h[i] = from_f32<T>((float)(lo + (s >> 11) * 0x1.0p-53 * (hi - lo)));
+            v[i] = (double)to_f32(h[i]);
+        }
+    }
+};
+
+/* ||got - ref|| / ||ref|| (2-norms); infinite when got holds a NaN or Inf. */
+template <typename T> double normwise(const std::vector<T> &got, const std::vector<double> &ref) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < ref.size(); i++) {
+        double x = (double)to_f32(got[i]);
+        if (!isfinite(x)) return INFINITY;
+        num += (x - ref[i]) * (x - ref[i]);
+        den += ref[i] * ref[i];
+    }
+    return sqrt(num / den);
+}
+
+#endif
