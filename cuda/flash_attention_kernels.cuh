@@ -1,6 +1,6 @@
 /* The kernels of the fused ("flash") multi-head self-attention for 16-bit activations,
- * FlashAttention-2 style: the T x T scores never leave the chip. Tensor cores through mma.sync.m16n8k16 (bf16 or fp16 inputs,
- * fp32 accumulation); softmax and every sum in fp32.
+ * FlashAttention-2 style: the T x T scores never leave the chip. Tensor cores through
+ * mma.sync.m16n8k16 (bf16 or fp16 inputs, fp32 accumulation); softmax and every sum in fp32.
  *
  * Layouts (as the batched-GEMM path, attention.cu): q, k, v are read in place from qkv [N, T, 3E]
  * (columns [q | k | v], head h at columns h*hd .. h*hd+hd-1 of each), out and dout are [N, T, E],
@@ -129,7 +129,8 @@ __device__ __forceinline__ void load_tile(uint16_t *tile, const uint16_t *v, siz
 
 /* The same for R floats from index r0 of a vector of T_ (zeros past T_). */
 template <int R> __device__ __forceinline__ void load_rows(float *dst, const float *src, int r0, int T_) {
-    for (int i = threadIdx.x; i < R; i += FLASH_THREADS) cp_async_4(dst + i, src + (r0 + i < T_ ? r0 + i : 0), r0 + i < T_);
+    for (int i = threadIdx.x; i < R; i += FLASH_THREADS)
+        cp_async_4(dst + i, src + (r0 + i < T_ ? r0 + i : 0), r0 + i < T_);
 }
 
 /* One step of a double-buffered loop over tiles (load(buf, x) issues the copies of the tiles that

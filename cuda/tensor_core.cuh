@@ -1,7 +1,7 @@
 /* The warp-level and asynchronous-copy instructions of the fused attention kernels
- * (flash_attention_kernels.cuh), as inline PTX. tests/simt/simt.h implements the same functions on the CPU from the PTX ISA's
- * fragment layouts, which is how CI runs those kernels without a GPU; a change here needs the
- * same change there. */
+ * (flash_attention_kernels.cuh), as inline PTX. tests/simt/simt.h implements the same functions
+ * on the CPU from the PTX ISA's fragment layouts, which is how CI runs those kernels without a
+ * GPU; a change here needs the same change there. */
 #ifndef MASKDIT_CUDA_TENSOR_CORE_CUH
 #define MASKDIT_CUDA_TENSOR_CORE_CUH
 

@@ -4,9 +4,9 @@
  * wait for every thread of the block or warp. The schedule is as unfair as a GPU may be: the
  * lowest-numbered thread that can run always runs, so warp 0 gets as far ahead of the others as
  * their barriers let it, and a missing __syncthreads shows as a warp reading data that another
- * has already replaced. The tensor-core instructions follow the fragment
- * layouts of the PTX ISA, with fp32 accumulation; the GPU's own results for the same kernels are
- * compared with the CPU backend by tests/gpu/check_ops.c.
+ * has already replaced. The tensor-core instructions follow the fragment layouts of the PTX ISA,
+ * with fp32 accumulation; the GPU's own results for the same kernels are compared with the CPU
+ * backend by tests/gpu/check_ops.c.
  *
  * What it is for: catching index, fragment and synchronisation mistakes in kernels in CI, where
  * there is no GPU. What it is not: a model of timing, of memory spaces (a __shared__ array is a
@@ -41,7 +41,7 @@ namespace simt {
 
 enum { WARP = 32, SLOT_BYTES = 64 };
 
-/* An asynchronous copy (cp_async_*), done when its thread waits for its group. */
+/* An asynchronous copy (cp_async_*) not yet landed (see copy_timing). */
 struct Copy {
     void *dst;
     const void *src;
@@ -101,7 +101,6 @@ inline void wait(Barrier &bar, unsigned count) {
 }
 
 inline int thread_rank() { return block().current; }
-inline int lane() { return thread_rank() % WARP; }
 
 /* One warp-wide exchange: every lane hands in `mine`, then computes its result from all lanes'
  * values (all[lane]), as the warp's instructions do in one step. */
