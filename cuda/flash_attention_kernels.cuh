@@ -133,6 +133,13 @@ template <int R> __device__ __forceinline__ void load_rows(float *dst, const flo
         cp_async_4(dst + i, src + (r0 + i < T_ ? r0 + i : 0), r0 + i < T_);
 }
 
+/* Before a double-buffered loop over tiles (load as for next_tiles): issues the first step's
+ * copies into buffer 0, as a group of their own. */
+template <typename Load> __device__ __forceinline__ void first_tiles(const Load &load) {
+    load(0, 0);
+    cp_async_commit();
+}
+
 /* One step of a double-buffered loop over tiles (load(buf, x) issues the copies of the tiles that
  * start at x into buffer buf): issues the next step's copies (start x_next, if < T_) into the
  * other buffer, then waits until this step's tiles (buffer buf) are in shared memory for every
@@ -235,6 +242,13 @@ __device__ __forceinline__ HeadView head_view(const void *qkv, const void *dout,
     return hv;
 }
 
+/* Issues the copies of the K and V tiles of keys k0 .. k0+R-1 of a thread's head into k and v. */
+template <int R, int HDP>
+__device__ __forceinline__ void load_kv_tiles(uint16_t *k, uint16_t *v, const HeadView &hv, int k0, int T_, int hd) {
+    load_tile<R, HDP>(k, hv.k, hv.ld, k0, T_, hd);
+    load_tile<R, HDP>(v, hv.v, hv.ld, k0, T_, hd);
+}
+
 /* ---- forward ---- */
 
 template <typename T, int HDP>
@@ -252,12 +266,8 @@ __global__ void __launch_bounds__(FLASH_THREADS)
     load_a_frags<KS>(qf, hv.q, hv.ld, r0, T_, hd, g, t);
     float o[NT][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};   /* l: this thread's columns only */
     zero_acc<NT>(o);
-    auto load = [&](int buf, int k0) {
-        load_tile<BK, HDP>(k_rm[buf], hv.k, hv.ld, k0, T_, hd);
-        load_tile<BK, HDP>(v_rm[buf], hv.v, hv.ld, k0, T_, hd);
-    };
-    load(0, 0);
-    cp_async_commit();
+    auto load = [&](int buf, int k0) { load_kv_tiles<BK, HDP>(k_rm[buf], v_rm[buf], hv, k0, T_, hd); };
+    first_tiles(load);
     for (int k0 = 0, buf = 0; k0 < T_; k0 += BK, buf ^= 1) {
         next_tiles(load, buf, k0 + BK, T_);
         float s[NS][4];
@@ -362,8 +372,7 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_kv_kernel(const 
         load_rows<BQ>(lse_s[buf], lse_h, q0, T_);
         load_rows<BQ>(d_s[buf], D_h, q0, T_);
     };
-    load(0, 0);
-    cp_async_commit();
+    first_tiles(load);
     for (int q0 = 0, buf = 0; q0 < T_; q0 += BQ, buf ^= 1) {
         next_tiles(load, buf, q0 + BQ, T_);
         float p[NS][4], dp[NS][4];   /* P^T and dP^T: rows = this warp's keys, columns = the tile's queries */
@@ -410,12 +419,8 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_q_kernel(const F
     }
     float dq[NT][4];
     zero_acc<NT>(dq);
-    auto load = [&](int buf, int k0) {
-        load_tile<BK, HDP>(k_rm[buf], hv.k, hv.ld, k0, T_, hd);
-        load_tile<BK, HDP>(v_rm[buf], hv.v, hv.ld, k0, T_, hd);
-    };
-    load(0, 0);
-    cp_async_commit();
+    auto load = [&](int buf, int k0) { load_kv_tiles<BK, HDP>(k_rm[buf], v_rm[buf], hv, k0, T_, hd); };
+    first_tiles(load);
     for (int k0 = 0, buf = 0; k0 < T_; k0 += BK, buf ^= 1) {
         next_tiles(load, buf, k0 + BK, T_);
         float p[NS][4], ds[NS][4];   /* rows = this warp's queries, columns = the tile's keys */

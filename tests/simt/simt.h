@@ -26,6 +26,7 @@
 #include <string.h>
 #include <ucontext.h>
 
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -80,9 +81,11 @@ inline Block &block() {
     return b;
 }
 
+/* The fiber (GPU thread) running now. */
+inline Fiber &self() { return block().fibers[block().current]; }
+
 inline void yield() {
-    Block &b = block();
-    if (swapcontext(&b.fibers[b.current].ctx, &b.scheduler) != 0) {
+    if (swapcontext(&self().ctx, &block().scheduler) != 0) {
         perror("simt: swapcontext");
         abort();
     }
@@ -94,23 +97,20 @@ inline void wait(Barrier &bar, unsigned count) {
         bar.generation++;
         return;
     }
-    Fiber &f = block().fibers[block().current];
+    Fiber &f = self();
     f.waits_at = &bar;
     f.waits_gen = bar.generation;
     yield();
 }
-
-inline int thread_rank() { return block().current; }
 
 /* One warp-wide exchange: every lane hands in `mine`, then computes its result from all lanes'
  * values (all[lane]), as the warp's instructions do in one step. */
 template <typename In, typename F> auto exchange(const In &mine, F result) {
     static_assert(sizeof(In) <= SLOT_BYTES, "simt: exchange value too large");
     Block &b = block();
-    int r = thread_rank(), w = r / WARP;
+    int r = b.current, w = r / WARP;
     memcpy(&b.slots[(size_t)r * SLOT_BYTES], &mine, sizeof mine);
-    unsigned lanes = (unsigned)(b.fibers.size() - (size_t)w * WARP) < WARP ? (unsigned)(b.fibers.size() - (size_t)w * WARP)
-                                                                           : (unsigned)WARP;
+    unsigned lanes = (unsigned)std::min<size_t>(WARP, b.fibers.size() - (size_t)w * WARP);   /* a last, partial warp */
     wait(b.warp_barrier[w], lanes);
     In all[WARP];
     for (unsigned l = 0; l < lanes; l++) memcpy(&all[l], &b.slots[((size_t)w * WARP + l) * SLOT_BYTES], sizeof(In));
@@ -129,9 +129,8 @@ inline void resume(Block &b, size_t i) {
 }
 
 inline void fiber_main() {
-    Block &b = block();
-    (*b.body)();
-    b.fibers[b.current].done = true;
+    (*block().body)();
+    self().done = true;
 }
 
 inline bool runnable(const Fiber &f) { return !f.done && (!f.waits_at || f.waits_at->generation != f.waits_gen); }
@@ -212,7 +211,7 @@ template <> inline float to_float<__half>(uint16_t bits) {
 
 }   // namespace simt
 
-#define threadIdx (simt::block().fibers[simt::block().current].tid)
+#define threadIdx (simt::self().tid)
 #define blockIdx (simt::block().idx)
 #define blockDim (simt::block().dim)
 #define gridDim (simt::block().grid)
@@ -287,17 +286,17 @@ inline void cp_async(void *dst, const void *src, int bytes, bool valid) {
     simt::require_aligned(src, (size_t)bytes, "cp.async source");
     const simt::Copy c = {dst, src, bytes, valid};
     if (simt::copy_timing == simt::COPY_AT_ISSUE) simt::land(c);
-    else simt::block().fibers[simt::thread_rank()].open.push_back(c);
+    else simt::self().open.push_back(c);
 }
 inline void cp_async_16(void *dst, const void *src, bool valid) { cp_async(dst, src, 16, valid); }
 inline void cp_async_4(void *dst, const void *src, bool valid) { cp_async(dst, src, 4, valid); }
 inline void cp_async_commit() {
-    simt::Fiber &f = simt::block().fibers[simt::thread_rank()];
+    simt::Fiber &f = simt::self();
     f.groups.push_back(f.open);
     f.open.clear();
 }
 template <int N> inline void cp_async_wait() {
-    simt::Fiber &f = simt::block().fibers[simt::thread_rank()];
+    simt::Fiber &f = simt::self();
     while (f.groups.size() > (size_t)N) {
         for (const simt::Copy &c : f.groups.front()) simt::land(c);
         f.groups.erase(f.groups.begin());
