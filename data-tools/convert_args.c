@@ -4,6 +4,7 @@
 
 #include "../src/data/format.h"
 #include "../src/util/numtext.h"
+#include "../src/util/options.h"
 #include "convert.h"
 
 const char CONVERT_COMMON_USAGE[] =
@@ -25,7 +26,7 @@ void convert_options_default(ConvertOptions *opt, const char *kind) {
     opt->progress = 1;
 }
 
-/* The common options, handled after a match of their name. */
+/* The value of the common option `name` (one of COMMON_OPTIONS that takes a value). */
 static int common_value(const char *name, const char *v, ConvertOptions *opt, Error *e) {
     long long n = 0;
     if (!strcmp(name, "--out")) {
@@ -45,62 +46,51 @@ static int common_value(const char *name, const char *v, ConvertOptions *opt, Er
             return error_set(e, "--scale-factor: expected a positive number, got '%s'", v);
     } else if (!strcmp(name, "--source")) {
         opt->source = v;
-    } else {
-        return 0;
     }
-    return 1;
+    return 0;
 }
+
+/* The common options; their ids follow the subcommand's own (ids 0 .. n-1: index in args). */
+enum { COMMON_VALUE, XFLIP_INCLUDED, NO_PROGRESS };
+static const OptionSpec COMMON_OPTIONS[] = {
+    {"--out", OPTION_TAKES_VALUE, COMMON_VALUE}, {"--dtype", OPTION_TAKES_VALUE, COMMON_VALUE},
+    {"--shard-size", OPTION_TAKES_VALUE, COMMON_VALUE}, {"--num-classes", OPTION_TAKES_VALUE, COMMON_VALUE},
+    {"--scale-factor", OPTION_TAKES_VALUE, COMMON_VALUE}, {"--source", OPTION_TAKES_VALUE, COMMON_VALUE},
+    {"--xflip-included", OPTION_FLAG, XFLIP_INCLUDED}, {"--no-progress", OPTION_FLAG, NO_PROGRESS},
+};
 
 int convert_parse_args(int argc, char **argv, const ConvertArg *args, ConvertOptions *common, const char *usage,
                        Error *e) {
-    static const char *const common_values[] = {"--out", "--dtype", "--shard-size", "--num-classes",
-                                                "--scale-factor", "--source"};
     const char *cmd = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("%s%s", usage, common ? CONVERT_COMMON_USAGE : "");
-            return 1;
-        }
-        if (strncmp(a, "--", 2)) { /* positional */
-            const ConvertArg *p = args;
-            while ((p->name || p->value || p->flag) && p->name) p++;
-            if (!p->value) return error_set(e, "%s: unexpected argument '%s' (see %s --help)", cmd, a, cmd);
-            if (*p->value) return error_set(e, "%s: more than one input given ('%s' and '%s')", cmd, *p->value, a);
-            *p->value = a;
-            continue;
-        }
-        const char *eq = strchr(a, '=');
-        size_t len = eq ? (size_t)(eq - a) : strlen(a);
-        char name[64];
-        if (len >= sizeof name) return error_set(e, "%s: unknown option '%s' (see %s --help)", cmd, a, cmd);
-        memcpy(name, a, len);
-        name[len] = 0;
-        const char **value = NULL;
-        int *flag = NULL, is_common = 0;
-        for (const ConvertArg *p = args; p->name || p->value || p->flag; p++)
-            if (p->name && !strcmp(p->name, name)) {
-                value = p->value;
-                flag = p->flag;
-            }
-        if (common && !value && !flag) {
-            for (size_t k = 0; k < ARRAY_LEN(common_values); k++) is_common |= !strcmp(name, common_values[k]);
-            if (!strcmp(name, "--xflip-included")) flag = &common->xflip_included;
-            if (!strcmp(name, "--no-progress")) {
-                common->progress = 0;
-                continue;
-            }
-        }
-        if (flag) {
-            if (eq) return error_set(e, "%s: option %s takes no value", cmd, name);
-            *flag = 1;
-            continue;
-        }
-        if (!value && !is_common) return error_set(e, "%s: unknown option '%s' (see %s --help)", cmd, name, cmd);
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v) return error_set(e, "%s: option %s needs a value", cmd, name);
-        if (value) *value = v;
-        else if (common_value(name, v, common, e) < 0) return error_prefix(e, "%s", cmd);
+    int n = 0, n_positional = 0;
+    const char **positional = NULL;
+    for (; args[n].name || args[n].value || args[n].flag; n++)
+        if (!args[n].name) positional = args[n].value, n_positional = 1;
+    size_t n_common = common ? ARRAY_LEN(COMMON_OPTIONS) : 0, n_specs = 0;
+    OptionSpec *specs = xmalloc(((size_t)n + n_common) * sizeof *specs, "option table");
+    for (int k = 0; k < n; k++)
+        if (args[k].name) specs[n_specs++] = (OptionSpec){args[k].name, args[k].value != NULL, k};
+    for (size_t k = 0; k < n_common; k++) {
+        specs[n_specs] = COMMON_OPTIONS[k];
+        specs[n_specs++].id += n;
     }
-    return 0;
+    char program[128];
+    xsnprintf(program, sizeof program, "maskdit-convert %s", cmd);
+    OptionParser p = option_parser(argc, argv, specs, n_specs, program, n_positional);
+    const char *v;
+    int id, status = 0;
+    while (status == 0 && (id = option_next(&p, &v, e)) != OPTION_END) {
+        if (id == OPTION_HELP) {
+            printf("%s%s", usage, common ? CONVERT_COMMON_USAGE : "");
+            status = 1;
+        } else if (id == OPTION_ERROR) status = error_prefix(e, "%s", cmd);
+        else if (id == OPTION_POSITIONAL) *positional = v;
+        else if (id < n && v) *args[id].value = v;
+        else if (id < n) *args[id].flag = 1;
+        else if (id - n == XFLIP_INCLUDED) common->xflip_included = 1;
+        else if (id - n == NO_PROGRESS) common->progress = 0;
+        else if (common_value(p.option, v, common, e) < 0) status = error_prefix(e, "%s", cmd);
+    }
+    free(specs);
+    return status;
 }

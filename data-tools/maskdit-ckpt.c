@@ -14,6 +14,7 @@
 #include "../src/model/config_json.h"
 #include "../src/util/h5util.h"
 #include "../src/util/numtext.h"
+#include "../src/util/options.h"
 
 static const char *USAGE =
     "usage: maskdit-ckpt info FILE\n"
@@ -111,9 +112,18 @@ static void print_inferred(const char *path, const char *section, const PtFile *
 }
 
 static int cmd_info(int argc, char **argv) {
-    if (argc != 1) die("info takes one file\n%s", USAGE);
-    const char *path = argv[0];
+    OptionParser p = option_parser(argc, argv, NULL, 0, "maskdit-ckpt info", 1);
+    const char *path = NULL, *v;
     Error e;
+    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
+        if (id == OPTION_HELP) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (id == OPTION_ERROR) die("%s", e.msg);
+        path = v;
+    }
+    if (!path) die("info takes one file\n%s", USAGE);
     CkptFileKind kind;
     int sections;
     if (ckpt_file_kind(path, &kind, &e) < 0 || ckpt_sections(path, &sections, &e) < 0) die("%s", e.msg);
@@ -178,35 +188,35 @@ static int cmd_info(int argc, char **argv) {
 /* ------------------------------------------------------------------ import */
 
 /* The value after a flag; a flag at the end of the line is refused. */
-static const char *flag_value(const char *flag, const char *value) {
-    if (!value) die("%s needs a value\n%s", flag, USAGE);
-    return value;
-}
-
 static int parse_int_flag(const char *flag, const char *value) {
     long long v;
     Error e;
-    if (parse_whole(flag, flag_value(flag, value), 1, 1 << 20, &v, &e)) die("%s", e.msg);
+    if (parse_whole(flag, value, 1, 1 << 20, &v, &e)) die("%s", e.msg);
     return (int)v;
 }
 
 static int cmd_import(const Dist *d, int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *model_type = NULL;
+    enum { MODEL_TYPE, INPUT_SIZE, NUM_HEADS, DECODER_NUM_HEADS };
+    static const OptionSpec options[] = {
+        {"--model-type", OPTION_TAKES_VALUE, MODEL_TYPE}, {"--input-size", OPTION_TAKES_VALUE, INPUT_SIZE},
+        {"--num-heads", OPTION_TAKES_VALUE, NUM_HEADS}, {"--decoder-num-heads", OPTION_TAKES_VALUE, DECODER_NUM_HEADS}};
+    const char *in = NULL, *out = NULL, *model_type = NULL, *v;
     int input_size = 0;
     HeadFlags heads = {0, 0};
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--model-type") == 0) model_type = flag_value(a, v), i++;
-        else if (strcmp(a, "--input-size") == 0) input_size = parse_int_flag(a, v), i++;
-        else if (strcmp(a, "--num-heads") == 0) heads.num_heads = parse_int_flag(a, v), i++;
-        else if (strcmp(a, "--decoder-num-heads") == 0) heads.decoder_num_heads = parse_int_flag(a, v), i++;
-        else if (a[0] == '-' && a[1] == '-') die("unknown option %s\n%s", a, USAGE);
-        else if (!in) in = a;
-        else if (!out) out = a;
-        else die("unexpected argument %s\n%s", a, USAGE);
+    OptionParser p = option_parser(argc, argv, options, ARRAY_LEN(options), "maskdit-ckpt import", 2);
+    Error e;
+    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
+        switch (id) {
+        case OPTION_HELP: fputs(USAGE, stdout); return 0;
+        case OPTION_ERROR: die("%s", e.msg);
+        case OPTION_POSITIONAL: *(in ? &out : &in) = v; break;
+        case MODEL_TYPE: model_type = v; break;
+        case INPUT_SIZE: input_size = parse_int_flag(p.option, v); break;
+        case NUM_HEADS: heads.num_heads = parse_int_flag(p.option, v); break;
+        case DECODER_NUM_HEADS: heads.decoder_num_heads = parse_int_flag(p.option, v); break;
+        }
     }
     if (!in || !out) die("import needs X.pt and OUT.h5\n%s", USAGE);
-    Error e;
     PtFile *pf = pt_open(in, &e);
     if (!pf) die("%s", e.msg);
     int has_ema = pt_has_section(pf, "ema"), has_model = pt_has_section(pf, "model"), has_opt = pt_has_section(pf, "opt");
@@ -273,9 +283,9 @@ int main(int argc, char **argv) {
         if (d.rank == 0) fputs(USAGE, argc < 2 ? stderr : stdout);
         rc = argc < 2 ? 2 : 0;
     } else if (strcmp(argv[1], "info") == 0) {
-        rc = cmd_info(argc - 2, argv + 2);
+        rc = cmd_info(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "import") == 0) {
-        rc = cmd_import(&d, argc - 2, argv + 2);
+        rc = cmd_import(&d, argc - 1, argv + 1);
     } else {
         die("unknown command '%s'\n%s", argv[1], USAGE);
     }

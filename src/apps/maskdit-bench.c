@@ -15,6 +15,7 @@
 #include "../model/flops.h"
 #include "../train/draws.h"
 #include "../util/numtext.h"
+#include "../util/options.h"
 #include "../util/rng.h"
 
 typedef struct {
@@ -55,37 +56,52 @@ static double num_arg(const char *flag, const char *v) {
     return x;
 }
 
+enum { PRESET, MODEL_TYPE, INPUT_SIZE, IN_CHANNELS, NUM_CLASSES, DECODER, BATCH, MASK_RATIO, STEPS, WARMUP, THREADS,
+       DEVICE, PRECISION };
+
+static const OptionSpec OPTIONS[] = {
+    {"--preset", OPTION_TAKES_VALUE, PRESET}, {"--model_type", OPTION_TAKES_VALUE, MODEL_TYPE},
+    {"--input_size", OPTION_TAKES_VALUE, INPUT_SIZE}, {"--in_channels", OPTION_TAKES_VALUE, IN_CHANNELS},
+    {"--num_classes", OPTION_TAKES_VALUE, NUM_CLASSES}, {"--decoder", OPTION_TAKES_VALUE, DECODER},
+    {"--batch", OPTION_TAKES_VALUE, BATCH}, {"--mask_ratio", OPTION_TAKES_VALUE, MASK_RATIO},
+    {"--steps", OPTION_TAKES_VALUE, STEPS}, {"--warmup", OPTION_TAKES_VALUE, WARMUP},
+    {"--threads", OPTION_TAKES_VALUE, THREADS}, {"--device", OPTION_TAKES_VALUE, DEVICE},
+    {"--precision", OPTION_TAKES_VALUE, PRECISION},
+};
+
 static void parse(Bench *b, int argc, char **argv) {
     Error e;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+    OptionParser p = option_parser(argc, argv, OPTIONS, ARRAY_LEN(OPTIONS), "maskdit-bench", 0);
+    const char *v;
+    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
+        switch (id) {
+        case OPTION_HELP:
             printf("usage: maskdit-bench [--preset fmnist-small|S2-latent] [--model_type DiT-XL/2] [--input_size N]\n"
                    "         [--in_channels C] [--num_classes K] [--decoder WIDTH/DEPTH/HEADS] [--batch B]\n"
                    "         [--mask_ratio R] [--steps S] [--warmup W] [--threads T] [--device cpu|cuda]\n"
                    "         [--precision fp32|bf16|fp16]\n");
             exit(0);
-        }
-        if (!v) die("%s needs a value", f);
-        i++;
-        if (!strcmp(f, "--preset")) apply_preset(b, v);
-        else if (!strcmp(f, "--model_type")) {
+        case OPTION_ERROR: die("%s", e.msg);
+        case PRESET: apply_preset(b, v); break;
+        case MODEL_TYPE:
             if (model_config_apply_type(&b->cfg, v, &e) < 0) die("--model_type: %s", e.msg);
             b->label = v;
-        } else if (!strcmp(f, "--input_size")) b->cfg.input_size = int_arg(f, v);
-        else if (!strcmp(f, "--in_channels")) b->cfg.in_channels = int_arg(f, v);
-        else if (!strcmp(f, "--num_classes")) b->cfg.num_classes = int_arg(f, v);
-        else if (!strcmp(f, "--decoder")) {
+            break;
+        case INPUT_SIZE: b->cfg.input_size = int_arg(p.option, v); break;
+        case IN_CHANNELS: b->cfg.in_channels = int_arg(p.option, v); break;
+        case NUM_CLASSES: b->cfg.num_classes = int_arg(p.option, v); break;
+        case DECODER:
             if (sscanf(v, "%d/%d/%d", &b->cfg.decoder_hidden_size, &b->cfg.decoder_depth, &b->cfg.decoder_num_heads) != 3)
                 die("--decoder expects WIDTH/DEPTH/HEADS, e.g. 512/8/16, got '%s'", v);
-        } else if (!strcmp(f, "--batch")) b->batch = int_arg(f, v);
-        else if (!strcmp(f, "--mask_ratio")) b->mask_ratio = num_arg(f, v);
-        else if (!strcmp(f, "--steps")) b->steps = int_arg(f, v);
-        else if (!strcmp(f, "--warmup")) b->warmup = int_arg(f, v);
-        else if (!strcmp(f, "--threads")) b->threads = int_arg(f, v);
-        else if (!strcmp(f, "--device")) b->device = v;
-        else if (!strcmp(f, "--precision")) b->precision = v;
-        else die("unknown option '%s' (see --help)", f);
+            break;
+        case BATCH: b->batch = int_arg(p.option, v); break;
+        case MASK_RATIO: b->mask_ratio = num_arg(p.option, v); break;
+        case STEPS: b->steps = int_arg(p.option, v); break;
+        case WARMUP: b->warmup = int_arg(p.option, v); break;
+        case THREADS: b->threads = int_arg(p.option, v); break;
+        case DEVICE: b->device = v; break;
+        case PRECISION: b->precision = v; break;
+        }
     }
     if (model_config_validate(&b->cfg, &e) < 0) die("%s", e.msg);
     if (!(b->mask_ratio >= 0 && b->mask_ratio < 1)) die("--mask_ratio must be in [0, 1), got %g", b->mask_ratio);

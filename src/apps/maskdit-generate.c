@@ -10,6 +10,7 @@
 #include "../../mpi/dist.h"
 #include "../sample/generate.h"
 #include "../util/numtext.h"
+#include "../util/options.h"
 
 static void usage(void) {
     fprintf(stderr,
@@ -36,10 +37,33 @@ static void usage(void) {
             "Exit status: 0 done, 1 error, 3 stopped with batches left (run it again to carry on).\n");
 }
 
-/* Options of the original generate.py that have no effect here (they take a value). */
-static const char *const IGNORED[] = {"--label_dict", "--pretrained_path", "--num_expected", "--fid_batch_size",
-                                      "--global_seed", "--num_proc_node", "--num_process_per_node", "--node_rank",
-                                      "--local_rank", "--master_address"};
+enum {
+    CONFIG, CKPT_PATH, RESULTS_DIR, SEEDS, CLASS_IDX, CFG_SCALE, NUM_STEPS, S_CHURN, S_MIN, S_MAX, S_NOISE,
+    SIGMA_MIN, SIGMA_MAX, RHO, SOLVER, DISCRETIZATION, SCHEDULE, SCALING, MAX_BATCH_SIZE, STOP_AFTER_BATCHES,
+    WEIGHTS, DEVICE, PRECISION, NPZ, FRESH, SUBDIRS, IGNORED
+};
+
+static const OptionSpec OPTIONS[] = {
+    {"--config", OPTION_TAKES_VALUE, CONFIG}, {"--ckpt_path", OPTION_TAKES_VALUE, CKPT_PATH},
+    {"--results_dir", OPTION_TAKES_VALUE, RESULTS_DIR}, {"--seeds", OPTION_TAKES_VALUE, SEEDS},
+    {"--class_idx", OPTION_TAKES_VALUE, CLASS_IDX}, {"--cfg_scale", OPTION_TAKES_VALUE, CFG_SCALE},
+    {"--num_steps", OPTION_TAKES_VALUE, NUM_STEPS}, {"--S_churn", OPTION_TAKES_VALUE, S_CHURN},
+    {"--S_min", OPTION_TAKES_VALUE, S_MIN}, {"--S_max", OPTION_TAKES_VALUE, S_MAX},
+    {"--S_noise", OPTION_TAKES_VALUE, S_NOISE}, {"--sigma_min", OPTION_TAKES_VALUE, SIGMA_MIN},
+    {"--sigma_max", OPTION_TAKES_VALUE, SIGMA_MAX}, {"--rho", OPTION_TAKES_VALUE, RHO},
+    {"--solver", OPTION_TAKES_VALUE, SOLVER}, {"--discretization", OPTION_TAKES_VALUE, DISCRETIZATION},
+    {"--schedule", OPTION_TAKES_VALUE, SCHEDULE}, {"--scaling", OPTION_TAKES_VALUE, SCALING},
+    {"--max_batch_size", OPTION_TAKES_VALUE, MAX_BATCH_SIZE},
+    {"--stop_after_batches", OPTION_TAKES_VALUE, STOP_AFTER_BATCHES}, {"--weights", OPTION_TAKES_VALUE, WEIGHTS},
+    {"--device", OPTION_TAKES_VALUE, DEVICE}, {"--precision", OPTION_TAKES_VALUE, PRECISION},
+    {"--npz", OPTION_FLAG, NPZ}, {"--fresh", OPTION_FLAG, FRESH}, {"--subdirs", OPTION_FLAG, SUBDIRS},
+    /* Options of the original generate.py that have no effect here (they take a value). */
+    {"--label_dict", OPTION_TAKES_VALUE, IGNORED}, {"--pretrained_path", OPTION_TAKES_VALUE, IGNORED},
+    {"--num_expected", OPTION_TAKES_VALUE, IGNORED}, {"--fid_batch_size", OPTION_TAKES_VALUE, IGNORED},
+    {"--global_seed", OPTION_TAKES_VALUE, IGNORED}, {"--num_proc_node", OPTION_TAKES_VALUE, IGNORED},
+    {"--num_process_per_node", OPTION_TAKES_VALUE, IGNORED}, {"--node_rank", OPTION_TAKES_VALUE, IGNORED},
+    {"--local_rank", OPTION_TAKES_VALUE, IGNORED}, {"--master_address", OPTION_TAKES_VALUE, IGNORED},
+};
 
 static double parse_double(const char *opt, const char *v) {
     double x;
@@ -58,65 +82,42 @@ static int parse_int(const char *opt, const char *v) {
 /* Returns 1 when only the usage was asked for. */
 static int parse_args(int argc, char **argv, GenerateArgs *a) {
     Error e;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
-            usage();
-            return 1;
-        }
-        if (!strcmp(arg, "--npz")) {
-            a->npz = 1;
-            continue;
-        }
-        if (!strcmp(arg, "--fresh")) {
-            a->fresh = 1;
-            continue;
-        }
-        if (!strcmp(arg, "--subdirs")) {
+    SamplerOptions *so = &a->sampler;
+    OptionParser p = option_parser(argc, argv, OPTIONS, ARRAY_LEN(OPTIONS), "maskdit-generate", 0);
+    const char *v;
+    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
+        switch (id) {
+        case OPTION_HELP: usage(); return 1;
+        case OPTION_ERROR: die("%s", e.msg);
+        case CONFIG: a->config_path = v; break;
+        case CKPT_PATH: a->ckpt_path = v; break;
+        case RESULTS_DIR: a->results_dir = v; break;
+        case SEEDS: a->seeds = v; break;
+        case CLASS_IDX: a->class_idx = strcmp(v, "None") ? v : NULL; break;
+        case CFG_SCALE: a->cfg_scale = strcmp(v, "None") && strcmp(v, "none") ? parse_double(p.option, v) : NAN; break;
+        case NUM_STEPS: so->num_steps = parse_int(p.option, v); break;
+        case S_CHURN: so->S_churn = parse_double(p.option, v); break;
+        case S_MIN: so->S_min = parse_double(p.option, v); break;
+        case S_MAX: so->S_max = parse_double(p.option, v); break;
+        case S_NOISE: so->S_noise = parse_double(p.option, v); break;
+        case SIGMA_MIN: so->sigma_min = parse_double(p.option, v); break;
+        case SIGMA_MAX: so->sigma_max = parse_double(p.option, v); break;
+        case RHO: so->rho = parse_double(p.option, v); break;
+        case SOLVER: if (sampler_parse_solver(v, &so->solver, &e)) die("%s", e.msg); break;
+        case DISCRETIZATION: if (sampler_parse_discretization(v, &so->discretization, &e)) die("%s", e.msg); break;
+        case SCHEDULE: if (sampler_parse_schedule(v, &so->schedule, &e)) die("%s", e.msg); break;
+        case SCALING: if (sampler_parse_scaling(v, &so->scaling, &e)) die("%s", e.msg); break;
+        case MAX_BATCH_SIZE: a->max_batch_size = parse_int(p.option, v); break;
+        case STOP_AFTER_BATCHES: a->stop_after_batches = parse_int(p.option, v); break;
+        case WEIGHTS: a->weights = v; break;
+        case DEVICE: a->device = v; break;
+        case PRECISION: a->precision = v; break;
+        case NPZ: a->npz = 1; break;
+        case FRESH: a->fresh = 1; break;
+        case SUBDIRS:
             warn("--subdirs has no effect here (images go to --results_dir, or class_<c>/ for several classes)");
-            continue;
-        }
-        if (strncmp(arg, "--", 2)) die("unexpected argument '%s' (see --help)", arg);
-        /* --name value or --name=value */
-        char name[64];
-        const char *eq = strchr(arg, '='), *v;
-        if (eq) {
-            xsnprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
-            v = eq + 1;
-        } else {
-            xsnprintf(name, sizeof name, "%s", arg);
-            if (i + 1 >= argc) die("%s needs a value (see --help)", name);
-            v = argv[++i];
-        }
-        SamplerOptions *so = &a->sampler;
-        if (!strcmp(name, "--config")) a->config_path = v;
-        else if (!strcmp(name, "--ckpt_path")) a->ckpt_path = v;
-        else if (!strcmp(name, "--results_dir")) a->results_dir = v;
-        else if (!strcmp(name, "--seeds")) a->seeds = v;
-        else if (!strcmp(name, "--class_idx")) a->class_idx = strcmp(v, "None") ? v : NULL;
-        else if (!strcmp(name, "--cfg_scale")) a->cfg_scale = strcmp(v, "None") && strcmp(v, "none") ? parse_double(name, v) : NAN;
-        else if (!strcmp(name, "--num_steps")) so->num_steps = parse_int(name, v);
-        else if (!strcmp(name, "--S_churn")) so->S_churn = parse_double(name, v);
-        else if (!strcmp(name, "--S_min")) so->S_min = parse_double(name, v);
-        else if (!strcmp(name, "--S_max")) so->S_max = parse_double(name, v);
-        else if (!strcmp(name, "--S_noise")) so->S_noise = parse_double(name, v);
-        else if (!strcmp(name, "--sigma_min")) so->sigma_min = parse_double(name, v);
-        else if (!strcmp(name, "--sigma_max")) so->sigma_max = parse_double(name, v);
-        else if (!strcmp(name, "--rho")) so->rho = parse_double(name, v);
-        else if (!strcmp(name, "--solver")) { if (sampler_parse_solver(v, &so->solver, &e)) die("%s", e.msg); }
-        else if (!strcmp(name, "--discretization")) { if (sampler_parse_discretization(v, &so->discretization, &e)) die("%s", e.msg); }
-        else if (!strcmp(name, "--schedule")) { if (sampler_parse_schedule(v, &so->schedule, &e)) die("%s", e.msg); }
-        else if (!strcmp(name, "--scaling")) { if (sampler_parse_scaling(v, &so->scaling, &e)) die("%s", e.msg); }
-        else if (!strcmp(name, "--max_batch_size")) a->max_batch_size = parse_int(name, v);
-        else if (!strcmp(name, "--stop_after_batches")) a->stop_after_batches = parse_int(name, v);
-        else if (!strcmp(name, "--weights")) a->weights = v;
-        else if (!strcmp(name, "--device")) a->device = v;
-        else if (!strcmp(name, "--precision")) a->precision = v;
-        else {
-            int ignored = 0;
-            for (size_t k = 0; k < ARRAY_LEN(IGNORED); k++) ignored |= !strcmp(name, IGNORED[k]);
-            if (!ignored) die("unknown option '%s' (see --help)", name);
-            warn("%s has no effect here (ignored)", name);
+            break;
+        case IGNORED: warn("%s has no effect here (ignored)", p.option); break;
         }
     }
     return 0;

@@ -15,6 +15,7 @@
 #include "../sample/guided.h"
 #include "../sample/sampler.h"
 #include "../util/h5util.h"
+#include "../util/options.h"
 
 typedef struct {
     hid_t f;
@@ -437,16 +438,23 @@ int main(int argc, char **argv) {
     Dist dist;
     dist_init(&dist, &argc, &argv);
     const char *path = NULL, *device = "cpu", *precision = "fp32";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
-        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) precision = argv[++i];
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(); dist_finalize(&dist); return 0; }
-        else if (argv[i][0] == '-' || path) { usage(); die("unexpected argument '%s'", argv[i]); }
-        else path = argv[i];
+    enum { DEVICE, PRECISION };
+    static const OptionSpec options[] = {{"--device", OPTION_TAKES_VALUE, DEVICE},
+                                         {"--precision", OPTION_TAKES_VALUE, PRECISION}};
+    OptionParser p = option_parser(argc, argv, options, ARRAY_LEN(options), "maskdit-golden", 1);
+    const char *v;
+    Error e;
+    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
+        switch (id) {
+        case OPTION_HELP: usage(); dist_finalize(&dist); return 0;
+        case OPTION_ERROR: die("%s", e.msg);
+        case OPTION_POSITIONAL: path = v; break;
+        case DEVICE: device = v; break;
+        case PRECISION: precision = v; break;
+        }
     }
     if (!path) { usage(); die("no golden file given"); }
     Golden g = {.path = path};
-    Error e;
     g.f = h5_open_read(path, &e);
     if (g.f < 0) die("%s", e.msg);
     read_config(&g);

@@ -14,6 +14,7 @@
 #include "../config/config.h"
 #include "../train/trainer.h"
 #include "../util/numtext.h"
+#include "../util/options.h"
 
 static const char USAGE[] =
     "usage: maskdit-train --config FILE.yaml [options]\n"
@@ -69,47 +70,57 @@ typedef struct {
     int resample, print_config, config_keys, ignored_flags;
 } Args;
 
-/* --flag VALUE or --flag=VALUE */
-static const char *flag_value(int argc, char **argv, int *i, const char *name) {
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n)) return NULL;
-    if (arg[n] == '=') return arg + n + 1;
-    if (arg[n]) return NULL;
-    if (*i + 1 >= argc) usage_error("%s needs a value", name);
-    return argv[++*i];
-}
+enum {
+    CONFIG, SET, RESULTS_DIR, CKPT_PATH, USE_CKPT_PATH, USE_STRICT_LOAD, GLOBAL_SEED, TAG, DEVICE, PRECISION, THREADS,
+    NUM_WORKERS, NO_AMP, RESAMPLE, USE_WANDB, PRINT_CONFIG, CONFIG_KEYS, ENABLE_EVAL
+};
+
+static const OptionSpec OPTIONS[] = {
+    {"--config", OPTION_TAKES_VALUE, CONFIG}, {"--set", OPTION_TAKES_VALUE, SET},
+    {"--results_dir", OPTION_TAKES_VALUE, RESULTS_DIR}, {"--ckpt_path", OPTION_TAKES_VALUE, CKPT_PATH},
+    {"--use_ckpt_path", OPTION_TAKES_VALUE, USE_CKPT_PATH}, {"--use_strict_load", OPTION_TAKES_VALUE, USE_STRICT_LOAD},
+    {"--global_seed", OPTION_TAKES_VALUE, GLOBAL_SEED}, {"--tag", OPTION_TAKES_VALUE, TAG},
+    {"--device", OPTION_TAKES_VALUE, DEVICE}, {"--precision", OPTION_TAKES_VALUE, PRECISION},
+    {"--threads", OPTION_TAKES_VALUE, THREADS}, {"--num_workers", OPTION_TAKES_VALUE, NUM_WORKERS},
+    {"--no_amp", OPTION_FLAG, NO_AMP}, {"--resample", OPTION_FLAG, RESAMPLE}, {"--use_wandb", OPTION_FLAG, USE_WANDB},
+    {"--print_config", OPTION_FLAG, PRINT_CONFIG}, {"--config_keys", OPTION_FLAG, CONFIG_KEYS},
+    {"--enable_eval", OPTION_FLAG, ENABLE_EVAL},
+};
 
 static void parse_args(Args *a, int argc, char **argv) {
     a->opt = (TrainOptions){.results_dir = "results", .use_ckpt_path = 1, .use_strict_load = 1};
     a->sets = xcalloc((size_t)argc, sizeof *a->sets, "overrides");
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i], *v;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+    OptionParser p = option_parser(argc, argv, OPTIONS, ARRAY_LEN(OPTIONS), "maskdit-train", 0);
+    const char *v;
+    Error e;
+    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
+        switch (id) {
+        case OPTION_HELP:
             if (D.rank == 0) fputs(USAGE, stdout);
             dist_finalize(&D);
             exit(0);
-        } else if ((v = flag_value(argc, argv, &i, "--config"))) a->config = v;
-        else if ((v = flag_value(argc, argv, &i, "--set"))) a->sets[a->n_sets++] = (char *)v;
-        else if ((v = flag_value(argc, argv, &i, "--results_dir"))) a->opt.results_dir = v;
-        else if ((v = flag_value(argc, argv, &i, "--ckpt_path"))) a->opt.ckpt_path = strcmp(v, "None") ? v : NULL;
-        else if ((v = flag_value(argc, argv, &i, "--use_ckpt_path"))) a->opt.use_ckpt_path = str2bool(v);
-        else if ((v = flag_value(argc, argv, &i, "--use_strict_load"))) a->opt.use_strict_load = str2bool(v);
-        else if ((v = flag_value(argc, argv, &i, "--global_seed"))) a->seed = v;
-        else if ((v = flag_value(argc, argv, &i, "--tag"))) a->tag = v;
-        else if ((v = flag_value(argc, argv, &i, "--device"))) a->device = v;
-        else if ((v = flag_value(argc, argv, &i, "--precision"))) a->precision = v;
-        else if ((v = flag_value(argc, argv, &i, "--threads"))) a->threads = v;
-        else if ((v = flag_value(argc, argv, &i, "--num_workers"))) a->ignored_flags = 1, int_flag("--num_workers", v);
-        else if (!strcmp(s, "--no_amp")) a->opt.no_amp = 1;
-        else if (!strcmp(s, "--resample")) a->resample = 1;
-        else if (!strcmp(s, "--use_wandb")) a->ignored_flags = 1;
-        else if (!strcmp(s, "--print_config")) a->print_config = 1;
-        else if (!strcmp(s, "--config_keys")) a->config_keys = 1;
-        else if (!strcmp(s, "--enable_eval"))
+        case OPTION_ERROR: usage_error("%s", e.msg);
+        case CONFIG: a->config = v; break;
+        case SET: a->sets[a->n_sets++] = (char *)v; break;
+        case RESULTS_DIR: a->opt.results_dir = v; break;
+        case CKPT_PATH: a->opt.ckpt_path = strcmp(v, "None") ? v : NULL; break;
+        case USE_CKPT_PATH: a->opt.use_ckpt_path = str2bool(v); break;
+        case USE_STRICT_LOAD: a->opt.use_strict_load = str2bool(v); break;
+        case GLOBAL_SEED: a->seed = v; break;
+        case TAG: a->tag = v; break;
+        case DEVICE: a->device = v; break;
+        case PRECISION: a->precision = v; break;
+        case THREADS: a->threads = v; break;
+        case NUM_WORKERS: a->ignored_flags = 1, int_flag(p.option, v); break;
+        case NO_AMP: a->opt.no_amp = 1; break;
+        case RESAMPLE: a->resample = 1; break;
+        case USE_WANDB: a->ignored_flags = 1; break;
+        case PRINT_CONFIG: a->print_config = 1; break;
+        case CONFIG_KEYS: a->config_keys = 1; break;
+        case ENABLE_EVAL:
             usage_error("--enable_eval: FID evaluation during training is not built in; sample a checkpoint with "
                         "maskdit-generate instead");
-        else usage_error("unknown option '%s' (see --help)", s);
+        }
     }
 }
 

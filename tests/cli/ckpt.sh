@@ -90,11 +90,11 @@ expect_error import_other_model "model: model.pos_embed: expected shape (1, 16, 
 expect_error import_bad_heads "hidden_size 64 must be a positive multiple of num_heads 5" \
     $BIN/maskdit-ckpt import "$PT" "$TMP/h5.h5" --num-heads 5
 expect_error import_h5_input "not a PyTorch checkpoint" $BIN/maskdit-ckpt import "$TMP/tiny.h5" "$TMP/again.h5"
-expect_error import_bad_flag "unknown option --frobnicate" $BIN/maskdit-ckpt import "$PT" "$TMP/x.h5" --frobnicate
+expect_error import_bad_flag "unknown option '--frobnicate' (see maskdit-ckpt import --help)" $BIN/maskdit-ckpt import "$PT" "$TMP/x.h5" --frobnicate
 expect_error import_bad_number "--input-size: expected a whole number from 1 to 1048576, got 'big'" \
     $BIN/maskdit-ckpt import "$PT" "$TMP/x.h5" --input-size big
 expect_error import_missing_args "import needs X.pt and OUT.h5" $BIN/maskdit-ckpt import "$PT"
-expect_error import_flag_without_value "--model-type needs a value" $BIN/maskdit-ckpt import "$PT" "$TMP/x.h5" --model-type
+expect_error import_flag_without_value "option --model-type needs a value" $BIN/maskdit-ckpt import "$PT" "$TMP/x.h5" --model-type
 expect_error info_missing_file "$TMP/none.pt: cannot open" $BIN/maskdit-ckpt info "$TMP/none.pt"
 expect_error unknown_command "unknown command 'frob'" $BIN/maskdit-ckpt frob
 [ ! -e "$TMP/s2.h5" ] && [ ! -e "$TMP/s2.h5.tmp" ] && pass import_failure_writes_nothing ||

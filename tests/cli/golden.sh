@@ -17,4 +17,4 @@ expect_error golden_not_hdf5 "not an HDF5 file" $BIN/maskdit-golden "$TMP/text.h
 cp "$GOLDEN_DIR/maskdit_tiny.h5" "$TMP/partial.h5" && chmod u+w "$TMP/partial.h5"
 /usr/bin/python3 -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r+'); del f['forward/enc_out']" "$TMP/partial.h5"
 expect_error golden_missing_dataset "dataset /forward/enc_out is missing" $BIN/maskdit-golden "$TMP/partial.h5"
-expect_error golden_bad_flag "unexpected argument '--frobnicate'" $BIN/maskdit-golden --frobnicate
+expect_error golden_bad_flag "unknown option '--frobnicate' (see maskdit-golden --help)" $BIN/maskdit-golden --frobnicate

@@ -25,3 +25,33 @@ expect_ok() {
     local out
     if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -n 10)"; fi
 }
+
+# tiny_train_config FILE DATA_ROOT [SECTION.KEY=VALUE...]: writes the tiny training configuration
+# of the CLI tests (one block of a DiT-S/4 of width 32 on 32x32 one-channel images in 10 classes,
+# CPU, 6 steps of 8 images, a checkpoint every 3) reading the dataset DATA_ROOT; each
+# SECTION.KEY=VALUE replaces a setting or adds one.
+tiny_train_config() {
+    local file=$1 kv key i section printed
+    local keys=(data.dataset data.category data.root data.resolution data.num_channels
+        model.model_type model.hidden_size model.depth model.num_heads model.decoder_hidden_size
+        model.decoder_depth model.decoder_num_heads model.in_size model.in_channels model.num_classes
+        train.device train.batchsize train.lr train.max_num_steps log.log_every log.ckpt_every wandb.project)
+    local values=(synthetic hdf5 "$2" 32 1 DiT-S/4 32 1 2 32 1 2 32 1 10 cpu 8 0.001 6 1 3 ignored)
+    shift 2
+    for kv in "$@"; do
+        key=${kv%%=*}
+        case ${key%%.*} in data | model | train | log | wandb) ;; *) echo "tiny_train_config: no section for $key" >&2; return 1 ;; esac
+        for i in "${!keys[@]}"; do [ "${keys[$i]}" = "$key" ] && break; done
+        if [ "${keys[$i]}" != "$key" ]; then i=${#keys[@]}; keys+=("$key"); fi
+        values[$i]=${kv#*=}
+    done
+    for section in data model train log wandb; do
+        printed=
+        for i in "${!keys[@]}"; do
+            [ "${keys[$i]%%.*}" = "$section" ] || continue
+            [ -n "$printed" ] || echo "$section:"
+            printed=1
+            echo "  ${keys[$i]#*.}: ${values[$i]}"
+        done
+    done >"$file"
+}

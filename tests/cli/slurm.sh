@@ -103,42 +103,8 @@ first_shard=$(stat -c %Y.%i "$TMP/data-preempted/shard-00000.h5" 2>/dev/null)
 PROGRESS="Train Loss"
 STEPS=300
 CONFIG=$TMP/tiny.yaml
-cat >"$CONFIG" <<EOF
-data:
-  dataset: fashion-mnist
-  category: hdf5
-  root: $DATA
-  resolution: 32
-  num_channels: 1
-  num_classes: 10
-model:
-  precond: edm
-  model_type: DiT-S/4
-  hidden_size: 64
-  depth: 2
-  num_heads: 2
-  decoder_hidden_size: 32
-  decoder_depth: 1
-  decoder_num_heads: 2
-  in_size: 32
-  in_channels: 1
-  num_classes: 10
-  use_decoder: True
-  mask_ratio: 0.5
-  mae_loss_coef: 0.1
-  class_dropout_prob: 0.1
-train:
-  device: cpu
-  amp: False
-  batchsize: 4
-  lr: 0.001
-  max_num_steps: $STEPS
-  ema_decay: 0.9
-log:
-  log_every: 1
-  ckpt_every: $STEPS
-  tag: -slurmtest
-EOF
+tiny_train_config "$CONFIG" "$DATA" data.dataset=fashion-mnist model.hidden_size=64 model.depth=2 train.amp=False \
+    train.batchsize=4 train.max_num_steps=$STEPS train.ema_decay=0.9 log.ckpt_every=$STEPS log.tag=-slurmtest
 
 # ---- bad input: each job stops before launching the ranks, with a message in its log ----
 mkdir -p "$TMP/fake-data"

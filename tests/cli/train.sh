@@ -14,35 +14,7 @@ $PY tests/tools/synthetic_idx.py "$TMP" 512
 $BIN/maskdit-convert idx --images "$TMP/img.idx" --labels "$TMP/lab.idx" --out "$TMP/data" --no-progress >/dev/null 2>&1 ||
     fail dataset "maskdit-convert idx failed"
 
-cat >"$TMP/tiny.yaml" <<EOF
-data:
-  dataset: synthetic
-  category: hdf5
-  root: $TMP/data
-  resolution: 32
-  num_channels: 1
-model:
-  model_type: DiT-S/4
-  hidden_size: 32
-  depth: 1
-  num_heads: 2
-  decoder_hidden_size: 32
-  decoder_depth: 1
-  decoder_num_heads: 2
-  in_size: 32
-  in_channels: 1
-  num_classes: 10
-train:
-  device: cpu
-  batchsize: 8
-  lr: 0.001
-  max_num_steps: 6
-log:
-  log_every: 1
-  ckpt_every: 3
-wandb:
-  project: ignored
-EOF
+tiny_train_config "$TMP/tiny.yaml" "$TMP/data"
 EXP=DiT-S-4-edm-synthetic-cond-m0.5-de1-mae0.1-bs-8-lr0.001
 KEYBIAS=0.012   # 2 lr per step over 6 steps: the zero-gradient key-bias slice (golden README §5)
 train() { $BIN/maskdit-train --config "$TMP/tiny.yaml" "$@"; }
