@@ -1,4 +1,5 @@
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 #include "../train/signals.h"
@@ -42,6 +43,15 @@ static void on_step(void *ctx, int step, const double *x, int n) {
     if (progress_due(&p->line))
         show_progress(p, (double)p->done + (double)p->round * (step + 1) / p->num_steps, step + 1, 0);
 }
+
+/* A stop signal takes effect between sampler steps: a long batch is not waited for. */
+static int stop_requested(void *ctx) { return stop_signal_received() != 0; }
+
+/* Where a stop signal interrupted this rank: the batch dropped and the steps it had done. */
+typedef struct {
+    long long batch;              /* -1: none */
+    int steps_done;
+} Interrupted;
 
 /* The batches of this rank's share: their first image and size, and whether a part had them. */
 typedef struct {
@@ -102,9 +112,12 @@ static void check_finite_samples(const GenerateSetup *s, const double *x, int n,
                     s->plan.opt.S_noise, s->a->precision);
 }
 
-/* Samples the next batch not done, writes its PNGs (pixel models) and its part; returns its size. */
+/* Samples the next batch not done, writes its PNGs (pixel models) and its part; returns its size,
+ * or 0 with *cut set when a stop signal came before its last sampler step (the batch is dropped:
+ * nothing of it is written, and it stays to do). */
 static int sample_next(const GenerateSetup *s, GuidedDenoiser *gd, SampleProgress *progress, const PartStore *ps,
-                       long long begin, ShareBatches *sb, char *out, double *x, uint32_t *seeds, int *classes) {
+                       long long begin, ShareBatches *sb, char *out, double *x, uint32_t *seeds, int *classes,
+                       Interrupted *cut) {
     while (sb->next < sb->count && sb->done[sb->next]) sb->next++;
     if (sb->next == sb->count) return 0;
     long long i = sb->first[sb->next];
@@ -116,8 +129,13 @@ static int sample_next(const GenerateSetup *s, GuidedDenoiser *gd, SampleProgres
         sample_initial_noise(x + (size_t)k * s->dim, s->dim, items[k].seed);
     }
     guided_set_classes(gd, classes, n);
-    SamplerCallbacks cb = {.denoise = guided_denoise, .ctx = gd, .on_step = on_step, .step_ctx = progress};
-    sampler_run(&s->plan, &cb, x, n, s->dim, seeds);
+    SamplerCallbacks cb = {.denoise = guided_denoise, .ctx = gd, .on_step = on_step, .step_ctx = progress,
+                           .stop = stop_requested};
+    int steps_done = sampler_run(&s->plan, &cb, x, n, s->dim, seeds);
+    if (steps_done < s->plan.opt.num_steps) {
+        *cut = (Interrupted){batch_index(s, i), steps_done};
+        return 0;
+    }
     check_finite_samples(s, x, n, seeds);
     char *block = out + (size_t)(i - begin) * s->out_bytes;
     Error e;
@@ -164,9 +182,10 @@ int generate_batches(const Dist *d, const GenerateSetup *s, Model *m, int B, con
     int *classes = xmalloc((size_t)B * sizeof *classes, "batch classes");
     long long sampled = 0;
     int stop_after = s->a->stop_after_batches, rounds = 0;
+    Interrupted cut = {-1, 0};
     /* One round = every rank samples its next batch (if it has one left), then all agree. */
     while (v[AGREE_NEXT] > 0 && v[AGREE_STOP] == 0) {
-        sampled += sample_next(s, &gd, &progress, ps, begin, &sb, out, x, seeds, classes);
+        sampled += sample_next(s, &gd, &progress, ps, begin, &sb, out, x, seeds, classes, &cut);
         rounds++;
         v[AGREE_STOP] = stop_signal_received() || (stop_after > 0 && rounds >= stop_after);
         v[AGREE_NEXT] = (double)next_batch_images(&sb);
@@ -176,16 +195,22 @@ int generate_batches(const Dist *d, const GenerateSetup *s, Model *m, int B, con
         progress.done = (long long)v[AGREE_SAMPLED];
         progress.round = (long long)v[AGREE_NEXT];
         int last = progress.round == 0 || v[AGREE_STOP] > 0;
-        if (last || progress_due(&progress.line)) show_progress(&progress, (double)progress.done, progress.num_steps, last);
+        int steps = cut.batch >= 0 ? cut.steps_done : progress.num_steps;
+        if (last || progress_due(&progress.line)) show_progress(&progress, (double)progress.done, steps, last);
     }
     progress_end(&progress.line);
+    if (cut.batch >= 0)
+        warn("%s stopped batch %lld after %d of its %d sampler steps: the batch is dropped (its images are sampled "
+             "again when the run resumes)", stop_signal_received() == SIGTERM ? "SIGTERM" : "SIGUSR1", cut.batch,
+             cut.steps_done, s->plan.opt.num_steps);
     double seconds = progress_elapsed(&progress.line);
     int stopped = v[AGREE_NEXT] > 0;
     if (pending > 0) {
-        char took[32];
+        char took[32], left[96] = "; every image of the run is done";
+        if (stopped) xsnprintf(left, sizeof left, "; %lld of %lld images of the run are done", count - pending + progress.done, count);
         info("sampled %lld images in %s (%.2f images/s on %d rank%s)%s", progress.done,
              format_duration(seconds, took, sizeof took), seconds > 0 ? progress.done / seconds : 0.0, d->world,
-             d->world == 1 ? "" : "s", stopped ? "" : "; every image of the run is done");
+             d->world == 1 ? "" : "s", left);
     }
     free(x);
     free(seeds);

@@ -241,7 +241,7 @@ static void denoise_at(const SamplerPlan *p, const SamplerCallbacks *cb, double 
     cb->denoise(cb->ctx, in, n, sampler_sigma(p, t), D);
 }
 
-void sampler_run(const SamplerPlan *p, const SamplerCallbacks *cb, double *x, int n, size_t dim,
+int sampler_run(const SamplerPlan *p, const SamplerCallbacks *cb, double *x, int n, size_t dim,
                  const uint32_t *seeds) {
     const SamplerOptions *o = &p->opt;
     int N = o->num_steps;
@@ -255,7 +255,9 @@ void sampler_run(const SamplerPlan *p, const SamplerCallbacks *cb, double *x, in
     double scale0 = sampler_sigma(p, p->t_steps[0]) * sampler_scale(p, p->t_steps[0]);
     for (size_t k = 0; k < total; k++) x[k] *= scale0;
 
+    int done = 0;
     for (int i = 0; i < N; i++) {
+        if (cb->stop && cb->stop(cb->step_ctx)) break;
         double t_cur = p->t_steps[i], t_next = p->t_steps[i + 1];
         double sig_cur = sampler_sigma(p, t_cur);
         double gamma = (o->S_min <= sig_cur && sig_cur <= o->S_max) ? fmin(o->S_churn / N, M_SQRT2 - 1.0) : 0.0;
@@ -286,10 +288,12 @@ void sampler_run(const SamplerPlan *p, const SamplerCallbacks *cb, double *x, in
             for (size_t k = 0; k < total; k++) x[k] += h * (0.5 * d_cur[k] + 0.5 * d_prime[k]);
         }
         if (cb->on_step) cb->on_step(cb->step_ctx, i, x, n);
+        done = i + 1;
     }
     free(D);
     free(d_cur);
     free(d_prime);
     free(x_prime);
     free(tmp);
+    return done;
 }

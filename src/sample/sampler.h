@@ -68,12 +68,15 @@ typedef struct {
     /* Optional: called after step i (0-based) with the state x_{i+1}. */
     void (*on_step)(void *step_ctx, int step, const double *x, int n);
     void *step_ctx;
+    /* Optional: asked before every step (with step_ctx); nonzero abandons the run there. */
+    int (*stop)(void *step_ctx);
 } SamplerCallbacks;
 
 /* Sample n images of dim values. x: in, the unit-normal latents of each image; out, the samples.
  * seeds[n] key each image's churn noise (streams.h), so an image does not depend on the others in
- * its batch; NULL is allowed when S_churn is 0. */
-void sampler_run(const SamplerPlan *p, const SamplerCallbacks *cb, double *x, int n, size_t dim,
+ * its batch; NULL is allowed when S_churn is 0. Returns the steps done: num_steps, or fewer when
+ * cb->stop asked to stop (x then holds an intermediate state, no sample). */
+int sampler_run(const SamplerPlan *p, const SamplerCallbacks *cb, double *x, int n, size_t dim,
                  const uint32_t *seeds);
 
 #endif

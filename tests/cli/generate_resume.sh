@@ -4,7 +4,8 @@
 # resumed on 1 or 2 ranks, also stopped on 2 and resumed on 1). Also: a run with other settings is
 # refused with the setting named, damaged parts are sampled again with a warning, a part of another
 # run and parts without their run description are refused, --fresh starts over, a signal to one rank
-# alone stops every rank, and the parts are removed once the outputs are complete.
+# alone stops every rank, a signal in the middle of a batch stops between sampler steps (the batch
+# is dropped), and the parts are removed once the outputs are complete.
 source tests/cli/lib.sh
 GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
 export OMP_NUM_THREADS=1   # several ranks share the test machine's cores
@@ -126,3 +127,35 @@ gen 1 "${LONG[@]}" --results_dir "$TMP/sig"
 if [ $rc -eq 0 ] && [[ $out == *"resuming: "*" of 400 images are already done"* ]] && [ ! -e "$TMP/sig/.parts" ] &&
     [ "$(find "$TMP/sig" -name '*.png' | wc -l)" -eq 401 ]; then pass signal_then_resume
 else fail signal_then_resume "exit $rc: $(echo "$out" | tail -n 3)"; fi
+
+# ---- a stop signal takes effect between sampler steps: the batch under way is dropped at once ----
+# Two batches of 4 images, 5000 steps each (a second or two per batch); SIGTERM once the first
+# batch is kept. The second batch is dropped part-way (never finished, as it was before), and the
+# resumed run ends with the files of an uninterrupted run.
+STEPS=(--config tests/data/tiny_pixel.yaml --ckpt_path tests/data/tiny_pixel.pt --num_steps 5000 --device cpu
+    --seeds 0-7 --max_batch_size 4)
+gen 1 "${STEPS[@]}" --results_dir "$TMP/steps_ref"
+[ $rc -eq 0 ] || fail steps_reference "$out"
+D=$TMP/steps
+$GEN "${STEPS[@]}" --results_dir "$D" >"$D.log" 2>&1 &
+pid=$!
+for i in $(seq 1200); do [ "$(parts "$D")" -gt 0 ] && break; sleep 0.05; done
+kill -TERM $pid
+for i in $(seq 1200); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done   # at most a minute
+if kill -0 $pid 2>/dev/null; then
+    kill -KILL $pid
+    fail signal_stops_between_steps "still running a minute after SIGTERM"
+else
+    wait $pid
+    rc=$?
+    steps=$(grep -o "SIGTERM stopped batch 1 after [0-9]* of its 5000 sampler steps: the batch is dropped" "$D.log" | grep -o "after [0-9]*")
+    if [ $rc -eq 3 ] && [ "$(parts "$D")" -eq 1 ] && [ -n "$steps" ] && [ "${steps#after }" -lt 5000 ] &&
+        grep -q "4 of 8 images of the run are done" "$D.log" &&
+        grep -q "stopped by a signal with batches left; the finished ones are kept in $D/.parts. Exit status 3" "$D.log"; then
+        pass signal_stops_between_steps
+    else fail signal_stops_between_steps "exit $rc, $(parts "$D") parts: $(tail -n 4 "$D.log")"; fi
+    gen 1 "${STEPS[@]}" --results_dir "$D"
+    if [ $rc -eq 0 ] && [[ $out == *"resuming: 4 of 8 images are already done"* ]] && same_outputs "$TMP/steps_ref" "$D"; then
+        pass dropped_batch_resumed_identically
+    else fail dropped_batch_resumed_identically "exit $rc: $(echo "$out" | tail -n 3)"; fi
+fi
