@@ -295,6 +295,38 @@ static void bad_options_are_refused(void) {
     CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "noise range [0.002, 0.001] is empty"), "%s", e.msg);
 }
 
+/* A stop request abandons the run before the next step: the steps done are returned, no further
+ * denoiser call is made, and without a request every step runs. */
+typedef struct {
+    int steps_seen, stop_before;
+} StopAfter;
+
+static void count_step(void *ctx, int step, const double *x, int n) { ((StopAfter *)ctx)->steps_seen = step + 1; }
+static int stop_when_due(void *ctx) { return ((StopAfter *)ctx)->steps_seen >= ((StopAfter *)ctx)->stop_before; }
+
+static void stop_request_ends_the_run_between_steps(void) {
+    SamplerOptions o = sampler_options_default();
+    o.num_steps = 10;
+    SamplerPlan p;
+    Error e;
+    CHECK(sampler_plan(&p, &o, &e) == 0, "%s", e.msg);
+    Analytic a = {.plan = &p};
+    double x[NIMG * DIM];
+    int stops[] = {4, 10, 1000};   /* 10 and beyond: never asked to stop */
+    for (size_t k = 0; k < ARRAY_LEN(stops); k++) {
+        StopAfter st = {0, stops[k]};
+        latents(x);
+        a.calls = 0;
+        SamplerCallbacks cb = {.denoise = gaussian_denoise, .ctx = &a, .on_step = count_step, .step_ctx = &st,
+                               .stop = stop_when_due};
+        int want = MIN(stops[k], 10), done = sampler_run(&p, &cb, x, NIMG, DIM, NULL);
+        /* Heun: two denoiser calls per step but the last */
+        CHECK(done == want && st.steps_seen == want && a.calls == 2 * want - (want == 10),
+              "stop after %d: %d steps done, %d seen, %d calls", stops[k], done, st.steps_seen, a.calls);
+    }
+    sampler_plan_free(&p);
+}
+
 int main(void) {
     RUN(discretizations_give_the_papers_time_steps);
     RUN(every_ablation_converges_to_the_exact_solution);
@@ -302,5 +334,6 @@ int main(void) {
     RUN(churn_noise_belongs_to_the_seed);
     RUN(churn_sampler_samples_the_data_distribution);
     RUN(bad_options_are_refused);
+    RUN(stop_request_ends_the_run_between_steps);
     return test_summary();
 }
