@@ -87,10 +87,11 @@ static int write_shard(ConvertSource *src, const char *out, const DatasetInfo *i
     if (!w) return -1;
     for (long long done = 0; done < rows;) {
         long long n = MIN(block_rows, rows - done);
-        if (src->read(src, first + done, n, block, e) < 0 ||
-            shard_writer_append(w, block, src->labels + first + done, n, e) < 0) {
+        /* A read error names the input already; a refused value ("sample 2: ... NaN") gets it here. */
+        int read_failed = src->read(src, first + done, n, block, e) < 0;
+        if (read_failed || shard_writer_append(w, block, src->labels + first + done, n, e) < 0) {
             shard_writer_abort(w);
-            return error_prefix(e, "%s", src->description);
+            return read_failed ? -1 : error_prefix(e, "%s", src->description);
         }
         done += n;
         count_progress(progress, n, 0);

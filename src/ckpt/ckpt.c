@@ -119,8 +119,11 @@ static int h5_read_tensor(void *ctx, int k, float *dst, size_t n, Error *e) {
 
 static int check_format(hid_t f, const char *path, Error *e) {
     char *format = NULL;
-    if (h5_attr_string(f, path, "/", "format", &format, e) < 0)
-        return error_prefix(e, "%s: not a MaskDiT checkpoint", path);
+    if (h5_attr_string(f, path, "/", "format", &format, e) < 0) {
+        char why[ERROR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", error_after_path(e, path));
+        return error_set(e, "%s: not a MaskDiT checkpoint (%s)", path, why);
+    }
     int ok = strcmp(format, CKPT_FORMAT) == 0;
     if (!ok) error_set(e, "%s: format is '%s', expected '%s'", path, format, CKPT_FORMAT);
     free(format);
@@ -447,14 +450,11 @@ int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out
             found = 1;
         } else if (rc == CKPT_OTHER_MODEL) {
             /* Skipping it would start afresh and overwrite that run's checkpoints. */
-            const char *detail = why.msg;
-            size_t named = strlen(path);
-            if (!strncmp(detail, path, named) && !strncmp(detail + named, ": ", 2)) detail += named + 2;   /* once */
             found = error_set(e, "cannot resume from %s, a checkpoint of another model (%s); starting afresh would "
                                  "overwrite the checkpoints of that run: give this one another --results_dir or --tag "
-                                 "(or move the file away if it is damaged)", path, detail);
+                                 "(or move the file away if it is damaged)", path, error_after_path(&why, path));
         } else {
-            warn("skipping damaged checkpoint %s: %s", path, why.msg);
+            warn("skipping damaged checkpoint %s: %s", path, error_after_path(&why, path));
         }
     }
     for (int i = 0; i < n; i++) free(c[i].name);

@@ -47,7 +47,7 @@ int trainer_save(Trainer *t, Error *e) {
     int rc = ckpt_save(path, t->d->comm, tab, &ts, &meta, e);
     free(meta.config_text);
     trainer_tensors_free(&ts);
-    if (rc < 0) return error_prefix(e, "writing checkpoint %s", path);
+    if (rc < 0) return error_prefix(e, "at step %lld", t->step);   /* the message names the file */
     t->saved_step = t->step;
     if (t->d->rank == 0) {
         train_log_say(&t->log, "Saved checkpoint to %s (%.1f s)", path, now_seconds() - t0);

@@ -51,7 +51,7 @@ static int stored_config(const char *text, const char *path, RunConfig *out) {
     Error e;
     run_config_defaults(out);
     if (run_config_apply_text(out, text, path, 1, &e) < 0) {
-        warn("%s: cannot read the stored configuration (%s); not comparing it", path, e.msg);
+        warn("cannot read the configuration stored in a checkpoint (%s); not comparing it", e.msg);
         return 0;
     }
     return 1;
@@ -94,15 +94,21 @@ static int precision_changed(const Trainer *t, const char *written, const char *
     return 1;
 }
 
+/* What a failed load of plan->source was for, before the message (which names the file). */
+static int load_failed(const Trainer *t, const StartPlan *plan, Error *e) {
+    int given = t->opt.ckpt_path && !strcmp(plan->source, t->opt.ckpt_path);
+    return error_prefix(e, "cannot %s %s", plan->strict ? "resume from" : "fine-tune from",
+                        given ? "--ckpt_path" : "the experiment's newest checkpoint");
+}
+
 /* Rank 0: load `plan->source` into the host buffers and fill the plan's counters. */
 static int load_source(Trainer *t, StartPlan *plan, CkptTensors *ts, Error *e) {
     CkptMeta meta = {0};
     CkptFileKind kind;
-    if (ckpt_file_kind(plan->source, &kind, e) < 0) return error_prefix(e, "cannot load %s", plan->source);
+    if (ckpt_file_kind(plan->source, &kind, e) < 0) return load_failed(t, plan, e);
     CkptTensors want = *ts;
     if (!plan->strict) want.exp_avg = want.exp_avg_sq = NULL;
-    if (ckpt_load(plan->source, &t->model->table, &want, &meta, plan->strict, e) < 0)
-        return error_prefix(e, "cannot load %s", plan->source);
+    if (ckpt_load(plan->source, &t->model->table, &want, &meta, plan->strict, e) < 0) return load_failed(t, plan, e);
     RunConfig there;
     ModelConfig there_model;
     int have_there = stored_config(meta.config_text, plan->source, &there), rc = 0;

@@ -30,6 +30,11 @@ int error_prefix(Error *e, const char *fmt, ...) {
     return -1;
 }
 
+const char *error_after_path(const Error *e, const char *path) {
+    size_t n = strlen(path);
+    return !strncmp(e->msg, path, n) && !strncmp(e->msg + n, ": ", 2) ? e->msg + n + 2 : e->msg;
+}
+
 /* Rank and world size without requiring the caller to have set anything up: MPI may not be
  * initialised yet (early argument errors) or already finalised. */
 static void mpi_position(int *rank, int *world) {

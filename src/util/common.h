@@ -27,6 +27,10 @@ int error_set(Error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* Prefix an existing message: "context: old message". Returns -1. */
 int error_prefix(Error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The message of e without a leading "<path>: ": for a caller that names the file itself, so
+ * that a message names it once. The whole message when it does not start so. */
+const char *error_after_path(const Error *e, const char *path);
+
 /* Print "maskdit: error: <msg>" (user-facing error, no file:line) and end the job. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Internal failure with the source location. */

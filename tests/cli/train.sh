@@ -146,8 +146,16 @@ expect_error bad_batch_memory "would fit" train --set model.hidden_size=1536 --s
     --set model.num_heads=16 --set train.batchsize=512 --results_dir "$TMP/rx"
 # A tiny model 64 wide instead of 32: the first tensor whose shape differs is named.
 expect_error bad_checkpoint_shapes \
-    "cannot load $(ckpt r1 6): $(ckpt r1 6): model: model.pos_embed: expected shape (1, 64, 64), found (1, 64, 32)" \
+    "error: cannot resume from --ckpt_path: $(ckpt r1 6): model: model.pos_embed: expected shape (1, 64, 64), found (1, 64, 32)" \
     train --ckpt_path "$(ckpt r1 6)" --set model.hidden_size=64
+# A checkpoint that cannot be read or written: what was being done, and the file once.
+expect_error bad_ckpt_path_missing "error: cannot resume from --ckpt_path: $TMP/none.h5: cannot open (no such file or not readable)" \
+    train --ckpt_path "$TMP/none.h5" --results_dir "$TMP/rx"
+expect_error bad_finetune_not_a_checkpoint "error: cannot fine-tune from --ckpt_path: $TMP/tiny.yaml: neither an HDF5 checkpoint nor a PyTorch .pt file" \
+    train --ckpt_path "$TMP/tiny.yaml" --use_ckpt_path false --use_strict_load false --results_dir "$TMP/rx"
+mkdir -p "$TMP/rw/$EXP/checkpoints/0000003.h5.tmp"   # a directory where the checkpoint's temporary file goes
+expect_error bad_checkpoint_write "error: at step 3: checkpoint not saved: $TMP/rw/$EXP/checkpoints/0000003.h5.tmp: cannot create the file" \
+    train --results_dir "$TMP/rw"
 expect_error bad_checkpoint_heads "is from a different model: model.num_heads is 2 there, 4 in this config" \
     train --ckpt_path "$(ckpt r1 6)" --set model.num_heads=4
 # A run directory of another model is neither resumed nor overwritten by a fresh start.

@@ -293,6 +293,13 @@ static void disk_full_mid_write(void) {
     fixture_free(&f);
 }
 
+/* How often text holds part (a message should name a file once). */
+static int occurrences(const char *text, const char *part) {
+    int n = 0;
+    for (const char *p = strstr(text, part); p; p = strstr(p + 1, part)) n++;
+    return n;
+}
+
 static void find_latest_skips_damaged(void) {
     char sub[300], path[512], name[600], out[600];
     snprintf(sub, sizeof sub, "%s/run", dir);
@@ -324,6 +331,8 @@ static void find_latest_skips_damaged(void) {
     CHECK(rc == 1 && strcmp(out, path) == 0, "found %s", rc == 1 ? out : "nothing");
     CHECK(strstr(warned, "skipping damaged checkpoint") && strstr(warned, "0000020.h5") && strstr(warned, "0000030.h5"),
           "warnings: %s", warned);
+    snprintf(name, sizeof name, "%s/0000020.h5", sub);
+    CHECK(occurrences(warned, name) == 1, "the damaged file named once: %s", warned);
     CHECK(!strstr(warned, "0000040") && !strstr(warned, "12.h5") && !strstr(warned, "0000005"),
           "only checkpoint names newer than the answer are tried: %s", warned);
     free(warned);
@@ -348,8 +357,8 @@ static void validate_messages(void) {
         H5Fclose(h);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    CHECK(ckpt_validate(plain, &f.t, &e) < 0 && strstr(e.msg, "not a MaskDiT checkpoint") &&
-              strstr(e.msg, "attribute format"), "%s", e.msg);
+    CHECK(ckpt_validate(plain, &f.t, &e) < 0 && strstr(e.msg, "not a MaskDiT checkpoint (attribute format of / is missing)") &&
+              occurrences(e.msg, plain) == 1, "%s", e.msg);
     ModelConfig shallow = c;
     shallow.depth = 1;
     Fixture s;
@@ -368,7 +377,7 @@ static void validate_messages(void) {
         copy_file(path, named, -1);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    CHECK(ckpt_find_latest(run, &f.t, out, sizeof out, &e) == -1 && strstr(e.msg, named) &&
+    CHECK(ckpt_find_latest(run, &f.t, out, sizeof out, &e) == -1 && occurrences(e.msg, named) == 1 &&
               strstr(e.msg, "a checkpoint of another model") && strstr(e.msg, "another --results_dir or --tag"),
           "%s", e.msg);
     fixture_free(&s);

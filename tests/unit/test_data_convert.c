@@ -175,6 +175,10 @@ static void lmdb_bad_inputs(void) {
         write_lmdb(lmdb, &cases[k].f);
         snprintf(line, sizeof line, "lmdb %s --out %s/bad%zu --no-progress %s", lmdb, dir, k, cases[k].extra);
         expect_failure(convert_lmdb_command, line, cases[k].want);
+        Error e;
+        run(convert_lmdb_command, line, &e);
+        const char *named = strstr(e.msg, lmdb);
+        CHECK(named && !strstr(named + 1, lmdb), "case %zu: the input is named once: %s", k, e.msg);
         /* nothing that looks complete is left behind */
         char index[400];
         snprintf(index, sizeof index, "%s/bad%zu/index.h5", dir, k);
