@@ -10,20 +10,19 @@ static const OptionSpec SPECS[] = {
     {"--seeds", OPTION_TAKES_VALUE, SEEDS}, {"--npz", OPTION_FLAG, NPZ}, {"--out", OPTION_TAKES_VALUE, OUT},
     {"--output", OPTION_TAKES_VALUE, OUT}};
 
-/* Splits line at spaces into argv (argv[0] = "prog"); returns argc. */
-static int split(char *line, char **argv, int max) {
+/* A parser of program "maskdit-x" over text split at spaces (into line and argv, argv[0] the program). */
+static OptionParser parser_of(const char *text, int max_positional, char line[256], char *argv[16]) {
+    snprintf(line, 256, "%s", text);
     int argc = 0;
-    argv[argc++] = "prog";
-    for (char *t = strtok(line, " "); t && argc < max; t = strtok(NULL, " ")) argv[argc++] = t;
-    return argc;
+    argv[argc++] = "maskdit-x";
+    for (char *t = strtok(line, " "); t && argc < 16; t = strtok(NULL, " ")) argv[argc++] = t;
+    return option_parser(argc, argv, SPECS, ARRAY_LEN(SPECS), "maskdit-x", max_positional);
 }
 
 /* Parses line, expecting the results ids[] with values vals[] (NULL: none), then OPTION_END. */
 static void expect_sequence(const char *text, int max_positional, const int *ids, const char *const *vals, int n) {
     char line[256], *argv[16];
-    snprintf(line, sizeof line, "%s", text);
-    int argc = split(line, argv, 16);
-    OptionParser p = option_parser(argc, argv, SPECS, ARRAY_LEN(SPECS), "prog", max_positional);
+    OptionParser p = parser_of(text, max_positional, line, argv);
     Error e = {{0}};
     const char *v;
     for (int k = 0; k <= n; k++) {
@@ -47,9 +46,7 @@ static void values_flags_and_plain_arguments(void) {
 /* The first error of line must say want. */
 static void expect_error(const char *text, int max_positional, const char *want) {
     char line[256], *argv[16];
-    snprintf(line, sizeof line, "%s", text);
-    int argc = split(line, argv, 16);
-    OptionParser p = option_parser(argc, argv, SPECS, ARRAY_LEN(SPECS), "maskdit-x", max_positional);
+    OptionParser p = parser_of(text, max_positional, line, argv);
     Error e = {{0}};
     const char *v;
     int id;
