@@ -13,6 +13,20 @@ static Dist D;
 /* A GradComm of the transport under test over grads[n], buckets of bucket_bytes. */
 typedef GradComm *(*MakeGradComm)(float *grads, size_t n, size_t bucket_bytes);
 
+/* MPI up, only rank 0 printing (the first line names the world size, which the scripts check). */
+static void ranks_begin(int *argc, char ***argv) {
+    dist_init(&D, argc, argv);
+    if (D.rank != 0 && !freopen("/dev/null", "w", stdout)) die("cannot silence rank %d's output", D.rank);
+    if (D.rank == 0) printf("world size %d\n", D.world);
+}
+
+/* The exit status of main: non-zero when a case failed. */
+static int ranks_end(void) {
+    int rc = test_summary();
+    dist_finalize(&D);
+    return rc;
+}
+
 /* Every rank agrees on the verdict of a case. */
 static void agree(void) { test_case_failures = dist_any(&D, test_case_failures != 0); }
 
