@@ -65,9 +65,16 @@ $COMPARE "$(ckpt r1 6)" "$(ckpt r5 6)" --rel 1e-4 --key-bias-abs $KEYBIAS >"$TMP
 # ---- a damaged newest checkpoint is skipped with a warning ----
 cp -r "$TMP/r1" "$TMP/r6" && head -c 4000 "$(ckpt r1 6)" >"$(ckpt r6 6)"
 out=$(train --results_dir "$TMP/r6" 2>&1)
-if [[ $out == *"$(ckpt r6 6)"* && $out == *"Resuming from $(ckpt r6 3)"* ]] &&
+if [[ $out == *"skipping damaged checkpoint $(ckpt r6 6): "* && $(grep "skipping damaged" <<<"$out" | grep -o "$(ckpt r6 6)" | wc -l) -eq 1 &&
+    $out == *"Resuming from $(ckpt r6 3)"* ]] &&
     $COMPARE "$(ckpt r1 6)" "$(ckpt r6 6)" >"$TMP/cmp"; then pass damaged_checkpoint_falls_back
 else fail damaged_checkpoint_falls_back "$out $(cat "$TMP/cmp")"; fi
+
+# A newest checkpoint whose layout is right but whose weights hold NaN is refused, not skipped.
+cp -r "$TMP/r1" "$TMP/r13"
+$PY -c "import h5py, sys; h5py.File(sys.argv[1], 'r+')['model/model.blocks.0.attn.proj.bias'][0] = float('nan')" "$(ckpt r13 6)"
+expect_error bad_newest_checkpoint "error: cannot resume from the experiment's newest checkpoint: $(ckpt r13 6): model: model.blocks.0.attn.proj.bias holds NaN at element 0" \
+    train --set train.max_num_steps=9 --results_dir "$TMP/r13"
 
 # ---- the loss scaler's count of finite steps (fp16 only: 0 on the CPU) is saved and checked ----
 out=$($BIN/maskdit-ckpt info "$(ckpt r1 6)" 2>&1)
