@@ -23,10 +23,6 @@ namespace {
 
 const unsigned MAX_BLOCKS = 2;
 
-template <typename T> double limit_of() { return sizeof(T) == 4 ? 1e-5 : std::is_same<T, __half>::value ? 5e-3 : 1e-2; }
-template <typename T> const char *name_of() {
-    return sizeof(T) == 4 ? "fp32" : std::is_same<T, __half>::value ? "fp16" : "bf16";
-}
 
 /* The launch of cuda/elementwise.cu's grid_for, capped at MAX_BLOCKS. */
 SimtDim grid_for(size_t packs) {
@@ -71,14 +67,15 @@ template <typename D, typename S, int V> void check_cast(size_t n) {
     std::vector<S> src = cast_inputs<S>(n);
     std::vector<D> dst(n, from_f32<D>(NAN));
     simt::launch(grid_for(n / V), BLOCK, [&] { cast_kernel<D, S, V>(dst.data(), src.data(), n / V); });
-    size_t wrong = 0, first = n;
+    size_t wrong = 0;
+    double first[3] = {};   /* the first wrong value: source, expected, got */
     for (size_t i = 0; i < n; i++) {
-        double want = round_to<D>((double)to_f32(src[i])), got = (double)to_f32(dst[i]);
-        if (!(got == want)) wrong++, first = std::min(first, i);
+        double from = (double)to_f32(src[i]), want = round_to<D>(from), got = (double)to_f32(dst[i]);
+        if (got == want) continue;
+        if (wrong++ == 0) first[0] = from, first[1] = want, first[2] = got;
     }
-    CHECK(wrong == 0, "%s -> %s V%d n%zu: %zu values wrong, the first at %zu: %.9g from %.9g, expected %.9g",
-          name_of<S>(), name_of<D>(), V, n, wrong, first, first < n ? (double)to_f32(dst[first]) : 0.0,
-          first < n ? (double)to_f32(src[first]) : 0.0, first < n ? round_to<D>((double)to_f32(src[first])) : 0.0);
+    CHECK(wrong == 0, "%s -> %s V%d n%zu: %zu values wrong, the first %.9g to %.9g instead of %.9g", type_name<S>(),
+          type_name<D>(), V, n, wrong, first[0], first[2], first[1]);
 }
 
 template <typename D, typename S> void check_cast_pair() {
@@ -117,12 +114,12 @@ template <typename T, int V> void check_maps(size_t n) {
         g[i] = gelu(x.v[i]), dg[i] = dout.v[i] * dgelu(x.v[i]);
     }
     const size_t packs = n / V;
-    const double limit = limit_of<T>();
+    const double limit = act_limit<T>();
     auto run = [&](auto op, const T *a, const T *b, const std::vector<double> &ref, const char *what) {
         std::vector<T> out(n, from_f32<T>(NAN));
         simt::launch(grid_for(packs), BLOCK, [&] { map_kernel<T, V>(out.data(), a, b, packs, op); });
         double e = normwise(out, ref);
-        CHECK(e <= limit, "%s V%d n%zu: %s rel %.3g (limit %g)", name_of<T>(), V, n, what, e, limit);
+        CHECK(e <= limit, "%s V%d n%zu: %s rel %.3g (limit %g)", type_name<T>(), V, n, what, e, limit);
         return e;
     };
     double e_silu = run(SiluOp(), x.h.data(), nullptr, y, "silu");
@@ -136,10 +133,10 @@ template <typename T, int V> void check_maps(size_t n) {
             else map_kernel<T, V>(inplace.data(), inplace.data(), x.h.data(), packs, GeluBackwardOp());
         });
         double e = normwise(inplace, k == 0 ? dy : dg);
-        CHECK(e <= limit, "%s V%d n%zu: %s in place rel %.3g (limit %g)", name_of<T>(), V, n,
+        CHECK(e <= limit, "%s V%d n%zu: %s in place rel %.3g (limit %g)", type_name<T>(), V, n,
               k == 0 ? "silu backward" : "gelu backward", e, limit);
     }
-    printf("    %s V%-2d n%-6zu silu %.1e  backward %.1e  gelu %.1e  backward %.1e\n", name_of<T>(), V, n, e_silu,
+    printf("    %s V%-2d n%-6zu silu %.1e  backward %.1e  gelu %.1e  backward %.1e\n", type_name<T>(), V, n, e_silu,
            e_dsilu, e_gelu, e_dgelu);
 }
 
@@ -166,8 +163,8 @@ template <typename T, int V> void check_add_rows(int N, int T_, int width) {
     std::vector<T> out = x.h;
     simt::launch(grid_for(n / V), BLOCK, [&] { add_rows_kernel<T, V>(out.data(), rows.h.data(), n / V, period / V); });
     double e = normwise(out, ref);
-    CHECK(e <= limit_of<T>(), "%s V%d N%d T%d W%d: rel %.3g (limit %g)", name_of<T>(), V, N, T_, width, e,
-          limit_of<T>());
+    CHECK(e <= act_limit<T>(), "%s V%d N%d T%d W%d: rel %.3g (limit %g)", type_name<T>(), V, N, T_, width, e,
+          act_limit<T>());
 }
 
 template <typename T> void check_add_rows_type() {

@@ -21,16 +21,10 @@
 #include "../unit/test.h"
 #include "reference.h"
 
-#include <type_traits>
 #include <vector>
 
 namespace {
 
-template <typename T> double act_limit() { return sizeof(T) == 4 ? 1e-5 : std::is_same<T, __half>::value ? 5e-3 : 1e-2; }
-template <typename T> double f32_limit() { return sizeof(T) == 4 ? 1e-5 : 1e-4; }
-template <typename T> const char *name_of() {
-    return sizeof(T) == 4 ? "fp32" : std::is_same<T, __half>::value ? "fp16" : "bf16";
-}
 
 /* Per sample, a random permutation `shuffle` of 0..L-1 (xorshift seeded by seed) and its inverse
  * `restore`, as the masking code produces them: keep = the first K of shuffle. */
@@ -76,7 +70,7 @@ template <typename T> void check_tokens(int N, int L, int K, int width) {
     const size_t rb = (size_t)width * sizeof(T), all = (size_t)N * L * width, kept = (size_t)N * K * width;
     const int unit = rb % 16 == 0 ? 16 : rb % 4 == 0 ? 4 : 2;
     char what[96];
-    snprintf(what, sizeof what, "%s N%d L%d K%d W%d (%d-byte units)", name_of<T>(), N, L, K, width, unit);
+    snprintf(what, sizeof what, "%s N%d L%d K%d W%d (%d-byte units)", type_name<T>(), N, L, K, width, unit);
     const Masking ids(N, L, K, 61 + width);
     Drawn<T> full(all, 63 + width, -2, 2), fill(width, 67 + width, -2, 2);
     const T poison = from_f32<T>(NAN), zero = from_f32<T>(0.0f);
@@ -207,7 +201,7 @@ template <typename T> void check_loss(int L, int P, MaskCase masked, bool with_t
     const size_t NLP = (size_t)N * L * P;
     const float grad_scale = 1.0f / N;
     char what[128];
-    snprintf(what, sizeof what, "%s L%d P%d%s%s mae_coef %g%s", name_of<T>(), L, P, masked ? " mask" : "",
+    snprintf(what, sizeof what, "%s L%d P%d%s%s mae_coef %g%s", type_name<T>(), L, P, masked ? " mask" : "",
              with_tgt ? " target" : "", mae_coef, with_dF ? "" : " no dF");
     Drawn<T> F(NLP, 81 + L, -1, 1);
     std::vector<float> x = Drawn<float>(NLP, 83 + L, -1, 1).h, xn = Drawn<float>(NLP, 85 + L, -2, 2).h,
