@@ -42,6 +42,21 @@ int rows_of(int T_) { return T_ >= 1000 ? 3 : 13; }
 /* Row r of a T_-long act row stored in place of fp32 row r: row stride 4 T_ bytes. */
 template <typename T> int act_stride(int T_) { return T_ * (int)(sizeof(float) / sizeof(T)); }
 
+/* An in-place buffer: the rows, then a guard of 32 floats that no kernel may write (a write past
+ * the end of a row shows there or in the next row). */
+const size_t GUARD = 32;
+const float GUARD_VALUE = 12345.0f;
+std::vector<float> guarded(const std::vector<float> &rows) {
+    std::vector<float> buf(rows);
+    buf.resize(rows.size() + GUARD, GUARD_VALUE);
+    return buf;
+}
+bool guard_kept(const std::vector<float> &buf) {
+    for (size_t i = buf.size() - GUARD; i < buf.size(); i++)
+        if (buf[i] != GUARD_VALUE) return false;
+    return true;
+}
+
 /* The first T_ act values of each row of an in-place buffer. */
 template <typename T> std::vector<T> act_rows(const std::vector<float> &buf, int rows, int T_) {
     const T *p = reinterpret_cast<const T *>(buf.data());
@@ -94,8 +109,9 @@ template <typename T> void check_probs(int T_, const char *what, double (&err)[3
     const std::vector<double> lse_ref = log_sum_exp(S, rows, T_);
 
     /* forward: P and lse from S */
-    std::vector<float> buf = S, lse(rows, NAN);
+    std::vector<float> buf = guarded(S), lse(rows, NAN);
     simt::launch(rows_grid(rows), ROW_BLOCK, [&] { probs_rows_kernel<T>(buf.data(), lse.data(), rows, T_, 1); });
+    CHECK(guard_kept(buf), "%s: P written past the last row", what);
     double e_p = normwise(act_rows<T>(buf, rows, T_), probs(S, lse_ref, T_)), e_lse = normwise(lse, lse_ref);
     CHECK(e_p <= limit, "%s: P rel %.3g (limit %g)", what, e_p, limit);
     CHECK(e_lse <= 1e-5, "%s: lse rel %.3g (limit 1e-5)", what, e_lse);
@@ -103,8 +119,9 @@ template <typename T> void check_probs(int T_, const char *what, double (&err)[3
     /* backward: P from S and a given lse (not the rows' own), which stays untouched */
     std::vector<float> given = shifted(lse_ref);
     const std::vector<float> given_kept = given;
-    buf = S;
+    buf = guarded(S);
     simt::launch(rows_grid(rows), ROW_BLOCK, [&] { probs_rows_kernel<T>(buf.data(), given.data(), rows, T_, 0); });
+    CHECK(guard_kept(buf), "%s: P from a given lse written past the last row", what);
     double e_given = normwise(act_rows<T>(buf, rows, T_), probs(S, given, T_));
     CHECK(e_given <= limit, "%s: P from a given lse rel %.3g (limit %g)", what, e_given, limit);
     CHECK(memcmp(given.data(), given_kept.data(), rows * sizeof(float)) == 0, "%s: the given lse was written", what);
@@ -140,10 +157,11 @@ template <typename T> double check_backward(int T_, const char *what) {
             ds_ref[i] = (double)scale * p[i] * (dP.v[i] - dot);
         }
     }
-    std::vector<float> buf = dP.h;
+    std::vector<float> buf = guarded(dP.h);
     simt::launch(rows_grid(rows), ROW_BLOCK, [&] {
         softmax_backward_rows_kernel<T>(buf.data(), p_act, ldp, rows, T_, scale);
     });
+    CHECK(guard_kept(buf), "%s: dS written past the last row", what);
     double e_ds = normwise(act_rows<T>(buf, rows, T_), ds_ref);
     CHECK(e_ds <= limit, "%s: dS rel %.3g (limit %g)", what, e_ds, limit);
     return e_ds;
