@@ -35,11 +35,12 @@ SimtDim rows_grid(int rows) {
 }
 const SimtDim ROW_BLOCK = {ATTENTION_ROW_THREADS, 1, 1};
 
-/* Rows of a T_ x T_ block of one (sample, head), fewer for long rows (the emulation's time); never
- * a multiple of the 8 rows of a block, so that the last block has warps without a row. */
+/* Rows per case, fewer when they are long (the emulation's time); never a multiple of the 8 rows
+ * of a block, so that the last block has warps without a row. */
 int rows_of(int T_) { return T_ >= 1000 ? 3 : 13; }
 
-/* Row r of a T_-long act row stored in place of fp32 row r: row stride 4 T_ bytes. */
+/* Row stride, in act elements, of rows of T_ act values written over rows of T_ floats (4 T_
+ * bytes, as attention.cu's P and dS). */
 template <typename T> int act_stride(int T_) { return T_ * (int)(sizeof(float) / sizeof(T)); }
 
 /* An in-place buffer: the rows, then a guard of 32 floats that no kernel may write (a write past
