@@ -47,6 +47,8 @@ CFLAGS += -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter -Werror=implic
     -Werror=return-type -D_GNU_SOURCE -I$(BLAS_INC) $(HDF5_CFLAGS) -MMD -MP
 LDLIBS := $(HDF5_LIBS) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lyaml -llmdb -lz -lpthread -lm
 LDFLAGS += -fopenmp
+# what a program needs without the CUDA libraries (tests/fakegpu stands in for them)
+HOST_LDLIBS := $(LDLIBS)
 
 # ---- CUDA: auto when nvcc exists; CUDA=1 requires it; CUDA=0 skips it ----
 ifeq ($(CUDA),)
@@ -86,6 +88,9 @@ GPU_TEST_C := $(wildcard tests/gpu/*.c)
 # CUDA kernels (those kept in cuda/*_kernels.cuh) run on the CPU under tests/simt's emulation; they
 # need only CUDA's headers (the bf16/fp16 types), so CI builds and runs them wherever the toolkit is.
 SIMT_TEST_CC := $(if $(wildcard $(CUDA_HOME)/include/cuda_bf16.h),$(wildcard tests/simt/test_*.cc))
+# The NCCL gradient all-reduce runs on the host over tests/fakegpu's emulated CUDA runtime and NCCL,
+# compiled against their real headers: it too is built and run wherever the toolkit is.
+FAKEGPU_TEST := $(if $(wildcard $(CUDA_HOME)/include/nccl.h),bin/tests/test_gradcomm_nccl)
 
 LIB_OBJ := $(patsubst %.c,build/%.o,$(LIB_C)) $(patsubst %.cu,build/%.o,$(CUDA_SRC))
 PROGS := $(patsubst %.c,bin/%,$(notdir $(PROG_C)))
@@ -101,7 +106,7 @@ LIB := build/libmaskdit.a
 # missing intermediate prerequisite (the CUDA stamp, cuda/absent.o) then rebuilds nothing, so that
 # switching CUDA=0/1 kept the other build's library.
 .SECONDARY: $(patsubst %.c,build/%.o,$(PROG_C) $(TEST_C) $(BENCH_C) $(GPU_TEST_C))
-all: $(PROGS) $(TESTS) $(BENCHES) $(GPU_TESTS) $(SIMT_TESTS)
+all: $(PROGS) $(TESTS) $(BENCHES) $(GPU_TESTS) $(SIMT_TESTS) $(FAKEGPU_TEST)
 
 # The CPU backend's loops use inline math (src/cpu/cpu_math.h) that GCC vectorises only when it
 # may assume floating-point operations do not trap and math functions do not set errno; they
@@ -156,6 +161,12 @@ bin/tests/test_simt_%: tests/simt/test_simt_%.cc $(wildcard tests/simt/*.h cuda/
 
 bin/gpu/%: build/tests/gpu/%.o $(LIB)
 	$(link)
+
+FAKEGPU_SRC := tests/fakegpu/test_gradcomm_nccl.c tests/fakegpu/fake_runtime.c mpi/gradcomm_nccl.c
+bin/tests/test_gradcomm_nccl: $(FAKEGPU_SRC) tests/unit/gradcomm_cases.h tests/unit/test.h $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $@ (emulated CUDA runtime and NCCL)")
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -I$(CUDA_HOME)/include $(LDFLAGS) $(FAKEGPU_SRC) $(LIB) $(HOST_LDLIBS) -o $@
 
 # Install the Debian packages (root, or sudo).
 deps:

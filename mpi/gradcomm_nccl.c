@@ -4,14 +4,14 @@
  * with ncclCommInitRank on the backend's device (its node-local rank).
  *
  * Overlap: the backward pass calls ready(offset, count) from the host as soon as the kernels that
- * produce a range are ENQUEUED (the GPU runs behind the host). Consecutive ranges (reverse layer
- * order: each new range ends where the previous began) grow one pending bucket; a full bucket is
- * reduced on a communication stream of its own, after an event recorded on the compute stream at
- * that moment, so its all-reduce starts as soon as the GPU has finished those gradients while the
- * rest of the backward pass keeps computing. finish() reduces the last bucket, makes the compute
- * stream wait for the communication (the optimizer runs after it) and waits on the host, polling
- * NCCL's asynchronous error state: a failed or vanished peer ends the job with MPI_Abort and a
- * message instead of a hang (MASKDIT_NCCL_TIMEOUT seconds, default 1800, bounds the wait). */
+ * produce a range are ENQUEUED (the GPU runs behind the host). The ranges grow buckets
+ * (grad_buckets.h); a full bucket is reduced on a communication stream of its own, after an event
+ * recorded on the compute stream at that moment, so its all-reduce starts as soon as the GPU has
+ * finished those gradients while the rest of the backward pass keeps computing. finish() reduces
+ * the last bucket and any range never reported, makes the compute stream wait for the
+ * communication (the optimizer runs after it) and waits on the host, polling NCCL's asynchronous
+ * error state: a failed or vanished peer ends the job with MPI_Abort and a message instead of a
+ * hang (MASKDIT_NCCL_TIMEOUT seconds, default 1800, bounds the wait). */
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 #include <stdlib.h>
@@ -21,6 +21,7 @@
 #include "../cuda/cuda_backend.h"
 #include "../src/util/numtext.h"
 #include "dist.h"
+#include "grad_buckets.h"
 
 #define NCCL_CHECK(g, call) nccl_check_at((g), (call), #call, __FILE__, __LINE__)
 
@@ -31,8 +32,7 @@ typedef struct {
     cudaEvent_t produced;   /* recorded on the compute stream before each bucket */
     cudaEvent_t reduced;    /* recorded on the communication stream by finish() */
     float *grads;
-    size_t n, bucket_elems;
-    size_t lo, hi;          /* pending range [lo, hi); empty when lo == hi */
+    GradBuckets buckets;
     double timeout_s;
 } Nccl;
 
@@ -43,38 +43,21 @@ static void nccl_check_at(const Nccl *g, ncclResult_t r, const char *what, const
              detail ? detail : "");
 }
 
-static void flush(Nccl *g) {
-    if (g->lo == g->hi) return;
+static void start_reduce(void *ctx, GradRange r) {
+    Nccl *g = ctx;
     CUDA_CHECK(cudaEventRecord(g->produced, g->compute));
     CUDA_CHECK(cudaStreamWaitEvent(g->comm_stream, g->produced, 0));
-    NCCL_CHECK(g, ncclAllReduce(g->grads + g->lo, g->grads + g->lo, g->hi - g->lo, ncclFloat32, ncclSum, g->comm,
+    NCCL_CHECK(g, ncclAllReduce(g->grads + r.lo, g->grads + r.lo, r.hi - r.lo, ncclFloat32, ncclSum, g->comm,
                                 g->comm_stream));
-    g->lo = g->hi = 0;
 }
 
 static void nccl_ready(void *self, size_t offset, size_t count) {
-    Nccl *g = ((GradComm *)self)->impl;
-    if (offset > g->n || count > g->n - offset)
-        FATAL("gradient range [%zu, %zu) outside the %zu gradients", offset, offset + count, g->n);
-    if (!count) return;
-    if (g->lo == g->hi) {
-        g->lo = offset;
-        g->hi = offset + count;
-    } else if (offset + count == g->lo) {
-        g->lo = offset;
-    } else if (offset == g->hi) {
-        g->hi = offset + count;
-    } else {   /* not adjacent: reduce what is pending, start a new bucket */
-        flush(g);
-        g->lo = offset;
-        g->hi = offset + count;
-    }
-    if (g->hi - g->lo >= g->bucket_elems) flush(g);
+    grad_buckets_ready(&((Nccl *)((GradComm *)self)->impl)->buckets, offset, count);
 }
 
 static void nccl_finish(GradComm *self) {
     Nccl *g = self->impl;
-    flush(g);
+    grad_buckets_finish(&g->buckets);
     CUDA_CHECK(cudaEventRecord(g->reduced, g->comm_stream));
     CUDA_CHECK(cudaStreamWaitEvent(g->compute, g->reduced, 0));
     struct timespec pause = {0, 100000};   /* 0.1 ms between polls */
@@ -107,6 +90,7 @@ static void nccl_destroy(GradComm *self) {
         CUDA_CHECK(cudaEventDestroy(g->produced));
         CUDA_CHECK(cudaEventDestroy(g->reduced));
         CUDA_CHECK(cudaStreamDestroy(g->comm_stream));
+        grad_buckets_free(&g->buckets);
         free(g);
     }
     free(self);
@@ -144,8 +128,7 @@ GradComm *gradcomm_nccl_create(const Dist *d, Backend *be, float *grads, size_t 
     g->rank = d->rank;
     g->world = d->world;
     g->grads = grads;
-    g->n = n;
-    g->bucket_elems = MAX(bucket_bytes / sizeof(float), (size_t)1);
+    grad_buckets_init(&g->buckets, n, bucket_bytes, start_reduce, g);
     g->timeout_s = timeout_seconds();
     g->compute = cuda_backend_stream(be);
     CUDA_CHECK(cudaSetDevice(cuda_backend_device(be)));
@@ -163,6 +146,6 @@ GradComm *gradcomm_nccl_create(const Dist *d, Backend *be, float *grads, size_t 
     NCCL_CHECK(g, ncclGetVersion(&version));
     char bucket[32];
     info("gradient all-reduce: NCCL %d.%d.%d over %d ranks, buckets of %s", version / 10000, version / 100 % 100,
-         version % 100, d->world, format_bytes((double)g->bucket_elems * sizeof(float), bucket, sizeof bucket));
+         version % 100, d->world, format_bytes((double)g->buckets.bucket * sizeof(float), bucket, sizeof bucket));
     return gc;
 }

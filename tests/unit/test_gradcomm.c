@@ -1,90 +1,22 @@
 /* The MPI runtime (mpi/dist.c) and the MPI gradient all-reduce (mpi/gradcomm_mpi.c). Runs as one
  * process (world size 1: the GradComm must leave the gradients alone) and under
- * `mpirun -np 2` (tests/cli/mpi_runtime.sh): every case then checks exact sums over the ranks.
- * Only rank 0 prints; a case fails when it failed on any rank. */
+ * `mpirun -np 2` (tests/cli/mpi_runtime.sh): every case then checks exact sums over the ranks
+ * (gradcomm_cases.h). */
 #include <string.h>
 
-#include "../../mpi/dist.h"
-#include "test.h"
-
-static Dist D;
-
-/* Every rank agrees on the verdict of a case. */
-static void agree(void) { test_case_failures = dist_any(&D, test_case_failures != 0); }
-
-/* Gradient value of element i on rank r: small integers, so float sums are exact. */
-static float grad_value(int r, size_t i) { return (float)((r + 1) * (int)(i % 1000) - 500); }
-
-static float expected_sum(size_t i) {
-    float s = 0;
-    for (int r = 0; r < D.world; r++) s += grad_value(r, i);
-    return s;
-}
+#include "gradcomm_cases.h"
 
 /* A backend whose "device" memory is host memory reached only through to_host/to_device, to
  * exercise the staging path that the CUDA backend uses without NCCL. */
 static void staged_copy(Backend *b, void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 
-/* Report the layout [0, n) in reverse order as pieces of `piece` floats, leaving out [skip_lo,
- * skip_hi), then finish. */
-static void run_step(GradComm *g, float *grads, size_t n, size_t piece, size_t skip_lo, size_t skip_hi) {
-    for (size_t i = 0; i < n; i++) grads[i] = grad_value(D.rank, i);
-    for (size_t hi = n; hi > 0;) {
-        size_t lo = hi > piece ? hi - piece : 0;
-        /* report [lo, hi) minus the skipped range */
-        if (hi <= skip_lo || lo >= skip_hi) {
-            g->ready(g, lo, hi - lo);
-        } else {
-            if (skip_hi < hi) g->ready(g, skip_hi, hi - skip_hi);
-            if (lo < skip_lo) g->ready(g, lo, skip_lo - lo);
-        }
-        hi = lo;
-    }
-    g->finish(g);
+static GradComm *make_mpi(float *grads, size_t n, size_t bucket_bytes) {
+    static Backend cpu = {.name = "cpu"};
+    return gradcomm_mpi_create(&D, &cpu, grads, n, bucket_bytes);
 }
 
-static int all_summed(const float *grads, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (grads[i] != expected_sum(i)) {
-            printf("    element %zu: %g, expected %g\n", i, grads[i], expected_sum(i));
-            return 0;
-        }
-    return 1;
-}
-
-static void gradients_summed_over_ranks(void) {
-    Backend cpu = {.name = "cpu"};
-    size_t n = 100003;
-    float *grads = xmalloc(n * sizeof(float), "grads");
-    size_t buckets[] = {4, 4000, 1 << 20};
-    size_t pieces[] = {1, 777, 50000, n};
-    for (size_t b = 0; b < ARRAY_LEN(buckets); b++)
-        for (size_t p = 0; p < ARRAY_LEN(pieces); p++) {
-            if (buckets[b] == 4 && pieces[p] == 1) continue;   /* 400k requests: slow, nothing new */
-            GradComm *g = gradcomm_mpi_create(&D, &cpu, grads, n, buckets[b]);
-            for (int step = 0; step < 2; step++) {   /* the GradComm is reused step after step */
-                run_step(g, grads, n, pieces[p], 0, 0);
-                CHECK(all_summed(grads, n), "bucket %zu bytes, pieces of %zu, step %d", buckets[b], pieces[p], step);
-            }
-            g->destroy(g);
-        }
-    free(grads);
-    agree();
-}
-
-static void unreported_ranges_are_reduced_once(void) {
-    Backend cpu = {.name = "cpu"};
-    size_t n = 5000;
-    float *grads = xmalloc(n * sizeof(float), "grads");
-    GradComm *g = gradcomm_mpi_create(&D, &cpu, grads, n, 1024);
-    run_step(g, grads, n, 300, 1234, 2345);
-    CHECK(all_summed(grads, n), "a gap in the reported ranges");
-    run_step(g, grads, n, 300, 0, n);
-    CHECK(all_summed(grads, n), "nothing reported");
-    g->destroy(g);
-    free(grads);
-    agree();
-}
+static void gradients_summed_over_ranks(void) { check_sums_over_ranks(make_mpi); }
+static void unreported_ranges_are_reduced_once(void) { check_unreported_ranges(make_mpi); }
 
 static void staging_backend(void) {
     Backend dev = {.name = "staged", .to_host = staged_copy, .to_device = staged_copy};
@@ -131,15 +63,11 @@ static void shared_devices_found(void) {
 }
 
 int main(int argc, char **argv) {
-    dist_init(&D, &argc, &argv);
-    if (D.rank != 0 && !freopen("/dev/null", "w", stdout)) return 1;
-    if (D.rank == 0) printf("world size %d\n", D.world);
+    ranks_begin(&argc, &argv);
     RUN(gradients_summed_over_ranks);
     RUN(unreported_ranges_are_reduced_once);
     RUN(staging_backend);
     RUN(collectives);
     RUN(shared_devices_found);
-    int rc = test_summary();
-    dist_finalize(&D);
-    return rc;
+    return ranks_end();
 }

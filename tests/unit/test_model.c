@@ -1,7 +1,7 @@
 /* Model-level properties beyond golden parity: the inference plan computes exactly what the
  * training plan computes, with less memory; the activation plan does not depend on the order of
- * creation; gradients accumulate over micro-batches; an f32 model's compute copy is its
- * parameters. */
+ * creation; gradients accumulate over micro-batches; the backward pass reports every gradient to
+ * the all-reduce once, top down; an f32 model's compute copy is its parameters. */
 #include <string.h>
 
 #include "../../src/model/edm.h"
@@ -61,42 +61,120 @@ static void inference_plan_matches_training(void) {
     model_destroy(infer);
 }
 
+/* A training micro-batch of N random images (labels when the model has classes) with a random
+ * mask keeping Lk of the L patches, prepared by edm_prepare for model_forward and model_loss. */
+typedef struct {
+    EdmBatch b;
+    float *x, *noise, *labels;
+    ModelInput in;
+    LossInput li;
+} TinyBatch;
+
+static void tiny_batch(TinyBatch *t, const ModelConfig *c, int N, int Lk) {
+    int L = model_num_patches(c), K = c->num_classes;
+    size_t img = (size_t)N * c->in_channels * c->input_size * c->input_size;
+    t->x = malloc(img * sizeof *t->x);
+    t->noise = malloc(img * sizeof *t->noise);
+    t->labels = K ? calloc((size_t)N * K, sizeof *t->labels) : NULL;
+    double *rnd = malloc(N * sizeof *rnd), *u = malloc((size_t)N * L * sizeof *u);
+    int32_t *ids = malloc((size_t)N * L * sizeof *ids);
+    rng_fill_normal(t->x, img, 5, RNG_TEST, 3, 0);
+    rng_fill_normal(t->noise, img, 5, RNG_TEST, 4, 0);
+    Rng r = rng_stream(5, RNG_TEST, 5, 0);
+    for (int i = 0; i < N * L; i++) u[i] = rng_uniform(&r);
+    for (int i = 0; i < N; i++) {
+        rnd[i] = 1.4 * i - 0.3;
+        if (K) t->labels[(size_t)i * K + (7 * i + 2) % K] = 1;
+    }
+    mask_from_uniforms(ids, u, N, L);
+    edm_batch_alloc(&t->b, c, N);
+    edm_prepare(&t->b, c, N, t->x, t->labels, rnd, t->noise, ids, Lk, &t->in, &t->li);
+    free(rnd); free(u); free(ids);
+}
+
+static void tiny_batch_free(TinyBatch *t) {
+    edm_batch_free(&t->b);
+    free(t->x); free(t->noise); free(t->labels);
+}
+
 /* Two backward passes of the same batch accumulate exactly twice the gradient of one. */
 static void gradients_accumulate(void) {
     ModelConfig c = tiny();
-    int N = 3, L = model_num_patches(&c), Lk = model_len_keep(&c, 0.5);
+    int N = 3, Lk = model_len_keep(&c, 0.5);
     Model *m = model_create(&c, be, N, Lk);
     float *flat = random_params(&m->table, &c);
     model_upload_params(m, flat);
-    size_t img = (size_t)N * c.in_channels * c.input_size * c.input_size, nt = m->table.n_trainable;
-    float *x = malloc(img * sizeof *x), *noise = malloc(img * sizeof *noise), labels[3 * 10] = {0}, loss[3];
-    double rnd[3] = {-0.3, 0.4, 1.1}, u[3 * 16];
-    int32_t ids[3 * 16];
-    rng_fill_normal(x, img, 5, RNG_TEST, 3, 0);
-    rng_fill_normal(noise, img, 5, RNG_TEST, 4, 0);
-    Rng r = rng_stream(5, RNG_TEST, 5, 0);
-    for (int i = 0; i < N * L; i++) u[i] = rng_uniform(&r);
-    mask_from_uniforms(ids, u, N, L);
-    labels[2] = labels[20 + 9] = 1;
-    EdmBatch b;
-    edm_batch_alloc(&b, &c, N);
-    ModelInput in;
-    LossInput li;
-    edm_prepare(&b, &c, N, x, labels, rnd, noise, ids, Lk, &in, &li);
+    size_t nt = m->table.n_trainable;
+    float loss[3];
+    TinyBatch t;
+    tiny_batch(&t, &c, N, Lk);
     float *g1 = malloc(nt * sizeof *g1), *g2 = malloc(nt * sizeof *g2);
     model_zero_grads(m);
     for (int pass = 0; pass < 2; pass++) {
-        model_forward(m, &in);
-        model_loss(m, &li, 1.0f / N, loss);
+        model_forward(m, &t.in);
+        model_loss(m, &t.li, 1.0f / N, loss);
         model_backward(m, NULL, NULL);
         be->to_host(be, pass ? g2 : g1, m->grads, nt * sizeof *g1);
     }
     double worst = 0;
     for (size_t i = 0; i < nt; i++) worst = fmax(worst, fabs(g2[i] - 2.0 * g1[i]) / (fabs(g1[i]) + 1e-6));
     CHECK(worst < 1e-5, "second pass accumulates 2x the gradient (worst rel %g)", worst);
-    edm_batch_free(&b);
-    free(x); free(noise); free(g1); free(g2); free(flat);
+    tiny_batch_free(&t);
+    free(g1); free(g2); free(flat);
     model_destroy(m);
+}
+
+/* The ranges a backward pass reports to the gradient all-reduce, in the order reported. */
+typedef struct {
+    size_t lo[256], hi[256];
+    int n;
+} Reported;
+
+static void record_range(void *ctx, size_t offset, size_t count) {
+    Reported *r = ctx;
+    if (r->n < 256) {
+        r->lo[r->n] = offset;
+        r->hi[r->n] = offset + count;
+    }
+    r->n++;
+}
+
+/* The backward pass reports every trainable gradient exactly once, each range below the one before
+ * (reverse layer order, so that the all-reduce of the last layers overlaps the rest of the pass):
+ * the ranges tile [0, n_trainable). The all-reduces reduce what is left out at the end of the step,
+ * but a gap would wait for the whole backward pass. Every model shape: decoder or not, masked or
+ * not, conditional or not. */
+static void backward_reports_every_gradient_once(void) {
+    for (int variant = 0; variant < 4; variant++) {
+        ModelConfig c = tiny();
+        if (variant == 1) c.use_decoder = 0;
+        if (variant == 2) c.num_classes = 0;
+        int N = 2, Lk = variant == 3 ? model_num_patches(&c) : model_len_keep(&c, 0.5);
+        Model *m = model_create(&c, be, N, Lk);
+        float *flat = random_params(&m->table, &c), loss[2];
+        model_upload_params(m, flat);
+        TinyBatch t;
+        tiny_batch(&t, &c, N, Lk);
+        model_zero_grads(m);
+        model_forward(m, &t.in);
+        model_loss(m, &t.li, 1.0f / N, loss);
+        Reported r = {.n = 0};
+        model_backward(m, record_range, &r);
+        CHECK(r.n > 2 && r.n <= 256, "variant %d: %d ranges reported", variant, r.n);
+        size_t top = m->table.n_trainable;
+        int tiled = r.n <= 256;
+        for (int i = 0; i < r.n && i < 256 && tiled; i++) {
+            tiled = r.hi[i] == top && r.lo[i] < r.hi[i];
+            if (!tiled) printf("    variant %d: range %d is [%zu, %zu), expected one ending at %zu\n", variant, i,
+                               r.lo[i], r.hi[i], top);
+            top = r.lo[i];
+        }
+        CHECK(tiled && top == 0, "variant %d: the reported ranges tile [0, %zu) from the top down (down to %zu)",
+              variant, m->table.n_trainable, top);
+        tiny_batch_free(&t);
+        free(flat);
+        model_destroy(m);
+    }
 }
 
 /* With f32 activations the compute copy is the parameters themselves: no second buffer, and nothing
@@ -113,6 +191,7 @@ int main(void) {
     be = backend_cpu_create(1);
     RUN(inference_plan_matches_training);
     RUN(gradients_accumulate);
+    RUN(backward_reports_every_gradient_once);
     RUN(f32_compute_copy_is_params);
     be->destroy(be);
     return test_summary();
