@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "internal.cuh"
+#include "attention_kernels.cuh"
 
 /* The path for bf16/fp16 when MASKDIT_ATTENTION is not set: 1 = fused (flash) kernels, 0 = batched
  * GEMMs. The one line to change to make the batched GEMMs the default. */
@@ -47,22 +48,6 @@ size_t cuda_attention_saved_bytes(Backend *b, int N, int T, int E, int H) { retu
 /* rowsum(dO o O) of the fused backward; the batched-GEMM path keeps its T x T blocks in workspaces */
 size_t cuda_attention_scratch_bytes(Backend *b, int N, int T, int E, int H) { return (size_t)N * H * T * sizeof(float); }
 
-/* Address of matrix (n, h): base + n*sample_stride + h*head_stride (bytes). */
-typedef struct {
-    const char *base;
-    size_t sample_stride, head_stride;
-} BatchPtrs;
-
-__global__ void batch_ptrs_kernel(const void **A, const void **B, void **C, BatchPtrs a, BatchPtrs bb, BatchPtrs c,
-                                  int NH, int H) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= NH) return;
-    size_t n = i / H, h = i % H;
-    A[i] = a.base + n * a.sample_stride + h * a.head_stride;
-    B[i] = bb.base + n * bb.sample_stride + h * bb.head_stride;
-    C[i] = (void *)(c.base + n * c.sample_stride + h * c.head_stride);
-}
-
 /* One batched column-major GEMM C_i = alpha op(A_i) op(B_i) over the N*H (sample, head) pairs. */
 static void batched_gemm(Backend *b, int trans_a, int trans_b, int m, int n, int k, float alpha, BatchPtrs A, int lda,
                          BatchPtrs B, int ldb, DType ab_t, BatchPtrs C, int ldc, DType c_t, int N, int H) {
@@ -73,7 +58,8 @@ static void batched_gemm(Backend *b, int trans_a, int trans_b, int m, int n, int
     const void **pa = (const void **)st->ptr_arrays, **pb = pa + NH;
     void **pc = st->ptr_arrays + 2 * NH;
     /* the previous GEMM has read the arrays before this kernel runs: both are on one stream */
-    batch_ptrs_kernel<<<(NH + 255) / 256, 256, 0, st->stream>>>(pa, pb, pc, A, B, C, NH, H);
+    batch_ptrs_kernel<<<(NH + BATCH_PTRS_THREADS - 1) / BATCH_PTRS_THREADS, BATCH_PTRS_THREADS, 0, st->stream>>>(
+        pa, pb, pc, A, B, C, NH, H);
     LAUNCH_CHECK("batch_ptrs_kernel");
     float beta = 0.0f;
     CUBLAS_CHECK(cublasGemmBatchedEx(st->blas, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
@@ -81,68 +67,9 @@ static void batched_gemm(Backend *b, int trans_a, int trans_b, int m, int n, int
                                      cuda_dtype(c_t), ldc, NH, cuda_compute_type(b, ab_t), CUBLAS_GEMM_DEFAULT));
 }
 
-/* Online max / sum-of-exponentials pairs, combined across lanes (-inf max = empty). */
-__device__ __forceinline__ void softmax_merge(float &m, float &s, float m2, float s2) {
-    float mx = fmaxf(m, m2);
-    if (mx == -INFINITY) return;
-    s = (m == -INFINITY ? 0.0f : s * expf(m - mx)) + (m2 == -INFINITY ? 0.0f : s2 * expf(m2 - mx));
-    m = mx;
+static unsigned rows_grid(int rows) {
+    return (unsigned)(((size_t)rows * 32 + ATTENTION_ROW_THREADS - 1) / ATTENTION_ROW_THREADS);
 }
-
-/* Row r of S (fp32) -> row r of P = exp(S - lse[r]) (act, in place), one warp per row. The forward
- * pass computes lse[r] (find_lse); the backward pass reads it, so both get the same P from the
- * same S. */
-template <typename T>
-__global__ void probs_rows_kernel(float *S, float *lse, int rows, int T_, int find_lse) {
-    int row = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
-    if (row >= rows) return;
-    float *s = S + (size_t)row * T_;
-    float l;
-    if (find_lse) {
-        float m = -INFINITY, sum = 0.0f;
-        for (int j = lane; j < T_; j += 32) softmax_merge(m, sum, s[j], 1.0f);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, sum, o);
-            softmax_merge(m, sum, m2, s2);
-        }
-        l = m + logf(sum);
-        if (lane == 0) lse[row] = l;
-    } else {
-        l = lse[row];
-    }
-    T *p = reinterpret_cast<T *>(s);
-    for (int base = 0; base < T_; base += 32) {
-        int j = base + lane;
-        float v = j < T_ ? s[j] : 0.0f;
-        __syncwarp();
-        if (j < T_) p[j] = from_f32<T>(expf(v - l));
-        __syncwarp();
-    }
-}
-
-/* Row r: dP (fp32) and P (act, row stride ldp) -> dS = scale P (dP - sum_j P dP) (act, in place of
- * dP). */
-template <typename T>
-__global__ void softmax_backward_rows_kernel(float *dP, const T *P, int ldp, int rows, int T_, float scale) {
-    int row = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
-    if (row >= rows) return;
-    float *d = dP + (size_t)row * T_;
-    const T *p = P + (size_t)row * ldp;
-    float dot = 0.0f;
-    for (int j = lane; j < T_; j += 32) dot += to_f32(p[j]) * d[j];
-    dot = warp_sum(dot);
-    T *ds = reinterpret_cast<T *>(d);
-    for (int base = 0; base < T_; base += 32) {
-        int j = base + lane;
-        float v = j < T_ ? d[j] : 0.0f;
-        __syncwarp();
-        if (j < T_) ds[j] = from_f32<T>(scale * to_f32(p[j]) * (v - dot));
-        __syncwarp();
-    }
-}
-
-static unsigned rows_grid(int rows) { return (unsigned)(((size_t)rows * 32 + 255) / 256); }
 
 /* Pointers of q, k, v of head h (column blocks of qkv) and of a T x T matrix of the (n, h) batch. */
 static BatchPtrs qkv_part(const void *qkv, int part, int T, int E, int hd, size_t es) {
@@ -169,7 +96,7 @@ static int scores_to_probs(Backend *b, const void *qkv, float *lse, int N, int T
     /* S^T (keys x queries, col-major) = op_T(k stored hd x T) q (hd x T); row-major that is S[q][k] */
     batched_gemm(b, 1, 0, T, T, hd, 1.0f / sqrtf((float)hd), qkv_part(qkv, 1, T, E, hd, es), ld3,
                  qkv_part(qkv, 0, T, E, hd, es), ld3, t, square(st->scores, T, H), T, DTYPE_F32, N, H);
-    DISPATCH_ACT(t, A, probs_rows_kernel<A><<<rows_grid(N * H * T), 256, 0, st->stream>>>(
+    DISPATCH_ACT(t, A, probs_rows_kernel<A><<<rows_grid(N * H * T), ATTENTION_ROW_THREADS, 0, st->stream>>>(
                            (float *)st->scores, lse, N * H * T, T, find_lse));
     LAUNCH_CHECK("probs_rows_kernel");
     return (int)(T * 4 / es);
@@ -202,8 +129,9 @@ static void attention_backward_gemm(Backend *b, void *dqkv, const void *dout, co
     /* dV^T (hd x Tk) = dO^T (hd x Tq) op_T(P^T stored Tk x Tq) */
     batched_gemm(b, 0, 1, hd, T, T, 1.0f, tok(dout, T, E, hd, es), E, P, ldp, t, qkv_part(dqkv, 2, T, E, hd, es), ld3,
                  t, N, H);
-    DISPATCH_ACT(t, A, softmax_backward_rows_kernel<A><<<rows_grid(N * H * T), 256, 0, st->stream>>>(
-                           (float *)st->dscores, (const A *)st->scores, ldp, N * H * T, T, scale));
+    DISPATCH_ACT(t, A,
+                 softmax_backward_rows_kernel<A><<<rows_grid(N * H * T), ATTENTION_ROW_THREADS, 0, st->stream>>>(
+                     (float *)st->dscores, (const A *)st->scores, ldp, N * H * T, T, scale));
     LAUNCH_CHECK("softmax_backward_rows_kernel");
     /* dQ^T (hd x Tq) = k^T (hd x Tk) dS^T (Tk x Tq) */
     batched_gemm(b, 0, 0, hd, T, T, 1.0f, qkv_part(qkv, 1, T, E, hd, es), ld3, dS, ld_ds, t,

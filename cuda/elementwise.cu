@@ -2,19 +2,11 @@
  * Each thread moves 16 bytes per access when every pointer is 16-byte aligned and the sizes are
  * multiples of the pack; otherwise one element per access. Math in fp32. */
 #include "internal.cuh"
+#include "elementwise_kernels.cuh"
 
-#define EW_THREADS 256
 #define EW_MAX_BLOCKS 8192
 
 /* ---- cast ---- */
-
-template <typename D, typename S, int V> __global__ void cast_kernel(D *dst, const S *src, size_t n_packs) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n_packs; i += (size_t)gridDim.x * blockDim.x) {
-        float f[V];
-        load_f32<S, V>(src + i * V, f);
-        store_f32<D, V>(dst + i * V, f);
-    }
-}
 
 template <typename D, typename S> static void cast_typed(cudaStream_t s, void *dst, const void *src, size_t n) {
     /* packs of 4 (16 bytes of fp32, 8 of a 16-bit type) keep both sides aligned for any pair */
@@ -37,45 +29,6 @@ void cuda_cast(Backend *b, void *dst, DType dst_t, const void *src, DType src_t,
 }
 
 /* ---- unary maps with an optional second operand: out[i] = op(a[i], b[i]) ---- */
-
-struct SiluOp {
-    __device__ float operator()(float x, float) const { return x / (1.0f + expf(-x)); }
-};
-/* a = dout, b = x:  dout * s(x) (1 + x (1 - s(x))) */
-struct SiluBackwardOp {
-    __device__ float operator()(float dout, float x) const {
-        float s = 1.0f / (1.0f + expf(-x));
-        return dout * s * (1.0f + x * (1.0f - s));
-    }
-};
-
-#define GELU_K0 0.7978845608028654f   /* sqrt(2/pi) */
-#define GELU_K1 0.044715f
-struct GeluOp {
-    __device__ float operator()(float x, float) const {
-        return 0.5f * x * (1.0f + tanhf(GELU_K0 * (x + GELU_K1 * x * x * x)));
-    }
-};
-/* d/dx 0.5 x (1 + tanh u), u = k0 (x + k1 x^3):  0.5 (1 + t) + 0.5 x (1 - t^2) k0 (1 + 3 k1 x^2) */
-struct GeluBackwardOp {
-    __device__ float operator()(float dout, float x) const {
-        float t = tanhf(GELU_K0 * (x + GELU_K1 * x * x * x));
-        float d = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K0 * (1.0f + 3.0f * GELU_K1 * x * x);
-        return dout * d;
-    }
-};
-
-template <typename T, int V, typename Op>
-__global__ void map_kernel(T *out, const T *a, const T *bb, size_t n_packs, Op op) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n_packs; i += (size_t)gridDim.x * blockDim.x) {
-        float x[V], y[V] = {};
-        load_f32<T, V>(a + i * V, x);
-        if (bb) load_f32<T, V>(bb + i * V, y);
-#pragma unroll
-        for (int k = 0; k < V; k++) x[k] = op(x[k], y[k]);
-        store_f32<T, V>(out + i * V, x);
-    }
-}
 
 template <typename T, typename Op> static void map_typed(cudaStream_t s, void *out, const void *a, const void *bb, size_t n, Op op) {
     const int V = 16 / sizeof(T);
@@ -102,17 +55,6 @@ void cuda_gelu_backward(Backend *b, void *din, const void *dout, const void *in,
 }
 
 /* ---- x[n,t,:] += rows[t,:] ---- */
-
-template <typename T, int V> __global__ void add_rows_kernel(T *x, const T *rows, size_t n_packs, size_t period_packs) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n_packs; i += (size_t)gridDim.x * blockDim.x) {
-        float a[V], r[V];
-        load_f32<T, V>(x + i * V, a);
-        load_f32<T, V>(rows + (i % period_packs) * V, r);
-#pragma unroll
-        for (int k = 0; k < V; k++) a[k] += r[k];
-        store_f32<T, V>(x + i * V, a);
-    }
-}
 
 template <typename T> static void add_rows_typed(cudaStream_t s, void *x, const void *rows, size_t n, size_t period) {
     const int V = 16 / sizeof(T);

@@ -349,6 +349,18 @@ template <typename T> struct FlashBackward {
     float scale, scale_log2;
 };
 
+/* The start of both backward kernels: a thread's head view, and the A fragments of its warp's 16
+ * rows (from r0) of the two operands it keeps in registers: K and V (dK dV kernel, KEYS) or Q and
+ * dO (dQ kernel). */
+template <bool KEYS, typename T, int KS>
+__device__ __forceinline__ HeadView backward_start(const FlashBackward<T> &a, uint32_t (&f0)[KS][4],
+                                                   uint32_t (&f1)[KS][4]) {
+    const HeadView hv = head_view(a.qkv, a.dout, a.T_, a.H, a.hd);
+    load_a_frags<KS>(f0, KEYS ? hv.k : hv.q, hv.ld, hv.r0, a.T_, a.hd, hv.g, hv.t);
+    load_a_frags<KS>(f1, KEYS ? hv.v : hv.dO, KEYS ? hv.ld : (size_t)hv.E, hv.r0, a.T_, a.hd, hv.g, hv.t);
+    return hv;
+}
+
 template <typename T, int HDP>
 __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_kv_kernel(const FlashBackward<T> a) {
     constexpr int KS = HDP / 16, NT = HDP / 8, BQ = FLASH_BWD_STEP, NS = BQ / 8, SR = HDP + 8;
@@ -356,13 +368,10 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_kv_kernel(const 
     __shared__ __align__(16) uint16_t q_rm[2][BQ * SR];    /* Q tiles [query][d] */
     __shared__ __align__(16) uint16_t do_rm[2][BQ * SR];   /* dO tiles [query][d] */
     __shared__ __align__(16) float lse_s[2][BQ], d_s[2][BQ];   /* lse and D of the tiles' queries */
-    const HeadView hv = head_view(a.qkv, a.dout, T_, a.H, hd);
+    uint32_t kf[KS][4], vf[KS][4];
+    const HeadView hv = backward_start<true>(a, kf, vf);
     const int g = hv.g, t = hv.t, r0 = hv.r0;   /* r0: this warp's keys */
     const float *lse_h = a.lse + hv.row0, *D_h = a.D + hv.row0;
-
-    uint32_t kf[KS][4], vf[KS][4];
-    load_a_frags<KS>(kf, hv.k, hv.ld, r0, T_, hd, g, t);
-    load_a_frags<KS>(vf, hv.v, hv.ld, r0, T_, hd, g, t);
     float dk[NT][4], dv[NT][4];
     zero_acc<NT>(dk);
     zero_acc<NT>(dv);
@@ -403,13 +412,10 @@ __global__ void __launch_bounds__(FLASH_THREADS) flash_backward_q_kernel(const F
     const int T_ = a.T_, hd = a.hd;
     __shared__ __align__(16) uint16_t k_rm[2][BK * SR];   /* K tiles [key][d] */
     __shared__ __align__(16) uint16_t v_rm[2][BK * SR];   /* V tiles [key][d] */
-    const HeadView hv = head_view(a.qkv, a.dout, T_, a.H, hd);
+    uint32_t qf[KS][4], of[KS][4];
+    const HeadView hv = backward_start<false>(a, qf, of);
     const int g = hv.g, t = hv.t, r0 = hv.r0;   /* r0: this warp's queries */
     const float *lse_h = a.lse + hv.row0, *D_h = a.D + hv.row0;
-
-    uint32_t qf[KS][4], of[KS][4];
-    load_a_frags<KS>(qf, hv.q, hv.ld, r0, T_, hd, g, t);
-    load_a_frags<KS>(of, hv.dO, hv.E, r0, T_, hd, g, t);
     float lse2[2], Dr[2];   /* rows r0+g and r0+g+8 */
 #pragma unroll
     for (int r = 0; r < 2; r++) {

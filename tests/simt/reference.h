@@ -1,12 +1,14 @@
 /* What the tests/simt tests share: inputs of a given type drawn from a uniform range (with their
- * exact float64 values, from which the references are computed) and the normwise relative error
- * of a kernel's output, as tests/gpu/check_ops.c measures it. Include after simt.h. */
+ * exact float64 values, from which the references are computed), the normwise relative error of
+ * a kernel's output and its limits, as tests/gpu/check_ops.c measures and justifies them. Include
+ * after simt.h. */
 #ifndef MASKDIT_TESTS_SIMT_REFERENCE_H
 #define MASKDIT_TESTS_SIMT_REFERENCE_H
 
 #include <math.h>
 #include <stdint.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "../../cuda/device_math.cuh"
@@ -36,6 +38,15 @@ template <typename T> double normwise(const std::vector<T> &got, const std::vect
         den += ref[i] * ref[i];
     }
     return sqrt(num / den);
+}
+
+/* check_ops' limits of that error: outputs in the act type T (fp32 1e-5; rounded to bf16 1e-2, to
+ * fp16 5e-3), and fp32 outputs of a run in T (1e-5 in fp32 runs, 1e-4 in bf16/fp16 runs). */
+template <typename T> double act_limit() { return sizeof(T) == 4 ? 1e-5 : std::is_same<T, __half>::value ? 5e-3 : 1e-2; }
+template <typename T> double f32_limit() { return sizeof(T) == 4 ? 1e-5 : 1e-4; }
+
+template <typename T> const char *type_name() {
+    return sizeof(T) == 4 ? "fp32" : std::is_same<T, __half>::value ? "fp16" : "bf16";
 }
 
 #endif

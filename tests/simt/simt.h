@@ -1,12 +1,12 @@
 /* CUDA kernels on the CPU, for tests: each GPU thread of a block is a fiber (ucontext), blocks run
- * one after another, and the built-ins a kernel synchronises through (__syncthreads, warp
- * shuffles, the tensor-core instructions of cuda/tensor_core.cuh) are collective operations that
- * wait for every thread of the block or warp. The schedule is as unfair as a GPU may be: the
- * lowest-numbered thread that can run always runs, so warp 0 gets as far ahead of the others as
- * their barriers let it, and a missing __syncthreads shows as a warp reading data that another
- * has already replaced. The tensor-core instructions follow the fragment layouts of the PTX ISA,
- * with fp32 accumulation; the GPU's own results for the same kernels are compared with the CPU
- * backend by tests/gpu/check_ops.c.
+ * one after another, and the built-ins a kernel synchronises through (__syncthreads, __syncwarp,
+ * warp shuffles, the tensor-core instructions of cuda/tensor_core.cuh) are collective operations
+ * that wait for every thread of the block or warp. The schedule is as unfair as a GPU may be: the
+ * lowest-numbered thread that can run always runs (or the highest-numbered: simt::schedule), so
+ * warp 0 gets as far ahead of the others as their barriers let it, and a missing __syncthreads
+ * shows as a warp reading data that another has already replaced. The tensor-core instructions
+ * follow the fragment layouts of the PTX ISA, with fp32 accumulation; the GPU's own results for
+ * the same kernels are compared with the CPU backend by tests/gpu/check_ops.c.
  *
  * What it is for: catching index, fragment and synchronisation mistakes in kernels in CI, where
  * there is no GPU. What it is not: a model of timing, of memory spaces (a __shared__ array is a
@@ -103,6 +103,11 @@ inline void wait(Barrier &bar, unsigned count) {
     yield();
 }
 
+/* Lanes of warp w (fewer in a last, partial warp). */
+inline unsigned warp_lanes(const Block &b, int w) {
+    return (unsigned)std::min<size_t>(WARP, b.fibers.size() - (size_t)w * WARP);
+}
+
 /* One warp-wide exchange: every lane hands in `mine`, then computes its result from all lanes'
  * values (all[lane]), as the warp's instructions do in one step. */
 template <typename In, typename F> auto exchange(const In &mine, F result) {
@@ -110,7 +115,7 @@ template <typename In, typename F> auto exchange(const In &mine, F result) {
     Block &b = block();
     int r = b.current, w = r / WARP;
     memcpy(&b.slots[(size_t)r * SLOT_BYTES], &mine, sizeof mine);
-    unsigned lanes = (unsigned)std::min<size_t>(WARP, b.fibers.size() - (size_t)w * WARP);   /* a last, partial warp */
+    unsigned lanes = warp_lanes(b, w);
     wait(b.warp_barrier[w], lanes);
     In all[WARP];
     for (unsigned l = 0; l < lanes; l++) memcpy(&all[l], &b.slots[((size_t)w * WARP + l) * SLOT_BYTES], sizeof(In));
@@ -134,6 +139,12 @@ inline void fiber_main() {
 }
 
 inline bool runnable(const Fiber &f) { return !f.done && (!f.waits_at || f.waits_at->generation != f.waits_gen); }
+
+/* Which runnable thread runs: the lowest-numbered (warp 0 and lane 0 ahead of the others) or the
+ * highest-numbered (the last lanes ahead), chosen by the test. A hazard between lanes shows
+ * under the order in which the writing lane runs before the reading one. */
+enum Schedule { LOWEST_FIRST, HIGHEST_FIRST };
+inline Schedule schedule = LOWEST_FIRST;
 
 /* Makes fiber i (thread index i of the block) ready to run the body from its start. */
 inline void start(Block &b, size_t i) {
@@ -172,11 +183,12 @@ inline void launch(SimtDim grid, SimtDim dim, const std::function<void()> &body)
                 b.warp_barrier.assign((n + WARP - 1) / WARP, Barrier{});
                 for (size_t i = 0; i < n; i++) start(b, i);
                 for (;;) {
-                    size_t i = 0, live = 0;
-                    while (i < n && !runnable(b.fibers[i])) live += !b.fibers[i++].done;
-                    if (i < n) {
-                        b.fibers[i].waits_at = nullptr;
-                        resume(b, i);
+                    size_t k = 0, live = 0;
+                    auto index = [&](size_t pos) { return schedule == LOWEST_FIRST ? pos : n - 1 - pos; };
+                    while (k < n && !runnable(b.fibers[index(k)])) live += !b.fibers[index(k++)].done;
+                    if (k < n) {
+                        b.fibers[index(k)].waits_at = nullptr;
+                        resume(b, index(k));
                         continue;
                     }
                     if (live == 0) break;
@@ -217,6 +229,17 @@ template <> inline float to_float<__half>(uint16_t bits) {
 #define gridDim (simt::block().grid)
 
 inline void __syncthreads() { simt::wait(simt::block().block_barrier, (unsigned)simt::block().fibers.size()); }
+
+/* The whole warp only (every kernel here syncs full warps). */
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+    if (mask != 0xffffffffu) {
+        fprintf(stderr, "simt: __syncwarp(0x%x): only the full mask is emulated\n", mask);
+        abort();
+    }
+    simt::Block &b = simt::block();
+    int w = b.current / simt::WARP;
+    simt::wait(b.warp_barrier[w], simt::warp_lanes(b, w));
+}
 
 template <typename V> inline V __shfl_xor_sync(unsigned, V v, int lane_mask) {
     return simt::exchange(v, [&](const V *all, int lane) { return all[lane ^ lane_mask]; });

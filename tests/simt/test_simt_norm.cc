@@ -12,14 +12,11 @@
 #include "../unit/test.h"
 #include "reference.h"
 
-#include <type_traits>
 #include <vector>
 
 namespace {
 
 enum { ROW_THREADS = 256 };   /* cuda/norm.cu's launch shapes */
-
-template <typename T> double limit_of() { return sizeof(T) == 4 ? 1e-5 : std::is_same<T, __half>::value ? 5e-3 : 1e-2; }
 
 /* The shapes: N samples of T_ tokens of `width` channels; mod rows of 6 chunks (stride 6 * width,
  * as adaLN's shift/scale/gate pairs), the chunks used at offsets 0, width, 2 * width. */
@@ -32,7 +29,7 @@ struct Shape {
 template <typename T, int V> void check_shape(const Shape &sh, const char *dtype) {
     const int W = sh.width, S = sh.mod_stride(), shift_off = 0, scale_off = W, gate_off = 2 * W;
     const size_t rows = sh.rows(), n = rows * W;
-    const double limit = limit_of<T>();
+    const double limit = act_limit<T>();
     const float eps = 1e-6f;
     char what[96];
     snprintf(what, sizeof what, "%s V%d N%d T%d W%d", dtype, V, sh.N, sh.T_, W);
