@@ -187,7 +187,7 @@ static int cmd_info(int argc, char **argv) {
 
 /* ------------------------------------------------------------------ import */
 
-/* The value after a flag; a flag at the end of the line is refused. */
+/* A flag's value: a whole number from 1 to 2^20. */
 static int parse_int_flag(const char *flag, const char *value) {
     long long v;
     Error e;
@@ -281,7 +281,7 @@ int main(int argc, char **argv) {
     int rc = 0;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         if (d.rank == 0) fputs(USAGE, argc < 2 ? stderr : stdout);
-        rc = argc < 2 ? 2 : 0;
+        rc = argc < 2 ? EXIT_FAILURE_STATUS : 0;   /* no command: a bad command line, as everywhere */
     } else if (strcmp(argv[1], "info") == 0) {
         rc = cmd_info(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "import") == 0) {

@@ -429,8 +429,9 @@ static void limits_for(Golden *g, DType t) {
     g->lim_grad = 1e-4 * widen;
 }
 
-static void usage(void) {
-    fprintf(stderr, "usage: maskdit-golden FILE.h5 [--device cpu|cuda|auto] [--precision fp32|bf16|fp16]\n"
+/* On stdout when asked for (--help), on stderr after a mistake. */
+static void usage(FILE *out) {
+    fprintf(out, "usage: maskdit-golden FILE.h5 [--device cpu|cuda|auto] [--precision fp32|bf16|fp16]\n"
                     "Checks this implementation against a golden file of the maskdit-golden-v1 layout.\n");
 }
 
@@ -446,14 +447,14 @@ int main(int argc, char **argv) {
     Error e;
     for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
         switch (id) {
-        case OPTION_HELP: usage(); dist_finalize(&dist); return 0;
+        case OPTION_HELP: usage(stdout); dist_finalize(&dist); return 0;
         case OPTION_ERROR: die("%s", e.msg);
         case OPTION_POSITIONAL: path = v; break;
         case DEVICE: device = v; break;
         case PRECISION: precision = v; break;
         }
     }
-    if (!path) { usage(); die("no golden file given"); }
+    if (!path) { usage(stderr); die("no golden file given"); }
     Golden g = {.path = path};
     g.f = h5_open_read(path, &e);
     if (g.f < 0) die("%s", e.msg);

@@ -32,6 +32,7 @@ static const char USAGE[] =
     "  --num_workers N, --use_wandb   accepted for compatibility, no effect\n"
     "  --print_config        print the resolved configuration as YAML and exit\n"
     "  --config_keys         print the table of config keys (Markdown) and exit\n"
+    "  --enable_eval         refused: FID during training is not built in (sample with maskdit-generate)\n"
     "Exit status: 0 done (or train.max_minutes reached), 1 error, 3 stopped by SIGUSR1/SIGTERM after a\n"
     "checkpoint (requeue).\n";
 

@@ -40,3 +40,39 @@ refused ckpt_info_two_files "unexpected argument 'b.pt' (see maskdit-ckpt info -
 refused bench_equals_value "--batch and --steps must be >= 1 (got 0 and 10)" $BIN/maskdit-bench --batch=0
 refused golden_equals_value "--device: expected cpu, cuda or auto, got 'tpu'" $BIN/maskdit-golden "$GOLDEN_DIR/maskdit_tiny.h5" --device=tpu
 refused ckpt_equals_value "--input-size: expected a whole number" $BIN/maskdit-ckpt import a.pt b.h5 --input-size=x
+
+# help_matches_table NAME "SOURCES" PROGRAM [COMMAND]: PROGRAM [COMMAND] --help exits 0 and its
+# usage on stdout names exactly the options of the option tables in SOURCES (the {"--name", ...}
+# entries), so that the usage text and the table cannot drift apart.
+help_matches_table() {
+    local name=$1 sources=$2 help rc table named
+    shift 2
+    help=$("$@" --help 2>/dev/null); rc=$?
+    if [ $rc -ne 0 ]; then fail "$name" "--help exited with $rc"; return; fi
+    table=$(grep -ho '{"--[A-Za-z_-]*"' $sources | tr -d '{"' | sort -u)
+    named=$(echo "$help" | grep -o -- '--[A-Za-z][A-Za-z_-]*' | grep -vx -- '--help' | sort -u)
+    if [ -z "$table" ]; then fail "$name" "no option table found in $sources"; return; fi
+    if [ "$table" != "$named" ]; then
+        fail "$name" "usage and option table differ: $(diff <(echo "$table") <(echo "$named") | grep '^[<>]' | tr '\n' ' ')"
+        return
+    fi
+    pass "$name"
+}
+help_matches_table help_train src/apps/maskdit-train.c $BIN/maskdit-train
+help_matches_table help_generate src/apps/maskdit-generate.c $BIN/maskdit-generate
+help_matches_table help_bench src/apps/maskdit-bench.c $BIN/maskdit-bench
+help_matches_table help_golden src/apps/maskdit-golden.c $BIN/maskdit-golden
+help_matches_table help_plot src/apps/maskdit-plot.c $BIN/maskdit-plot
+help_matches_table help_ckpt data-tools/maskdit-ckpt.c $BIN/maskdit-ckpt
+for command in lmdb idx npz; do
+    help_matches_table help_convert_$command "data-tools/convert_$command.c data-tools/convert_args.c" \
+        $BIN/maskdit-convert $command
+done
+help_matches_table help_convert_npy "data-tools/convert_numpy.c data-tools/convert_args.c" $BIN/maskdit-convert npy
+help_matches_table help_convert_bench data-tools/convert_bench.c $BIN/maskdit-convert bench
+
+# No command at all is a bad command line (status 1, the usage on stderr), as in maskdit-convert.
+for program in maskdit-ckpt maskdit-convert; do
+    out=$($BIN/$program 2>/dev/null); rc=$?
+    if [ $rc -eq 1 ] && [ -z "$out" ]; then pass "${program}_no_command"; else fail "${program}_no_command" "status $rc, stdout '$out'"; fi
+done
