@@ -11,9 +11,10 @@
 #    with status 3 (EXIT_REQUEUE_STATUS in src/util/common.h); then it records that checkpoint in
 #    the job's Comment and requeues the job (`scontrol requeue`). The requeued job resumes from it,
 #    and refuses to start when it has disappeared in between (it would silently start from scratch);
-#  - sampling: forwards the signals in the same way; the ranks stop after their current batch (every
-#    finished batch is kept in the results directory) and exit with status 3; the job requeues and
-#    the requeued job, running the same command, samples only the batches left;
+#  - sampling: forwards the signals in the same way; the ranks stop between two sampler steps,
+#    dropping the unfinished batch (every finished batch is kept in the results directory), and
+#    exit with status 3; the job requeues and the requeued job, running the same command, samples
+#    only the batches left;
 #  - conversion: on the signal, stops the ranks and requeues (complete shards are kept).
 #
 # Environment (all optional):
