@@ -1,3 +1,5 @@
+/* The option parser of options.h: a linear search of the program's table per argument (tables are
+ * a few dozen entries, read once). */
 #include "options.h"
 
 #include <string.h>
