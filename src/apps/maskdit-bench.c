@@ -69,7 +69,7 @@ static const OptionSpec OPTIONS[] = {
     {"--precision", OPTION_TAKES_VALUE, PRECISION},
 };
 
-static void parse(Bench *b, int argc, char **argv) {
+static void parse(Bench *b, Dist *d, int argc, char **argv) {
     Error e;
     OptionParser p = option_parser(argc, argv, OPTIONS, ARRAY_LEN(OPTIONS), "maskdit-bench", 0);
     const char *v;
@@ -80,6 +80,7 @@ static void parse(Bench *b, int argc, char **argv) {
                    "         [--in_channels C] [--num_classes K] [--decoder WIDTH/DEPTH/HEADS] [--batch B]\n"
                    "         [--mask_ratio R] [--steps S] [--warmup W] [--threads T] [--device cpu|cuda]\n"
                    "         [--precision fp32|bf16|fp16]\n");
+            dist_finalize(d);   /* an MPI program ending without it fails under mpirun */
             exit(0);
         case OPTION_ERROR: die("%s", e.msg);
         case PRESET: apply_preset(b, v); break;
@@ -168,7 +169,7 @@ int main(int argc, char **argv) {
     dist_init(&dist, &argc, &argv);
     Bench b = {.cfg = model_config_default(), .batch = 8, .steps = 10, .warmup = 2, .mask_ratio = 0.5,
                .device = "cpu", .precision = "auto", .label = "DiT-XL/2"};
-    parse(&b, argc, argv);
+    parse(&b, &dist, argc, argv);
     const ModelConfig *c = &b.cfg;
     Backend *be = backend_create(b.device, dist.local_rank, b.precision, 0, b.threads);
     int L = model_num_patches(c), Lk = model_len_keep(c, b.mask_ratio);

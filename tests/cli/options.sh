@@ -76,3 +76,9 @@ for program in maskdit-ckpt maskdit-convert; do
     out=$($BIN/$program 2>/dev/null); rc=$?
     if [ $rc -eq 1 ] && [ -z "$out" ]; then pass "${program}_no_command"; else fail "${program}_no_command" "status $rc, stdout '$out'"; fi
 done
+
+# --help ends every program cleanly under mpirun too (maskdit-bench exited without MPI_Finalize,
+# which mpirun reports as a failure).
+for program in maskdit-train maskdit-generate maskdit-bench maskdit-golden maskdit-plot maskdit-ckpt maskdit-convert; do
+    expect_ok "${program}_help_np2" $MPIRUN -np 2 $BIN/$program --help
+done
