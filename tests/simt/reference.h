@@ -1,7 +1,7 @@
 /* What the tests/simt tests share: inputs of a given type drawn from a uniform range (with their
  * exact float64 values, from which the references are computed), the normwise relative error of
- * a kernel's output and its limits, as tests/gpu/check_ops.c measures and justifies them. Include
- * after simt.h. */
+ * a kernel's output and its limits, as tests/gpu/check_ops.c measures and justifies them, and
+ * running a case under both of simt.h's schedules. Include after simt.h. */
 #ifndef MASKDIT_TESTS_SIMT_REFERENCE_H
 #define MASKDIT_TESTS_SIMT_REFERENCE_H
 
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../../cuda/device_math.cuh"
+#include "../unit/test.h"
 
 /* n values of type T (float, __nv_bfloat16, __half) rounded from uniform [lo, hi) (xorshift
  * seeded by seed), and their float64 values. */
@@ -48,5 +49,19 @@ template <typename T> double f32_limit() { return sizeof(T) == 4 ? 1e-5 : 1e-4; 
 template <typename T> const char *type_name() {
     return sizeof(T) == 4 ? "fp32" : std::is_same<T, __half>::value ? "fp16" : "bf16";
 }
+
+/* A test case as two: NAME with the lowest-numbered thread always running first, NAME_highest_first
+ * the other way round. A missing barrier shows only when the writing thread runs before the
+ * reading one, which depends on which of the two is numbered lower. */
+inline void run_in_both_orders(const char *name, void (*fn)()) {
+    char other[128];
+    snprintf(other, sizeof other, "%s_highest_first", name);
+    simt::schedule = simt::LOWEST_FIRST;
+    test_run(name, fn);
+    simt::schedule = simt::HIGHEST_FIRST;
+    test_run(other, fn);
+    simt::schedule = simt::LOWEST_FIRST;
+}
+#define RUN_IN_BOTH_ORDERS(fn) run_in_both_orders(#fn, fn)
 
 #endif

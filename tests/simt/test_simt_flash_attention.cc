@@ -145,8 +145,8 @@ void extreme_widths_and_lengths() {
 }   // namespace
 
 int main() {
-    RUN(bf16_model_widths);
-    RUN(fp16_model_widths);
-    RUN(extreme_widths_and_lengths);
+    RUN_IN_BOTH_ORDERS(bf16_model_widths);
+    RUN_IN_BOTH_ORDERS(fp16_model_widths);
+    RUN_IN_BOTH_ORDERS(extreme_widths_and_lengths);
     return test_summary();
 }

@@ -124,8 +124,8 @@ void fp16() { check_type<__half>("fp16"); }
 }   // namespace
 
 int main() {
-    RUN(fp32);
-    RUN(bf16);
-    RUN(fp16);
+    RUN_IN_BOTH_ORDERS(fp32);
+    RUN_IN_BOTH_ORDERS(bf16);
+    RUN_IN_BOTH_ORDERS(fp16);
     return test_summary();
 }

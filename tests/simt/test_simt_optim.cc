@@ -97,8 +97,8 @@ void sum_of_squares() {
 }   // namespace
 
 int main() {
-    RUN(adamw);
-    RUN(ema_and_scale);
-    RUN(sum_of_squares);
+    RUN_IN_BOTH_ORDERS(adamw);
+    RUN_IN_BOTH_ORDERS(ema_and_scale);
+    RUN_IN_BOTH_ORDERS(sum_of_squares);
     return test_summary();
 }

@@ -253,11 +253,11 @@ void loss_fp16() { check_loss_type<__half>(); }
 }   // namespace
 
 int main() {
-    RUN(tokens_fp32);
-    RUN(tokens_bf16);
-    RUN(tokens_fp16);
-    RUN(loss_fp32);
-    RUN(loss_bf16);
-    RUN(loss_fp16);
+    RUN_IN_BOTH_ORDERS(tokens_fp32);
+    RUN_IN_BOTH_ORDERS(tokens_bf16);
+    RUN_IN_BOTH_ORDERS(tokens_fp16);
+    RUN_IN_BOTH_ORDERS(loss_fp32);
+    RUN_IN_BOTH_ORDERS(loss_bf16);
+    RUN_IN_BOTH_ORDERS(loss_fp16);
     return test_summary();
 }
