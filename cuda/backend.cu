@@ -66,42 +66,40 @@ int cuda_workspace_grow(Backend *b, void **buf, size_t *count, size_t need, size
     return 1;
 }
 
-static void *be_alloc(Backend *b, size_t bytes, const char *what) { return cuda_alloc(b, bytes, what); }
-
-static void be_to_host(Backend *b, void *host_dst, const void *src, size_t bytes) {
+void cuda_to_host(Backend *b, void *host_dst, const void *src, size_t bytes) {
     CudaState *st = cuda_state(b);
     if (bytes) CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, st->stream));
     CUDA_CHECK(cudaStreamSynchronize(st->stream));
 }
 
-static void be_copy(Backend *b, void *dst, const void *src, size_t bytes) {
+void cuda_copy(Backend *b, void *dst, const void *src, size_t bytes) {
     if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_state(b)->stream));
 }
 
-static void be_zero(Backend *b, void *p, size_t bytes) {
+void cuda_zero(Backend *b, void *p, size_t bytes) {
     if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda_state(b)->stream));
 }
 
-static void be_sync(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(cuda_state(b)->stream)); }
+void cuda_sync(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(cuda_state(b)->stream)); }
 
-static size_t be_peak_bytes(Backend *b) { return cuda_state(b)->peak; }
+size_t cuda_peak_bytes(Backend *b) { return cuda_state(b)->peak; }
 
-static size_t be_available_bytes(Backend *b) {
+size_t cuda_available_bytes(Backend *b) {
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     return free_b;
 }
 
-static const char *be_device_name(Backend *b) {
+const char *cuda_device_name(Backend *b) {
     CudaState *st = cuda_state(b);
     if (!st->described[0])
         snprintf(st->described, sizeof st->described, "GPU %d (%s)", st->device, st->device_name);
     return st->described;
 }
 
-static const char *be_device_uuid(Backend *b) { return cuda_state(b)->uuid; }
+const char *cuda_device_uuid(Backend *b) { return cuda_state(b)->uuid; }
 
-static void be_destroy(Backend *b) {
+void cuda_destroy(Backend *b) {
     if (!b) return;
     CudaState *st = cuda_state(b);
     CUDA_CHECK(cudaStreamSynchronize(st->stream));
@@ -218,45 +216,9 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     b->name = "cuda";
     b->act_dtype = act_dtype;
     b->impl = st;
-    b->alloc = be_alloc;
-    b->free = cuda_free;
-    b->to_device = cuda_upload;
-    b->to_host = be_to_host;
-    b->copy = be_copy;
-    b->zero = be_zero;
-    b->sync = be_sync;
-    b->peak_bytes = be_peak_bytes;
-    b->available_bytes = be_available_bytes;
-    b->device_name = be_device_name;
-    b->device_uuid = be_device_uuid;
-    b->cast = cuda_cast;
-    b->linear = cuda_linear;
-    b->linear_backward = cuda_linear_backward;
-    b->linear_gelu = cuda_linear_gelu;
-    b->gelu_linear_backward = cuda_gelu_linear_backward;
-    b->silu = cuda_silu;
-    b->silu_backward = cuda_silu_backward;
-    b->gelu = cuda_gelu;
-    b->gelu_backward = cuda_gelu_backward;
-    b->add_rows = cuda_add_rows;
-    b->layernorm_modulate = cuda_layernorm_modulate;
-    b->layernorm_modulate_backward = cuda_layernorm_modulate_backward;
-    b->gate_residual = cuda_gate_residual;
-    b->gate_residual_backward = cuda_gate_residual_backward;
-    b->attention_saved_bytes = cuda_attention_saved_bytes;
-    b->attention_scratch_bytes = cuda_attention_scratch_bytes;
-    b->attention = cuda_attention;
-    b->attention_backward = cuda_attention_backward;
-    b->gather_tokens = cuda_gather_tokens;
-    b->gather_tokens_backward = cuda_gather_tokens_backward;
-    b->unmask_tokens = cuda_unmask_tokens;
-    b->unmask_tokens_backward = cuda_unmask_tokens_backward;
-    b->edm_loss = cuda_edm_loss;
-    b->adamw = cuda_adamw;
-    b->ema = cuda_ema;
-    b->scale = cuda_scale;
-    b->sum_squares = cuda_sum_squares;
-    b->destroy = be_destroy;
+#define CUDA_OP_SET(ret, name, params) b->name = cuda_##name;
+    BACKEND_OPS(CUDA_OP_SET)
+#undef CUDA_OP_SET
 
     cuda_gemm_init(b);   /* the cuBLASLt workspace: allocated through the table, so it counts in peak */
 

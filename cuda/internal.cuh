@@ -82,11 +82,15 @@ typedef struct {
 
 static inline CudaState *cuda_state(Backend *b) { return (CudaState *)b->impl; }
 
-/* backend.cu: device memory tracked in CudaState (alloc ends the job when memory runs out). */
-void *cuda_alloc(Backend *b, size_t bytes, const char *what);
-void cuda_free(Backend *b, void *p);
-/* upload.cu: to_device (returns once src may be reused; the copy runs in stream order). */
-void cuda_upload(Backend *b, void *dst, const void *src, size_t bytes);
+/* cuda_<name> for every op of backend_ops.h. backend.cu: memory (tracked in CudaState; alloc ends
+ * the job when memory runs out), sync, device description, destroy; upload.cu: to_device (returns
+ * once src may be reused; the copy runs in stream order); the other ops in the file of their group (gemm.cu, elementwise.cu, norm.cu, attention.cu,
+ * tokens.cu, loss.cu, optim.cu). */
+#define CUDA_OP_DECL(ret, name, params) ret cuda_##name params;
+BACKEND_OPS(CUDA_OP_DECL)
+#undef CUDA_OP_DECL
+
+/* upload.cu */
 void cuda_uploads_destroy(Backend *b);
 
 /* Make sure *buf holds at least count elements of elem_bytes (reallocating, which waits for the
@@ -114,7 +118,7 @@ static inline unsigned grid_for(size_t work, unsigned per_block, unsigned cap) {
     return (unsigned)(g < cap ? g : cap);
 }
 
-/* ---- ops, by file ---- */
+/* ---- helpers of the ops, by file ---- */
 /* gemm.cu */
 void cuda_gemm_init(Backend *b);
 void cuda_gemm_destroy(Backend *b);
@@ -123,12 +127,6 @@ void cuda_gemm_destroy(Backend *b);
 void cuda_gemm(Backend *b, int trans_a, int trans_b, int m, int n, int k, float alpha, const void *A, int lda,
                const void *B, int ldb, DType ab_t, float beta, void *C, int ldc, DType c_t, const void *bias);
 cublasComputeType_t cuda_compute_type(Backend *b, DType ab_t);
-void cuda_linear(Backend *b, void *out, const void *in, const void *W, const void *bias, int M, int K, int N,
-                 float beta);
-void cuda_linear_backward(Backend *b, void *din, float *dW, float *dbias, const void *dout, const void *in,
-                          const void *W, int M, int K, int N, float din_beta);
-/* *epilogue from MASKDIT_GELU_EPILOGUE (0|1, unset: the default for act); -1 with a message in err
- * when the value is neither. */
 /* backend.cu: an environment switch between two settings, read when the backend is created:
  * *value = dflt when var is unset or empty, the value of the choice it names, and anything else is
  * refused in err ("VAR=x: expected a (meaning) or b (meaning)"). */
@@ -138,42 +136,16 @@ typedef struct {
 } EnvChoice;
 int cuda_env_switch(const char *var, int dflt, EnvChoice a, EnvChoice b, int *value, char *err, size_t err_len);
 
+/* *epilogue from MASKDIT_GELU_EPILOGUE (0|1, unset: the default for act); -1 with a message in err
+ * when the value is neither. */
 int cuda_gelu_epilogue_setting(DType act, int *epilogue, char *err, size_t err_len);
 /* *epilogue from MASKDIT_BGRAD_EPILOGUE (0|1, unset: 1); -1 with a message in err otherwise. */
 int cuda_bgrad_epilogue_setting(int *epilogue, char *err, size_t err_len);
-void cuda_linear_gelu(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias, int M, int K,
-                      int N);
-void cuda_gelu_linear_backward(Backend *b, void *dpre, float *dW, float *dbias, const void *dout, const void *act,
-                               const void *pre, const void *W, int M, int K, int N);
-
-/* elementwise.cu */
-void cuda_cast(Backend *b, void *dst, DType dst_t, const void *src, DType src_t, size_t n);
-void cuda_silu(Backend *b, void *out, const void *in, size_t n);
-void cuda_silu_backward(Backend *b, void *din, const void *dout, const void *in, size_t n);
-void cuda_gelu(Backend *b, void *out, const void *in, size_t n);
-void cuda_gelu_backward(Backend *b, void *din, const void *dout, const void *in, size_t n);
-void cuda_add_rows(Backend *b, void *x, const void *rows, int N, int T, int width);
-
-/* norm.cu */
-void cuda_layernorm_modulate(Backend *b, void *out, float *mean, float *rstd, const void *x, const void *mod,
-                             int mod_stride, int shift_off, int scale_off, int N, int T, int width, float eps);
-void cuda_layernorm_modulate_backward(Backend *b, void *dx, void *dmod, const void *dout, const void *x,
-                                      const float *mean, const float *rstd, const void *mod, int mod_stride,
-                                      int shift_off, int scale_off, int N, int T, int width);
-void cuda_gate_residual(Backend *b, void *x_out, const void *x_in, const void *y, const void *mod, int mod_stride,
-                        int gate_off, int N, int T, int width);
-void cuda_gate_residual_backward(Backend *b, void *dy, void *dmod, const void *dx, const void *y, const void *mod,
-                                 int mod_stride, int gate_off, int N, int T, int width);
 
 /* attention.cu */
 /* *flash from MASKDIT_ATTENTION (flash|gemm, unset: the default); -1 with a message in err when
  * the value is neither. */
 int cuda_attention_flash_setting(int *flash, char *err, size_t err_len);
-size_t cuda_attention_saved_bytes(Backend *b, int N, int T, int E, int H);
-size_t cuda_attention_scratch_bytes(Backend *b, int N, int T, int E, int H);
-void cuda_attention(Backend *b, void *out, void *saved, const void *qkv, int N, int T, int E, int H);
-void cuda_attention_backward(Backend *b, void *dqkv, void *scratch, const void *dout, const void *qkv,
-                             const void *out, const void *saved, int N, int T, int E, int H);
 
 /* flash_attention.cu: the fused kernels (bf16/fp16, 16-byte aligned buffers); D: N*H*T floats */
 int cuda_flash_supported(int hd);
@@ -181,25 +153,5 @@ void cuda_flash_attention(Backend *b, void *out, float *lse, const void *qkv, in
 void cuda_flash_attention_backward(Backend *b, void *dqkv, float *D, const void *dout, const void *qkv,
                                    const void *out, const float *lse, int N, int T, int E, int H);
 
-/* tokens.cu */
-void cuda_gather_tokens(Backend *b, void *out, const void *in, const int32_t *ids, int N, int L, int K, int width);
-void cuda_gather_tokens_backward(Backend *b, void *din, const void *dout, const int32_t *ids, int N, int L, int K,
-                                 int width);
-void cuda_unmask_tokens(Backend *b, void *out, const void *in, const void *fill, const int32_t *ids_restore, int N,
-                        int L, int K, int width);
-void cuda_unmask_tokens_backward(Backend *b, void *din, float *dfill, const void *dout, const int32_t *ids_restore,
-                                 int N, int L, int K, int width);
-
-/* loss.cu */
-void cuda_edm_loss(Backend *b, float *loss, void *dF, const void *F, const float *x, const float *xn,
-                   const float *mae_target, const float *mask, const float *c_skip, const float *c_out,
-                   const float *weight, int N, int L, int P, float mae_coef, float grad_scale);
-
-/* optim.cu */
-void cuda_adamw(Backend *b, float *param, void *param_act, const float *grad, float *m, float *v, size_t n, float lr,
-                double b1, double b2, float eps, float wd, float bc1, float bc2, float grad_scale);
-void cuda_ema(Backend *b, float *ema, const float *param, size_t n, float decay);
-void cuda_scale(Backend *b, float *x, size_t n, float s);
-double cuda_sum_squares(Backend *b, const float *x, size_t n);
-
 #endif
+

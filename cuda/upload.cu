@@ -14,7 +14,7 @@
 
 #define UPLOAD_SLOT_BYTES ((size_t)2 << 20)
 
-void cuda_upload(Backend *b, void *dst, const void *src, size_t bytes) {
+void cuda_to_device(Backend *b, void *dst, const void *src, size_t bytes) {
     CudaState *st = cuda_state(b);
     if (bytes == 0) return;
     if (bytes > (size_t)UPLOAD_SLOTS * UPLOAD_SLOT_BYTES) {

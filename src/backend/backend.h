@@ -19,12 +19,15 @@
  *  - Ops are asynchronous with respect to the host on CUDA (one stream, in order); the memory
  *    copies to the host and sync() wait for completion.
  *  - A backend reports its own failures (CUDA, cuBLAS, out of memory) with FATAL and file:line.
+ * The operations themselves, with their exact semantics, are listed once in backend_ops.h.
  */
 #ifndef MASKDIT_BACKEND_H
 #define MASKDIT_BACKEND_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "backend_ops.h"
 
 typedef enum { DTYPE_F32 = 0, DTYPE_BF16 = 1, DTYPE_F16 = 2 } DType;
 
@@ -42,156 +45,10 @@ struct Backend {
     DType act_dtype;       /* dtype of "act" buffers */
     void *impl;            /* backend private state */
 
-    /* ---- memory ---- */
-    /* Allocate bytes of device memory; on failure ends the job naming `what` and the size. */
-    void *(*alloc)(Backend *b, size_t bytes, const char *what);
-    void (*free)(Backend *b, void *p);
-    /* Returns once host_src may be reused; the copy itself is ordered before the ops that follow. */
-    void (*to_device)(Backend *b, void *dst, const void *host_src, size_t bytes);
-    void (*to_host)(Backend *b, void *host_dst, const void *src, size_t bytes);   /* waits */
-    void (*copy)(Backend *b, void *dst, const void *src, size_t bytes);           /* device to device */
-    void (*zero)(Backend *b, void *p, size_t bytes);
-    void (*sync)(Backend *b);
-    /* Bytes of device memory in use at the peak so far (allocations by this backend). */
-    size_t (*peak_bytes)(Backend *b);
-    /* Bytes that could still be allocated now (free device memory; available RAM on the CPU). */
-    size_t (*available_bytes)(Backend *b);
-    /* The device, in words, for messages ("GPU 0 (NVIDIA H100 80GB HBM3)", "the CPU"). */
-    const char *(*device_name)(Backend *b);
-    /* The physical device, unique on a node ("GPU-<UUID>", as nvidia-smi -L prints it), or "" where
-     * processes may share it (the CPU). */
-    const char *(*device_uuid)(Backend *b);
-
-    /* Convert n elements between dtypes (f32 <-> act). src and dst may not overlap. */
-    void (*cast)(Backend *b, void *dst, DType dst_t, const void *src, DType src_t, size_t n);
-
-    /* ---- dense layers ---- */
-    /* out[M,N] = beta*out + in[M,K] . W[N,K]^T (+ bias[N] if not NULL). act, act, act, act.
-     * beta is 0 or 1. */
-    void (*linear)(Backend *b, void *out, const void *in, const void *W, const void *bias, int M, int K, int N,
-                   float beta);
-    /* Backward of linear. dout[M,N] act. Any output may be NULL (not needed).
-     *   din[M,K] (act)      = din_beta*din + dout . W       (din_beta is 0 or 1)
-     *   dW[N,K]  (f32)     += dout^T . in
-     *   dbias[N] (f32)     += sum over rows of dout */
-    void (*linear_backward)(Backend *b, void *din, float *dW, float *dbias, const void *dout, const void *in,
-                            const void *W, int M, int K, int N, float din_beta);
-
-    /* ---- the MLP: linear layers around the GELU ----
-     * Each is exactly the composition of the ops named (backend_linear_gelu_composed and
-     * backend_gelu_linear_backward_composed below, the CPU backend's implementation); CUDA runs
-     * each as one cuBLASLt GEMM with the GELU in its epilogue where it can, all act. */
-    /* pre[M,N] = in[M,K] . W[N,K]^T + bias[N] (bias may be NULL), act[M,N] = gelu(pre):
-     *   linear(pre, in, W, bias, M, K, N, 0); gelu(act, pre, M*N). */
-    void (*linear_gelu)(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias, int M, int K,
-                        int N);
-    /* Backward of out[M,N] = linear(gelu(pre[M,K]), W[N,K], bias), where act = gelu(pre) (the layer's
-     * input, as the forward pass saw it), down to the gradient of pre:
-     *   dpre[M,K] (act)  = (dout . W) * gelu'(pre)   (overwrites)
-     *   dW[N,K]  (f32)  += dout^T . act,   dbias[N] (f32) += sum over rows of dout   (either may be NULL)
-     *   = linear_backward(dpre, dW, dbias, dout, act, W, M, K, N, 0); gelu_backward(dpre, dpre, pre, M*K). */
-    void (*gelu_linear_backward)(Backend *b, void *dpre, float *dW, float *dbias, const void *dout, const void *act,
-                                 const void *pre, const void *W, int M, int K, int N);
-
-    /* ---- element-wise ---- */
-    void (*silu)(Backend *b, void *out, const void *in, size_t n);
-    /* din = dout * silu'(in) (overwrites din). */
-    void (*silu_backward)(Backend *b, void *din, const void *dout, const void *in, size_t n);
-    /* GELU, tanh approximation: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))). */
-    void (*gelu)(Backend *b, void *out, const void *in, size_t n);
-    /* din = dout * gelu'(in); din may be dout (in place). */
-    void (*gelu_backward)(Backend *b, void *din, const void *dout, const void *in, size_t n);
-    /* x[n,t,:] += rows[t,:] for n < N, t < T (position embeddings; rows is act). */
-    void (*add_rows)(Backend *b, void *x, const void *rows, int N, int T, int width);
-
-    /* ---- adaLN ---- */
-    /* out[n,t,:] = LN(x[n,t,:]) * (1 + scale[n,:]) + shift[n,:]
-     *   LN without affine parameters, biased variance, epsilon eps.
-     *   shift row n = mod + n*mod_stride + shift_off, scale row n = mod + n*mod_stride + scale_off
-     *   (act). mean, rstd: f32 [N*T], saved for the backward pass. */
-    void (*layernorm_modulate)(Backend *b, void *out, float *mean, float *rstd, const void *x, const void *mod,
-                               int mod_stride, int shift_off, int scale_off, int N, int T, int width,
-                               float eps);
-    /* Backward: dx[N,T,width] += dLN (accumulates: dx is the residual-stream gradient);
-     * dmod rows (act, same strides as mod) receive, OVERWRITING:
-     *   dshift[n,:] = sum_t dout[n,t,:],  dscale[n,:] = sum_t dout[n,t,:] * xhat[n,t,:]. */
-    void (*layernorm_modulate_backward)(Backend *b, void *dx, void *dmod, const void *dout, const void *x,
-                                        const float *mean, const float *rstd, const void *mod, int mod_stride,
-                                        int shift_off, int scale_off, int N, int T, int width);
-    /* x_out[n,t,:] = x_in[n,t,:] + gate[n,:] * y[n,t,:], gate row n = mod + n*mod_stride + gate_off;
-     * x_out may be x_in (in place). */
-    void (*gate_residual)(Backend *b, void *x_out, const void *x_in, const void *y, const void *mod, int mod_stride,
-                          int gate_off, int N, int T, int width);
-    /* Backward given dx (the residual gradient, unchanged by this op):
-     *   dy[n,t,:] = gate[n,:] * dx[n,t,:]  (overwrites dy)
-     *   dgate[n,:] = sum_t dx[n,t,:] * y[n,t,:]  (overwrites the gate chunk of dmod). */
-    void (*gate_residual_backward)(Backend *b, void *dy, void *dmod, const void *dx, const void *y, const void *mod,
-                                   int mod_stride, int gate_off, int N, int T, int width);
-
-    /* ---- attention ---- */
-    /* Multi-head self-attention core. qkv[N,T,3E] act with columns [q | k | v], head h owning
-     * columns h*hd .. h*hd+hd-1 of each; out[N,T,E] = concat_h softmax(q k^T / sqrt(hd)) v.
-     * saved: attention_saved_bytes(N,T,E,H) bytes kept for the backward pass (probabilities on
-     * the CPU, the log-sum-exp of each score row on CUDA). */
-    size_t (*attention_saved_bytes)(Backend *b, int N, int T, int E, int H);
-    /* Scratch needed by attention_backward (freely overwritten, not kept between calls). */
-    size_t (*attention_scratch_bytes)(Backend *b, int N, int T, int E, int H);
-    void (*attention)(Backend *b, void *out, void *saved, const void *qkv, int N, int T, int E, int H);
-    /* dqkv[N,T,3E] (act, overwritten) from dout[N,T,E], the forward's qkv, out and saved. */
-    void (*attention_backward)(Backend *b, void *dqkv, void *scratch, const void *dout, const void *qkv,
-                               const void *out, const void *saved, int N, int T, int E, int H);
-
-    /* ---- tokens ---- */
-    /* out[n,k,:] = in[n, ids[n,k], :] for k < K; in has L tokens per sample. ids: i32 [N,K]. */
-    void (*gather_tokens)(Backend *b, void *out, const void *in, const int32_t *ids, int N, int L, int K, int width);
-    /* Backward of gather: din[N,L,width] = 0 except din[n, ids[n,k]] = dout[n,k] (overwrites). */
-    void (*gather_tokens_backward)(Backend *b, void *din, const void *dout, const int32_t *ids, int N, int L, int K,
-                                   int width);
-    /* Un-masking: out[n,l,:] = in[n, r, :] if r = ids_restore[n,l] < K, else fill[:] (the mask
-     * token, act [width]; fill may be NULL = zeros). */
-    void (*unmask_tokens)(Backend *b, void *out, const void *in, const void *fill, const int32_t *ids_restore, int N,
-                          int L, int K, int width);
-    /* Backward: din[n,r,:] = dout[n,l,:] for r = ids_restore[n,l] < K (overwrites din);
-     * dfill[:] (f32, may be NULL) += sum of dout over the positions that took the fill. */
-    void (*unmask_tokens_backward)(Backend *b, void *din, float *dfill, const void *dout, const int32_t *ids_restore,
-                                   int N, int L, int K, int width);
-
-    /* ---- loss ---- */
-    /* EDM denoising loss + MAE loss, in token (patch) layout, P values per patch, L patches:
-     *   Dx = c_skip[n]*xn[n,l,:] + c_out[n]*F[n,l,:]          (F = final layer output, act)
-     *   l_dsm[n,l] = mean_P weight[n]*(Dx - x)^2
-     *   without mask (mask == NULL): loss[n] = mean_l l_dsm
-     *   with mask (f32 [N,L], 1 = removed):
-     *       loss[n] = sum_l (1-mask) l_dsm / sum_l (1-mask)
-     *               + mae_coef * sum_l mask * mean_P (Dx - mae_target)^2 / sum_l mask
-     *     (the MAE term only if mae_coef > 0 and mae_target != NULL)
-     *   x, xn, mae_target: f32 [N,L,P]; c_skip, c_out, weight: f32 [N]; loss: f32 [N] (written).
-     *   dF (act [N,L,P], may be NULL) = grad_scale * d loss[n] / dF, summed over n (the caller
-     *   passes grad_scale = 1/global_batch for the gradient of the mean, times any AMP scale). */
-    void (*edm_loss)(Backend *b, float *loss, void *dF, const void *F, const float *x, const float *xn,
-                     const float *mae_target, const float *mask, const float *c_skip, const float *c_out,
-                     const float *weight, int N, int L, int P, float mae_coef, float grad_scale);
-
-    /* ---- optimizer and bookkeeping over flat f32 buffers ---- */
-    /* apex FusedAdam(adam_w_mode=True), element-wise over n values, with g = grad * grad_scale:
-     *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
-     *   p -= lr * ((m / bc1) / (sqrt(v / bc2) + eps) + wd * p)      (bc = bias corrections)
-     * b1 and b2 are double because 1-b must be formed before rounding to float: 1 - 0.999f is
-     * 1.3e-5 (relative) away from 0.001, more than the golden exp_avg_sq tolerance.
-     * param_act (act_dtype, n values, may be NULL) receives the updated p rounded as cast() rounds
-     * it, in the same pass: the refresh of the compute copy of the weights, bit-identical to adamw
-     * followed by cast. It must not overlap param (pass NULL when the compute copy is param). */
-    void (*adamw)(Backend *b, float *param, void *param_act, const float *grad, float *m, float *v, size_t n,
-                  float lr, double b1, double b2, float eps, float wd, float bc1, float bc2, float grad_scale);
-    /* ema = decay*ema + (1-decay)*param. */
-    void (*ema)(Backend *b, float *ema, const float *param, size_t n, float decay);
-    /* x *= s. */
-    void (*scale)(Backend *b, float *x, size_t n, float s);
-    /* Sum of squares of n f32 values, in double; NaN/Inf propagate (used for the gradient norm
-     * and the finite check of AMP loss scaling). Waits for the result. */
-    double (*sum_squares)(Backend *b, const float *x, size_t n);
-
-    void (*destroy)(Backend *b);
+    /* The operations (backend_ops.h): one function pointer per entry. */
+#define BACKEND_OP_FIELD(ret, name, params) ret(*name) params;
+    BACKEND_OPS(BACKEND_OP_FIELD)
+#undef BACKEND_OP_FIELD
 };
 
 /* linear_gelu and gelu_linear_backward as the compositions of b's own ops that define them. */

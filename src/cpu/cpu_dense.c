@@ -54,3 +54,14 @@ void cpu_linear_backward(Backend *b, void *din, float *dW, float *dbias, const v
     if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, W, K, din_beta, din, K);
     if (dbias) cpu_add_column_sums(b, dbias, dout, M, N, NULL, 0);
 }
+
+/* The MLP ops are, on the CPU, exactly the compositions that define them (backend.c). */
+void cpu_linear_gelu(Backend *b, void *act, void *pre, const void *in, const void *W, const void *bias, int M, int K,
+                     int N) {
+    backend_linear_gelu_composed(b, act, pre, in, W, bias, M, K, N);
+}
+
+void cpu_gelu_linear_backward(Backend *b, void *dpre, float *dW, float *dbias, const void *dout, const void *act,
+                              const void *pre, const void *W, int M, int K, int N) {
+    backend_gelu_linear_backward_composed(b, dpre, dW, dbias, dout, act, pre, W, M, K, N);
+}
