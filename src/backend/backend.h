@@ -40,6 +40,23 @@ const char *dtype_name(DType t);
 
 typedef struct Backend Backend;
 
+/* The shape of a 2-D convolution (the conv2d op): input [N, C, H, W], O output channels, a kh x kw
+ * kernel, one stride for both axes, and zero padding per side (the VAE's downsampling pads only
+ * bottom and right; Inception's 1x7 and 7x1 kernels pad one axis). */
+typedef struct {
+    int N, C, H, W;
+    int O, kh, kw;
+    int stride;
+    int pad_top, pad_left, pad_bottom, pad_right;
+} Conv2dShape;
+
+static inline int conv2d_out_h(const Conv2dShape *s) {
+    return (s->H + s->pad_top + s->pad_bottom - s->kh) / s->stride + 1;
+}
+static inline int conv2d_out_w(const Conv2dShape *s) {
+    return (s->W + s->pad_left + s->pad_right - s->kw) / s->stride + 1;
+}
+
 struct Backend {
     const char *name;      /* "cpu" or "cuda" */
     DType act_dtype;       /* dtype of "act" buffers */

@@ -140,6 +140,31 @@
           const float *mae_target, const float *mask, const float *c_skip, const float *c_out,                    \
           const float *weight, int N, int L, int P, float mae_coef, float grad_scale))                            \
                                                                                                                   \
+    /* ---- image layers (NCHW), forward only: the VAE (and the Inception network) ----                           \
+     * All buffers act, row-major [N, C, H, W].                                                                   \
+     * 2-D convolution as PyTorch's Conv2d (cross-correlation; no dilation, no groups), shape s:                  \
+     *   out[n,o,y,x] = beta*out[n,o,y,x] + bias[o]                                                               \
+     *                + sum_{c,i,j} W[o,c,i,j] * in[n, c, y*stride + i - pad_top, x*stride + j - pad_left]        \
+     * with zeros outside the input; in [N,C,H,W], W [O,C,kh,kw], bias [O] or NULL, out                           \
+     * [N,O,conv2d_out_h(s),conv2d_out_w(s)]. beta is 0 or 1 (1 adds to out: residual connections).               \
+     * The backend may keep a workspace for it, grown on first use of a larger shape. */                          \
+    X(void, conv2d, (Backend *b, void *out, const void *in, const void *W, const void *bias, const Conv2dShape *s, \
+          float beta))                                                                                            \
+    /* GroupNorm with affine parameters (gamma, beta [C]), then SiLU when silu is 1:                              \
+     *   out[n,c,:] = f((in[n,c,:] - mean) * rstd * gamma[c] + beta[c])                                           \
+     * mean and biased variance over the C/groups channels of c's group and all HW positions,                     \
+     * rstd = 1/sqrt(var + eps). in, out [N,C,HW]; out may be in (in place). */                                   \
+    X(void, group_norm, (Backend *b, void *out, const void *in, const void *gamma, const void *beta, int N, int C, \
+          int HW, int groups, float eps, int silu))                                                               \
+    /* Nearest-neighbour upsampling by 2: out[n,c,y,x] = in[n,c,y/2,x/2]; in [N,C,H,W],                           \
+     * out [N,C,2H,2W]. */                                                                                        \
+    X(void, upsample_nearest2x, (Backend *b, void *out, const void *in, int N, int C, int H, int W))              \
+    /* Batched transpose between channel-major and token-major layouts:                                           \
+     *   out[n,c,r] = beta*out[n,c,r] + in[n,r,c]   for in [N,R,Cols], out [N,Cols,R]                             \
+     * (R = C, Cols = H*W: NCHW to tokens; R = H*W, Cols = C and beta 1: tokens added back into                   \
+     * an NCHW residual). beta is 0 or 1; out and in do not overlap. */                                           \
+    X(void, transpose, (Backend *b, void *out, const void *in, int N, int R, int Cols, float beta))               \
+                                                                                                                  \
     /* ---- optimizer and bookkeeping over flat f32 buffers ---- */                                               \
     /* apex FusedAdam(adam_w_mode=True), element-wise over n values, with g = grad * grad_scale:                  \
      *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2                                                              \
