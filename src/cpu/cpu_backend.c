@@ -6,6 +6,7 @@
 #include "cpu_ops.h"
 
 void cpu_destroy(Backend *b) {
+    cpu_free(b, cpu_state(b)->workspace);
     free(b->impl);
     free(b);
 }

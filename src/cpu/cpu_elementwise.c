@@ -12,7 +12,7 @@ void cpu_silu(Backend *b, void *out, const void *in, size_t n) {
     float *y = out;
     const float *x = in;
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + cpu_expf(-x[i]));
+    for (size_t i = 0; i < n; i++) y[i] = cpu_silu_f(x[i]);
 }
 
 /* silu'(x) = s (1 + x (1 - s)), s = sigmoid(x). */

@@ -49,4 +49,7 @@ static inline float cpu_expf(float x) {
     return x_in == x_in ? p * two_k : x_in;
 }
 
+/* SiLU, x * sigmoid(x). */
+static inline float cpu_silu_f(float x) { return x / (1.0f + cpu_expf(-x)); }
+
 #endif

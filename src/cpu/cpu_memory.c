@@ -1,7 +1,8 @@
 /* Host memory for the CPU backend: 64-byte aligned blocks (cache lines, AVX-512 loads) with the
  * allocation high-water mark tracked for peak_bytes. Every block starts with a 64-byte header
  * holding its size, so that free() keeps the in-use count exact. alloc is only called while
- * setting up (model, optimizer), never from an op, so the counters need no locking. */
+ * setting up (model, optimizer) or by an op growing its workspace on the calling thread, never
+ * inside a parallel region, so the counters need no locking. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
