@@ -28,10 +28,13 @@ static void usage(void) {
            "  --weights ema|model      which weights of the checkpoint (default ema)\n"
            "  --device cpu|cuda|auto   (default auto)   --precision fp32|bf16|fp16|auto (default fp32)\n"
            "  --npz                    also write the samples as .npz (ADM evaluator format for images)\n"
+           "  --pretrained_path PATH   latent models: the VAE that decodes the samples into PNGs, grid and\n"
+           "  --vae PATH               .npz, as a pixel-space model writes them (docs/maskdit-vae.md)\n"
+           "  --save_latents           with a VAE: keep latents.h5 too\n"
            "  --fresh                  discard the finished batches of an earlier run in --results_dir\n"
             "                           (default: resume from them)\n"
            "  --stop_after_batches K   stop after K batches per rank, as on SIGUSR1 (exit status 3)\n"
-           "  --subdirs, --label_dict, --pretrained_path, --num_expected, --fid_batch_size, --global_seed,\n"
+           "  --subdirs, --label_dict, --num_expected, --fid_batch_size, --global_seed,\n"
            "  --num_proc_node, --num_process_per_node, --node_rank, --local_rank, --master_address\n"
            "                           accepted from the original generate.py, no effect (a warning says so)\n"
            "Every finished batch is kept in DIR/.parts until the outputs are written: running the same\n"
@@ -43,7 +46,7 @@ static void usage(void) {
 enum {
     CONFIG, CKPT_PATH, RESULTS_DIR, SEEDS, CLASS_IDX, CFG_SCALE, NUM_STEPS, S_CHURN, S_MIN, S_MAX, S_NOISE,
     SIGMA_MIN, SIGMA_MAX, RHO, SOLVER, DISCRETIZATION, SCHEDULE, SCALING, MAX_BATCH_SIZE, STOP_AFTER_BATCHES,
-    WEIGHTS, DEVICE, PRECISION, NPZ, FRESH, SUBDIRS, IGNORED
+    WEIGHTS, DEVICE, PRECISION, NPZ, FRESH, SUBDIRS, VAE, SAVE_LATENTS, IGNORED
 };
 
 static const OptionSpec OPTIONS[] = {
@@ -60,8 +63,10 @@ static const OptionSpec OPTIONS[] = {
     {"--stop_after_batches", OPTION_TAKES_VALUE, STOP_AFTER_BATCHES}, {"--weights", OPTION_TAKES_VALUE, WEIGHTS},
     {"--device", OPTION_TAKES_VALUE, DEVICE}, {"--precision", OPTION_TAKES_VALUE, PRECISION},
     {"--npz", OPTION_FLAG, NPZ}, {"--fresh", OPTION_FLAG, FRESH}, {"--subdirs", OPTION_FLAG, SUBDIRS},
+    {"--pretrained_path", OPTION_TAKES_VALUE, VAE}, {"--vae", OPTION_TAKES_VALUE, VAE},
+    {"--save_latents", OPTION_FLAG, SAVE_LATENTS},
     /* Options of the original generate.py that have no effect here (they take a value). */
-    {"--label_dict", OPTION_TAKES_VALUE, IGNORED}, {"--pretrained_path", OPTION_TAKES_VALUE, IGNORED},
+    {"--label_dict", OPTION_TAKES_VALUE, IGNORED},
     {"--num_expected", OPTION_TAKES_VALUE, IGNORED}, {"--fid_batch_size", OPTION_TAKES_VALUE, IGNORED},
     {"--global_seed", OPTION_TAKES_VALUE, IGNORED}, {"--num_proc_node", OPTION_TAKES_VALUE, IGNORED},
     {"--num_process_per_node", OPTION_TAKES_VALUE, IGNORED}, {"--node_rank", OPTION_TAKES_VALUE, IGNORED},
@@ -117,6 +122,8 @@ static int parse_args(int argc, char **argv, GenerateArgs *a) {
         case PRECISION: a->precision = v; break;
         case NPZ: a->npz = 1; break;
         case FRESH: a->fresh = 1; break;
+        case VAE: a->vae = v; break;
+        case SAVE_LATENTS: a->save_latents = 1; break;
         case SUBDIRS:
             warn("--subdirs has no effect here (images go to --results_dir, or class_<c>/ for several classes)");
             break;

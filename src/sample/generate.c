@@ -12,6 +12,7 @@
 #include "generate_internal.h"
 #include "guided.h"
 #include "intlist.h"
+#include "latents_file.h"
 #include "parts_dir.h"
 
 #define SEED_MAX 4294967295LL           /* seeds key 32-bit streams */
@@ -31,8 +32,14 @@ static void check_inputs(GenerateSetup *s, const GenerateArgs *a) {
     s->C = s->mc.in_channels;
     s->H = s->mc.input_size;
     s->dim = (size_t)s->C * s->H * s->H;
-    s->out_bytes = s->pixels ? s->dim : s->dim * sizeof(float);
     int K = s->mc.num_classes;
+    if (a->vae && s->pixels) {
+        warn("--pretrained_path %s has no effect: the model samples pixels, there are no latents to decode", a->vae);
+    }
+    if (a->vae && !s->pixels && access(a->vae, R_OK) != 0) die("--pretrained_path %s: %s", a->vae, strerror(errno));
+    if (a->save_latents && (s->pixels || !a->vae))
+        die("--save_latents keeps the latents beside the decoded images: it needs a latent-space model and "
+            "--pretrained_path (without a VAE the latents are written anyway)");
 
     if (!a->ckpt_path) die("--ckpt_path is required (a .pt checkpoint of the original or one of ours, .h5)");
     if (access(a->ckpt_path, R_OK) != 0) die("--ckpt_path %s: %s", a->ckpt_path, strerror(errno));
@@ -76,6 +83,32 @@ static void check_inputs(GenerateSetup *s, const GenerateArgs *a) {
     so.net_sigma_max = s->mc.sigma_max;
     if (sampler_plan(&s->plan, &so, &e)) die("%s", e.msg);
     sampler_describe(&s->plan.opt, s->sampler_desc, sizeof s->sampler_desc);
+}
+
+/* What a record holds: the image (pixel models, or latents decoded by the VAE loaded here) and
+ * the latents (latent models without a VAE, or with --save_latents). */
+static void setup_outputs(GenerateSetup *s, Backend *be) {
+    const GenerateArgs *a = s->a;
+    if (!s->pixels && a->vae) {
+        Error e;
+        if (!(s->vae = vae_load(a->vae, be, &e))) die("--pretrained_path: %s", e.msg);
+        const VaeConfig *g = vae_config(s->vae);
+        if (g->z_channels != s->C)
+            die("--pretrained_path %s: the VAE's latents have %d channels, the model samples %d (model.in_channels in "
+                "%s)", a->vae, g->z_channels, s->C, a->config_path);
+        if (!vae_scaling_factor(s->vae, &s->scale_factor)) s->scale_factor = LATENT_SCALE_FACTOR;
+        char desc[256];
+        vae_describe(s->vae, desc, sizeof desc);
+        info("VAE %s (%s layout): %s; images %dx%d, decoded from latents / %g", vae_path(s->vae), vae_layout(s->vae),
+             desc, s->H * g->factor, s->H * g->factor, s->scale_factor);
+    }
+    if (s->pixels || s->vae) {
+        s->img_C = s->pixels ? s->C : vae_config(s->vae)->in_channels;
+        s->img_H = s->pixels ? s->H : s->H * vae_config(s->vae)->factor;
+        s->img_bytes = (size_t)s->img_C * s->img_H * s->img_H;
+    }
+    if (!s->pixels && (!s->vae || a->save_latents)) s->lat_bytes = s->dim * sizeof(float);
+    s->out_bytes = s->img_bytes + s->lat_bytes;
 }
 
 void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t len) {
@@ -141,6 +174,11 @@ static void describe_run(const GenerateSetup *s, const Backend *be, const float 
     run_record_set(r, "--sigma_min/--sigma_max/--rho", "%.17g %.17g %.17g", o->sigma_min, o->sigma_max, o->rho);
     run_record_set(r, "--S_churn/--S_min/--S_max/--S_noise", "%.17g %.17g %.17g %.17g", o->S_churn, o->S_min, o->S_max,
                    o->S_noise);
+    if (s->vae) {   /* the VAE by content, as the checkpoint (a copied file is the same run) */
+        run_record_set(r, "--pretrained_path", "%zu parameters, CRC-32 %08x, scale factor %.17g",
+                       vae_parameter_count(s->vae), (unsigned)vae_fingerprint(s->vae), s->scale_factor);
+        run_record_set(r, "--save_latents", "%d", a->save_latents);
+    }
     run_record_set(r, "--device", "%s", be->name);
     run_record_set(r, "--precision", "%s", dtype_name(be->act_dtype));
 }
@@ -165,6 +203,7 @@ int generate_run(const Dist *d, const GenerateArgs *a) {
     if (end == begin) warn("no batch left for this rank (%lld batches of %d on %d ranks)",
                            (s.work.count + a->max_batch_size - 1) / a->max_batch_size, a->max_batch_size, d->world);
     Backend *be = backend_create(a->device, d->local_rank, a->precision, 0, 0);
+    setup_outputs(&s, be);
     /* Batches of --max_batch_size (the last of the list may be smaller); a share smaller than
      * one batch plans the model for just that. */
     int B = (int)MIN((long long)a->max_batch_size, MAX(1LL, end - begin));
@@ -196,6 +235,7 @@ int generate_run(const Dist *d, const GenerateArgs *a) {
         if (d->rank == 0) parts_dir_remove(&parts);
     }
     free(local);
+    vae_free(s.vae);
     model_destroy(m);
     be->destroy(be);
     sample_work_free(&s.work);

@@ -5,7 +5,8 @@
  * Pixel or latent space is decided by the configuration: a model whose data.dataset name
  * contains "latent" (the original's imagenet256-latent, imagenet512-latent) or whose in_channels
  * is neither 1 nor 3 produces latents; any other (e.g. the Fashion-MNIST demo, 1 channel) produces
- * images with values in [-1, 1]. */
+ * images with values in [-1, 1]. A latent-space model given the VAE's weights (--pretrained_path,
+ * --vae) decodes its samples and writes images as a pixel-space model does. */
 #ifndef MASKDIT_SAMPLE_GENERATE_H
 #define MASKDIT_SAMPLE_GENERATE_H
 
@@ -22,6 +23,8 @@ typedef struct {
     const char *weights;          /* "ema" (default) or "model" */
     const char *device, *precision;
     int npz;                      /* also write the samples as .npz */
+    const char *vae;              /* latent models: the VAE weights that decode the samples into images */
+    int save_latents;             /* with vae: keep latents.h5 too */
     int fresh;                    /* discard the batch parts of an earlier run instead of resuming */
     int stop_after_batches;       /* > 0: stop as on a signal after this many batches per rank */
     SamplerOptions sampler;       /* the network's sigma range is filled in from the model */

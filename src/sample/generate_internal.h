@@ -5,6 +5,7 @@
 #define MASKDIT_SAMPLE_GENERATE_INTERNAL_H
 
 #include "../model/model.h"
+#include "../vae/vae.h"
 #include "generate.h"
 #include "parts.h"
 #include "work.h"
@@ -14,10 +15,16 @@ typedef struct {
     const GenerateArgs *a;
     RunConfig rc;
     ModelConfig mc;
-    int pixels;
+    int pixels;                   /* the model samples pixels */
     int C, H;
     size_t dim;                   /* C*H*H values per sample */
-    size_t out_bytes;             /* bytes per output record: dim uint8 (pixels, HWC) or dim float32 (latents) */
+    /* The outputs: images (pixel models, or latents decoded by the VAE) of img_C x img_H x img_H,
+     * and latents. A record holds img_bytes of uint8 HWC image, then lat_bytes of float32 latents. */
+    Vae *vae;                     /* latent models with --pretrained_path; NULL otherwise */
+    double scale_factor;          /* the decoder gets latents / scale_factor */
+    int img_C, img_H;
+    size_t img_bytes, lat_bytes;
+    size_t out_bytes;             /* img_bytes + lat_bytes */
     double cfg_scale;             /* passed to the denoiser: <= 0 = none */
     SampleWork work;
     SamplerPlan plan;

@@ -1,32 +1,15 @@
 #include <string.h>
 
 #include "../util/png.h"
-#include "collect.h"
+#include "../../mpi/collect.h"
 #include "generate_internal.h"
-#include "images.h"
+#include "../util/images.h"
 #include "latents_file.h"
-#include "npz_out.h"
 
 #define GRID_MAX_IMAGES 1024            /* tiles in grid.png */
 
-static void write_npz(const Dist *d, const GenerateSetup *s, const void *local, long long n_local, const char *descr,
-                      size_t elem, const long long shape[4], const char *path) {
-    NpzOut npz;
-    Error e = {{0}};
-    if (d->rank == 0 && npz_out_open(&npz, path, descr, 4, shape, elem, &e)) die("%s", e.msg);
-    size_t record = (size_t)shape[1] * shape[2] * shape[3] * elem;
-    if (collect_to_root(d, local, n_local, record, npz_out_sink, &npz, &e)) {
-        if (d->rank == 0) npz_out_abort(&npz);
-        die("%s", e.msg);
-    }
-    if (d->rank == 0) {
-        if (npz_out_close(&npz, &e)) die("%s", e.msg);
-        info("wrote %s (arr_0: %s %lldx%lldx%lldx%lld)", path, descr, shape[0], shape[1], shape[2], shape[3]);
-    }
-}
-
 static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uint8_t *local, long long n_local) {
-    size_t img = s->dim;
+    size_t img = s->img_bytes;
     MemorySink all = {.buf = d->rank == 0 ? xmalloc((size_t)s->work.count * img, "all samples") : NULL};
     Error e;
     if (collect_to_root(d, local, n_local, img, memory_sink, &all, &e)) die("%s", e.msg);
@@ -36,10 +19,10 @@ static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uin
         uint8_t *tiles = xmalloc((size_t)g.shown * img, "grid tiles");
         for (int k = 0; k < g.shown; k++) memcpy(tiles + (size_t)k * img, all.buf + (size_t)g.grid_index[k] * img, img);
         int gw, gh;
-        uint8_t *canvas = grid_compose(tiles, g.shown, g.rows, g.cols, s->H, s->H, s->C, &gw, &gh);
+        uint8_t *canvas = grid_compose(tiles, g.shown, g.rows, g.cols, s->img_H, s->img_H, s->img_C, &gw, &gh);
         char path[4200];
         xsnprintf(path, sizeof path, "%s/grid.png", s->a->results_dir);
-        if (png_write(path, canvas, gw, gh, s->C, &e)) die("%s", e.msg);
+        if (png_write(path, canvas, gw, gh, s->img_C, &e)) die("%s", e.msg);
         info("wrote %lld PNG images and %s (%d x %d images%s)", s->work.count, path, g.rows, g.cols,
              s->work.n_rows ? ", one row per class" : "");
         free(canvas);
@@ -48,10 +31,11 @@ static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uin
     }
     if (s->a->npz) {
         /* The ADM evaluator's sample batch: arr_0 uint8 [N, H, W, C]. */
-        long long shape[4] = {s->work.count, s->H, s->H, s->C};
+        long long shape[4] = {s->work.count, s->img_H, s->img_H, s->img_C};
         char path[4200];
-        xsnprintf(path, sizeof path, "%s/samples_%lldx%dx%dx%d.npz", s->a->results_dir, s->work.count, s->H, s->H, s->C);
-        write_npz(d, s, local, n_local, "|u1", 1, shape, path);
+        xsnprintf(path, sizeof path, "%s/samples_%lldx%dx%dx%d.npz", s->a->results_dir, s->work.count, s->img_H,
+                  s->img_H, s->img_C);
+        collect_npz(d, local, n_local, "|u1", 1, shape, path);
     }
     free(all.buf);
 }
@@ -76,11 +60,27 @@ static void write_latent_outputs(const Dist *d, const GenerateSetup *s, const fl
     if (s->a->npz) {
         long long shape[4] = {s->work.count, s->C, s->H, s->H};
         xsnprintf(path, sizeof path, "%s/latents_%lldx%dx%dx%d.npz", s->a->results_dir, s->work.count, s->C, s->H, s->H);
-        write_npz(d, s, local, n_local, "<f4", sizeof(float), shape, path);
+        collect_npz(d, local, n_local, "<f4", sizeof(float), shape, path);
     }
 }
 
+/* bytes [offset, offset + size) of each of n records of stride bytes, packed together. */
+static char *unzip_records(const char *records, long long n, size_t stride, size_t offset, size_t size) {
+    char *out = xmalloc((size_t)MAX(n, 1LL) * size, "samples of this rank");
+    for (long long k = 0; k < n; k++) memcpy(out + (size_t)k * size, records + (size_t)k * stride + offset, size);
+    return out;
+}
+
 void generate_write_outputs(const Dist *d, const GenerateSetup *s, const void *local, long long n_local) {
-    if (s->pixels) write_pixel_outputs(d, s, local, n_local);
-    else write_latent_outputs(d, s, local, n_local);
+    if (!s->img_bytes || !s->lat_bytes) {   /* one kind of output: the records are it */
+        if (s->img_bytes) write_pixel_outputs(d, s, local, n_local);
+        else write_latent_outputs(d, s, local, n_local);
+        return;
+    }
+    char *images = unzip_records(local, n_local, s->out_bytes, 0, s->img_bytes);
+    char *latents = unzip_records(local, n_local, s->out_bytes, s->img_bytes, s->lat_bytes);
+    write_pixel_outputs(d, s, (const uint8_t *)images, n_local);
+    write_latent_outputs(d, s, (const float *)latents, n_local);
+    free(images);
+    free(latents);
 }

@@ -9,9 +9,7 @@
 #ifndef MASKDIT_SAMPLE_LATENTS_FILE_H
 #define MASKDIT_SAMPLE_LATENTS_FILE_H
 
-#include <hdf5.h>
-
-#include "../util/common.h"
+#include "../util/h5rows.h"
 #include "work.h"
 
 /* Scale of the Stable Diffusion VAE latents the original trains on (z = 0.18215 * latent). */
@@ -24,10 +22,7 @@ typedef struct {
 } SampleMeta;
 
 typedef struct {
-    hid_t file, latents;
-    char path[4096], tmp[4096];
-    long long count, rows_written;
-    size_t row_bytes;
+    H5Rows rows;
 } LatentsFile;
 
 int latents_file_create(LatentsFile *f, const char *path, const SampleWork *w, int C, int H, int W,

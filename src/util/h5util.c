@@ -70,6 +70,31 @@ int h5_read_into(hid_t file, const char *file_name, const char *dset, hid_t mem_
     return 0;
 }
 
+int h5_read_rows(hid_t file, const char *file_name, const char *dset, long long first, long long n, size_t row_elems,
+                 float *out, Error *e) {
+    hid_t d = H5Dopen2(file, dset, H5P_DEFAULT);
+    if (d < 0) return error_set(e, "%s: cannot open dataset %s", file_name, dset);
+    hid_t fspace = H5Dget_space(d);
+    hsize_t dims[H5_MAX_DIMS], start[H5_MAX_DIMS] = {0};
+    const int rank = H5Sget_simple_extent_dims(fspace, dims, NULL);
+    herr_t r = -1;
+    if (rank >= 1 && rank <= H5_MAX_DIMS && first >= 0 && first + n <= (long long)dims[0] &&
+        count_of(dims + 1, rank - 1) == row_elems) {
+        start[0] = (hsize_t)first;
+        dims[0] = (hsize_t)n;
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, dims, NULL);
+        hid_t mspace = H5Screate_simple(rank, dims, NULL);
+        r = H5Dread(d, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, out);
+        H5Sclose(mspace);
+    }
+    H5Sclose(fspace);
+    H5Dclose(d);
+    if (r < 0)
+        return error_set(e, "%s: cannot read rows %lld..%lld of dataset %s (damaged file or incompatible type)",
+                         file_name, first, first + n - 1, dset);
+    return 0;
+}
+
 int h5_read_all(hid_t file, const char *file_name, const char *dset, hid_t mem_type, size_t elem_size,
                 long long expect_n, void **out, size_t *n_out, Error *e) {
     hsize_t dims[H5_MAX_DIMS];

@@ -30,6 +30,11 @@ int h5_read_all(hid_t file, const char *file_name, const char *dset, hid_t mem_t
 int h5_read_into(hid_t file, const char *file_name, const char *dset, hid_t mem_type, void *buf, size_t n,
                  Error *e);
 
+/* Rows [first, first + n) of dataset dset (rows along its first axis, row_elems values each) into
+ * out, converted to float32. */
+int h5_read_rows(hid_t file, const char *file_name, const char *dset, long long first, long long n, size_t row_elems,
+                 float *out, Error *e);
+
 /* Numeric and string attributes of an object (path "/" for the root, "/config", ...). */
 int h5_attr_double(hid_t file, const char *file_name, const char *obj, const char *attr, double *out, Error *e);
 int h5_attr_int64(hid_t file, const char *file_name, const char *obj, const char *attr, long long *out, Error *e);

@@ -12,7 +12,7 @@
 #include "../../src/ckpt/ckpt.h"
 #include "../../src/sample/generate.h"
 #include "../../src/sample/guided.h"
-#include "../../src/sample/images.h"
+#include "../../src/util/images.h"
 #include "../../src/sample/streams.h"
 #include "../../src/util/h5util.h"
 #include "../../src/util/npy.h"

@@ -1,6 +1,6 @@
 #include "npz_out.h"
 
-#include "../util/npy.h"
+#include "npy.h"
 
 int npz_out_open(NpzOut *o, const char *path, const char *descr, int ndim, const long long *shape, size_t elem,
                  Error *e) {

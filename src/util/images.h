@@ -1,6 +1,6 @@
 /* Pixel-space samples as 8-bit images: conversion and grids. */
-#ifndef MASKDIT_SAMPLE_IMAGES_H
-#define MASKDIT_SAMPLE_IMAGES_H
+#ifndef MASKDIT_IMAGES_H
+#define MASKDIT_IMAGES_H
 
 #include <stddef.h>
 #include <stdint.h>

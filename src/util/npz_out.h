@@ -1,10 +1,10 @@
 /* One array as a NumPy .npz archive (entry "arr_0.npy", stored), written on rank 0 as the
  * pieces arrive: the ADM evaluator's sample-batch format (arr_0 uint8 [N, H, W, C]) and latents
  * (float32 [N, C, H, W]). Written to "<path>.tmp" and renamed when complete. */
-#ifndef MASKDIT_SAMPLE_NPZ_OUT_H
-#define MASKDIT_SAMPLE_NPZ_OUT_H
+#ifndef MASKDIT_NPZ_OUT_H
+#define MASKDIT_NPZ_OUT_H
 
-#include "../util/zip.h"
+#include "zip.h"
 
 typedef struct {
     ZipWriter *zip;

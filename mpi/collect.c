@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "../src/util/npz_out.h"
+
 int collect_to_root(const Dist *d, const void *local, long long records, size_t record_bytes, CollectSink sink,
                     void *ctx, Error *e) {
     size_t per_piece = MAX((size_t)1, COLLECT_PIECE_BYTES / record_bytes) * record_bytes;
@@ -29,4 +31,20 @@ int collect_to_root(const Dist *d, const void *local, long long records, size_t 
     MPI_CHECK(MPI_Bcast(&failed, 1, MPI_INT, 0, d->comm));
     if (failed) MPI_CHECK(MPI_Bcast(e->msg, (int)sizeof e->msg, MPI_CHAR, 0, d->comm));
     return failed ? -1 : 0;
+}
+
+void collect_npz(const Dist *d, const void *local, long long n_local, const char *descr, size_t elem,
+                 const long long shape[4], const char *path) {
+    NpzOut npz;
+    Error e = {{0}};
+    if (d->rank == 0 && npz_out_open(&npz, path, descr, 4, shape, elem, &e)) die("%s", e.msg);
+    size_t record = (size_t)shape[1] * shape[2] * shape[3] * elem;
+    if (collect_to_root(d, local, n_local, record, npz_out_sink, &npz, &e)) {
+        if (d->rank == 0) npz_out_abort(&npz);
+        die("%s", e.msg);
+    }
+    if (d->rank == 0) {
+        if (npz_out_close(&npz, &e)) die("%s", e.msg);
+        info("wrote %s (arr_0: %s %lldx%lldx%lldx%lld)", path, descr, shape[0], shape[1], shape[2], shape[3]);
+    }
 }

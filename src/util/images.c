@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "../util/common.h"
+#include "common.h"
 
 void image_to_u8(uint8_t *out, const double *x, int C, int H, int W) {
     for (int c = 0; c < C; c++)
