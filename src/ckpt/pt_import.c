@@ -64,7 +64,7 @@ static int sniff(const char *path, PtLayout *layout, Error *e) {
     fclose(fp);
     if (n >= 4 && memcmp(m, "PK\x03\x04", 4) == 0) *layout = PT_ZIP;
     else if (pt_legacy_magic(m, n)) *layout = PT_LEGACY;
-    else return error_set(e, "%s: not a PyTorch torch.save file (neither a zip archive nor the legacy format)", path);
+    else return error_set(e, "%s: not a PyTorch checkpoint (neither a torch.save zip archive nor the legacy format)", path);
     return 0;
 }
 
@@ -217,7 +217,9 @@ static int parse_storage(const PtFile *f, const PkValue *pid, const char *where,
     t->storage = NULL;
     for (int i = 0; i < f->n_storages && !t->storage; i++)
         if (strcmp(f->storages[i].key, key) == 0) t->storage = &f->storages[i];
-    if (!t->storage) return error_set(e, "%s: its storage '%s' is missing from the file", where, key);
+    if (!t->storage)
+        return error_set(e, "%s: its storage '%s' is missing from the file%s", where, key,
+                         f->legacy.truncated ? " (the file ends before its data: truncated?)" : "");
     uint64_t bytes = (uint64_t)n * (uint64_t)STORAGES[si].elem_size;
     if (t->storage->bytes != bytes)
         return error_set(e, "%s: storage '%s' holds %llu bytes, expected %llu (%lld x %d-byte elements)", where, key,

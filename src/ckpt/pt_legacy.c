@@ -94,20 +94,20 @@ static int locate_storages(int fd, uint64_t file_size, const char *path, const P
         if (id->items[1]->kind != PK_GLOBAL || pt_storage_info(id->items[1]->s, &dt, &es) < 0)
             return error_set(e, "%s: storage '%s' has an unknown storage type", path, k->s);
         unsigned char count_le[8];
-        if (at > file_size || file_size - at < 8)
-            return error_set(e, "%s: the file ends at byte %llu, before storage '%s' (expected its element count at "
-                                "byte %llu; truncated?)", path, (unsigned long long)file_size, k->s,
-                             (unsigned long long)at);
+        if (at > file_size || file_size - at < 8) {
+            l->truncated = 1;
+            return 0;
+        }
         if (pread_full(fd, count_le, 8, at) < 0)
             return error_set(e, "%s: cannot read storage '%s' at byte %llu: %s", path, k->s, (unsigned long long)at,
                              errno ? strerror(errno) : "the file shrank while read");
         uint64_t count = 0;
         for (int b = 7; b >= 0; b--) count = count << 8 | count_le[b];
         uint64_t bytes = count * (uint64_t)es;
-        if (count > file_size || file_size - at - 8 < bytes)
-            return error_set(e, "%s: storage '%s' claims %llu elements of %d bytes at byte %llu, past the end of the "
-                                "file (%llu bytes; truncated?)", path, k->s, (unsigned long long)count, es,
-                             (unsigned long long)(at + 8), (unsigned long long)file_size);
+        if (count > file_size || file_size - at - 8 < bytes) {
+            l->truncated = 1;
+            return 0;
+        }
         l->storages[i] = (PtStorage){.key = k->s, .bytes = bytes, .file_offset = at + 8};
         l->count++;
         at += 8 + bytes;

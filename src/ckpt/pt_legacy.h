@@ -22,10 +22,12 @@ typedef struct {
     PtStorage *storages;   /* in file order; keys and types point into the pickles */
     int count;
     Pickle *keys_pickle;   /* owns the storage keys */
+    int truncated;         /* the file ends before the data of storages[count] (which are left out) */
 } PtLegacy;
 
-/* Parse the pickles of the open file fd (file_size bytes) and locate every storage's data,
- * checking that each lies inside the file. */
+/* Parse the pickles of the open file fd (file_size bytes) and locate every storage's data. A
+ * storage whose data does not lie inside the file ends the list, with `truncated` set, so that the
+ * tensors that need it are refused by name. */
 int pt_legacy_read(int fd, uint64_t file_size, const char *path, PtLegacy *out, Error *e);
 void pt_legacy_free(PtLegacy *l);
 
