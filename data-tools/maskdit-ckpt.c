@@ -132,8 +132,10 @@ static int cmd_info(int argc, char **argv) {
     if (pf) pt_sections_str(pf, have, sizeof have);
     else snprintf(have, sizeof have, "%s%s%s", sections & CKPT_MODEL ? "model" : "", sections & CKPT_EMA ? ", ema" : "",
                   sections & CKPT_OPT ? ", opt" : "");
-    printf("file: %s (%s)\nsections: %s\nstep: %lld\n", path, pf ? "PyTorch .pt" : "MaskDiT-C HDF5 checkpoint", have,
-           meta.step);
+    const char *what = !pf ? "MaskDiT-C HDF5 checkpoint"
+                     : strcmp(pt_format(pf), "torch legacy") == 0 ? "PyTorch .pt, legacy format of PyTorch < 1.6"
+                                                                          : "PyTorch .pt";
+    printf("file: %s (%s)\nsections: %s\nstep: %lld\n", path, what, have, meta.step);
     if (!pf) {
         char good[32];
         if (meta.loss_scale_good_steps >= 0) snprintf(good, sizeof good, "%lld", meta.loss_scale_good_steps);
