@@ -261,45 +261,55 @@ static void refused(const char *path, const char *what, const char *frag1, const
 #define F32_ENTRY(name, shape, begin, end) \
     "\"" name "\":{\"dtype\":\"F32\",\"shape\":" shape ",\"data_offsets\":[" #begin "," #end "]}"
 
+/* A safetensors file made of `header` (its length as given, 0: its true length) and data_len bytes
+ * of data, refused with the message fragment; NULL: accepted. */
+typedef struct {
+    const char *what, *header;
+    uint64_t header_len;
+    size_t data_len;
+    const char *fragment;
+} HeaderCase;
+
+static void header_cases(const char *path, const HeaderCase *cases, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        const HeaderCase *c = &cases[k];
+        write_safetensors(path, c->header, c->header_len ? c->header_len : strlen(c->header), c->data_len);
+        if (c->fragment) {
+            refused(path, c->what, c->fragment, NULL);
+            continue;
+        }
+        Error e;
+        WeightFile *w = vae_weights_open(path, &e);
+        CHECK(w && weights_count(w) == 1, "%s: %s", c->what, w ? "not one tensor" : e.msg);
+        weights_close(w);
+    }
+}
+
+#define BIAS "decoder.conv_in.bias"
+
 static void damaged_safetensors(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/bad.safetensors", dir);
-    const char *ok = "{" F32_ENTRY("decoder.conv_in.bias", "[4]", 0, 16) "}";
-
-    write_safetensors(path, ok, strlen(ok), 16);
-    Error e;
-    WeightFile *w = vae_weights_open(path, &e);
-    CHECK(w && weights_count(w) == 1, "the well-formed file: %s", w ? "" : e.msg);
-    weights_close(w);
-
-    write_safetensors(path, ok, 1u << 20, 16);
-    refused(path, "header length past the end", "the header length 1048576 runs past the end of the file", NULL);
-    write_safetensors(path, ok, strlen(ok), 8);
-    refused(path, "offsets past the end", "tensor decoder.conv_in.bias: data_offsets [0, 16) run past the end of the "
-                                          "data (8 bytes; truncated?)", NULL);
-    const char *f17 = "{\"decoder.conv_in.bias\":{\"dtype\":\"F17\",\"shape\":[4],\"data_offsets\":[0,16]}}";
-    write_safetensors(path, f17, strlen(f17), 16);
-    refused(path, "unknown dtype", "tensor decoder.conv_in.bias: unknown dtype \"F17\"", NULL);
-    const char *shape = "{" F32_ENTRY("decoder.conv_in.bias", "[5]", 0, 16) "}";
-    write_safetensors(path, shape, strlen(shape), 16);
-    refused(path, "wrong shape", "tensor decoder.conv_in.bias: data_offsets [0, 16) hold 16 bytes, but shape (5,) of "
-                                 "F32 needs 20", NULL);
-    const char *neg = "{" F32_ENTRY("decoder.conv_in.bias", "[-4]", 0, 16) "}";
-    write_safetensors(path, neg, strlen(neg), 16);
-    refused(path, "negative size", "tensor decoder.conv_in.bias: \"shape\" is not a list", NULL);
-    const char *order = "{" F32_ENTRY("decoder.conv_in.bias", "[4]", 16, 0) "}";
-    write_safetensors(path, order, strlen(order), 16);
-    refused(path, "end before begin", "tensor decoder.conv_in.bias: \"data_offsets\" is not a pair", NULL);
-    const char *twice = "{" F32_ENTRY("decoder.conv_in.bias", "[4]", 0, 16) "," F32_ENTRY("decoder.conv_in.bias", "[4]",
-                                                                                            0, 16) "}";
-    write_safetensors(path, twice, strlen(twice), 16);
-    refused(path, "a key twice", "tensor decoder.conv_in.bias appears twice", NULL);
-    const char *json = "{\"decoder.conv_in.bias\": }";
-    write_safetensors(path, json, strlen(json), 16);
-    refused(path, "broken JSON", "header: invalid JSON at byte 25: expected a value", NULL);
-    const char *no_dtype = "{\"decoder.conv_in.bias\":{\"shape\":[4],\"data_offsets\":[0,16]}}";
-    write_safetensors(path, no_dtype, strlen(no_dtype), 16);
-    refused(path, "no dtype", "tensor decoder.conv_in.bias: no \"dtype\" string", NULL);
+    const HeaderCase cases[] = {
+        {"well-formed", "{" F32_ENTRY(BIAS, "[4]", 0, 16) "}", 0, 16, NULL},
+        {"header length past the end", "{" F32_ENTRY(BIAS, "[4]", 0, 16) "}", 1u << 20, 16,
+         "the header length 1048576 runs past the end of the file"},
+        {"offsets past the end", "{" F32_ENTRY(BIAS, "[4]", 0, 16) "}", 0, 8,
+         "tensor " BIAS ": data_offsets [0, 16) run past the end of the data (8 bytes; truncated?)"},
+        {"unknown dtype", "{\"" BIAS "\":{\"dtype\":\"F17\",\"shape\":[4],\"data_offsets\":[0,16]}}", 0, 16,
+         "tensor " BIAS ": unknown dtype \"F17\""},
+        {"wrong shape", "{" F32_ENTRY(BIAS, "[5]", 0, 16) "}", 0, 16,
+         "tensor " BIAS ": data_offsets [0, 16) hold 16 bytes, but shape (5,) of F32 needs 20"},
+        {"negative size", "{" F32_ENTRY(BIAS, "[-4]", 0, 16) "}", 0, 16, "tensor " BIAS ": \"shape\" is not a list"},
+        {"end before begin", "{" F32_ENTRY(BIAS, "[4]", 16, 0) "}", 0, 16,
+         "tensor " BIAS ": \"data_offsets\" is not a pair"},
+        {"a key twice", "{" F32_ENTRY(BIAS, "[4]", 0, 16) "," F32_ENTRY(BIAS, "[4]", 0, 16) "}", 0, 16,
+         "tensor " BIAS " appears twice"},
+        {"broken JSON", "{\"" BIAS "\": }", 0, 16, "header: invalid JSON at byte 25: expected a value"},
+        {"no dtype", "{\"" BIAS "\":{\"shape\":[4],\"data_offsets\":[0,16]}}", 0, 16,
+         "tensor " BIAS ": no \"dtype\" string"},
+    };
+    header_cases(path, cases, ARRAY_LEN(cases));
 
     /* a real file cut short: in the data, in the header */
     size_t n;
@@ -339,27 +349,27 @@ static void damaged_legacy(void) {
 }
 
 /* Names that look like the autoencoder's but fit no layout; two names for one tensor; a file of
- * another model; not a weight file; a folder that is not a diffusers model; a bad config.json. */
+ * another model; not a weight file; a folder that is not a diffusers model; a bad config.json;
+ * a diffusers folder with a .bin. */
 static void bad_names_and_files(void) {
     char path[512], sub[512], cfg[600], weights[600];
     snprintf(path, sizeof path, "%s/names.safetensors", dir);
-    const char *unknown = "{" F32_ENTRY("encoder.down_blocks.0.foo.weight", "[4]", 0, 16) "}";
-    write_safetensors(path, unknown, strlen(unknown), 16);
-    refused(path, "unknown name", "tensor encoder.down_blocks.0.foo.weight is not a tensor of the autoencoder in the "
-                                  "ldm or the diffusers layout (read as encoder.down.0.foo.weight)", NULL);
-    const char *up = "{" F32_ENTRY("decoder.up.0.block.0.conv9.weight", "[4]", 0, 16) "}";
-    write_safetensors(path, up, strlen(up), 16);
-    refused(path, "unknown ldm name", "tensor decoder.up.0.block.0.conv9.weight is not a tensor of the autoencoder",
-            NULL);
-    const char *twice = "{" F32_ENTRY("decoder.mid_block.attentions.0.to_q.bias", "[4]", 0, 16) "," F32_ENTRY(
-        "decoder.mid_block.attentions.0.query.bias", "[4]", 0, 16) "}";
-    write_safetensors(path, twice, strlen(twice), 16);
-    refused(path, "two names for one tensor", "tensors decoder.mid_block.attentions.0.to_q.bias and "
-                                              "decoder.mid_block.attentions.0.query.bias are both the autoencoder's "
-                                              "decoder.mid.attn_1.q.bias", NULL);
-    const char *other = "{" F32_ENTRY("model.diffusion_model.out.2.bias", "[4]", 0, 16) "}";
-    write_safetensors(path, other, strlen(other), 16);
-    refused(path, "another model", "no tensor of the autoencoder", "model.diffusion_model.out.2.bias");
+    const HeaderCase cases[] = {
+        {"unknown name", "{" F32_ENTRY("encoder.down_blocks.0.foo.weight", "[4]", 0, 16) "}", 0, 16,
+         "tensor encoder.down_blocks.0.foo.weight is not a tensor of the autoencoder in the ldm or the diffusers "
+         "layout (read as encoder.down.0.foo.weight)"},
+        {"unknown ldm name", "{" F32_ENTRY("decoder.up.0.block.0.conv9.weight", "[4]", 0, 16) "}", 0, 16,
+         "tensor decoder.up.0.block.0.conv9.weight is not a tensor of the autoencoder"},
+        {"two names for one tensor",
+         "{" F32_ENTRY("decoder.mid_block.attentions.0.to_q.bias", "[4]", 0, 16) "," F32_ENTRY(
+             "decoder.mid_block.attentions.0.query.bias", "[4]", 0, 16) "}", 0, 16,
+         "tensors decoder.mid_block.attentions.0.to_q.bias and decoder.mid_block.attentions.0.query.bias are both "
+         "the autoencoder's decoder.mid.attn_1.q.bias"},
+        {"another model", "{" F32_ENTRY("model.diffusion_model.out.2.bias", "[4]", 0, 16) "}", 0, 16,
+         "no tensor of the autoencoder (names starting with encoder., decoder., quant_conv. or post_quant_conv., "
+         "possibly after first_stage_model.); the file's first tensor is model.diffusion_model.out.2.bias"},
+    };
+    header_cases(path, cases, ARRAY_LEN(cases));
 
     snprintf(path, sizeof path, "%s/text.pth", dir);
     write_bytes(path, "hello\n", 6);
@@ -372,7 +382,7 @@ static void bad_names_and_files(void) {
     mkdir(sub, 0755);
     refused(sub, "empty folder", "not a diffusers model folder", NULL);
     snprintf(weights, sizeof weights, "%s/diffusion_pytorch_model.safetensors", sub);
-    const char *ok = "{" F32_ENTRY("decoder.conv_in.bias", "[4]", 0, 16) "}";
+    const char *ok = "{" F32_ENTRY(BIAS, "[4]", 0, 16) "}";
     write_safetensors(weights, ok, strlen(ok), 16);
     snprintf(cfg, sizeof cfg, "%s/config.json", sub);
     write_bytes(cfg, "{\"scaling_factor\": [1]}", 23);
@@ -389,6 +399,18 @@ static void bad_names_and_files(void) {
     w = vae_weights_open(sub, &e);
     double s;
     CHECK(w && !weights_scaling_factor(w, &s), "null scaling factor: %s", w ? "read as known" : e.msg);
+    weights_close(w);
+
+    /* a folder whose weights are a torch .bin (here the legacy .pth) */
+    unlink(weights);
+    snprintf(weights, sizeof weights, "%s/diffusion_pytorch_model.bin", sub);
+    size_t n;
+    unsigned char *bin = read_all(DATA "/legacy.pth", &n);
+    write_bytes(weights, bin, n);
+    free(bin);
+    w = vae_weights_open(sub, &e);
+    CHECK(w && strcmp(weights_path(w), weights) == 0 && strcmp(weights_format(w), "torch legacy") == 0 &&
+              weights_count(w) == 153, "%s", w ? weights_path(w) : e.msg);
     weights_close(w);
 }
 
