@@ -10,8 +10,10 @@ static const unsigned char MAGIC_LONG[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0
                                            0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
 #define PROTOCOL_VERSION 1001
 /* The pickles before the data are small (a state dict of hundreds of tensors: tens of KB); the
- * first read takes this much and doubles while a pickle runs past it. */
+ * first read takes this much and doubles while a pickle runs past it, up to a limit that keeps a
+ * damaged file (a pickle without its end) from being read whole into memory. */
 #define FIRST_READ (64u << 10)
+#define PICKLE_LIMIT (256u << 20)
 
 /* Bytes of the magic pickle at head, or 0: PROTO n, an optional FRAME (protocol 4+), the number. */
 static size_t magic_len(const unsigned char *head, size_t n) {
@@ -144,6 +146,11 @@ int pt_legacy_read(int fd, uint64_t file_size, const char *path, PtLegacy *out, 
         }
         free(buf);
         if (rc == 0 || !early || len == file_size) break;
+        if (len >= PICKLE_LIMIT) {
+            rc = error_set(e, "%s: the pickles of this legacy torch.save file run past its first %u MiB (damaged?)",
+                           path, PICKLE_LIMIT >> 20);
+            break;
+        }
         pt_legacy_free(out);   /* a pickle ran past the buffer: read more and start again */
     }
     if (rc == 0) rc = locate_storages(fd, file_size, path, keys, end, out, e);

@@ -91,11 +91,19 @@ static int unicode_escape(Parser *p, unsigned *cp) {
     return 0;
 }
 
-/* At the opening quote. The decoded text is never longer than the quoted one. */
+/* Bytes from pos to the closing quote (or to the end of the text): the decoded string is never
+ * longer. */
+static size_t quoted_len(const Parser *p) {
+    size_t j = p->pos;
+    while (j < p->len && p->s[j] != '"') j += p->s[j] == '\\' ? 2 : 1;
+    return MIN(j, p->len) - p->pos;
+}
+
+/* At the opening quote. */
 static int string(Parser *p, char **out) {
     p->pos++;
     const char *end = p->s + p->len;
-    char *o = xmalloc(p->len - p->pos + 1, "json string"), *w = o;
+    char *o = xmalloc(quoted_len(p) + 1, "json string"), *w = o;
     for (;;) {
         if (p->pos >= p->len) {
             free(o);
