@@ -48,7 +48,8 @@ static int resolve(const char *path, char **file, char **config, Error *e) {
     *file = *config = NULL;
     if (stat(path, &sb) < 0) return error_set(e, "%s: cannot open: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
-        static const char *const names[] = {DIFFUSERS_WEIGHTS ".safetensors", DIFFUSERS_WEIGHTS ".bin"};
+        static const char *const names[] = {DIFFUSERS_WEIGHTS ".safetensors", DIFFUSERS_WEIGHTS ".fp16.safetensors",
+                                            DIFFUSERS_WEIGHTS ".bin", DIFFUSERS_WEIGHTS ".fp16.bin"};
         for (size_t k = 0; k < ARRAY_LEN(names) && !*file; k++) {
             *file = join_path(path, names[k]);
             if (!is_file(*file)) {
@@ -57,8 +58,8 @@ static int resolve(const char *path, char **file, char **config, Error *e) {
             }
         }
         if (!*file)
-            return error_set(e, "%s: a folder without " DIFFUSERS_WEIGHTS ".safetensors (or .bin): not a diffusers "
-                                "model folder", path);
+            return error_set(e, "%s: a folder without " DIFFUSERS_WEIGHTS ".safetensors (or .fp16.safetensors, .bin, "
+                                ".fp16.bin): not a diffusers model folder", path);
         *config = join_path(path, "config.json");
     } else {
         *file = xstrdup(path);

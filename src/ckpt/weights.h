@@ -3,7 +3,8 @@
  *    plain state_dict or a {"state_dict": state_dict, ...} wrapper as ldm's .ckpt files do;
  *  - a .safetensors file;
  *  - a diffusers model folder (config.json + diffusion_pytorch_model.safetensors, or the
- *    folder's diffusion_pytorch_model.safetensors named directly; .bin in place of .safetensors).
+ *    folder's diffusion_pytorch_model.safetensors named directly; also the .fp16.safetensors
+ *    variant, and .bin / .fp16.bin torch files in their place).
  * Tensors are listed in file order with their shapes; float16, bfloat16 and float64 data are
  * converted to float32 when read. Data is read per tensor, never the whole file at once.
  *
