@@ -350,7 +350,7 @@ static void damaged_legacy(void) {
 
 /* Names that look like the autoencoder's but fit no layout; two names for one tensor; a file of
  * another model; not a weight file; a folder that is not a diffusers model; a bad config.json;
- * a diffusers folder with a .bin. */
+ * diffusers folders with a .bin, with only the fp16 variant. */
 static void bad_names_and_files(void) {
     char path[512], sub[512], cfg[600], weights[600];
     snprintf(path, sizeof path, "%s/names.safetensors", dir);
@@ -410,6 +410,17 @@ static void bad_names_and_files(void) {
     free(bin);
     w = vae_weights_open(sub, &e);
     CHECK(w && strcmp(weights_path(w), weights) == 0 && strcmp(weights_format(w), "torch legacy") == 0 &&
+              weights_count(w) == 153, "%s", w ? weights_path(w) : e.msg);
+    weights_close(w);
+
+    /* only the fp16 variant */
+    unlink(weights);
+    snprintf(weights, sizeof weights, "%s/diffusion_pytorch_model.fp16.safetensors", sub);
+    bin = read_all(DATA "/diffusers_fp16.safetensors", &n);
+    write_bytes(weights, bin, n);
+    free(bin);
+    w = vae_weights_open(sub, &e);
+    CHECK(w && strcmp(weights_path(w), weights) == 0 && strcmp(weights_layout(w), "diffusers") == 0 &&
               weights_count(w) == 153, "%s", w ? weights_path(w) : e.msg);
     weights_close(w);
 }
