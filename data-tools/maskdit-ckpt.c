@@ -25,11 +25,6 @@ static const char *USAGE =
     "  import  convert an official MaskDiT .pt checkpoint (model, ema and optimizer moments when present)\n"
     "          to a MaskDiT-C HDF5 checkpoint; the model configuration is inferred from the shapes\n";
 
-static const char *pt_dtype_label(PtDtype d) {
-    static const char *names[] = {"float32", "float16", "bfloat16", "float64", "unsupported"};
-    return names[d];
-}
-
 static size_t count_params(const TensorMeta *list, int n) {
     size_t total = 0;
     for (int i = 0; i < n; i++) total += shape_numel(list[i].ndim, list[i].shape);
@@ -77,13 +72,13 @@ static void print_section(const char *path, const char *section, int list_tensor
     if (sd && sd->count) {
         int mixed = 0;
         for (int i = 1; i < sd->count; i++) mixed |= sd->tensors[i].dtype != sd->tensors[0].dtype;
-        printf(" (%s)", mixed ? "mixed dtypes" : pt_dtype_label(sd->tensors[0].dtype));
+        printf(" (%s)", mixed ? "mixed dtypes" : float_data_name(sd->tensors[0].dtype));
     }
     printf("\n");
     for (int i = 0; list_tensors && i < n; i++) {
         char shape[160];
         shape_str(list[i].ndim, list[i].shape, shape, sizeof shape);
-        printf("  %-56s %-18s%s%s\n", list[i].name, shape, sd ? " " : "", sd ? pt_dtype_label(sd->tensors[i].dtype) : "");
+        printf("  %-56s %-18s%s%s\n", list[i].name, shape, sd ? " " : "", sd ? float_data_name(sd->tensors[i].dtype) : "");
     }
     ckpt_list_free(list, n);
 }
@@ -137,8 +132,10 @@ static int cmd_info(int argc, char **argv) {
     if (pf) pt_sections_str(pf, have, sizeof have);
     else snprintf(have, sizeof have, "%s%s%s", sections & CKPT_MODEL ? "model" : "", sections & CKPT_EMA ? ", ema" : "",
                   sections & CKPT_OPT ? ", opt" : "");
-    printf("file: %s (%s)\nsections: %s\nstep: %lld\n", path, pf ? "PyTorch .pt" : "MaskDiT-C HDF5 checkpoint", have,
-           meta.step);
+    const char *what = !pf ? "MaskDiT-C HDF5 checkpoint"
+                     : strcmp(pt_format(pf), "torch legacy") == 0 ? "PyTorch .pt, legacy format of PyTorch < 1.6"
+                                                                          : "PyTorch .pt";
+    printf("file: %s (%s)\nsections: %s\nstep: %lld\n", path, what, have, meta.step);
     if (!pf) {
         char good[32];
         if (meta.loss_scale_good_steps >= 0) snprintf(good, sizeof good, "%lld", meta.loss_scale_good_steps);
@@ -162,7 +159,7 @@ static int cmd_info(int argc, char **argv) {
         PtOptimizer o;
         if (pt_optimizer(pf, &o, &e) < 0) die("%s", e.msg);
         int with_state = 0;
-        for (int i = 0; i < o.count; i++) with_state += o.exp_avg[i].entry != NULL;
+        for (int i = 0; i < o.count; i++) with_state += o.exp_avg[i].storage != NULL;
         printf("opt    %d parameters in param_groups, %d with exp_avg/exp_avg_sq", o.count, with_state);
         if (o.has_step) printf(", step %lld", o.step);
         if (o.has_lr) printf(", lr %g", o.lr);

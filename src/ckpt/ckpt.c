@@ -7,17 +7,18 @@
 #include "../util/h5util.h"
 #include "ckpt_layout.h"
 #include "pt_import.h"
+#include "pt_legacy.h"
 
 int ckpt_file_kind(const char *path, CkptFileKind *kind, Error *e) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return error_set(e, "%s: cannot open (no such file or not readable)", path);
-    unsigned char m[8] = {0};
+    unsigned char m[32] = {0};
     size_t n = fread(m, 1, sizeof m, fp);
     fclose(fp);
     h5_quiet();
     if (n >= 4 && memcmp(m, "PK\x03\x04", 4) == 0) *kind = CKPT_FILE_PT;
-    else if ((n == 8 && memcmp(m, "\x89HDF\r\n\x1a\n", 8) == 0) || H5Fis_hdf5(path) > 0) *kind = CKPT_FILE_HDF5;
-    else if (n >= 3 && m[0] == 0x80 && m[1] == 0x02 && m[2] == 0x8a) *kind = CKPT_FILE_PT;   /* legacy torch: pt_open explains */
+    else if ((n >= 8 && memcmp(m, "\x89HDF\r\n\x1a\n", 8) == 0) || H5Fis_hdf5(path) > 0) *kind = CKPT_FILE_HDF5;
+    else if (pt_legacy_magic(m, n)) *kind = CKPT_FILE_PT;
     else return error_set(e, "%s: neither an HDF5 checkpoint nor a PyTorch .pt file", path);
     return 0;
 }
@@ -255,7 +256,7 @@ static int load_pt_moments(const PtFile *f, const ParamTable *t, PtOptimizer *o,
         if (!buf) continue;
         int n = 0;
         for (int k = 0; k < o->count; k++) {
-            if (!list[k].entry) continue;   /* no state for this parameter (a frozen one) */
+            if (!list[k].storage) continue;   /* no state for this parameter (a frozen one) */
             free(list[k].meta.name);
             list[k].meta.name = xstrdup(t->params[order[k]].name);
             metas[n] = &list[k].meta;

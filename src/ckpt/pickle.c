@@ -40,6 +40,7 @@ typedef struct {
     PkValue **memo;
     size_t memo_cap;
     size_t memo_defined;   /* distinct memo entries: MEMOIZE's next index, as in Python */
+    int ended_early;       /* the data ended inside the pickle */
 } Vm;
 
 static void grow(void **p, size_t *cap, size_t need, size_t elem, const char *what) {
@@ -74,8 +75,9 @@ static int vm_error(Vm *vm, const char *fmt, ...) {
 }
 
 static int need(Vm *vm, size_t n) {
-    if (vm->len - vm->pos < n) return vm_error(vm, "pickle data ends early (truncated or damaged)");
-    return 0;
+    if (vm->len - vm->pos >= n) return 0;
+    vm->ended_early = 1;
+    return vm_error(vm, "pickle data ends early (truncated or damaged)");
 }
 
 static uint64_t read_le(Vm *vm, int bytes) {
@@ -173,7 +175,10 @@ static int op_global(Vm *vm, const char *module, size_t mlen, const char *name, 
 
 static int read_line(Vm *vm, const char **start, size_t *n) {
     const unsigned char *nl = memchr(vm->d + vm->pos, '\n', vm->len - vm->pos);
-    if (!nl) return vm_error(vm, "pickle data ends inside a GLOBAL name");
+    if (!nl) {
+        vm->ended_early = 1;
+        return vm_error(vm, "pickle data ends inside a GLOBAL name");
+    }
     *start = (const char *)vm->d + vm->pos;
     *n = (size_t)(nl - (vm->d + vm->pos));
     vm->pos += *n + 1;
@@ -348,18 +353,22 @@ static int step(Vm *vm) {
     }
 }
 
-Pickle *pickle_load(const unsigned char *data, size_t len, const char *where, PkValue **root, Error *e) {
+Pickle *pickle_load_prefix(const unsigned char *data, size_t len, const char *where, PkValue **root, size_t *used,
+                           int *ended_early, Error *e) {
     Pickle *pk = xcalloc(1, sizeof *pk, "pickle");
     Vm vm = {.d = data, .len = len, .where = where, .e = e, .pk = pk};
     int r = 0;
     while (r == 0) {
         if (vm.pos >= vm.len) {
             vm.op_pos = vm.pos;
+            vm.ended_early = 1;
             r = error_set(e, "%s: pickle data ends without STOP at offset %zu (truncated or damaged)", where, vm.pos);
             break;
         }
         r = step(&vm);
     }
+    if (used) *used = vm.pos;
+    if (ended_early) *ended_early = vm.ended_early;
     if (r == 1) {
         if (vm.sp != 1 || vm.n_marks) {
             r = error_set(e, "%s: pickle ends with %zu values and %zu marks on the stack (damaged data)", where, vm.sp,
@@ -378,6 +387,13 @@ Pickle *pickle_load(const unsigned char *data, size_t len, const char *where, Pk
     }
     return pk;
 }
+
+Pickle *pickle_load(const unsigned char *data, size_t len, const char *where, PkValue **root, Error *e) {
+    return pickle_load_prefix(data, len, where, root, NULL, NULL, e);
+}
+
+size_t pickle_value_count(const Pickle *p) { return p->n; }
+const PkValue *pickle_value(const Pickle *p, size_t i) { return p->all[i]; }
 
 void pickle_free(Pickle *p) {
     if (!p) return;

@@ -40,7 +40,16 @@ typedef struct Pickle Pickle;   /* owns every value of one unpickled stream */
  * Returns the owner (free with pickle_free) and the root value in *root, or NULL with a message
  * naming the offset and the opcode that could not be handled. */
 Pickle *pickle_load(const unsigned char *data, size_t len, const char *where, PkValue **root, Error *e);
+/* The same for a pickle followed by other data (legacy torch.save files hold several in a row):
+ * *used = the bytes up to and including its STOP. On failure *ended_early tells whether the data
+ * ended inside the pickle (more data may complete it) rather than being wrong. used and
+ * ended_early may be NULL. */
+Pickle *pickle_load_prefix(const unsigned char *data, size_t len, const char *where, PkValue **root, size_t *used,
+                           int *ended_early, Error *e);
 void pickle_free(Pickle *p);
+/* Every value the stream made, in creation order (e.g. to find all persistent ids). */
+size_t pickle_value_count(const Pickle *p);
+const PkValue *pickle_value(const Pickle *p, size_t i);
 
 /* Dict lookups (the last assignment of a key wins, as in Python); NULL when absent or when d is
  * not a dict. */

@@ -1,52 +1,71 @@
 #include "pt_import.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "../util/half.h"
+#include "pt_legacy.h"
 
 struct PtFile {
-    ZipReader *zip;
+    char *path;
+    ZipReader *zip;          /* zip layout */
+    PtLegacy legacy;         /* legacy layout (zip == NULL) */
+    int fd;                  /* legacy layout: the open file */
+    PtStorage *storages;     /* every storage of the file (legacy: legacy.storages) */
+    int n_storages;
     Pickle *pickle;
     PkValue *root;
-    char *prefix;    /* the archive's top folder: "<prefix>/data.pkl" */
+    char *prefix;    /* zip: the archive's top folder: "<prefix>/data.pkl" */
     int plain;       /* the root is a state dict itself */
 };
 
 /* Storage classes of torch (torch.FloatStorage, ...) with their element sizes. */
 static const struct {
     const char *name;
-    PtDtype dtype;
+    FloatData dtype;
     int elem_size;
 } STORAGES[] = {
-    {"FloatStorage", PT_FLOAT32, 4},       {"HalfStorage", PT_FLOAT16, 2},     {"BFloat16Storage", PT_BFLOAT16, 2},
-    {"DoubleStorage", PT_FLOAT64, 8},      {"LongStorage", PT_UNSUPPORTED, 8}, {"IntStorage", PT_UNSUPPORTED, 4},
-    {"ShortStorage", PT_UNSUPPORTED, 2},   {"CharStorage", PT_UNSUPPORTED, 1}, {"ByteStorage", PT_UNSUPPORTED, 1},
-    {"BoolStorage", PT_UNSUPPORTED, 1},    {"ComplexFloatStorage", PT_UNSUPPORTED, 8},
-    {"ComplexDoubleStorage", PT_UNSUPPORTED, 16},
+    {"FloatStorage", FD_FLOAT32, 4},       {"HalfStorage", FD_FLOAT16, 2},    {"BFloat16Storage", FD_BFLOAT16, 2},
+    {"DoubleStorage", FD_FLOAT64, 8},      {"LongStorage", FD_NOT_FLOAT, 8},  {"IntStorage", FD_NOT_FLOAT, 4},
+    {"ShortStorage", FD_NOT_FLOAT, 2},     {"CharStorage", FD_NOT_FLOAT, 1},  {"ByteStorage", FD_NOT_FLOAT, 1},
+    {"BoolStorage", FD_NOT_FLOAT, 1},      {"ComplexFloatStorage", FD_NOT_FLOAT, 8},
+    {"ComplexDoubleStorage", FD_NOT_FLOAT, 16},
 };
 
 static int storage_index(const char *storage_type) {
+    if (strncmp(storage_type, "torch.", 6) == 0) storage_type += 6;
     for (size_t i = 0; i < ARRAY_LEN(STORAGES); i++)
         if (strcmp(STORAGES[i].name, storage_type) == 0) return (int)i;
     return -1;
+}
+
+int pt_storage_info(const char *type, FloatData *dtype, int *elem_size) {
+    int si = storage_index(type);
+    if (si < 0) return -1;
+    *dtype = STORAGES[si].dtype;
+    *elem_size = STORAGES[si].elem_size;
+    return 0;
 }
 
 static int elem_size_of(const PtTensor *t) { return STORAGES[storage_index(t->storage_type)].elem_size; }
 
 /* ---------------------------------------------------------------- opening */
 
-/* torch.save before 1.6 wrote a bare pickle stream starting with a pickled magic number. */
-static int check_magic(const char *path, Error *e) {
+typedef enum { PT_ZIP, PT_LEGACY } PtLayout;
+
+/* A zip archive, or a legacy file: a bare pickle stream starting with a pickled magic number. */
+static int sniff(const char *path, PtLayout *layout, Error *e) {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return error_set(e, "%s: cannot open (no such file or not readable)", path);
-    unsigned char m[4] = {0};
+    if (!fp) return error_set(e, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char m[32] = {0};
     size_t n = fread(m, 1, sizeof m, fp);
     fclose(fp);
-    if (n == 4 && memcmp(m, "PK\x03\x04", 4) == 0) return 0;
-    if (n >= 3 && m[0] == 0x80 && m[1] == 0x02 && m[2] == 0x8a)
-        return error_set(e, "%s: a legacy (before PyTorch 1.6) torch.save file; re-save it with a recent PyTorch "
-                            "(torch.save(torch.load(f), f2)) to get the zip format", path);
-    return error_set(e, "%s: not a PyTorch checkpoint (a torch.save file is a zip archive)", path);
+    if (n >= 4 && memcmp(m, "PK\x03\x04", 4) == 0) *layout = PT_ZIP;
+    else if (pt_legacy_magic(m, n)) *layout = PT_LEGACY;
+    else return error_set(e, "%s: not a PyTorch checkpoint (neither a torch.save zip archive nor the legacy format)", path);
+    return 0;
 }
 
 static const ZipEntry *find_pickle(const ZipReader *z) {
@@ -83,29 +102,58 @@ static int all_tensors(const PkValue *d) {
     return 1;
 }
 
-PtFile *pt_open(const char *path, Error *e) {
-    if (check_magic(path, e) < 0) return NULL;
-    PtFile *f = xcalloc(1, sizeof *f, "pt file");
-    f->zip = zip_open(path, e);
-    if (!f->zip) goto fail;
-    const ZipEntry *pkl = find_pickle(f->zip);
-    if (!pkl) {
-        error_set(e, "%s: a zip archive but not a torch.save file (no <name>/data.pkl entry)", path);
-        goto fail;
+/* The archive's storages: its entries "<prefix>/data/<key>". */
+static void zip_storages(PtFile *f) {
+    char dir[1024];
+    xsnprintf(dir, sizeof dir, "%s/data/", f->prefix);
+    size_t dlen = strlen(dir);
+    f->storages = xcalloc((size_t)f->zip->count + 1, sizeof *f->storages, "pt storages");
+    for (int i = 0; i < f->zip->count; i++) {
+        const ZipEntry *en = &f->zip->entries[i];
+        if (strncmp(en->name, dir, dlen) == 0 && en->name[dlen])
+            f->storages[f->n_storages++] = (PtStorage){.key = en->name + dlen, .bytes = en->size, .entry = en};
     }
+}
+
+static int open_zip(PtFile *f, Error *e) {
+    f->zip = zip_open(f->path, e);
+    if (!f->zip) return -1;
+    const ZipEntry *pkl = find_pickle(f->zip);
+    if (!pkl) return error_set(e, "%s: a zip archive but not a torch.save file (no <name>/data.pkl entry)", f->path);
     size_t plen = (size_t)(strchr(pkl->name, '/') - pkl->name);
     f->prefix = xmalloc(plen + 1, "pt archive name");
     memcpy(f->prefix, pkl->name, plen);
     f->prefix[plen] = 0;
-    if (check_byteorder(f, e) < 0) goto fail;
+    if (check_byteorder(f, e) < 0) return -1;
+    zip_storages(f);
     unsigned char *data = NULL;
     size_t len = 0;
-    if (zip_read(f->zip, pkl, (void **)&data, &len, e) < 0) goto fail;
+    if (zip_read(f->zip, pkl, (void **)&data, &len, e) < 0) return -1;
     char where[1200];
-    snprintf(where, sizeof where, "%s: %s", path, pkl->name);
+    snprintf(where, sizeof where, "%s: %s", f->path, pkl->name);
     f->pickle = pickle_load(data, len, where, &f->root, e);
     free(data);
-    if (!f->pickle) goto fail;
+    return f->pickle ? 0 : -1;
+}
+
+static int open_legacy(PtFile *f, Error *e) {
+    struct stat st;
+    f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0 || fstat(f->fd, &st) < 0) return error_set(e, "%s: cannot open: %s", f->path, strerror(errno));
+    if (pt_legacy_read(f->fd, (uint64_t)st.st_size, f->path, &f->legacy, e) < 0) return -1;
+    f->storages = f->legacy.storages;
+    f->n_storages = f->legacy.count;
+    f->root = f->legacy.root;
+    return 0;
+}
+
+PtFile *pt_open(const char *path, Error *e) {
+    PtLayout layout = PT_ZIP;
+    if (sniff(path, &layout, e) < 0) return NULL;
+    PtFile *f = xcalloc(1, sizeof *f, "pt file");
+    f->path = xstrdup(path);
+    f->fd = -1;
+    if ((layout == PT_ZIP ? open_zip(f, e) : open_legacy(f, e)) < 0) goto fail;
     if (f->root->kind != PK_DICT) {
         error_set(e, "%s: the pickled object is not a dict (neither a checkpoint nor a state dict)", path);
         goto fail;
@@ -121,11 +169,16 @@ void pt_close(PtFile *f) {
     if (!f) return;
     pickle_free(f->pickle);
     zip_close(f->zip);
+    if (f->zip) free(f->storages);
+    pt_legacy_free(&f->legacy);
+    if (f->fd >= 0) close(f->fd);
     free(f->prefix);
+    free(f->path);
     free(f);
 }
 
-const char *pt_path(const PtFile *f) { return f->zip->path; }
+const char *pt_path(const PtFile *f) { return f->path; }
+const char *pt_format(const PtFile *f) { return f->zip ? "torch zip" : "torch legacy"; }
 int pt_is_plain(const PtFile *f) { return f->plain; }
 
 int pt_has_section(const PtFile *f, const char *section) {
@@ -154,22 +207,23 @@ static int parse_storage(const PtFile *f, const PkValue *pid, const char *where,
     if (!id || id->kind != PK_TUPLE || id->n < 5 || id->items[0]->kind != PK_STR ||
         strcmp(id->items[0]->s, "storage") != 0 || id->items[1]->kind != PK_GLOBAL || id->items[2]->kind != PK_STR)
         return error_set(e, "%s: the tensor's storage is not a torch storage reference", where);
-    const char *type = id->items[1]->s;
-    if (strncmp(type, "torch.", 6) == 0) type += 6;
-    int si = storage_index(type);
+    int si = storage_index(id->items[1]->s);
     if (si < 0) return error_set(e, "%s: unknown storage type %s", where, id->items[1]->s);
     long long n;
     if (pk_as_int(id->items[4], &n) < 0 || n < 0) return error_set(e, "%s: bad storage size", where);
     t->storage_type = STORAGES[si].name;
     t->dtype = STORAGES[si].dtype;
-    char entry[1024];
-    xsnprintf(entry, sizeof entry, "%s/data/%s", f->prefix, id->items[2]->s);
-    t->entry = zip_find(f->zip, entry);
-    if (!t->entry) return error_set(e, "%s: its storage %s is missing from the archive", where, entry);
+    const char *key = id->items[2]->s;
+    t->storage = NULL;
+    for (int i = 0; i < f->n_storages && !t->storage; i++)
+        if (strcmp(f->storages[i].key, key) == 0) t->storage = &f->storages[i];
+    if (!t->storage)
+        return error_set(e, "%s: its storage '%s' is missing from the file%s", where, key,
+                         f->legacy.truncated ? " (the file ends before its data: truncated?)" : "");
     uint64_t bytes = (uint64_t)n * (uint64_t)STORAGES[si].elem_size;
-    if (t->entry->size != bytes)
-        return error_set(e, "%s: storage %s holds %llu bytes, expected %llu (%lld x %d-byte elements)", where, entry,
-                         (unsigned long long)t->entry->size, (unsigned long long)bytes, n, STORAGES[si].elem_size);
+    if (t->storage->bytes != bytes)
+        return error_set(e, "%s: storage '%s' holds %llu bytes, expected %llu (%lld x %d-byte elements)", where, key,
+                         (unsigned long long)t->storage->bytes, (unsigned long long)bytes, n, STORAGES[si].elem_size);
     *numel = (uint64_t)n;
     return 0;
 }
@@ -272,28 +326,25 @@ void pt_state_dict_free(PtStateDict *sd) {
 /* ---------------------------------------------------------------- data */
 
 int pt_read_tensor(const PtFile *f, const PtTensor *t, float *dst, Error *e) {
-    if (t->dtype == PT_UNSUPPORTED)
+    if (t->dtype == FD_NOT_FLOAT)
         return error_set(e, "%s: tensor %s is stored as %s, which cannot be read as floating point", pt_path(f),
                          t->meta.name, t->storage_type);
     size_t es = (size_t)elem_size_of(t), bytes = t->numel * es;
     uint64_t at = t->offset * es;
-    /* The storages are little-endian, like every host this runs on: float32 goes straight in. */
-    if (t->dtype == PT_FLOAT32)
-        return zip_read_range(f->zip, t->entry, at, dst, bytes, e) < 0 ? error_prefix(e, "tensor %s", t->meta.name) : 0;
-    void *tmp = xmalloc(bytes, t->meta.name);
-    int rc = zip_read_range(f->zip, t->entry, at, tmp, bytes, e);
-    if (rc < 0) {
-        error_prefix(e, "tensor %s", t->meta.name);
-    } else if (t->dtype == PT_FLOAT16) {
-        half_to_float_n(tmp, dst, t->numel);
-    } else if (t->dtype == PT_BFLOAT16) {
-        for (size_t i = 0; i < t->numel; i++) {   /* bfloat16: the upper half of a float32 */
-            uint32_t bits = (uint32_t)((const uint16_t *)tmp)[i] << 16;
-            memcpy(&dst[i], &bits, sizeof bits);
-        }
-    } else {
-        for (size_t i = 0; i < t->numel; i++) dst[i] = (float)((const double *)tmp)[i];
+    if (!f->zip) {
+        if (float_data_pread(f->fd, t->storage->file_offset + at, t->dtype, t->numel, dst) < 0)
+            return error_set(e, "%s: tensor %s: cannot read storage '%s': %s", pt_path(f), t->meta.name,
+                             t->storage->key, errno ? strerror(errno) : "the file ended early (truncated?)");
+        return 0;
     }
+    /* float32 goes straight in */
+    if (t->dtype == FD_FLOAT32)
+        return zip_read_range(f->zip, t->storage->entry, at, dst, bytes, e) < 0 ? error_prefix(e, "tensor %s", t->meta.name)
+                                                                                : 0;
+    void *tmp = xmalloc(bytes ? bytes : 1, t->meta.name);
+    int rc = zip_read_range(f->zip, t->storage->entry, at, tmp, bytes, e);
+    if (rc < 0) error_prefix(e, "tensor %s", t->meta.name);
+    else float_data_to_f32(t->dtype, tmp, dst, t->numel);
     free(tmp);
     return rc;
 }

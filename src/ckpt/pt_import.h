@@ -1,6 +1,6 @@
 /* PyTorch torch.save files (.pt), read directly in C: the zip archive ("<archive>/data.pkl", the
- * pickle, and "<archive>/data/<key>", one raw little-endian storage per key) and the pickled
- * objects that checkpoints hold.
+ * pickle, and "<archive>/data/<key>", one raw little-endian storage per key), or the legacy layout
+ * of PyTorch < 1.6 (src/ckpt/pt_legacy.h), and the pickled objects that checkpoints hold.
  *
  * Two layouts are understood:
  *  - a checkpoint dict as the original MaskDiT writes it: {"model": state_dict, "ema": state_dict,
@@ -15,17 +15,24 @@
 #define MASKDIT_PT_IMPORT_H
 
 #include "../util/zip.h"
+#include "float_data.h"
 #include "pickle.h"
 #include "tensor_match.h"
 
-typedef enum { PT_FLOAT32, PT_FLOAT16, PT_BFLOAT16, PT_FLOAT64, PT_UNSUPPORTED } PtDtype;
+/* One storage of the file: a zip entry, or a byte range of a legacy file. */
+typedef struct {
+    const char *key;
+    uint64_t bytes;
+    const ZipEntry *entry;      /* zip layout: the entry holding the data */
+    uint64_t file_offset;       /* legacy layout: where the data starts in the file */
+} PtStorage;
 
 typedef struct {
     TensorMeta meta;            /* name (malloc'ed) and shape */
     size_t numel;
-    PtDtype dtype;
-    const char *storage_type;   /* "FloatStorage", "HalfStorage", ... (owned by the PtFile) */
-    const ZipEntry *entry;      /* the storage's data in the archive */
+    FloatData dtype;            /* FD_NOT_FLOAT: an integer or bool storage, not readable here */
+    const char *storage_type;   /* "FloatStorage", "HalfStorage", ... (static) */
+    const PtStorage *storage;   /* its data (owned by the PtFile) */
     uint64_t offset;            /* storage offset, in elements */
 } PtTensor;
 
@@ -37,7 +44,7 @@ typedef struct {
 /* Optimizer state_dict: moments per position of the parameters listed in param_groups. */
 typedef struct {
     int count;                  /* parameters listed in param_groups (all groups, in order) */
-    PtTensor *exp_avg;          /* [count]; entry == NULL where the state has none */
+    PtTensor *exp_avg;          /* [count]; storage == NULL where the state has none */
     PtTensor *exp_avg_sq;
     int has_step, has_lr;
     long long step;             /* state "step" (torch) or param_groups "step" (apex FusedAdam) */
@@ -46,10 +53,12 @@ typedef struct {
 
 typedef struct PtFile PtFile;
 
-/* Open and unpickle; refuses non-zip (legacy) torch files and big-endian archives. */
+/* Open and unpickle, zip or legacy layout; refuses big-endian files. */
 PtFile *pt_open(const char *path, Error *e);
 void pt_close(PtFile *f);
 const char *pt_path(const PtFile *f);
+/* "torch zip" or "torch legacy". */
+const char *pt_format(const PtFile *f);
 int pt_is_plain(const PtFile *f);
 /* Whether the file holds section ("model", "ema", "opt", "args"). */
 int pt_has_section(const PtFile *f, const char *section);
@@ -62,6 +71,10 @@ void pt_state_dict_free(PtStateDict *sd);
 
 int pt_optimizer(const PtFile *f, PtOptimizer *out, Error *e);
 void pt_optimizer_free(PtOptimizer *o);
+
+/* The element type and size of a torch storage class ("torch.FloatStorage" or "FloatStorage"):
+ * 0, or -1 when it is not one. */
+int pt_storage_info(const char *type, FloatData *dtype, int *elem_size);
 
 /* Read a tensor's numel values, converted to float32. */
 int pt_read_tensor(const PtFile *f, const PtTensor *t, float *dst, Error *e);

@@ -1,8 +1,9 @@
 /* Import of PyTorch .pt checkpoints against ../shared/golden/maskdit_tiny.pt (README §7): model =
  * the golden /params rounded to float32, ema = 0.5 x model (pos embeds unchanged), optimizer
  * moments, step; plain state dicts and half / bfloat16 storages (made here by rewriting the
- * golden archive); damaged files (each made here from a copy of the golden file) refused with
- * their messages; the pickle machine on its own; model configuration inference. */
+ * golden archive); the same checkpoint in the legacy torch.save layout (rewritten here); damaged
+ * files (each made here from a copy of the golden file) refused with their messages; the pickle
+ * machine on its own; model configuration inference. */
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -172,6 +173,84 @@ static void golden_checkpoint_imports_exactly(void) {
     param_table_free(&t);
 }
 
+/* The golden checkpoint rewritten in the legacy torch.save layout (src/ckpt/pt_legacy.h): the
+ * header pickles, the same object pickle (its persistent ids are the legacy ones without
+ * view_metadata), the storage keys, then each storage's element count and data. */
+static void write_legacy(const char *dst) {
+    static const unsigned char header[] = {
+        0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.',   /* magic */
+        0x80, 0x02, 'M', 0xe9, 0x03, '.',                                                          /* 1001 */
+        0x80, 0x02, '}', '(', 'X', 13, 0, 0, 0, 'l', 'i', 't', 't', 'l', 'e', '_', 'e', 'n', 'd', 'i', 'a', 'n',
+        0x88, 'u', '.'};                                                                           /* sys_info */
+    Error e;
+    PkValue *root;
+    Pickle *p = pickle_load(golden_pkl, golden_pkl_len, "golden", &root, &e);
+    ZipReader *z = zip_open(golden_pt, &e);
+    FILE *f = fopen(dst, "wb");
+    if (!p || !z || !f) exit(1);
+    fwrite(header, 1, sizeof header, f);
+    fwrite(golden_pkl, 1, golden_pkl_len, f);
+    fwrite("\x80\x02](", 1, 4, f);
+    const char *dir_prefix = "maskdit_tiny/data/";
+    for (int i = 0; i < z->count; i++) {
+        const char *key = z->entries[i].name + strlen(dir_prefix);
+        if (strncmp(z->entries[i].name, dir_prefix, strlen(dir_prefix)) != 0) continue;
+        uint32_t n = (uint32_t)strlen(key);
+        fputc('X', f);
+        fwrite(&n, 4, 1, f);
+        fputs(key, f);
+    }
+    fwrite("e.", 1, 2, f);
+    for (int i = 0; i < z->count; i++) {
+        const char *key = z->entries[i].name + strlen(dir_prefix);
+        if (strncmp(z->entries[i].name, dir_prefix, strlen(dir_prefix)) != 0) continue;
+        int es = 0;
+        for (size_t v = 0; v < pickle_value_count(p) && !es; v++) {
+            const PkValue *pid = pickle_value(p, v), *id = pid->kind == PK_PERSID ? pid->items[0] : NULL;
+            FloatData dt;
+            if (id && strcmp(id->items[2]->s, key) == 0 && pt_storage_info(id->items[1]->s, &dt, &es) < 0) exit(1);
+        }
+        void *data;
+        size_t len;
+        if (!es || zip_read(z, &z->entries[i], &data, &len, &e) < 0) exit(1);
+        uint64_t count = len / (size_t)es;
+        fwrite(&count, 8, 1, f);
+        fwrite(data, 1, len, f);
+        free(data);
+    }
+    if (fclose(f) != 0) exit(1);
+    zip_close(z);
+    pickle_free(p);
+}
+
+/* Every section of the legacy rewrite loads as the zip original does. */
+static void legacy_layout_imports_exactly(void) {
+    ModelConfig c = tiny();
+    ParamTable t;
+    param_table_build(&t, &c);
+    char path[512];
+    tmp_path(path, sizeof path, "legacy-full.pt");
+    write_legacy(path);
+    CkptTensors a = {malloc(t.total * 4), malloc(t.total * 4), malloc(t.n_trainable * 4), malloc(t.n_trainable * 4)};
+    CkptTensors b = {malloc(t.total * 4), malloc(t.total * 4), malloc(t.n_trainable * 4), malloc(t.n_trainable * 4)};
+    CkptMeta ma, mb;
+    Error e;
+    CHECK(ckpt_load(golden_pt, &t, &a, &ma, 1, &e) == 0, "%s", e.msg);
+    CHECK(ckpt_load(path, &t, &b, &mb, 1, &e) == 0, "%s", e.msg);
+    CHECK(memcmp(a.model, b.model, t.total * 4) == 0 && memcmp(a.ema, b.ema, t.total * 4) == 0, "model / ema differ");
+    CHECK(memcmp(a.exp_avg, b.exp_avg, t.n_trainable * 4) == 0 &&
+              memcmp(a.exp_avg_sq, b.exp_avg_sq, t.n_trainable * 4) == 0, "optimizer moments differ");
+    CHECK(mb.step == 7 && mb.seed == ma.seed && mb.lr == ma.lr, "step %lld seed %lld lr %g", mb.step, mb.seed, mb.lr);
+    PtFile *f = pt_open(path, &e);
+    CHECK(f && strcmp(pt_format(f), "torch legacy") == 0, "%s", f ? pt_format(f) : e.msg);
+    pt_close(f);
+    ckpt_meta_free(&ma);
+    ckpt_meta_free(&mb);
+    free(a.model), free(a.ema), free(a.exp_avg), free(a.exp_avg_sq);
+    free(b.model), free(b.ema), free(b.exp_avg), free(b.exp_avg_sq);
+    param_table_free(&t);
+}
+
 static void half_and_bfloat16_storages(void) {
     ModelConfig c = tiny();
     ParamTable t;
@@ -272,7 +351,7 @@ static void damaged_files_are_refused(void) {
          "QK\x00", "QK\x10", 3, NULL, -1},
         {"storage of the wrong size", "holds 128 bytes, expected 64", "model.mask_token", "K\x20t", "K\x10t", 3, NULL,
          -1},
-        {"missing storage", "storage maskdit_tiny/data/5 is missing", NULL, NULL, NULL, 0, "maskdit_tiny/data/5", -1},
+        {"missing storage", "its storage '5' is missing from the file", NULL, NULL, NULL, 0, "maskdit_tiny/data/5", -1},
         {"damaged storage", "CRC-32", NULL, NULL, NULL, 0, NULL, 100},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -396,7 +475,8 @@ static void other_bad_inputs(void) {
     zip_writer_close(w, &e);
     CHECK(ckpt_load(path, &t, &want, NULL, 1, &e) < 0 && strstr(e.msg, "not a torch.save file"), "%s", e.msg);
 
-    /* legacy torch.save and unrelated files */
+    /* a legacy torch.save file cut after its magic number (tests/unit/test_weights.c reads whole ones), and
+     * unrelated files */
     tmp_path(path, sizeof path, "legacy.pt");
     out = fopen(path, "wb");
     fwrite("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 1, 15, out);
@@ -531,6 +611,7 @@ int main(void) {
     }
     zip_close(z);
     RUN(golden_checkpoint_imports_exactly);
+    RUN(legacy_layout_imports_exactly);
     RUN(half_and_bfloat16_storages);
     RUN(plain_state_dict);
     RUN(damaged_files_are_refused);
