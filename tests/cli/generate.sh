@@ -58,7 +58,7 @@ if cmp -s "$TMP/abl/000000.png" "$TMP/def/000000.png"; then fail ablation_change
 # The original's options without effect are accepted with a warning each and change nothing.
 out=$($GEN "${PIXEL[@]}" --seeds 0-1 --class_idx 0 --pretrained_path vae.pth --global_seed 3 --subdirs \
     --results_dir "$TMP/ign" 2>&1); rc=$?
-if [ $rc -eq 0 ] && [[ $out == *"--pretrained_path has no effect here (ignored)"* &&
+if [ $rc -eq 0 ] && [[ $out == *"--pretrained_path vae.pth has no effect: the model samples pixels"* &&
     $out == *"--global_seed has no effect here (ignored)"* && $out == *"--subdirs has no effect here"* ]] &&
     cmp -s "$TMP/ign/000001.png" "$TMP/def/000001.png"; then pass original_options_ignored
 else fail original_options_ignored "exit $rc: $(echo "$out" | head -n 5)"; fi
