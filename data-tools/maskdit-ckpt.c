@@ -107,18 +107,9 @@ static void print_inferred(const char *path, const char *section, const PtFile *
 }
 
 static int cmd_info(int argc, char **argv) {
-    OptionParser p = option_parser(argc, argv, NULL, 0, "maskdit-ckpt info", 1);
-    const char *path = NULL, *v;
+    const char *path;
+    if (option_single_argument(argc, argv, "maskdit-ckpt info", "one file", USAGE, &path)) return 0;
     Error e;
-    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
-        if (id == OPTION_HELP) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
-        if (id == OPTION_ERROR) die("%s", e.msg);
-        path = v;
-    }
-    if (!path) die("info takes one file\n%s", USAGE);
     CkptFileKind kind;
     int sections;
     if (ckpt_file_kind(path, &kind, &e) < 0 || ckpt_sections(path, &sections, &e) < 0) die("%s", e.msg);
