@@ -14,7 +14,7 @@
 # Debian packages of the build, the tests and the demo (one list: `make deps` and .ci/run use it).
 DEBIAN_PACKAGES := build-essential pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin \
     libhdf5-openmpi-dev hdf5-tools libyaml-dev liblmdb-dev lmdb-utils zlib1g-dev \
-    dataset-fashion-mnist python3 python3-numpy python3-h5py \
+    dataset-fashion-mnist python3 python3-numpy python3-h5py python3-pil \
     slurm-wlm slurm-client munge
 
 # Build on every core unless -j was given (sub-makes share the top make's job slots).

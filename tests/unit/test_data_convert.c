@@ -18,6 +18,7 @@
 #include "../../src/util/npy.h"
 #include "../../src/util/zip.h"
 #include "test.h"
+#include "test_util.h"
 
 static char dir[256];
 
@@ -601,8 +602,7 @@ static void npz_bad_inputs(void) {
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     h5_quiet();
-    snprintf(dir, sizeof dir, "/tmp/maskdit-convert.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "convert");
     RUN(lmdb_round_trip);
     RUN(lmdb_bad_inputs);
     RUN(resume_keeps_complete_shards);
@@ -614,9 +614,7 @@ int main(int argc, char **argv) {
     RUN(npy_bad_inputs);
     RUN(npz_round_trip);
     RUN(npz_bad_inputs);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) return 1;
+    remove_scratch_dir(dir);
     MPI_Finalize();
     return test_summary();
 }

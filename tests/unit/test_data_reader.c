@@ -14,6 +14,7 @@
 #include "../../src/util/half.h"
 #include "../../src/util/rng.h"
 #include "test.h"
+#include "test_util.h"
 
 static char dir[256];
 
@@ -576,8 +577,7 @@ static void writer_refuses_bad_samples(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/maskdit-reader.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "reader");
     h5_quiet();
     make_dataset(&SMALL);
     make_dataset(&CHUNKY);
@@ -597,8 +597,6 @@ int main(void) {
     RUN(nan_in_the_data);
     RUN(layouts_and_types);
     RUN(writer_refuses_bad_samples);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) return 1;
+    remove_scratch_dir(dir);
     return test_summary();
 }

@@ -10,6 +10,7 @@
 #include "../../src/sample/parts.h"
 #include "../../src/sample/run_record.h"
 #include "test.h"
+#include "test_util.h"
 
 #define N 3
 #define RECORD 8
@@ -142,8 +143,7 @@ static void run_description(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/maskdit-test-parts.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "test-parts");
     RUN(part_round_trip);
     RUN(damaged_parts_are_refused);
     RUN(run_description);

@@ -19,6 +19,7 @@
 #include "../../src/util/zip.h"
 #include "png_read.h"
 #include "test.h"
+#include "test_util.h"
 
 #define H 8
 #define NSEEDS 3
@@ -207,8 +208,7 @@ static void model_weights_differ_from_ema(void) {
 
 int main(int argc, char **argv) {
     dist_init(&dist, &argc, &argv);
-    snprintf(dir, sizeof dir, "/tmp/maskdit-test-generate.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "test-generate");
     snprintf(pixel_dir, sizeof pixel_dir, "%s/pixels", dir);
     snprintf(latent_dir, sizeof latent_dir, "%s/latents", dir);
     snprintf(model_dir, sizeof model_dir, "%s/model-weights", dir);
@@ -216,9 +216,7 @@ int main(int argc, char **argv) {
     RUN(pixel_outputs_agree);
     RUN(latent_outputs_agree_with_pixels_and_the_sampler);
     RUN(model_weights_differ_from_ema);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) return 1;
+    remove_scratch_dir(dir);
     dist_finalize(&dist);
     return test_summary();
 }
