@@ -7,7 +7,7 @@
 #include <zlib.h>
 
 #include "../ckpt/ckpt.h"
-#include "../train/signals.h"
+#include "../util/stop_signals.h"
 #include "../util/fileio.h"
 #include "generate_internal.h"
 #include "guided.h"
@@ -109,11 +109,6 @@ static void setup_outputs(GenerateSetup *s, Backend *be) {
     }
     if (!s->pixels && (!s->vae || a->save_latents)) s->lat_bytes = s->dim * sizeof(float);
     s->out_bytes = s->img_bytes + s->lat_bytes;
-}
-
-void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t len) {
-    if (s->work.n_rows > 0) xsnprintf(buf, len, "%s/class_%d", s->a->results_dir, class_idx);
-    else xsnprintf(buf, len, "%s", s->a->results_dir);
 }
 
 /* Rank 0 creates the results directory (and one per class for a class grid) before anyone writes. */

@@ -2,7 +2,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "../train/signals.h"
+#include "../util/stop_signals.h"
 #include "../util/png.h"
 #include "../util/progress.h"
 #include "generate_internal.h"

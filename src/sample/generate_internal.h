@@ -1,6 +1,7 @@
 /* The parts of maskdit-generate (generate.h) shared by its files: generate.c checks the inputs
  * and runs the steps, generate_batches.c samples a rank's batches (resuming from the batch
- * parts), generate_outputs.c writes the final files on rank 0. */
+ * parts), generate_outputs.c says where the images go and writes the final files on rank 0. The
+ * calls go one way: generate.c -> generate_batches.c -> generate_outputs.c. */
 #ifndef MASKDIT_SAMPLE_GENERATE_INTERNAL_H
 #define MASKDIT_SAMPLE_GENERATE_INTERNAL_H
 
@@ -31,7 +32,8 @@ typedef struct {
     char sampler_desc[256];
 } GenerateSetup;
 
-/* The directory of the PNGs of a class: DIR/class_C with several classes, else DIR. */
+/* generate_outputs.c: the directory of the PNGs of a class: DIR/class_C with several classes,
+ * else DIR. */
 void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t len);
 
 /* Samples this rank's share [begin, end) of the images into out ((end - begin) records), batch

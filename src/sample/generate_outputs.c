@@ -8,6 +8,11 @@
 
 #define GRID_MAX_IMAGES 1024            /* tiles in grid.png */
 
+void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t len) {
+    if (s->work.n_rows > 0) xsnprintf(buf, len, "%s/class_%d", s->a->results_dir, class_idx);
+    else xsnprintf(buf, len, "%s", s->a->results_dir);
+}
+
 static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uint8_t *local, long long n_local) {
     size_t img = s->img_bytes;
     MemorySink all = {.buf = d->rank == 0 ? xmalloc((size_t)s->work.count * img, "all samples") : NULL};

@@ -10,7 +10,7 @@
 
 #include "lr.h"
 #include "mask_schedule.h"
-#include "signals.h"
+#include "../util/stop_signals.h"
 #include "trainer_internal.h"
 
 static double mask_ratio_of_step(const Trainer *t, long long step) {

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "signals.h"
+#include "../util/stop_signals.h"
 #include "trainer_internal.h"
 
 /* The dataset must deliver what the model takes. */
