@@ -30,7 +30,25 @@ static void check_world_matches_slurm(const Dist *d) {
         d->world, d->world == 1 ? "" : "s", n);
 }
 
+/* Rank and world size without requiring anything to be set up: MPI may not be initialised yet
+ * (early argument errors) or already finalised. */
+static void world_position(int *rank, int *world) {
+    int up = 0, down = 0;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down) {
+        MPI_Comm_rank(MPI_COMM_WORLD, rank);
+        MPI_Comm_size(MPI_COMM_WORLD, world);
+    }
+}
+
+static void __attribute__((noreturn)) world_abort(int status) {
+    MPI_Abort(MPI_COMM_WORLD, status);
+    exit(status);
+}
+
 void dist_init(Dist *d, int *argc, char ***argv) {
+    job_runtime_install(&(JobRuntime){.position = world_position, .abort = world_abort});
     int provided = 0;
     MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     /* Errors come back as return codes, so that MPI_CHECK can say where they happened. */
