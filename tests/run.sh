@@ -2,7 +2,9 @@
 # Runs the whole test suite: every unit-test program bin/tests/test_* and every shell test
 # tests/cli/*.sh (CLI behaviour, multi-rank runs, fault handling, Slurm). Each prints one
 # "PASS name" / "FAIL name" line per case; a program that dies without reporting counts as one
-# failure. The last line is "N passed, N failed"; the exit status is 0 only when nothing failed.
+# failure. A case whose prerequisite is missing prints "SKIP name (reason)": it is listed, counted
+# and neither passes nor fails. The last line is "N passed, N failed"; the exit status is 0 only
+# when nothing failed.
 #
 #   bash tests/run.sh              everything
 #   bash tests/run.sh golden data  only the programs / scripts whose name contains a pattern
@@ -14,6 +16,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 log_dir=$(mktemp -d /tmp/maskdit-tests.XXXXXX)
 passed=0
 failed=0
+skipped=0
 failed_names=()
 
 PATTERNS=("$@")
@@ -38,6 +41,8 @@ run_one() {   # name command...
     passed=$((passed + p))
     failed=$((failed + f))
     printf '%-40s %3d passed %3d failed  %4ds\n' "$name" "$p" "$f" $((SECONDS - t0))
+    skipped=$((skipped + $(grep -c '^SKIP ' "$log")))
+    grep '^SKIP ' "$log" | sed 's/^/    /'
     if [ "$f" -gt 0 ]; then
         failed_names+=("$name")
         grep -v '^PASS ' "$log" | tail -n 40 | sed 's/^/    /'
@@ -59,5 +64,6 @@ for t in tests/cli/*.sh; do
 done
 
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]} (logs in $log_dir)"
+[ "$skipped" -gt 0 ] && echo "$skipped skipped (listed above with the reason)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
