@@ -174,6 +174,7 @@ static int cmd_info(int argc, char **argv) {
     print_inferred(path, weights, pf, meta.model_config_json != NULL);
     if (meta.model_config_json) printf("model_config (stored): %s\n", meta.model_config_json);
     if (meta.config_text) printf("config: %zu bytes of YAML stored\n", strlen(meta.config_text));
+    if (meta.software) printf("software: %s\n", meta.software);
     const PkValue *args = pf ? pt_args(pf) : NULL;
     if (args) {
         char text[4096];

@@ -25,7 +25,8 @@ int ckpt_file_kind(const char *path, CkptFileKind *kind, Error *e) {
 void ckpt_meta_free(CkptMeta *m) {
     free(m->config_text);
     free(m->model_config_json);
-    m->config_text = m->model_config_json = NULL;
+    free(m->software);
+    m->config_text = m->model_config_json = m->software = NULL;
 }
 
 /* A section's tensors are read through one of these: k indexes the list given to tensor_match. */
@@ -160,7 +161,8 @@ static int h5_read_meta(hid_t f, const char *path, CkptMeta *m, Error *e) {
         h5_attr_double(f, path, "/", "lr", &m->lr, e) < 0 ||
         h5_attr_string(f, path, "/", "precision", &precision, e) < 0 ||
         optional_string(f, path, "config", &m->config_text, e) < 0 ||
-        optional_string(f, path, "model_config", &m->model_config_json, e) < 0) {
+        optional_string(f, path, "model_config", &m->model_config_json, e) < 0 ||
+        optional_string(f, path, "software", &m->software, e) < 0) {
         free(precision);
         ckpt_meta_free(m);
         return -1;

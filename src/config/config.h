@@ -86,6 +86,9 @@ typedef struct {
     long long log_every;
     long long ckpt_every;
     char tag[CFG_STR_MAX];
+    /* extensions */
+    int tensorboard;               /* TensorBoard event files in the experiment directory */
+    double peak_tflops;            /* one GPU's peak for MFU, 0 = from the table of known GPUs */
 } LogSection;
 
 typedef struct {

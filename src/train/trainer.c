@@ -3,6 +3,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "peak_flops.h"
+#include "run_info.h"
 #include "signals.h"
 #include "trainer_internal.h"
 
@@ -118,6 +120,11 @@ static int setup(Trainer *t) {
                    "training micro-batch");
     t->classes = xmalloc((size_t)tr->batchsize * sizeof(int32_t), "training labels");
 
+    if (!strcmp(t->be->name, "cuda"))
+        t->peak_flops = t->cfg.log.peak_tflops > 0 ? t->cfg.log.peak_tflops * 1e12
+                                                   : gpu_peak_flops(t->be->device_name(t->be), t->be->act_dtype, tr->tf32);
+    if (d->rank == 0) t->run_info = run_info_json();
+
     if (trainer_start(t) < 0) return -1;
     long long steps_per_epoch = t->info.count / t->global_batch;
     t->end_step = MIN(t->start_step + tr->max_num_steps, tr->epochs * steps_per_epoch);
@@ -132,8 +139,12 @@ static int setup(Trainer *t) {
         train_log_say(p, "Dataset contains %lld images (%s), %lld steps per epoch", t->info.count, t->cfg.data.root,
                      steps_per_epoch);
         train_log_say(p, "Training from step %lld to step %lld", t->step, t->end_step);
-        train_log_event(p, "start", "\"step\": %lld, \"end_step\": %lld, \"world_size\": %d, \"global_batch\": %lld",
-                       t->step, t->end_step, d->world, t->global_batch);
+        train_log_say(p, "Software: %s", t->run_info);
+        train_log_event(p, "start",
+                       "\"step\": %lld, \"end_step\": %lld, \"world_size\": %d, \"global_batch\": %lld, \"device\": \"%s\", "
+                       "\"precision\": \"%s\", \"software\": %s",
+                       t->step, t->end_step, d->world, t->global_batch, t->be->name, dtype_name(t->be->act_dtype),
+                       t->run_info);
     }
     return 0;
 }
@@ -152,6 +163,7 @@ static void teardown(Trainer *t) {
     if (t->be) t->be->destroy(t->be);
     free(t->x);
     free(t->classes);
+    free(t->run_info);
 }
 
 /* Write a checkpoint unless this step has one; a failure ends the run. */
@@ -173,8 +185,9 @@ static int loop(Trainer *t) {
     t->t_start = now_seconds();
     train_log_restart_clock(p);
     while (t->step < t->end_step) {
-        double loss;
-        StepOutcome out = trainer_step(t, &loss);
+        StepStats stats;
+        StepOutcome out = trainer_step(t, &stats);
+        double loss = stats.loss;
         if (out == STEP_NONFINITE) {
             if (d->rank == 0) {
                 char last[64] = "none";
@@ -187,9 +200,13 @@ static int loop(Trainer *t) {
             return EXIT_FAILURE_STATUS;
         }
         if (d->rank == 0) {
-            train_log_step(p, loss, t->global_batch);
-            if (t->step % t->cfg.log.log_every == 0)
-                train_log_report(p, t->step, t->end_step, t->last_lr, t->last_mask_ratio, peak_memory(t->be));
+            train_log_step(p, &stats);
+            if (t->step % t->cfg.log.log_every == 0) {
+                ReportState r = {.step = t->step, .end_step = t->end_step, .lr = t->last_lr,
+                                 .mask_ratio = t->last_mask_ratio, .peak_mem_bytes = peak_memory(t->be),
+                                 .loss_scale = t->scale.scale, .fp16 = t->scale.enabled, .peak_flops = t->peak_flops};
+                train_log_report(p, &r);
+            }
         }
         if (t->step % t->cfg.log.ckpt_every == 0 && save_once(t)) return EXIT_FAILURE_STATUS;
         if (out == STEP_STOP_SIGNAL || out == STEP_TIME_LIMIT) {
