@@ -276,7 +276,10 @@ static int load_pt_moments(const PtFile *f, const ParamTable *t, PtOptimizer *o,
 
 static void pt_meta(const PtFile *f, const PtOptimizer *o, CkptMeta *m) {
     memset(m, 0, sizeof *m);
-    m->step = o && o->has_step ? o->step : MAX(0, pt_step_from_file_name(pt_path(f)));
+    long long args_step;   /* recorded by maskdit-ckpt export (src/ckpt/export.h), not by the original */
+    if (o && o->has_step) m->step = o->step;
+    else if (pk_as_int(pk_dict_get(pt_args(f), "step"), &args_step) == 0 && args_step >= 0) m->step = args_step;
+    else m->step = MAX(0, pt_step_from_file_name(pt_path(f)));
     m->sample_cursor = -1;
     m->loss_scale = 1.0;
     m->loss_scale_good_steps = -1;
