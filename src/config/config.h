@@ -89,6 +89,7 @@ typedef struct {
     /* extensions */
     int tensorboard;               /* TensorBoard event files in the experiment directory */
     double peak_tflops;            /* one GPU's peak for MFU, 0 = from the table of known GPUs */
+    long long sample_every;        /* steps between sample grids, 0 = none */
 } LogSection;
 
 typedef struct {

@@ -128,6 +128,9 @@ const ConfigKey CONFIG_KEYS[] = {
     NUM("log.peak_tflops", CT_FLOAT, log.peak_tflops, "0", CK_EXTENSION,
         "Peak dense TFLOP/s of one GPU in the run's precision, for the MFU in the progress line; 0 = from a "
         "table of known GPUs (A100, H100, H200, L40S, V100), none reported for others."),
+    NUM("log.sample_every", CT_I64, log.sample_every, "0", CK_EXTENSION,
+        "Steps between sample grids of the EMA weights (16 fixed seeds and classes, 18 Heun steps) into "
+        "samples/NNNNNNN.png and TensorBoard; 0 = none. Pixel-space datasets only."),
 
     /* ---- wandb ---- */
     STR("wandb.entity", wandb.entity, "", CK_IGNORED, "Weights & Biases is not built in; metrics go to metrics.jsonl."),

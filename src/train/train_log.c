@@ -58,6 +58,8 @@ void train_log_restart_clock(TrainLog *p) {
     p->grad_norm = NAN;
 }
 
+void train_log_pause(TrainLog *p, double seconds) { p->t_interval += seconds; }
+
 void train_log_step(TrainLog *p, const StepStats *s) {
     p->steps++;
     p->images += s->images;

@@ -80,6 +80,9 @@ void train_log_event(TrainLog *p, const char *name, const char *fields_fmt, ...)
 /* s as a JSON string literal, quotes included (for text fields of train_log_event: paths). */
 void train_log_json_string(const char *s, char *out, size_t len);
 
+/* Leave `seconds` of work that is not training (a sample grid) out of the interval's rates. */
+void train_log_pause(TrainLog *p, double seconds);
+
 /* Restart the interval clock (after a checkpoint write, which is not training time). */
 void train_log_restart_clock(TrainLog *p);
 

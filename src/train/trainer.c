@@ -92,6 +92,7 @@ static int setup(Trainer *t) {
                         .resampled = tr->resampled, .prefetch = tr->prefetch};
     t->reader = reader_open(&ro, &t->info, &e);
     rc = t->reader ? check_dataset(t, &e) : error_prefix(&e, "data.root");
+    if (rc == 0) rc = sample_grid_check(t->cfg.log.sample_every, &t->info, &e);
     if (trainer_agree(d, rc, &e)) return -1;
 
     const char *precision = precision_of(t);
@@ -124,6 +125,7 @@ static int setup(Trainer *t) {
         t->peak_flops = t->cfg.log.peak_tflops > 0 ? t->cfg.log.peak_tflops * 1e12
                                                    : gpu_peak_flops(t->be->device_name(t->be), t->be->act_dtype, tr->tf32);
     if (d->rank == 0) t->run_info = run_info_json();
+    if (d->rank == 0 && t->cfg.log.sample_every > 0) t->grid = sample_grid_create(&t->mc, t->be);
 
     if (trainer_start(t) < 0) return -1;
     long long steps_per_epoch = t->info.count / t->global_batch;
@@ -151,6 +153,7 @@ static int setup(Trainer *t) {
 
 static void teardown(Trainer *t) {
     if (t->d->rank == 0) train_log_close(&t->log);
+    sample_grid_destroy(t->grid);
     if (t->gc) t->gc->destroy(t->gc);
     if (t->model) {
         adamw_free(&t->adam);
@@ -164,6 +167,17 @@ static void teardown(Trainer *t) {
     free(t->x);
     free(t->classes);
     free(t->run_info);
+}
+
+/* Rank 0: the sample grid of this step, with the EMA weights (trainable prefix from the EMA, the
+ * fixed position embeddings from the model); its time is not training time. */
+static void sample_grid(Trainer *t) {
+    const ParamTable *tab = &t->model->table;
+    float *ema = xmalloc(tab->total * sizeof(float), "EMA weights for the sample grid");
+    model_download_params(t->model, ema);
+    t->be->to_host(t->be, ema, t->ema.ema, tab->n_trainable * sizeof(float));
+    train_log_pause(&t->log, sample_grid_make(t->grid, ema, t->step, t->exp_dir, &t->log));
+    free(ema);
 }
 
 /* Write a checkpoint unless this step has one; a failure ends the run. */
@@ -207,6 +221,7 @@ static int loop(Trainer *t) {
                                  .loss_scale = t->scale.scale, .fp16 = t->scale.enabled, .peak_flops = t->peak_flops};
                 train_log_report(p, &r);
             }
+            if (t->grid && t->step % t->cfg.log.sample_every == 0) sample_grid(t);
         }
         if (t->step % t->cfg.log.ckpt_every == 0 && save_once(t)) return EXIT_FAILURE_STATUS;
         if (out == STEP_STOP_SIGNAL || out == STEP_TIME_LIMIT) {

@@ -10,6 +10,7 @@
 #include "ema.h"
 #include "loss_scale.h"
 #include "optimizer.h"
+#include "sample_grid.h"
 #include "train_log.h"
 #include "trainer.h"
 
@@ -50,6 +51,7 @@ typedef struct {
     double data_wait, host_prepare;   /* this rank's host seconds since the last step's report */
     double peak_flops;        /* one device's peak FLOP/s for the MFU (0: unknown) */
     char *run_info;           /* run_info_json(): the start record's and checkpoints' "software" */
+    SampleGrid *grid;         /* rank 0 with log.sample_every; else NULL */
     double t_start;           /* when the loop started (max_minutes) */
     char exp_dir[TRAIN_PATH_MAX], ckpt_dir[TRAIN_PATH_MAX];
     TrainLog log;        /* rank 0 */

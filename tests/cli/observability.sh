@@ -3,7 +3,9 @@
 # norm, loss scale and skipped steps, data wait and host preparation time, TFLOP/s) in
 # metrics.jsonl and the progress line; the software of the run (git commit, build, library
 # versions) in the start record and as a checkpoint attribute; TensorBoard event files, read back
-# by the tensorboard package's own reader (CRC-checked), a new file per restart.
+# by the tensorboard package's own reader (CRC-checked), a new file per restart; sample grids
+# (log.sample_every) equal to what maskdit-generate samples from the same step's checkpoint, and
+# refused for a latent-space dataset.
 . tests/cli/lib.sh
 export OMP_NUM_THREADS=1
 H5PY=/usr/bin/python3   # h5py from the Debian packages of the Makefile
@@ -106,9 +108,67 @@ else
     skip tensorboard_crc_checked "python3 cannot import tensorboard"
 fi
 
+# ---- sample grids ----
+# Unconditional: the grid of step 3 is byte for byte maskdit-generate's grid.png of the step-3
+# checkpoint (EMA weights, seeds 0-15, the original's 18-step sampler): another program, another
+# model instance, the weights through the checkpoint file.
+tiny_train_config "$TMP/uncond.yaml" "$TMP/data" model.num_classes=0 train.max_num_steps=3 log.sample_every=3
+UEXP=DiT-S-4-edm-synthetic-uncond-m0.5-de1-mae0.1-bs-8-lr0.001
+$BIN/maskdit-train --config "$TMP/uncond.yaml" --results_dir "$TMP/u" >"$TMP/u.log" 2>&1 || fail train_uncond "$(tail -n 3 "$TMP/u.log")"
+$BIN/maskdit-generate --config "$TMP/uncond.yaml" --ckpt_path "$TMP/u/$UEXP/checkpoints/0000003.h5" --seeds 0-15 \
+    --num_steps 18 --results_dir "$TMP/ug" >"$TMP/ug.log" 2>&1 || fail generate_uncond "$(tail -n 3 "$TMP/ug.log")"
+cmp -s "$TMP/ug/grid.png" "$TMP/u/$UEXP/samples/0000003.png" && pass sample_grid_equals_generate ||
+    fail sample_grid_equals_generate "$(ls "$TMP/u/$UEXP/samples" 2>&1)"
+# Conditional: tile k has seed k and class k % 10; tiles 3 and 13 are maskdit-generate's class-3
+# images of seeds 3 and 13 (decoded by tests/tools/png_read.py).
+train --results_dir "$TMP/c" --set log.sample_every=2 >"$TMP/c.log" 2>&1 || fail train_grid "$(tail -n 3 "$TMP/c.log")"
+ls "$TMP/c/$EXP/samples" | tr '\n' ' ' | grep -qx '0000002.png 0000004.png ' && pass sample_grid_files ||
+    fail sample_grid_files "$(ls "$TMP/c/$EXP/samples" 2>&1)"
+$BIN/maskdit-generate --config "$TMP/tiny.yaml" --ckpt_path "$TMP/c/$EXP/checkpoints/0000004.h5" --seeds 3,13 \
+    --class_idx 3 --num_steps 18 --results_dir "$TMP/cg" >"$TMP/cg.log" 2>&1 || fail generate_cond "$(tail -n 3 "$TMP/cg.log")"
+$H5PY - "$TMP/c/$EXP/samples/0000004.png" "$TMP/cg" <<'PY' && pass sample_grid_classes_and_seeds || fail sample_grid_classes_and_seeds
+import sys
+sys.path.insert(0, "tests/tools")
+import png_read
+grid = png_read.read(sys.argv[1])
+assert grid[:3] == (2 + 4 * 34, 2 + 4 * 34, 1), grid[:3]
+for k in (3, 13):
+    one = png_read.read(f"{sys.argv[2]}/{k:06d}.png")
+    assert png_read.tile(grid, k, 4, 32) == b"".join(one[3]), k
+assert png_read.tile(grid, 4, 4, 32) != png_read.tile(grid, 3, 4, 32)
+PY
+if $TPY -c 'import tensorboard' 2>/dev/null; then
+    $TPY tests/tools/tb_read.py "$TMP/c/$EXP"/events.out.tfevents.* >"$TMP/ctb.json" 2>"$TMP/ctb.err"
+    $H5PY - "$TMP/ctb.json" "$TMP/c/$EXP/samples" <<'PY' && pass sample_grid_in_tensorboard || fail sample_grid_in_tensorboard "$(cat "$TMP/ctb.err")"
+import json, os, sys
+images = json.load(open(sys.argv[1]))["files"][0]["images"]["samples"]
+assert [i[0] for i in images] == [2, 4], images
+for step, h, w, n, head in images:
+    assert (h, w) == (138, 138) and head == "89504e470d0a1a0a", (h, w, head)
+    assert n == os.path.getsize(f"{sys.argv[2]}/{step:07d}.png"), (step, n)
+PY
+else
+    skip sample_grid_in_tensorboard "python3 cannot import tensorboard"
+fi
+# A latent-space dataset is refused with the reason (training does not load the VAE decoder).
+$H5PY -c "
+import numpy as np, sys
+np.save(sys.argv[1] + '/lat.npy', np.random.default_rng(0).standard_normal((16, 4, 8, 8)).astype(np.float32))
+" "$TMP"
+$BIN/maskdit-convert npy --data "$TMP/lat.npy" --kind latents --out "$TMP/lat" --no-progress >/dev/null 2>&1 ||
+    fail latent_dataset "maskdit-convert npy failed"
+tiny_train_config "$TMP/lat.yaml" "$TMP/lat" data.resolution=8 data.num_channels=4 model.in_size=8 model.in_channels=4 \
+    model.num_classes=0 log.sample_every=2
+expect_error sample_grid_latent_refused "log.sample_every: sample grids are made for pixel-space models only, and this dataset holds latents" \
+    $BIN/maskdit-train --config "$TMP/lat.yaml" --results_dir "$TMP/lr"
+expect_ok latent_without_grid $BIN/maskdit-train --config "$TMP/lat.yaml" --results_dir "$TMP/lr" --set log.sample_every=0
+expect_error sample_every_negative "log.sample_every" train --results_dir "$TMP/neg" --set log.sample_every=-1
+
 # An experiment directory where the event file cannot be created is refused before training.
 mkdir -p "$TMP/ro/$EXP" && chmod 555 "$TMP/ro/$EXP"
 if [ "$(id -u)" != 0 ]; then
     expect_error tensorboard_unwritable "log.tensorboard" train --results_dir "$TMP/ro"
+else
+    skip tensorboard_unwritable "running as root, whom file permissions do not stop"
 fi
 chmod 755 "$TMP/ro/$EXP"
