@@ -3,7 +3,8 @@
 # norm, loss scale and skipped steps, data wait and host preparation time, TFLOP/s) in
 # metrics.jsonl and the progress line; the software of the run (git commit, build, library
 # versions) in the start record and as a checkpoint attribute; TensorBoard event files, read back
-# by the tensorboard package's own reader (CRC-checked), a new file per restart; sample grids
+# by a reader of the documented format (tests/tools/tfrecord_read.py) and by the tensorboard
+# package's own reader (CRC-checked; skipped without it), a new file per restart; sample grids
 # (log.sample_every) equal to what maskdit-generate samples from the same step's checkpoint, and
 # refused for a latent-space dataset.
 . tests/cli/lib.sh
@@ -90,6 +91,36 @@ train --results_dir "$TMP/off" --set log.tensorboard=false >/dev/null 2>&1
 ls "$TMP/off/$EXP"/events.* >/dev/null 2>&1 && fail tensorboard_off "event file written with log.tensorboard=false" ||
     pass tensorboard_off
 
+# The documented format, read without the tensorboard package: CRC32C framing, the first event's
+# file_version, the scalars equal to metrics.jsonl's numbers (as float32), and a flipped byte refused.
+$H5PY - "$DIR/metrics.jsonl" "${events[@]}" <<'PY' && pass tensorboard_format_read || fail tensorboard_format_read
+import json, struct, sys
+sys.path.insert(0, "tests/tools")
+import tfrecord_read
+recs = {r["step"]: r for r in map(json.loads, open(sys.argv[1])) if r["event"] == "train"}
+f32 = lambda x: struct.unpack("f", struct.pack("f", x))[0]
+steps = []
+for path in sys.argv[2:]:
+    evs = tfrecord_read.read(path)
+    assert evs[0]["file_version"] == "brain.Event:2" and not evs[0]["scalars"], evs[0]
+    for ev in evs[1:]:
+        r = recs[ev["step"]]
+        steps.append(ev["step"])
+        for name in ("loss", "grad_norm", "lr", "host_prepare_sec", "loss_scale", "skipped_steps"):
+            v = ev["scalars"]["train/" + name]
+            assert abs(v - f32(r[name])) <= 1e-5 * abs(v), (name, v, r[name])
+        assert "train/mfu" not in ev["scalars"]   # no MFU on the CPU
+assert sorted(steps) == [2, 4, 6], steps
+raw = bytearray(open(sys.argv[2], "rb").read())
+raw[-10] ^= 0xFF
+open(sys.argv[2] + ".bad", "wb").write(raw)
+try:
+    tfrecord_read.read(sys.argv[2] + ".bad")
+    raise SystemExit("a flipped byte was not noticed")
+except ValueError as err:
+    assert "bad data CRC" in str(err), err
+PY
+rm -f "${events[0]}.bad"
 if reason=$($TPY -c 'import tensorboard' 2>&1); then
     $TPY tests/tools/tb_read.py "${events[@]}" >"$TMP/tb.json" 2>"$TMP/tb.err" || fail tensorboard_read "$(cat "$TMP/tb.err")"
     $H5PY - "$TMP/tb.json" "$DIR/metrics.jsonl" <<'PY' && pass tensorboard_scalars_match_metrics || fail tensorboard_scalars_match_metrics
@@ -154,18 +185,26 @@ for k in (3, 13):
     assert png_read.tile(grid, k, 4, 32) == b"".join(one[3]), k
 assert png_read.tile(grid, 4, 4, 32) != png_read.tile(grid, 3, 4, 32)
 PY
+# The grids are in the event file too, as the PNG files' bytes.
+$H5PY - "$TMP/c/$EXP/samples" "$TMP/c/$EXP"/events.out.tfevents.* <<'PY' && pass sample_grid_in_tensorboard || fail sample_grid_in_tensorboard
+import sys
+sys.path.insert(0, "tests/tools")
+import tfrecord_read
+images = [(ev["step"], ev["images"]["samples"]) for ev in tfrecord_read.read(sys.argv[2]) if ev["images"]]
+assert [s for s, _ in images] == [2, 4], images
+for step, (h, w, c, png) in images:
+    assert (h, w, c) == (138, 138, 1), (h, w, c)
+    assert png == open(f"{sys.argv[1]}/{step:07d}.png", "rb").read(), step
+PY
 if $TPY -c 'import tensorboard' 2>/dev/null; then
     $TPY tests/tools/tb_read.py "$TMP/c/$EXP"/events.out.tfevents.* >"$TMP/ctb.json" 2>"$TMP/ctb.err"
-    $H5PY - "$TMP/ctb.json" "$TMP/c/$EXP/samples" <<'PY' && pass sample_grid_in_tensorboard || fail sample_grid_in_tensorboard "$(cat "$TMP/ctb.err")"
-import json, os, sys
+    $H5PY - "$TMP/ctb.json" <<'PY' && pass sample_grid_tensorboard_package || fail sample_grid_tensorboard_package "$(cat "$TMP/ctb.err")"
+import json, sys
 images = json.load(open(sys.argv[1]))["files"][0]["images"]["samples"]
-assert [i[0] for i in images] == [2, 4], images
-for step, h, w, n, head in images:
-    assert (h, w) == (138, 138) and head == "89504e470d0a1a0a", (h, w, head)
-    assert n == os.path.getsize(f"{sys.argv[2]}/{step:07d}.png"), (step, n)
+assert [i[0] for i in images] == [2, 4] and all(i[4] == "89504e470d0a1a0a" for i in images), images
 PY
 else
-    skip sample_grid_in_tensorboard "python3 cannot import tensorboard"
+    skip sample_grid_tensorboard_package "python3 cannot import tensorboard"
 fi
 # A latent-space dataset is refused with the reason (training does not load the VAE decoder).
 $H5PY -c "
