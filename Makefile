@@ -77,6 +77,15 @@ else
   ABSENT_SRC := $(wildcard cuda/absent.c mpi/nccl_absent.c)
 endif
 
+# The commit and the build settings that src/util/build_info.c records (in every run's start record
+# and checkpoint). build/.build-info changes only when they do, so that only that file recompiles.
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+BUILD_SETTINGS := CUDA=$(CUDA)$(if $(filter 1,$(CUDA)), CUDA_ARCHS=$(CUDA_ARCHS)) HDF5_PKG=$(HDF5_PKG) CFLAGS=$(filter-out -I% -MMD -MP,$(CFLAGS))
+BUILD_INFO := $(GIT_COMMIT) $(BUILD_SETTINGS)
+$(shell mkdir -p build && (echo '$(BUILD_INFO)' | cmp -s - build/.build-info || echo '$(BUILD_INFO)' >build/.build-info))
+build/src/util/build_info.o: build/.build-info
+build/src/util/build_info.o: CFLAGS += -DMASKDIT_GIT_COMMIT='"$(GIT_COMMIT)"' -DMASKDIT_BUILD_SETTINGS='"$(BUILD_SETTINGS)"'
+
 PROG_C := $(wildcard src/apps/maskdit-*.c data-tools/maskdit-*.c)
 LIB_C := $(filter-out $(PROG_C) mpi/%_nccl.c mpi/nccl_absent.c, $(wildcard src/*/*.c mpi/*.c data-tools/*.c)) \
     $(ABSENT_SRC) $(CUDA_C_SRC)

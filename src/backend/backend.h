@@ -82,6 +82,13 @@ Backend *backend_cpu_create(int threads);
  * cannot run). */
 Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, size_t err_len);
 
+/* Versions of the CUDA runtime, the driver and cuBLAS as JSON members
+ * ("cuda_runtime": "12.4", "cuda_driver": "12.4", "cublas": "12.4.5"); "" in a build without CUDA. */
+void backend_cuda_versions(char *json, size_t len);
+
+/* The CPU backend's BLAS: OpenBLAS's configuration line ("OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell"). */
+const char *backend_cpu_blas_version(void);
+
 /* Number of CUDA GPUs this process can use (0 without a driver, a GPU or CUDA support). */
 int backend_cuda_gpu_count(void);
 

@@ -26,7 +26,8 @@ int ckpt_file_kind(const char *path, CkptFileKind *kind, Error *e) {
 void ckpt_meta_free(CkptMeta *m) {
     free(m->config_text);
     free(m->model_config_json);
-    m->config_text = m->model_config_json = NULL;
+    free(m->software);
+    m->config_text = m->model_config_json = m->software = NULL;
 }
 
 /* A section's tensors are read through one of these: k indexes the list given to tensor_match. */
@@ -161,7 +162,8 @@ static int h5_read_meta(hid_t f, const char *path, CkptMeta *m, Error *e) {
         h5_attr_double(f, path, "/", "lr", &m->lr, e) < 0 ||
         h5_attr_string(f, path, "/", "precision", &precision, e) < 0 ||
         optional_string(f, path, "config", &m->config_text, e) < 0 ||
-        optional_string(f, path, "model_config", &m->model_config_json, e) < 0) {
+        optional_string(f, path, "model_config", &m->model_config_json, e) < 0 ||
+        optional_string(f, path, "software", &m->software, e) < 0) {
         free(precision);
         ckpt_meta_free(m);
         return -1;
@@ -275,7 +277,10 @@ static int load_pt_moments(const PtFile *f, const ParamTable *t, PtOptimizer *o,
 
 static void pt_meta(const PtFile *f, const PtOptimizer *o, CkptMeta *m) {
     memset(m, 0, sizeof *m);
-    m->step = o && o->has_step ? o->step : MAX(0, pt_step_from_file_name(pt_path(f)));
+    long long args_step;   /* recorded by maskdit-ckpt export (src/ckpt/export.h), not by the original */
+    if (o && o->has_step) m->step = o->step;
+    else if (pk_as_int(pk_dict_get(pt_args(f), "step"), &args_step) == 0 && args_step >= 0) m->step = args_step;
+    else m->step = MAX(0, pt_step_from_file_name(pt_path(f)));
     m->sample_cursor = -1;
     m->loss_scale = 1.0;
     m->loss_scale_good_steps = -1;

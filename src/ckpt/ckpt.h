@@ -36,8 +36,11 @@ typedef struct {
     char precision[8];         /* "fp32", "bf16", "fp16": precision of the run that wrote it */
     char *config_text;         /* the resolved run configuration (YAML), malloc'ed or NULL */
     char *model_config_json;   /* ModelConfig as JSON, malloc'ed or NULL */
+    char *software;            /* what wrote it: git commit, build settings, library versions (JSON,
+                                  src/train/run_info.h), malloc'ed or NULL */
 } CkptMeta;
-/* From a .pt file: step = the optimizer's step (else the digits of the file name, else 0), lr =
+/* From a .pt file: step = the optimizer's step (else args.step, else the digits of the file name,
+ * else 0), lr =
  * param_groups[0].lr, seed = args.global_seed when present; world_size 0, loss_scale 1,
  * loss_scale_good_steps -1, precision "", no config texts. */
 

@@ -97,6 +97,7 @@ static void share_meta(const CkptMeta *in, CkptMeta *out, int rank, MPI_Comm com
     out->precision[sizeof out->precision - 1] = 0;
     out->config_text = bcast_string(in->config_text, rank, comm);
     out->model_config_json = bcast_string(in->model_config_json, rank, comm);
+    out->software = bcast_string(in->software, rank, comm);
 }
 
 static void write_attributes(Writer *w, const CkptMeta *m) {
@@ -112,6 +113,7 @@ static void write_attributes(Writer *w, const CkptMeta *m) {
     r |= h5_write_attr_string(w->file, "precision", m->precision);
     if (m->config_text) r |= h5_write_attr_string(w->file, "config", m->config_text);
     if (m->model_config_json) r |= h5_write_attr_string(w->file, "model_config", m->model_config_json);
+    if (m->software) r |= h5_write_attr_string(w->file, "software", m->software);
     if (r) fail_here(w, "%s: cannot write the checkpoint attributes", w->tmp);
 }
 

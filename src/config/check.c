@@ -62,6 +62,8 @@ int run_config_check(const RunConfig *c, Error *e) {
     RANGE(t->bucket_mb >= 0 && t->bucket_mb < 65536, "train.bucket_mb", "%g", t->bucket_mb, "0 <= value < 65536");
     RANGE(c->log.log_every >= 1, "log.log_every", "%lld", c->log.log_every, "an integer >= 1");
     RANGE(c->log.ckpt_every >= 1, "log.ckpt_every", "%lld", c->log.ckpt_every, "an integer >= 1");
+    RANGE(c->log.peak_tflops >= 0, "log.peak_tflops", "%g", c->log.peak_tflops, "a number >= 0 (0 = known GPUs)");
+    RANGE(c->log.sample_every >= 0, "log.sample_every", "%lld", c->log.sample_every, "an integer >= 0 (0 = none)");
     RANGE(c->data.num_classes >= -1, "data.num_classes", "%d", c->data.num_classes, "-1 or a class count");
     ModelConfig mc;
     if (run_config_model(c, &mc, e)) return error_prefix(e, "%s", where);

@@ -193,7 +193,7 @@ int trainer_start(Trainer *t) {
             plan.seed = t->cfg.train.seed;
             plan.scale = t->scale;
         }
-        if (plan.rc == 0) plan.rc = train_log_open(&t->log, plan.exp_dir, &e);
+        if (plan.rc == 0) plan.rc = train_log_open(&t->log, plan.exp_dir, t->cfg.log.tensorboard, &e);
     }
     int rc = trainer_agree(d, plan.rc, &e);
     if (rc == 0) {

@@ -8,6 +8,7 @@
  * early changes no number. */
 #include <math.h>
 
+#include "../model/flops.h"
 #include "lr.h"
 #include "mask_schedule.h"
 #include "../util/stop_signals.h"
@@ -34,11 +35,15 @@ static void prepare(Trainer *t, int ahead, int a, int Lk) {
     /* where this rank reads after that: the next round, or the first round of the following step */
     uint64_t next = a + 1 < tr->grad_accum ? round_g0(t, ahead, a + 1) : round_g0(t, ahead + 1, 0);
     Error e;
+    double t0 = now_seconds();
     if (reader_read(t->reader, g0, bs, t->x, t->classes, (int64_t)next, &e) < 0) die("%s", e.msg);
+    double t1 = now_seconds();
     int masked = Lk < model_num_patches(&t->mc);
     draws_make(&t->draws, (uint64_t)tr->seed, g0, bs, t->classes, t->cfg.model.class_dropout_prob, masked);
     edm_prepare(&t->eb, &t->mc, bs, t->x, t->mc.num_classes ? t->draws.labels : NULL, t->draws.rnd_normal,
                 t->draws.noise, t->draws.ids_shuffle, Lk, &t->in, &t->li);
+    t->data_wait += t1 - t0;
+    t->host_prepare += now_seconds() - t1;
     t->prepared = 1;
     t->prepared_g0 = g0;
     t->prepared_keep = Lk;
@@ -60,19 +65,22 @@ static double micro_batch(Trainer *t, int a, int Lk, float grad_scale) {
     return sum;
 }
 
-/* Factor applied to the reduced gradients: the AMP unscale and the clipping of the global norm. */
-static double gradient_factor(Trainer *t, int *finite) {
+/* Factor applied to the reduced gradients: the AMP unscale and the clipping of the global norm.
+ * The norm (before clipping) is computed where it is needed, and on steps whose numbers are logged
+ * (want_norm); else *norm is NaN. */
+static double gradient_factor(Trainer *t, int want_norm, int *finite, double *norm) {
     double unscale = 1.0 / t->scale.scale, clip = t->cfg.train.grad_clip;
     *finite = 1;
-    if (!t->scale.enabled && clip <= 0) return unscale;
+    *norm = NAN;
+    if (!t->scale.enabled && clip <= 0 && !want_norm) return unscale;
     double sq = t->be->sum_squares(t->be, t->model->grads, t->model->table.n_trainable);
     *finite = isfinite(sq);
-    double norm = sqrt(sq) * unscale;
-    if (clip > 0 && *finite && norm > clip) return unscale * clip / norm;
+    *norm = sqrt(sq) * unscale;
+    if (clip > 0 && *finite && *norm > clip) return unscale * clip / *norm;
     return unscale;
 }
 
-StepOutcome trainer_step(Trainer *t, double *loss) {
+StepOutcome trainer_step(Trainer *t, StepStats *stats) {
     const TrainSection *tr = &t->cfg.train;
     double ratio = mask_ratio_of_step(t, t->step);
     int Lk = model_len_keep(&t->mc, ratio);
@@ -84,20 +92,29 @@ StepOutcome trainer_step(Trainer *t, double *loss) {
     for (int a = 0; a < tr->grad_accum; a++) local_sum += micro_batch(t, a, Lk, grad_scale);
     t->gc->finish(t->gc);
 
-    /* One all-reduce carries the loss and every rank's stop requests. Only rank 0's clock counts
-     * for the time limit, so that the ranks cannot disagree about it. */
+    /* One all-reduce carries the loss, every rank's stop requests and host times. Only rank 0's
+     * clock counts for the time limit, so that the ranks cannot disagree about it. */
     int time_up = t->d->rank == 0 && tr->max_minutes > 0 && now_seconds() - t->t_start >= tr->max_minutes * 60;
-    double v[3] = {local_sum, stop_signal_received() ? 1 : 0, time_up};
-    dist_allreduce_sum_double(t->d, v, 3);
-    *loss = v[0] / (double)t->global_batch;
+    double v[5] = {local_sum, stop_signal_received() ? 1 : 0, time_up, t->data_wait, t->host_prepare};
+    dist_allreduce_sum_double(t->d, v, 5);
+    t->data_wait = t->host_prepare = 0;
+    *stats = (StepStats){
+        .loss = v[0] / (double)t->global_batch,
+        .images = t->global_batch,
+        .flops = model_step_flops(&t->mc, tr->batchsize, Lk) * tr->grad_accum,
+        .data_wait = v[3] / t->d->world,
+        .host_prepare = v[4] / t->d->world,
+    };
     t->last_lr = lr;
     t->last_mask_ratio = ratio;
-    if (!isfinite(*loss)) return STEP_NONFINITE;
+    if (!isfinite(stats->loss)) return STEP_NONFINITE;
 
-    int finite;
-    double factor = gradient_factor(t, &finite);
+    int finite, logged = (t->step + 1) % t->cfg.log.log_every == 0;
+    double factor = gradient_factor(t, logged, &finite, &stats->grad_norm);
     if (loss_scale_update(&t->scale, finite)) {
         adamw_step(&t->adam, t->model->params, model_params_act(t->model), t->model->grads, lr, factor);
+    } else {
+        stats->skipped = 1;
     }
     ema_update(&t->ema, t->model->params);
     t->step++;

@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 
 #include "../util/stop_signals.h"
+#include "peak_flops.h"
+#include "run_info.h"
 #include "trainer_internal.h"
 
 /* The dataset must deliver what the model takes. */
@@ -90,6 +92,7 @@ static int setup(Trainer *t) {
                         .resampled = tr->resampled, .prefetch = tr->prefetch};
     t->reader = reader_open(&ro, &t->info, &e);
     rc = t->reader ? check_dataset(t, &e) : error_prefix(&e, "data.root");
+    if (rc == 0) rc = sample_grid_check(t->cfg.log.sample_every, &t->info, t->cfg.log.vae, &e);
     if (trainer_agree(d, rc, &e)) return -1;
 
     const char *precision = precision_of(t);
@@ -118,6 +121,12 @@ static int setup(Trainer *t) {
                    "training micro-batch");
     t->classes = xmalloc((size_t)tr->batchsize * sizeof(int32_t), "training labels");
 
+    if (!strcmp(t->be->name, "cuda"))
+        t->peak_flops = t->cfg.log.peak_tflops > 0 ? t->cfg.log.peak_tflops * 1e12
+                                                   : gpu_peak_flops(t->be->device_name(t->be), t->be->act_dtype, tr->tf32);
+    if (d->rank == 0) t->run_info = run_info_json();
+    if (d->rank == 0 && t->cfg.log.sample_every > 0) t->grid = sample_grid_create(&t->mc, t->be, strcmp(t->info.kind, "pixels") ? t->cfg.log.vae : "");
+
     if (trainer_start(t) < 0) return -1;
     long long steps_per_epoch = t->info.count / t->global_batch;
     t->end_step = MIN(t->start_step + tr->max_num_steps, tr->epochs * steps_per_epoch);
@@ -132,14 +141,19 @@ static int setup(Trainer *t) {
         train_log_say(p, "Dataset contains %lld images (%s), %lld steps per epoch", t->info.count, t->cfg.data.root,
                      steps_per_epoch);
         train_log_say(p, "Training from step %lld to step %lld", t->step, t->end_step);
-        train_log_event(p, "start", "\"step\": %lld, \"end_step\": %lld, \"world_size\": %d, \"global_batch\": %lld",
-                       t->step, t->end_step, d->world, t->global_batch);
+        train_log_say(p, "Software: %s", t->run_info);
+        train_log_event(p, "start",
+                       "\"step\": %lld, \"end_step\": %lld, \"world_size\": %d, \"global_batch\": %lld, \"device\": \"%s\", "
+                       "\"precision\": \"%s\", \"software\": %s",
+                       t->step, t->end_step, d->world, t->global_batch, t->be->name, dtype_name(t->be->act_dtype),
+                       t->run_info);
     }
     return 0;
 }
 
 static void teardown(Trainer *t) {
     if (t->d->rank == 0) train_log_close(&t->log);
+    sample_grid_destroy(t->grid);
     if (t->gc) t->gc->destroy(t->gc);
     if (t->model) {
         adamw_free(&t->adam);
@@ -152,6 +166,18 @@ static void teardown(Trainer *t) {
     if (t->be) t->be->destroy(t->be);
     free(t->x);
     free(t->classes);
+    free(t->run_info);
+}
+
+/* Rank 0: the sample grid of this step, with the EMA weights (trainable prefix from the EMA, the
+ * fixed position embeddings from the model); its time is not training time. */
+static void sample_grid(Trainer *t) {
+    const ParamTable *tab = &t->model->table;
+    float *ema = xmalloc(tab->total * sizeof(float), "EMA weights for the sample grid");
+    model_download_params(t->model, ema);
+    t->be->to_host(t->be, ema, t->ema.ema, tab->n_trainable * sizeof(float));
+    train_log_pause(&t->log, sample_grid_make(t->grid, ema, t->step, t->exp_dir, &t->log));
+    free(ema);
 }
 
 /* Write a checkpoint unless this step has one; a failure ends the run. */
@@ -173,8 +199,9 @@ static int loop(Trainer *t) {
     t->t_start = now_seconds();
     train_log_restart_clock(p);
     while (t->step < t->end_step) {
-        double loss;
-        StepOutcome out = trainer_step(t, &loss);
+        StepStats stats;
+        StepOutcome out = trainer_step(t, &stats);
+        double loss = stats.loss;
         if (out == STEP_NONFINITE) {
             if (d->rank == 0) {
                 char last[64] = "none";
@@ -187,9 +214,14 @@ static int loop(Trainer *t) {
             return EXIT_FAILURE_STATUS;
         }
         if (d->rank == 0) {
-            train_log_step(p, loss, t->global_batch);
-            if (t->step % t->cfg.log.log_every == 0)
-                train_log_report(p, t->step, t->end_step, t->last_lr, t->last_mask_ratio, peak_memory(t->be));
+            train_log_step(p, &stats);
+            if (t->step % t->cfg.log.log_every == 0) {
+                ReportState r = {.step = t->step, .end_step = t->end_step, .lr = t->last_lr,
+                                 .mask_ratio = t->last_mask_ratio, .peak_mem_bytes = peak_memory(t->be),
+                                 .loss_scale = t->scale.scale, .fp16 = t->scale.enabled, .peak_flops = t->peak_flops};
+                train_log_report(p, &r);
+            }
+            if (t->grid && t->step % t->cfg.log.sample_every == 0) sample_grid(t);
         }
         if (t->step % t->cfg.log.ckpt_every == 0 && save_once(t)) return EXIT_FAILURE_STATUS;
         if (out == STEP_STOP_SIGNAL || out == STEP_TIME_LIMIT) {

@@ -42,7 +42,7 @@ EOF
     if cmp -s "$TMP/d1/images.npz" "$TMP/d2/images.npz" && h5diff "$TMP/d1/images.h5" "$TMP/d2/images.h5" >/dev/null &&
         diff -r "$TMP/d1/png" "$TMP/d2/png" >/dev/null; then pass decode_identical_on_1_2_ranks
     else fail decode_identical_on_1_2_ranks; fi
-    if ! $PY -c 'import PIL' 2>/dev/null; then echo "SKIP png_reads_in_pillow (python3-pil is not installed)"
+    if ! $PY -c 'import PIL' 2>/dev/null; then skip png_reads_in_pillow "python3-pil is not installed"
     elif $PY - "$TMP/d1" <<'EOF'
 import sys, numpy as np
 from PIL import Image

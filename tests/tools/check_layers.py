@@ -23,7 +23,7 @@ ALLOWED = {
     'src/data': {'src/util'},
     'src/plot': {'src/util'},
     'mpi': {'src/backend', 'src/util', 'cuda'},
-    'src/train': {'mpi', 'src/backend', 'src/ckpt', 'src/config', 'src/data', 'src/model', 'src/util'},
+    'src/train': {'mpi', 'src/backend', 'src/ckpt', 'src/config', 'src/data', 'src/model', 'src/sample', 'src/util'},
     'src/sample': {'mpi', 'src/backend', 'src/ckpt', 'src/config', 'src/model', 'src/vae', 'src/util'},
     'src/eval': {'mpi', 'src/backend', 'src/ckpt', 'src/util'},
     'src/apps': None,   # program mains: anything
