@@ -84,6 +84,8 @@ void cuda_sync(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(cuda_state(b)->str
 
 size_t cuda_peak_bytes(Backend *b) { return cuda_state(b)->peak; }
 
+size_t cuda_peak_memory(Backend *b) { return cuda_state(b)->peak; }
+
 size_t cuda_available_bytes(Backend *b) {
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
@@ -215,6 +217,7 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     Backend *b = (Backend *)xcalloc(1, sizeof *b, "CUDA backend");
     b->name = "cuda";
     b->act_dtype = act_dtype;
+    b->memory = BACKEND_MEMORY_CUDA;
     b->impl = st;
 #define CUDA_OP_SET(ret, name, params) b->name = cuda_##name;
     BACKEND_OPS(CUDA_OP_SET)

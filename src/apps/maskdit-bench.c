@@ -8,7 +8,6 @@
  */
 #include <math.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "../../mpi/dist.h"
 #include "../model/edm.h"
@@ -226,11 +225,9 @@ int main(int argc, char **argv) {
     double med = times[b.steps / 2];
     double flops = model_step_flops(c, b.batch, Lk);
     double gemm = gemm_gflops(be, c, b.batch * Lk);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    char dev_peak[32], host_peak[32];
-    format_bytes((double)be->peak_bytes(be), dev_peak, sizeof dev_peak);
-    format_bytes((double)ru.ru_maxrss * 1024.0, host_peak, sizeof host_peak);
+    char dev_peak[32], alloc_peak[32];
+    format_bytes((double)be->peak_memory(be), dev_peak, sizeof dev_peak);
+    format_bytes((double)be->peak_bytes(be), alloc_peak, sizeof alloc_peak);
     info("model=%s batch=%d tokens=%d keep=%d params=%.2fM backend=%s/%s threads=%d", b.label, b.batch, L, Lk,
          (double)nt / 1e6, be->name, dtype_name(be->act_dtype), b.threads);
     info("median %.1f ms/step (%.2f images/s)  min %.1f  max %.1f ms over %d steps", med * 1e3, b.batch / med,
@@ -238,8 +235,8 @@ int main(int argc, char **argv) {
     info("step %.1f GFLOP -> %.1f GFLOP/s; backend GEMM baseline %.1f GFLOP/s; step/GEMM %.0f%%", flops / 1e9,
          flops / med / 1e9, gemm, 100.0 * flops / med / 1e9 / gemm);
     info("host: preparing the next step's inputs %.1f ms (median; %s)", prep_med * 1e3,
-         strcmp(be->name, "cpu") ? "overlapped with the device's work" : "part of the step on the CPU backend");
-    info("peak memory: backend allocations %s, process RSS %s", dev_peak, host_peak);
+         be->memory == BACKEND_MEMORY_HOST ? "part of the step on the host's cores" : "overlapped with the device's work");
+    info("peak memory on %s: %s (backend allocations %s)", be->device_name(be), dev_peak, alloc_peak);
     free(times);
     free(x);
     free(classes);

@@ -40,6 +40,11 @@ const char *dtype_name(DType t);
 
 typedef struct Backend Backend;
 
+/* Where a backend's buffers live: host memory (the pointers are host pointers; ops run on the
+ * CPU cores), or the memory of a CUDA device (NCCL can reduce it; GPU peak FLOP/s apply). Code
+ * above the backend decides by this, never by the backend's name. */
+typedef enum { BACKEND_MEMORY_HOST, BACKEND_MEMORY_CUDA } BackendMemory;
+
 /* The shape of a 2-D convolution (the conv2d op): input [N, C, H, W], O output channels, a kh x kw
  * kernel, one stride for both axes, and zero padding per side (the VAE's downsampling pads only
  * bottom and right; Inception's 1x7 and 7x1 kernels pad one axis). */
@@ -60,6 +65,7 @@ static inline int conv2d_out_w(const Conv2dShape *s) {
 struct Backend {
     const char *name;      /* "cpu" or "cuda" */
     DType act_dtype;       /* dtype of "act" buffers */
+    BackendMemory memory;  /* where its buffers live */
     void *impl;            /* backend private state */
 
     /* The operations (backend_ops.h): one function pointer per entry. */

@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../util/common.h"
 #include "cpu_ops.h"
@@ -73,6 +74,12 @@ void cpu_zero(Backend *b, void *p, size_t bytes) {
 void cpu_sync(Backend *b) {}
 
 size_t cpu_peak_bytes(Backend *b) { return cpu_state(b)->peak; }
+
+size_t cpu_peak_memory(Backend *b) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (size_t)ru.ru_maxrss * 1024;   /* Linux reports kilobytes */
+}
 
 /* MemAvailable of /proc/meminfo (what can be allocated without swapping); unlimited if unknown. */
 size_t cpu_available_bytes(Backend *b) {

@@ -1,7 +1,6 @@
 /* The training run: setup, the loop, the end. See trainer.h and docs/maskdit-train.md. */
 #include <math.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "../util/stop_signals.h"
 #include "peak_flops.h"
@@ -40,20 +39,13 @@ static const char *precision_of(const Trainer *t) {
     return t->cfg.train.amp ? "auto" : "fp32";
 }
 
-static size_t peak_memory(Backend *be) {
-    if (strcmp(be->name, "cpu")) return be->peak_bytes(be);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (size_t)ru.ru_maxrss * 1024;
-}
-
 /* Buckets overlap the all-reduce with the backward pass where that pays: with NCCL. With MPI on
  * the CPU the reduction only progresses inside MPI calls and one reduction after the backward pass
  * measured faster (tests/bench/allreduce_overlap.sh), so the automatic choice is one bucket. */
 static GradComm *make_gradcomm(Trainer *t) {
     size_t n = t->model->table.n_trainable, mib = 1024 * 1024;
     size_t bucket = t->cfg.train.bucket_mb > 0 ? (size_t)(t->cfg.train.bucket_mb * mib) : 25 * mib;
-    if (!strcmp(t->be->name, "cuda")) {
+    if (t->be->memory == BACKEND_MEMORY_CUDA) {
         char err[512];
         GradComm *g = gradcomm_nccl_create(t->d, t->be, t->model->grads, n, bucket, err, sizeof err);
         if (g) return g;
@@ -97,7 +89,7 @@ static int setup(Trainer *t) {
 
     const char *precision = precision_of(t);
     t->be = backend_create(tr->device, d->local_rank, precision, tr->tf32, tr->threads);
-    if (!strcmp(t->be->name, "cpu") && !strcmp(precision, "auto") && d->rank == 0)
+    if (t->be->memory == BACKEND_MEMORY_HOST && !strcmp(precision, "auto") && d->rank == 0)
         info("notice: the CPU backend computes in fp32 (train.amp applies to CUDA only)");
     if (trainer_agree(d, check_own_device(t, &e), &e)) return -1;
 
@@ -121,7 +113,7 @@ static int setup(Trainer *t) {
                    "training micro-batch");
     t->classes = xmalloc((size_t)tr->batchsize * sizeof(int32_t), "training labels");
 
-    if (!strcmp(t->be->name, "cuda"))
+    if (t->be->memory == BACKEND_MEMORY_CUDA)
         t->peak_flops = t->cfg.log.peak_tflops > 0 ? t->cfg.log.peak_tflops * 1e12
                                                    : gpu_peak_flops(t->be->device_name(t->be), t->be->act_dtype, tr->tf32);
     if (d->rank == 0) t->run_info = run_info_json();
@@ -217,7 +209,7 @@ static int loop(Trainer *t) {
             train_log_step(p, &stats);
             if (t->step % t->cfg.log.log_every == 0) {
                 ReportState r = {.step = t->step, .end_step = t->end_step, .lr = t->last_lr,
-                                 .mask_ratio = t->last_mask_ratio, .peak_mem_bytes = peak_memory(t->be),
+                                 .mask_ratio = t->last_mask_ratio, .peak_mem_bytes = t->be->peak_memory(t->be),
                                  .loss_scale = t->scale.scale, .fp16 = t->scale.enabled, .peak_flops = t->peak_flops};
                 train_log_report(p, &r);
             }
