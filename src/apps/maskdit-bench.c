@@ -124,11 +124,11 @@ static void fill_step(const Bench *b, int step, float *x, int32_t *classes, Draw
 }
 
 /* The host half of step `step`, as training does it: inputs, draws, EDM inputs. */
-static void prepare_step(const Bench *b, int step, float *x, int32_t *classes, Draws *d, EdmBatch *eb, int Lk,
+static void prepare_step(const Bench *b, int step, float *x, int32_t *classes, Draws *d, EdmBatch *eb, int len_keep,
                          ModelInput *in, LossInput *li) {
     const ModelConfig *c = &b->cfg;
-    fill_step(b, step, x, classes, d, Lk < model_num_patches(c));
-    edm_prepare(eb, c, b->batch, x, d->labels, d->rnd_normal, d->noise, d->ids_shuffle, Lk, in, li);
+    fill_step(b, step, x, classes, d, len_keep < model_num_patches(c));
+    edm_prepare(eb, c, b->batch, x, d->labels, d->rnd_normal, d->noise, d->ids_shuffle, len_keep, in, li);
 }
 
 /* The backend's own GEMM speed on the step's dominant shape (the encoder MLP), same threads. */
@@ -171,8 +171,8 @@ int main(int argc, char **argv) {
     parse(&b, &dist, argc, argv);
     const ModelConfig *c = &b.cfg;
     Backend *be = backend_create(b.device, dist.local_rank, b.precision, 0, b.threads);
-    int L = model_num_patches(c), Lk = model_len_keep(c, b.mask_ratio);
-    Model *m = model_create(c, be, b.batch, Lk);
+    int L = model_num_patches(c), len_keep = model_len_keep(c, b.mask_ratio);
+    Model *m = model_create(c, be, b.batch, len_keep);
     float *host = xmalloc(m->table.total * sizeof *host, "initial parameters");
     params_init(&m->table, c, 0, host);
     model_upload_params(m, host);
@@ -197,7 +197,7 @@ int main(int argc, char **argv) {
     double *prep = xmalloc((size_t)b.steps * sizeof *prep, "host preparation times");
     ModelInput in;
     LossInput li;
-    prepare_step(&b, 0, x, classes, &draws, &eb, Lk, &in, &li);
+    prepare_step(&b, 0, x, classes, &draws, &eb, len_keep, &in, &li);
     double t_end = now_seconds();
     for (int s = 0; s < b.warmup + b.steps; s++) {
         model_zero_grads(m);
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
         be->adamw(be, m->params, model_params_act(m), m->grads, exp_avg, exp_avg_sq, nt, 1e-4f, 0.9f, 0.999f, 1e-8f,
                   0.0f, (float)(1 - pow(0.9, k)), (float)(1 - pow(0.999, k)), 1.0f);
         double t_prep = now_seconds();
-        if (k < b.warmup + b.steps) prepare_step(&b, k, x, classes, &draws, &eb, Lk, &in, &li);
+        if (k < b.warmup + b.steps) prepare_step(&b, k, x, classes, &draws, &eb, len_keep, &in, &li);
         t_prep = now_seconds() - t_prep;
         be->sync(be);
         double t = now_seconds();
@@ -223,12 +223,12 @@ int main(int argc, char **argv) {
     free(prep);
     qsort(times, (size_t)b.steps, sizeof *times, cmp_double);
     double med = times[b.steps / 2];
-    double flops = model_step_flops(c, b.batch, Lk);
-    double gemm = gemm_gflops(be, c, b.batch * Lk);
+    double flops = model_step_flops(c, b.batch, len_keep);
+    double gemm = gemm_gflops(be, c, b.batch * len_keep);
     char dev_peak[32], alloc_peak[32];
     format_bytes((double)be->peak_memory(be), dev_peak, sizeof dev_peak);
     format_bytes((double)be->peak_bytes(be), alloc_peak, sizeof alloc_peak);
-    info("model=%s batch=%d tokens=%d keep=%d params=%.2fM backend=%s/%s threads=%d", b.label, b.batch, L, Lk,
+    info("model=%s batch=%d tokens=%d keep=%d params=%.2fM backend=%s/%s threads=%d", b.label, b.batch, L, len_keep,
          (double)nt / 1e6, be->name, dtype_name(be->act_dtype), b.threads);
     info("median %.1f ms/step (%.2f images/s)  min %.1f  max %.1f ms over %d steps", med * 1e3, b.batch / med,
          times[0] * 1e3, times[b.steps - 1] * 1e3, b.steps);

@@ -8,7 +8,7 @@
 
 #include "config.h"
 
-/* FLOPs of the forward and backward pass of N samples with enc_tokens encoder tokens. */
-double model_step_flops(const ModelConfig *c, int N, int enc_tokens);
+/* FLOPs of the forward and backward pass of N samples with len_keep encoder tokens. */
+double model_step_flops(const ModelConfig *c, int N, int len_keep);
 
 #endif

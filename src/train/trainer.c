@@ -95,14 +95,14 @@ static int setup(Trainer *t) {
 
     /* Activations for the largest encoder the mask schedule can ask for. */
     const ModelSection *ms = &t->cfg.model;
-    int Lk_max = model_len_keep(&t->mc, ms->mask_ratio);
-    if (strcmp(ms->mask_ratio_fn, "constant")) Lk_max = MAX(Lk_max, model_len_keep(&t->mc, ms->mask_ratio_min));
+    int len_keep_max = model_len_keep(&t->mc, ms->mask_ratio);
+    if (strcmp(ms->mask_ratio_fn, "constant")) len_keep_max = MAX(len_keep_max, model_len_keep(&t->mc, ms->mask_ratio_min));
     ParamTable sizes;
     param_table_build(&sizes, &t->mc);
     size_t optimizer_bytes = 3 * sizes.n_trainable * sizeof(float);   /* AdamW moments and the EMA */
     param_table_free(&sizes);
-    model_check_fits(&t->mc, t->be, tr->batchsize, Lk_max, 1, optimizer_bytes, "train.batchsize");
-    t->model = model_create(&t->mc, t->be, tr->batchsize, Lk_max);
+    model_check_fits(&t->mc, t->be, tr->batchsize, len_keep_max, 1, optimizer_bytes, "train.batchsize");
+    t->model = model_create(&t->mc, t->be, tr->batchsize, len_keep_max);
     adamw_init(&t->adam, t->be, t->model->table.n_trainable);
     ema_init(&t->ema, t->be, t->model->table.n_trainable, tr->ema_decay);
     loss_scale_init(&t->scale, t->be->act_dtype == DTYPE_F16, 65536.0);

@@ -35,10 +35,10 @@ typedef struct {
     int32_t *classes;         /* [batchsize] */
     /* The host inputs of the next micro-batch, made while the GPU runs the backward pass of the
      * current one (step.c): in and li point into eb, holding samples prepared_g0.. with
-     * prepared_keep encoder tokens; prepared = 0 when they hold nothing usable. */
+     * prepared_len_keep encoder tokens; prepared = 0 when they hold nothing usable. */
     ModelInput in;
     LossInput li;
-    int prepared, prepared_keep;
+    int prepared, prepared_len_keep;
     uint64_t prepared_g0;
     long long global_batch;   /* batchsize * grad_accum * ranks: samples per optimizer step */
     long long micro_global;   /* batchsize * ranks: samples per micro-batch round */
