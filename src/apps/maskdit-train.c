@@ -13,6 +13,7 @@
 #include "../../mpi/dist.h"
 #include "../config/config.h"
 #include "../train/trainer.h"
+#include "../util/build_info.h"
 #include "../util/numtext.h"
 #include "../util/options.h"
 
@@ -166,9 +167,11 @@ int main(int argc, char **argv) {
     apply_flags(&a, &cfg);
     if (a.print_config) {
         if (D.rank == 0) {
-            char *y = run_config_to_yaml(&cfg, 0);
+            char *y = run_config_to_yaml(&cfg, 0), env[2048];
             fputs(y, stdout);
             free(y);
+            build_environment_switches(env, sizeof env);
+            printf("# environment switches (MASKDIT_*): %s\n", env[0] ? env : "none set");
         }
         dist_finalize(&D);
         return 0;

@@ -25,6 +25,8 @@ char *run_info_json(void) {
     text_append(out, len, "{");
     member(out, len, "git_commit", build_git_commit());
     member(out, len, "build", build_settings());
+    build_environment_switches(text, sizeof text);
+    member(out, len, "environment", text);
     text_append(out, len, "\"libraries\": {");
     dist_mpi_version(text, sizeof text);
     member(out, len, "mpi", text);

@@ -240,3 +240,12 @@ else
     skip tensorboard_unwritable "running as root, whom file permissions do not stop"
 fi
 chmod 755 "$TMP/ro/$EXP"
+
+# The MASKDIT_* environment switches (kernel paths of A/B runs) are recorded: in --print_config and
+# in the start record's software.
+out=$(MASKDIT_ATTENTION=gemm MASKDIT_GELU_EPILOGUE=0 train --print_config 2>&1)
+if [[ $out == *"# environment switches (MASKDIT_*): MASKDIT_ATTENTION=gemm, MASKDIT_GELU_EPILOGUE=0"* ]]
+then pass environment_in_print_config; else fail environment_in_print_config "$(echo "$out" | tail -n 2)"; fi
+MASKDIT_ATTENTION=gemm train --results_dir "$TMP/env" >/dev/null 2>&1
+if grep -q '"environment": "[^"]*MASKDIT_ATTENTION=gemm' "$TMP"/env/*/metrics.jsonl; then pass environment_in_start_record
+else fail environment_in_start_record "$(head -c 600 "$TMP"/env/*/metrics.jsonl)"; fi
