@@ -36,6 +36,10 @@ typedef struct {
     const char *source;        /* recorded as the `source` attribute; NULL: the input description */
 } ConvertOptions;
 
+/* Rank 0 creates opt->out and takes its lock (one writer per directory, src/util/dirlock.h) before
+ * any rank writes there; every rank gets rank 0's result (collective). Calling it again is cheap. */
+int convert_claim_out(const ConvertOptions *opt, MPI_Comm comm, Error *e);
+
 /* Writes the dataset of src into opt->out: shard s is converted by rank s % world, a shard that
  * is already complete from an earlier run is checked and kept (never rewritten), an interrupted
  * one (.tmp) is redone; rank 0 writes index.h5 when every rank has finished. */

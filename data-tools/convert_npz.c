@@ -146,7 +146,7 @@ int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e) {
             r = open_stored(&data, zip, den, e);
         } else {
             xsnprintf(extracted, sizeof extracted, "%s/.%s.extracted.tmp", opt.out, den->name);
-            r = make_dirs(opt.out, e) < 0 ? error_prefix(e, "--out") : 0;
+            r = convert_claim_out(&opt, comm, e);
             if (r == 0) r = extract(&data, zip, den, extracted, comm, e);
         }
     }

@@ -1,7 +1,9 @@
 #include "pt_import.h"
 
+#include <errno.h>
 #include <string.h>
 
+#include "../util/fileio.h"
 #include "../util/half.h"
 
 struct PtFile {
@@ -37,8 +39,9 @@ static int elem_size_of(const PtTensor *t) { return STORAGES[storage_index(t->st
 
 /* torch.save before 1.6 wrote a bare pickle stream starting with a pickled magic number. */
 static int check_magic(const char *path, Error *e) {
+    if (file_check_readable(path, e) < 0) return -1;
     FILE *fp = fopen(path, "rb");
-    if (!fp) return error_set(e, "%s: cannot open (no such file or not readable)", path);
+    if (!fp) return error_set(e, "%s: cannot open: %s", path, strerror(errno));
     unsigned char m[4] = {0};
     size_t n = fread(m, 1, sizeof m, fp);
     fclose(fp);

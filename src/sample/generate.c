@@ -8,6 +8,7 @@
 
 #include "../ckpt/ckpt.h"
 #include "../train/signals.h"
+#include "../util/dirlock.h"
 #include "../util/fileio.h"
 #include "generate_internal.h"
 #include "guided.h"
@@ -87,7 +88,10 @@ void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t
 static void prepare_results_dir(const Dist *d, const GenerateSetup *s) {
     if (d->rank == 0) {
         Error e;
-        if (make_dirs(s->a->results_dir, &e)) die("--results_dir: %s", e.msg);
+        if (make_dirs(s->a->results_dir, &e) ||
+            dir_lock(s->a->results_dir, "maskdit-generate", "give this one another --results_dir (a job array: one "
+                     "per task)", &e))
+            die("--results_dir: %s", e.msg);
         for (int r = 0; r < s->work.n_rows; r++) {
             char dir[4096];
             generate_class_dir(s, s->work.items[(long long)r * s->work.n_seeds].class_idx, dir, sizeof dir);

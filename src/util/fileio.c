@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +22,22 @@ int pread_full(int fd, void *buf, size_t n, uint64_t off) {
         off += (uint64_t)r;
     }
     return 0;
+}
+
+int file_check_readable(const char *path, Error *e) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return error_set(e, "%s: cannot open: %s", path, strerror(errno));
+    char byte;
+    int rc = 0;
+    if (pread(fd, &byte, 1, 0) < 0) {
+        rc = error_set(e, "%s: cannot read: %s", path, strerror(errno));
+    } else if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+        /* (ENOSYS, ENOLCK: no locks on this file system, so none can be held) */
+        rc = error_set(e, "%s: another process holds a lock on it (a program writing it, or HDF5 in another job): it "
+                          "cannot be read now", path);
+    }
+    close(fd);   /* releases the shared lock taken just to test */
+    return rc;
 }
 
 int make_dirs(const char *path, Error *e) {

@@ -12,6 +12,12 @@
  * (errno 0: the file ended first). */
 int pread_full(int fd, void *buf, size_t n, uint64_t off);
 
+/* Whether the file at path can be read now, whatever its content: it opens, its first byte reads,
+ * and no other process holds a lock on it (a writer, or HDF5 in another job: flock). A file that
+ * fails this is unreadable, not damaged, and must not be skipped as damaged or replaced. Returns
+ * -1 with "<path>: <why>" when it cannot be read. */
+int file_check_readable(const char *path, Error *e);
+
 /* mkdir -p: creates every missing directory of path. Returns -1 with a message naming the
  * directory that could not be made (or that exists as a file). */
 int make_dirs(const char *path, Error *e);
