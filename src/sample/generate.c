@@ -92,6 +92,7 @@ static void prepare_results_dir(const Dist *d, const GenerateSetup *s) {
             dir_lock(s->a->results_dir, "maskdit-generate", "give this one another --results_dir (a job array: one "
                      "per task)", &e))
             die("--results_dir: %s", e.msg);
+        generate_check_outputs(s);
         for (int r = 0; r < s->work.n_rows; r++) {
             char dir[4096];
             generate_class_dir(s, s->work.items[(long long)r * s->work.n_seeds].class_idx, dir, sizeof dir);

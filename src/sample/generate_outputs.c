@@ -1,5 +1,6 @@
 #include <string.h>
 
+#include "../util/fileio.h"
 #include "../util/png.h"
 #include "collect.h"
 #include "generate_internal.h"
@@ -8,6 +9,32 @@
 #include "npz_out.h"
 
 #define GRID_MAX_IMAGES 1024            /* tiles in grid.png */
+
+/* The files of a run besides its PNGs: pixel models the first two, latent models the last two. */
+enum { OUT_GRID, OUT_SAMPLES_NPZ, OUT_LATENTS_H5, OUT_LATENTS_NPZ };
+
+static void output_path(const GenerateSetup *s, int which, char *path, size_t len) {
+    const char *dir = s->a->results_dir;
+    long long n = s->work.count;
+    switch (which) {
+    case OUT_GRID: xsnprintf(path, len, "%s/grid.png", dir); break;
+    case OUT_SAMPLES_NPZ: xsnprintf(path, len, "%s/samples_%lldx%dx%dx%d.npz", dir, n, s->H, s->H, s->C); break;
+    case OUT_LATENTS_H5: xsnprintf(path, len, "%s/latents.h5", dir); break;
+    default: xsnprintf(path, len, "%s/latents_%lldx%dx%dx%d.npz", dir, n, s->C, s->H, s->H); break;
+    }
+}
+
+void generate_check_outputs(const GenerateSetup *s) {
+    int first = s->pixels ? OUT_GRID : OUT_LATENTS_H5;
+    for (int k = first; k < first + 2; k++) {
+        char path[4200];
+        Error e;
+        output_path(s, k, path, sizeof path);
+        if (check_not_input(path, s->a->ckpt_path, "the checkpoint being sampled", &e) < 0 ||
+            check_not_input(path, s->a->config_path, "the configuration", &e) < 0)
+            die("--results_dir: %s", e.msg);
+    }
+}
 
 static void write_npz(const Dist *d, const GenerateSetup *s, const void *local, long long n_local, const char *descr,
                       size_t elem, const long long shape[4], const char *path) {
@@ -38,7 +65,7 @@ static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uin
         int gw, gh;
         uint8_t *canvas = grid_compose(tiles, g.shown, g.rows, g.cols, s->H, s->H, s->C, &gw, &gh);
         char path[4200];
-        xsnprintf(path, sizeof path, "%s/grid.png", s->a->results_dir);
+        output_path(s, OUT_GRID, path, sizeof path);
         if (png_write(path, canvas, gw, gh, s->C, &e)) die("%s", e.msg);
         info("wrote %lld PNG images and %s (%d x %d images%s)", s->work.count, path, g.rows, g.cols,
              s->work.n_rows ? ", one row per class" : "");
@@ -50,7 +77,7 @@ static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uin
         /* The ADM evaluator's sample batch: arr_0 uint8 [N, H, W, C]. */
         long long shape[4] = {s->work.count, s->H, s->H, s->C};
         char path[4200];
-        xsnprintf(path, sizeof path, "%s/samples_%lldx%dx%dx%d.npz", s->a->results_dir, s->work.count, s->H, s->H, s->C);
+        output_path(s, OUT_SAMPLES_NPZ, path, sizeof path);
         write_npz(d, s, local, n_local, "|u1", 1, shape, path);
     }
     free(all.buf);
@@ -58,7 +85,7 @@ static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uin
 
 static void write_latent_outputs(const Dist *d, const GenerateSetup *s, const float *local, long long n_local) {
     char path[4200];
-    xsnprintf(path, sizeof path, "%s/latents.h5", s->a->results_dir);
+    output_path(s, OUT_LATENTS_H5, path, sizeof path);
     SampleMeta meta = {.checkpoint = s->a->ckpt_path, .weights = s->a->weights, .sampler = s->sampler_desc,
                        .cfg_scale = s->cfg_scale, .num_classes = s->mc.num_classes};
     LatentsFile lf;
@@ -75,7 +102,7 @@ static void write_latent_outputs(const Dist *d, const GenerateSetup *s, const fl
     }
     if (s->a->npz) {
         long long shape[4] = {s->work.count, s->C, s->H, s->H};
-        xsnprintf(path, sizeof path, "%s/latents_%lldx%dx%dx%d.npz", s->a->results_dir, s->work.count, s->C, s->H, s->H);
+        output_path(s, OUT_LATENTS_NPZ, path, sizeof path);
         write_npz(d, s, local, n_local, "<f4", sizeof(float), shape, path);
     }
 }

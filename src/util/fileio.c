@@ -40,6 +40,14 @@ int file_check_readable(const char *path, Error *e) {
     return rc;
 }
 
+int check_not_input(const char *out, const char *input, const char *input_what, Error *e) {
+    struct stat a, b;
+    if (!input || stat(out, &a) < 0 || stat(input, &b) < 0) return 0;
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) return 0;
+    return error_set(e, "%s is %s (%s): writing it would replace an input; choose another output name", out,
+                     input_what, input);
+}
+
 int make_dirs(const char *path, Error *e) {
     char buf[4096];
     if (!path[0]) return error_set(e, "empty directory name");

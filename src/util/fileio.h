@@ -18,6 +18,11 @@ int pread_full(int fd, void *buf, size_t n, uint64_t off);
  * -1 with "<path>: <why>" when it cannot be read. */
 int file_check_readable(const char *path, Error *e);
 
+/* No program writes over one of its inputs: -1 with a message when out exists and is the same file
+ * as input (same device and inode, whatever the names: "X.pt" and "./X.pt", a hard link), where
+ * input_what says what the input is. 0 otherwise (out absent, input absent or another file). */
+int check_not_input(const char *out, const char *input, const char *input_what, Error *e);
+
 /* mkdir -p: creates every missing directory of path. Returns -1 with a message naming the
  * directory that could not be made (or that exists as a file). */
 int make_dirs(const char *path, Error *e);

@@ -107,3 +107,22 @@ before=$(sums "$TMP/old")
 expect_error older_ckpt_path_refused "$TMP/old/$EXP/checkpoints holds 0000006.h5, newer than step 3 where this run starts" \
     train --ckpt_path "$(ckpt old 3)" --set train.max_num_steps=9
 [ "$(sums "$TMP/old")" = "$before" ] && pass newer_checkpoints_untouched || fail newer_checkpoints_untouched
+
+# ---- no program writes over one of its inputs (same file by device and inode, not by name) ----
+cp tests/data/tiny_pixel.pt "$TMP/X.pt"
+sum=$(md5sum <"$TMP/X.pt")
+expect_error import_over_its_input "./X.pt is the checkpoint to import (X.pt): writing it would replace an input" \
+    bash -c "cd '$TMP' && '$PWD/$BIN/maskdit-ckpt' import X.pt ./X.pt"
+[ "$(md5sum <"$TMP/X.pt")" = "$sum" ] && pass import_input_untouched || fail import_input_untouched
+GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+if [ -f "$GOLDEN_DIR/maskdit_tiny.pt" ]; then
+    mkdir -p "$TMP/lat" && cp "$GOLDEN_DIR/maskdit_tiny.pt" "$TMP/lat/latents.h5"   # read by content: a .pt
+    sum=$(md5sum <"$TMP/lat/latents.h5")
+    expect_error generate_over_its_checkpoint \
+        "--results_dir: $TMP/lat/latents.h5 is the checkpoint being sampled ($TMP/lat/./latents.h5): writing it would replace an input" \
+        $BIN/maskdit-generate --config tests/data/tiny_latent.yaml --ckpt_path "$TMP/lat/./latents.h5" --num_steps 2 \
+        --seeds 0-1 --device cpu --results_dir "$TMP/lat"
+    [ "$(md5sum <"$TMP/lat/latents.h5")" = "$sum" ] && pass generate_checkpoint_untouched || fail generate_checkpoint_untouched
+else
+    echo "SKIP generate_over_its_checkpoint (no $GOLDEN_DIR/maskdit_tiny.pt)"
+fi
