@@ -126,3 +126,10 @@ if [ -f "$GOLDEN_DIR/maskdit_tiny.pt" ]; then
 else
     echo "SKIP generate_over_its_checkpoint (no $GOLDEN_DIR/maskdit_tiny.pt)"
 fi
+
+# ---- no fixed limit on user-given text: an explicit --seeds list of 2,700 characters ----
+seeds=$(seq -s, 0 700)
+out=$($BIN/maskdit-generate --config tests/data/tiny_pixel.yaml --ckpt_path tests/data/tiny_pixel.pt --num_steps 2 \
+    --device cpu --seeds "$seeds" --stop_after_batches 1 --results_dir "$TMP/long-seeds" 2>&1); rc=$?
+[ $rc -eq 3 ] && grep -qxF -- "# --seeds $seeds --class_idx (none)" "$TMP/long-seeds/.parts/run.txt" &&
+    pass long_seed_list_recorded || fail long_seed_list_recorded "exit $rc: $(tail -n 2 <<<"$out")"
