@@ -36,6 +36,9 @@ typedef struct {
     const char *source;        /* recorded as the `source` attribute; NULL: the input description */
 } ConvertOptions;
 
+/* Rank 0's result rc (and its message in e) for every rank of comm (collective). */
+int convert_rank0_result(int rc, MPI_Comm comm, Error *e);
+
 /* Rank 0 creates opt->out and takes its lock (one writer per directory, src/util/dirlock.h) before
  * any rank writes there; every rank gets rank 0's result (collective). Calling it again is cheap. */
 int convert_claim_out(const ConvertOptions *opt, MPI_Comm comm, Error *e);

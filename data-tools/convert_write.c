@@ -100,6 +100,12 @@ static int write_shard(ConvertSource *src, const char *out, const DatasetInfo *i
     return shard_writer_finish(w, e);
 }
 
+int convert_rank0_result(int rc, MPI_Comm comm, Error *e) {
+    MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, comm));
+    if (rc < 0) MPI_CHECK(MPI_Bcast(e->msg, sizeof e->msg, MPI_CHAR, 0, comm));
+    return rc;
+}
+
 int convert_claim_out(const ConvertOptions *opt, MPI_Comm comm, Error *e) {
     if (!opt->out) return error_set(e, "no output directory: give --out DIR");
     int rank, rc = 0;
@@ -107,9 +113,7 @@ int convert_claim_out(const ConvertOptions *opt, MPI_Comm comm, Error *e) {
     if (rank == 0 && make_dirs(opt->out, e) < 0) rc = error_prefix(e, "--out");
     else if (rank == 0 && dir_lock(opt->out, "maskdit-convert", "write to another --out directory", e) < 0)
         rc = error_prefix(e, "--out %s", opt->out);
-    MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, comm));
-    if (rc < 0) MPI_CHECK(MPI_Bcast(e->msg, sizeof e->msg, MPI_CHAR, 0, comm));
-    return rc;
+    return convert_rank0_result(rc, comm, e);
 }
 
 int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Comm comm, Error *e) {

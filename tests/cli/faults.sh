@@ -133,3 +133,18 @@ out=$($BIN/maskdit-generate --config tests/data/tiny_pixel.yaml --ckpt_path test
     --device cpu --seeds "$seeds" --stop_after_batches 1 --results_dir "$TMP/long-seeds" 2>&1); rc=$?
 [ $rc -eq 3 ] && grep -qxF -- "# --seeds $seeds --class_idx (none)" "$TMP/long-seeds/.parts/run.txt" &&
     pass long_seed_list_recorded || fail long_seed_list_recorded "exit $rc: $(tail -n 2 <<<"$out")"
+
+# ---- a flipped bit in a stored .npz entry is caught by its CRC, not converted ----
+$PY - "$TMP" <<'PY'
+import sys, zipfile, numpy as np
+d = sys.argv[1]
+np.savez(f"{d}/flip.npz", np.linspace(-1, 1, 4 * 8 * 8, dtype=np.float32).reshape(4, 1, 8, 8), np.arange(4))
+info = zipfile.ZipFile(f"{d}/flip.npz").getinfo("arr_0.npy")
+with open(f"{d}/flip.npz", "r+b") as f:
+    f.seek(info.header_offset + 26)
+    start = info.header_offset + 30 + int.from_bytes(f.read(2), "little") + int.from_bytes(f.read(2), "little")
+    f.seek(start + 200); b = f.read(1); f.seek(start + 200); f.write(bytes([b[0] ^ 0x10]))
+PY
+expect_error npz_stored_bit_flip "$TMP/flip.npz: entry arr_0.npy is damaged: CRC-32" \
+    $BIN/maskdit-convert npz "$TMP/flip.npz" --kind pixels --out "$TMP/flip-out" --no-progress
+[ ! -e "$TMP/flip-out/index.h5" ] && pass npz_bit_flip_writes_no_dataset || fail npz_bit_flip_writes_no_dataset "$(ls "$TMP/flip-out")"
