@@ -148,3 +148,9 @@ PY
 expect_error npz_stored_bit_flip "$TMP/flip.npz: entry arr_0.npy is damaged: CRC-32" \
     $BIN/maskdit-convert npz "$TMP/flip.npz" --kind pixels --out "$TMP/flip-out" --no-progress
 [ ! -e "$TMP/flip-out/index.h5" ] && pass npz_bit_flip_writes_no_dataset || fail npz_bit_flip_writes_no_dataset "$(ls "$TMP/flip-out")"
+
+# ---- one rule for pixel values, [-1, 1]: a conversion refuses what verify and training would ----
+$PY -c "import numpy as np, sys; x = np.zeros((3, 1, 4, 4), np.float32); x[2, 0, 1, 2] = 1.5; np.save(sys.argv[1], x)" \
+    "$TMP/px.npy"
+expect_error npy_pixels_outside_range "$TMP/px.npy: sample 2: value 6 is 1.5 (outside [-1, 1] for kind pixels)" \
+    $BIN/maskdit-convert npy --data "$TMP/px.npy" --kind pixels --out "$TMP/px-out" --no-progress
