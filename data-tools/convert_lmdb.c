@@ -173,6 +173,11 @@ int convert_lmdb_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (channels_text && parse_whole("--channels", channels_text, 2, 1 << 16, &channels, e) < 0) return -1;
     if (resolution_text && parse_whole("--resolution", resolution_text, 1, 1 << 16, &resolution, e) < 0) return -1;
     if (resolution_text && !channels_text) channels = 0;
+    /* what the conversion reads: the data file, whichever way the LMDB was named */
+    struct stat st;
+    char data_file[4200];
+    xsnprintf(data_file, sizeof data_file, stat(input, &st) == 0 && S_ISDIR(st.st_mode) ? "%s/data.mdb" : "%s", input);
+    opt.inputs[0] = data_file;
     ConvertSource src = {0};
     r = lmdb_open(&src, input, channels, resolution, e);
     if (r == 0) r = convert_write_dataset(&src, &opt, comm, e);

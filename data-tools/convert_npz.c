@@ -142,6 +142,7 @@ int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r != 0) return r < 0 ? -1 : 0;
     if (!archive) return error_set(e, "npz: no archive given (see maskdit-convert npz --help)");
     if (!opt.out) return error_set(e, "no output directory: give --out DIR");
+    opt.inputs[0] = archive;
     ZipReader *zip = zip_open(archive, e);
     if (!zip) return -1;
     NumpyArray data = {0}, labels = {0};

@@ -120,7 +120,7 @@ int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Com
     if (!opt->out) return error_set(e, "no output directory: give --out DIR");
     DatasetInfo ds;
     if (describe(src, opt, &ds, e) < 0) return -1;
-    if (convert_claim_out(opt, comm, e) < 0) return -1;
+    if (convert_claim_out(opt, comm, e) < 0 || convert_check_input(opt, comm, e) < 0) return -1;
     int rank, world;
     MPI_CHECK(MPI_Comm_rank(comm, &rank));
     MPI_CHECK(MPI_Comm_size(comm, &world));

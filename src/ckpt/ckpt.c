@@ -1,7 +1,6 @@
 /* Reading checkpoints: HDF5 files of our format and official PyTorch .pt files, through one set of
  * name/shape rules (tensor_match); finding the newest intact checkpoint of a run. */
 #include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -11,12 +10,9 @@
 #include "pt_import.h"
 
 int ckpt_file_kind(const char *path, CkptFileKind *kind, Error *e) {
-    if (file_check_readable(path, e) < 0) return -1;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return error_set(e, "%s: cannot open: %s", path, strerror(errno));
     unsigned char m[8] = {0};
-    size_t n = fread(m, 1, sizeof m, fp);
-    fclose(fp);
+    size_t n;
+    if (file_read_head(path, m, sizeof m, &n, e) < 0) return -1;
     h5_quiet();
     if (n >= 4 && memcmp(m, "PK\x03\x04", 4) == 0) *kind = CKPT_FILE_PT;
     else if ((n == 8 && memcmp(m, "\x89HDF\r\n\x1a\n", 8) == 0) || H5Fis_hdf5(path) > 0) *kind = CKPT_FILE_HDF5;
@@ -309,7 +305,7 @@ static int load_pt(const char *path, const ParamTable *t, CkptTensors *want, Ckp
 }
 
 int ckpt_load(const char *path, const ParamTable *t, CkptTensors *want, CkptMeta *meta, int strict, Error *e) {
-    CkptFileKind kind;
+    CkptFileKind kind = CKPT_FILE_HDF5;   /* set on success; initialised for the compiler's flow analysis */
     if (ckpt_file_kind(path, &kind, e) < 0) return -1;
     return kind == CKPT_FILE_PT ? load_pt(path, t, want, meta, strict, e) : load_h5(path, t, want, meta, strict, e);
 }

@@ -1,6 +1,5 @@
 #include "pt_import.h"
 
-#include <errno.h>
 #include <string.h>
 
 #include "../util/fileio.h"
@@ -39,12 +38,9 @@ static int elem_size_of(const PtTensor *t) { return STORAGES[storage_index(t->st
 
 /* torch.save before 1.6 wrote a bare pickle stream starting with a pickled magic number. */
 static int check_magic(const char *path, Error *e) {
-    if (file_check_readable(path, e) < 0) return -1;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return error_set(e, "%s: cannot open: %s", path, strerror(errno));
     unsigned char m[4] = {0};
-    size_t n = fread(m, 1, sizeof m, fp);
-    fclose(fp);
+    size_t n;
+    if (file_read_head(path, m, sizeof m, &n, e) < 0) return -1;
     if (n == 4 && memcmp(m, "PK\x03\x04", 4) == 0) return 0;
     if (n >= 3 && m[0] == 0x80 && m[1] == 0x02 && m[2] == 0x8a)
         return error_set(e, "%s: a legacy (before PyTorch 1.6) torch.save file; re-save it with a recent PyTorch "

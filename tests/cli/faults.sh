@@ -154,3 +154,15 @@ $PY -c "import numpy as np, sys; x = np.zeros((3, 1, 4, 4), np.float32); x[2, 0,
     "$TMP/px.npy"
 expect_error npy_pixels_outside_range "$TMP/px.npy: sample 2: value 6 is 1.5 (outside [-1, 1] for kind pixels)" \
     $BIN/maskdit-convert npy --data "$TMP/px.npy" --kind pixels --out "$TMP/px-out" --no-progress
+
+# ---- a resumed conversion refuses an input replaced since the first run (no mixed dataset) ----
+$PY -c "import numpy as np, sys; np.save(sys.argv[1], np.full((3, 1, 4, 4), 0.25, np.float32))" "$TMP/in.npy"
+$BIN/maskdit-convert npy --data "$TMP/in.npy" --kind pixels --shard-size 1 --out "$TMP/resumed" --no-progress >/dev/null 2>&1 ||
+    fail first_conversion "maskdit-convert npy failed"
+rm "$TMP/resumed/shard-00002.h5" "$TMP/resumed/index.h5"   # as if it had been interrupted
+before=$(sums "$TMP/resumed")
+$PY -c "import numpy as np, sys; np.save(sys.argv[1], np.full((3, 1, 4, 4), -0.5, np.float32))" "$TMP/in.npy"
+expect_error changed_input_refused "--out $TMP/resumed was written from an input that has changed since: $TMP/resumed/.convert-input line 1 says 'input 1: 320 bytes, modified" \
+    $BIN/maskdit-convert npy --data "$TMP/in.npy" --kind pixels --shard-size 1 --out "$TMP/resumed" --no-progress
+[ "$(sums "$TMP/resumed")" = "$before" ] && [ ! -e "$TMP/resumed/shard-00002.h5" ] && pass changed_input_nothing_written ||
+    fail changed_input_nothing_written "$(ls -A "$TMP/resumed")"
