@@ -166,3 +166,17 @@ expect_error changed_input_refused "--out $TMP/resumed was written from an input
     $BIN/maskdit-convert npy --data "$TMP/in.npy" --kind pixels --shard-size 1 --out "$TMP/resumed" --no-progress
 [ "$(sums "$TMP/resumed")" = "$before" ] && [ ! -e "$TMP/resumed/shard-00002.h5" ] && pass changed_input_nothing_written ||
     fail changed_input_nothing_written "$(ls -A "$TMP/resumed")"
+
+# ---- sizes are checked before the model is loaded: more images than memory holds, 2^31-1 steps ----
+# tiny_pixel keeps 64 B per image and rank 0 another 64 B for the grid: ask for more than MemAvailable holds.
+n=$(awk '/^MemAvailable:/ { printf "%d", $2 * 1024 / 128 + 1000 }' /proc/meminfo)
+if [ -n "$n" ] && [ "$n" -lt 2147483648 ]; then
+    expect_error too_many_images_for_memory "images of 64 B are kept in memory until the outputs are written" \
+        $BIN/maskdit-generate --config tests/data/tiny_pixel.yaml --ckpt_path tests/data/tiny_pixel.pt --num_steps 2 \
+        --device cpu --seeds "0-$((n - 1))" --results_dir "$TMP/too-many"
+else
+    echo "SKIP too_many_images_for_memory (MemAvailable holds more than 2^31 images of this model)"
+fi
+expect_error num_steps_bounded "--num_steps must be from 2 to 1000000 (got 2147483647)" \
+    $BIN/maskdit-generate --config tests/data/tiny_pixel.yaml --ckpt_path tests/data/tiny_pixel.pt \
+    --num_steps 2147483647 --device cpu --seeds 0-3 --results_dir "$TMP/steps"

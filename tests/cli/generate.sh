@@ -97,7 +97,7 @@ expect_error checkpoint_of_another_model "expected shape" \
     $GEN --config tests/data/tiny_pixel.yaml --ckpt_path "$GOLDEN_DIR/maskdit_tiny.pt" --results_dir "$TMP/bad"
 expect_error bad_solver "--solver: unknown value 'rk4' (expected one of euler, heun)" $GEN "${PIXEL[@]}" --solver rk4
 expect_error bad_discretization "--discretization: unknown value 'cos'" $GEN "${PIXEL[@]}" --discretization cos
-expect_error too_few_steps "--num_steps must be at least 2 (got 1)" $GEN "${PIXEL[@]}" --num_steps 1
+expect_error too_few_steps "--num_steps must be from 2 to 1000000 (got 1)" $GEN "${PIXEL[@]}" --num_steps 1
 expect_error bad_batch "--max_batch_size must be at least 1 (got 0)" $GEN "${PIXEL[@]}" --max_batch_size 0
 expect_error bad_weights "--weights: unknown value 'best' (expected ema or model)" $GEN "${PIXEL[@]}" --weights best
 expect_error bad_device "--device: expected cpu, cuda or auto, got 'tpu'" $GEN "${PIXEL[@]}" --device tpu \
