@@ -23,6 +23,8 @@ typedef struct ConvertSource {
     void *impl;
 } ConvertSource;
 
+#define CONVERT_MAX_INPUTS 2
+
 /* Settings shared by the converting subcommands (--out, --dtype, ...). */
 typedef struct {
     const char *out;
@@ -34,7 +36,21 @@ typedef struct {
     int xflip_included;
     int progress;
     const char *source;        /* recorded as the `source` attribute; NULL: the input description */
+    const char *inputs[CONVERT_MAX_INPUTS + 1];   /* the files read (NULL-terminated): convert_check_input */
 } ConvertOptions;
+
+/* Rank 0's result rc (and its message in e) for every rank of comm (collective). */
+int convert_rank0_result(int rc, MPI_Comm comm, Error *e);
+
+/* Rank 0 creates opt->out and takes its lock (one writer per directory, src/util/dirlock.h) before
+ * any rank writes there; every rank gets rank 0's result (collective). Calling it again is cheap. */
+int convert_claim_out(const ConvertOptions *opt, MPI_Comm comm, Error *e);
+
+/* Rank 0 checks that opt->inputs are the files an earlier conversion into opt->out read (size,
+ * modification time, CRC-32 of their first and last MiB, recorded in <out>/.convert-input by the
+ * first run), so that kept shards are never mixed with shards of a changed input; every rank gets
+ * the result (collective). */
+int convert_check_input(const ConvertOptions *opt, MPI_Comm comm, Error *e);
 
 /* Writes the dataset of src into opt->out: shard s is converted by rank s % world, a shard that
  * is already complete from an earlier run is checked and kept (never rewritten), an interrupted

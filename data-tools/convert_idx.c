@@ -156,6 +156,8 @@ int convert_idx_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (!images || !labels) return error_set(e, "idx: give both --images and --labels (see maskdit-convert idx --help)");
     long long resolution = 32;
     if (resolution_text && parse_whole("--resolution", resolution_text, 1, 1 << 14, &resolution, e) < 0) return -1;
+    opt.inputs[0] = images;
+    opt.inputs[1] = labels;
     ConvertSource src = {0};
     r = idx_open(&src, images, labels, resolution, e);
     if (r == 0) r = convert_write_dataset(&src, &opt, comm, e);

@@ -1,6 +1,6 @@
 /* `maskdit-convert npz`: a NumPy archive (numpy.savez: stored entries; numpy.savez_compressed:
  * deflated ones) holding the data [N, C, H, W] and optionally the labels [N]. A stored data entry
- * is read in place by byte range; a deflated one is first extracted (by rank 0, CRC-checked) to a
+ * is read in place by byte range (its CRC checked first by one whole read); a deflated one is first extracted (by rank 0, CRC-checked) to a
  * temporary .npy in the output directory, removed at the end. Labels are read into memory. */
 #include <mpi.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "../mpi/dist.h"
 #include "../src/util/fileio.h"
 #include "../src/util/zip.h"
+#include "convert.h"
 #include "numpy_source.h"
 
 static const char USAGE[] =
@@ -76,6 +77,15 @@ static int open_in_memory(NumpyArray *a, const ZipReader *zip, const ZipEntry *e
     return npy_parse_header(m->bytes, m->len, a->name, &a->header, e);
 }
 
+/* A stored entry is read in place by byte range, which checks no CRC: rank 0 reads it once whole
+ * to check it before any shard is written (a flipped bit would otherwise convert silently). */
+static int verify_stored(const ZipReader *zip, const ZipEntry *en, MPI_Comm comm, Error *e) {
+    int rank, rc = 0;
+    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    if (rank == 0) rc = zip_verify(zip, en, e);
+    return convert_rank0_result(rc, comm, e);
+}
+
 static int open_stored(NumpyArray *a, const ZipReader *zip, const ZipEntry *en, Error *e) {
     StoredEntry *s = xcalloc(1, sizeof *s, "npz entry");
     s->zip = zip;
@@ -132,6 +142,7 @@ int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r != 0) return r < 0 ? -1 : 0;
     if (!archive) return error_set(e, "npz: no archive given (see maskdit-convert npz --help)");
     if (!opt.out) return error_set(e, "no output directory: give --out DIR");
+    opt.inputs[0] = archive;
     ZipReader *zip = zip_open(archive, e);
     if (!zip) return -1;
     NumpyArray data = {0}, labels = {0};
@@ -143,10 +154,11 @@ int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r == 0) {
         snprintf(data.name, sizeof data.name, "%s:%s", archive, den->name);
         if (den->method == ZIP_STORED) {
-            r = open_stored(&data, zip, den, e);
+            r = verify_stored(zip, den, comm, e);
+            if (r == 0) r = open_stored(&data, zip, den, e);
         } else {
             xsnprintf(extracted, sizeof extracted, "%s/.%s.extracted.tmp", opt.out, den->name);
-            r = make_dirs(opt.out, e) < 0 ? error_prefix(e, "--out") : 0;
+            r = convert_claim_out(&opt, comm, e);
             if (r == 0) r = extract(&data, zip, den, extracted, comm, e);
         }
     }

@@ -23,6 +23,8 @@ int convert_npy_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     int r = convert_parse_args(argc, argv, args, &opt, USAGE, e);
     if (r != 0) return r < 0 ? -1 : 0;
     if (!data) return error_set(e, "npy: no --data array given (see maskdit-convert npy --help)");
+    opt.inputs[0] = data;
+    opt.inputs[1] = labels;
     NumpyArray arrays[2];
     memset(arrays, 0, sizeof arrays);
     r = numpy_open_file(&arrays[0], data, e);

@@ -53,13 +53,12 @@ static int check_values(hid_t file, const char *path, const DatasetInfo *info, c
         crc = crc32_z(crc, raw, (size_t)n * l->row_bytes);
         if (dataset_dtype_size(info->dtype) == 2) half_to_float_n((const uint16_t *)raw, x, (size_t)n * elems);
         else memcpy(x, raw, (size_t)n * l->row_bytes);
-        for (size_t i = 0; r == 0 && i < (size_t)n * elems; i++) {
-            if (!isfinite(x[i]))
-                r = error_set(e, "%s: dataset latents: row %lld contains NaN or Inf", path, first + (long long)(i / elems));
-            else if (pixels && fabsf(x[i]) > 1.0f)
-                r = error_set(e, "%s: dataset latents: row %lld holds %g, outside [-1, 1] for kind pixels", path,
-                              first + (long long)(i / elems), x[i]);
-        }
+        size_t i = dataset_first_bad_value(pixels, x, (size_t)n * elems);
+        if (i < (size_t)n * elems && !isfinite(x[i]))
+            r = error_set(e, "%s: dataset latents: row %lld contains NaN or Inf", path, first + (long long)(i / elems));
+        else if (i < (size_t)n * elems)
+            r = error_set(e, "%s: dataset latents: row %lld holds %g, " DATASET_PIXEL_RULE, path,
+                          first + (long long)(i / elems), x[i]);
     }
     long long want = stored_crc(file, "/" DATASET_LATENTS);
     if (r == 0 && want >= 0 && (uLong)want != crc)

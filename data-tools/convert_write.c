@@ -5,6 +5,7 @@
 
 #include "../mpi/dist.h"
 #include "../src/data/shard_writer.h"
+#include "../src/util/dirlock.h"
 #include "../src/util/fileio.h"
 #include "../src/util/progress.h"
 #include "convert.h"
@@ -99,11 +100,27 @@ static int write_shard(ConvertSource *src, const char *out, const DatasetInfo *i
     return shard_writer_finish(w, e);
 }
 
+int convert_rank0_result(int rc, MPI_Comm comm, Error *e) {
+    MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, comm));
+    if (rc < 0) MPI_CHECK(MPI_Bcast(e->msg, sizeof e->msg, MPI_CHAR, 0, comm));
+    return rc;
+}
+
+int convert_claim_out(const ConvertOptions *opt, MPI_Comm comm, Error *e) {
+    if (!opt->out) return error_set(e, "no output directory: give --out DIR");
+    int rank, rc = 0;
+    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    if (rank == 0 && make_dirs(opt->out, e) < 0) rc = error_prefix(e, "--out");
+    else if (rank == 0 && dir_lock(opt->out, "maskdit-convert", "write to another --out directory", e) < 0)
+        rc = error_prefix(e, "--out %s", opt->out);
+    return convert_rank0_result(rc, comm, e);
+}
+
 int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Comm comm, Error *e) {
     if (!opt->out) return error_set(e, "no output directory: give --out DIR");
     DatasetInfo ds;
     if (describe(src, opt, &ds, e) < 0) return -1;
-    if (make_dirs(opt->out, e) < 0) return error_prefix(e, "--out");
+    if (convert_claim_out(opt, comm, e) < 0 || convert_check_input(opt, comm, e) < 0) return -1;
     int rank, world;
     MPI_CHECK(MPI_Comm_rank(comm, &rank));
     MPI_CHECK(MPI_Comm_size(comm, &world));

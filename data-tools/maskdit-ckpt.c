@@ -16,6 +16,7 @@
 #include "../src/ckpt/infer_config.h"
 #include "../src/ckpt/pt_import.h"
 #include "../src/model/config_json.h"
+#include "../src/util/fileio.h"
 #include "../src/util/h5util.h"
 #include "../src/util/numtext.h"
 #include "../src/util/options.h"
@@ -222,6 +223,7 @@ static int cmd_import(const Dist *d, int argc, char **argv) {
         }
     }
     if (!in || !out) die("import needs X.pt and OUT.h5\n%s", USAGE);
+    if (check_not_input(out, in, "the checkpoint to import", &e) < 0) die("%s", e.msg);
     PtFile *pf = pt_open(in, &e);
     if (!pf) die("%s", e.msg);
     int has_ema = pt_has_section(pf, "ema"), has_model = pt_has_section(pf, "model"), has_opt = pt_has_section(pf, "opt");

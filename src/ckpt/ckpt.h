@@ -62,15 +62,23 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
 int ckpt_load(const char *path, const ParamTable *t, CkptTensors *want, CkptMeta *meta, int strict, Error *e);
 
 /* Newest complete checkpoint "NNNNNNN.h5" in dir that opens and passes ckpt_validate; damaged
- * ones are skipped with a warning naming them. Returns 1 and fills out, 0 if there is none, -1
- * with a message when the newest intact one holds another model (CKPT_OTHER_MODEL). */
+ * ones (proven so by their content) are skipped with a warning naming them. Returns 1 and fills
+ * out, 0 if there is none, -1 with a message when the newest intact one holds another model
+ * (CKPT_OTHER_MODEL) or when one newer than it cannot be read now (CKPT_UNREADABLE: permissions,
+ * a lock held by another process): unreadable is not damaged. */
 int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out_len, Error *e);
 
 /* Cheap integrity check of an HDF5 checkpoint: format attribute, every tensor of /model and /ema
- * (and of /opt when present) present with the right shape. Returns -1 when the file cannot be
- * read as a checkpoint, CKPT_OTHER_MODEL when it is one whose tensors are not those of t. */
+ * (and of /opt when present) present with the right shape. Returns -1 when the file's content is
+ * not a checkpoint (damaged), CKPT_OTHER_MODEL when it is one whose tensors are not those of t. */
 #define CKPT_OTHER_MODEL (-2)
+/* ... and CKPT_UNREADABLE when it cannot be read now for a reason other than its content. */
+#define CKPT_UNREADABLE (-3)
 int ckpt_validate(const char *path, const ParamTable *t, Error *e);
+
+/* A checkpoint's file name "NNNNNNN.h5" (the step with at least 7 digits, the original's
+ * f"{step:07d}"): 1 and *step, else 0. */
+int ckpt_step_of_name(const char *name, long long *step);
 
 /* What a file is, from its first bytes: an HDF5 checkpoint or a PyTorch .pt archive. */
 typedef enum { CKPT_FILE_HDF5, CKPT_FILE_PT } CkptFileKind;

@@ -72,6 +72,25 @@ int dataset_info_check(DatasetInfo *info, const char *where, Error *e) {
     return 0;
 }
 
+size_t dataset_first_bad_value(int pixels, const float *x, size_t n) {
+    /* One branch-free pass (the reader runs it on every sample); the index only on failure. A NaN
+     * fails the pixel test too, since every comparison with it is false. */
+    int bad = 0;
+    if (pixels) {
+        for (size_t i = 0; i < n; i++) bad |= !(fabsf(x[i]) <= 1.0f);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t b;
+            memcpy(&b, &x[i], sizeof b);
+            bad |= (b & 0x7f800000u) == 0x7f800000u;
+        }
+    }
+    if (!bad) return n;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || (pixels && fabsf(x[i]) > 1.0f)) return i;
+    return n;
+}
+
 int dataset_write_attrs(hid_t loc, const DatasetInfo *info, int shard_index, long long first_row) {
     int r = h5_write_attr_string(loc, "format", DATASET_FORMAT_NAME);
     r |= h5_write_attr_int64(loc, "format_version", DATASET_FORMAT_VERSION);

@@ -45,6 +45,10 @@ void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t
 int generate_batches(const Dist *d, const GenerateSetup *s, Model *m, int B, const PartStore *ps, long long begin,
                      long long end, void *out);
 
+/* Rank 0, before sampling: none of the final files may be one of the run's inputs (the checkpoint
+ * saved as DIR/latents.h5, say); dies naming it. */
+void generate_check_outputs(const GenerateSetup *s);
+
 /* The final files on rank 0 (grid.png, latents.h5, the npz), gathered from every rank's block of
  * n_local records (collective). */
 void generate_write_outputs(const Dist *d, const GenerateSetup *s, const void *local, long long n_local);

@@ -173,7 +173,8 @@ int sampler_plan(SamplerPlan *p, const SamplerOptions *o, Error *e) {
     memset(p, 0, sizeof *p);
     p->opt = *o;
     SamplerOptions *q = &p->opt;
-    if (q->num_steps < 2) return error_set(e, "--num_steps must be at least 2 (got %d)", q->num_steps);
+    if (q->num_steps < 2 || q->num_steps > SAMPLER_MAX_STEPS)
+        return error_set(e, "--num_steps must be from 2 to %d (got %d)", SAMPLER_MAX_STEPS, q->num_steps);
     if (!(q->rho > 0)) return error_set(e, "--rho must be > 0 (got %g)", q->rho);
     if (!(q->S_churn >= 0) || !(q->S_noise >= 0))
         return error_set(e, "--S_churn and --S_noise must be >= 0 (got %g and %g)", q->S_churn, q->S_noise);

@@ -69,6 +69,10 @@ void job_runtime_install(const JobRuntime *rt);
 /* This process's rank in MPI_COMM_WORLD; 0 before MPI_Init and after MPI_Finalize. */
 int world_rank(void);
 
+/* Host memory that can be allocated without swapping (MemAvailable of /proc/meminfo); SIZE_MAX
+ * when unknown. */
+size_t host_available_bytes(void);
+
 /* Monotonic wall clock in seconds. */
 double now_seconds(void);
 

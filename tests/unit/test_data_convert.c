@@ -557,7 +557,7 @@ static void npz_round_trip(void) {
     enum { N = 6, C = 2, R = 3 };
     float x[N * C * R * R];
     int32_t y[N];
-    for (int i = 0; i < N * C * R * R; i++) x[i] = (float)i * 0.125f - 3;
+    for (int i = 0; i < N * C * R * R; i++) x[i] = (float)i / 64 - 0.75f;   /* pixels: within [-1, 1] */
     for (int i = 0; i < N; i++) y[i] = 5 - i;
     long long xs[4] = {N, C, R, R}, ys[1] = {N};
     const char *names[] = {"arr_0.npy", "arr_1.npy"}, *descr[] = {"<f4", "<i4"};

@@ -496,6 +496,39 @@ static void nan_in_the_data(void) {
     reader_close(r);
 }
 
+/* The one value rule of kind pixels ([-1, 1], format.h): a stored 1.5 (written by another tool)
+ * is refused by the reader as by the writer and by verify, never trained on. */
+static void pixels_outside_the_range(void) {
+    Spec s = PIXELS;
+    s.name = "pixels-range";
+    make_dataset(&s);
+    char path[400];
+    shard_file(&s, 0, path, sizeof path);
+    uint16_t row[36];
+    for (int i = 0; i < 36; i++) row[i] = half_from_float(0.5f);
+    row[7] = half_from_float(1.5f);
+    hsize_t start[4] = {3, 0, 0, 0}, count[4] = {1, 1, 6, 6};
+    hid_t t = dataset_file_type("float16");
+    overwrite(path, DATASET_LATENTS, t, 4, start, count, row);
+    H5Tclose(t);
+    Reader *r = open_reader(&s, 1, 0, 0, 0, NULL);
+    float x[12 * 36];
+    int32_t labels[12];
+    Error e = {{0}};
+    CHECK(reader_read(r, 0, 12, x, labels, 12, &e) < 0, "1.5 accepted as a pixel");
+    CHECK(strstr(e.msg, "shard-00000.h5: dataset latents: row 3 (sample") &&
+              strstr(e.msg, "holds 1.5, outside [-1, 1] for kind pixels"), "%s", e.msg);
+    reader_close(r);
+    DatasetInfo info = info_of(&s);
+    ShardWriter *w = shard_writer_open(dir, &info, 0, 0, 1, &e);
+    float v[36];
+    for (int i = 0; i < 36; i++) v[i] = i == 9 ? -1.25f : 1.0f;
+    int32_t label = 0;
+    CHECK(w && shard_writer_append(w, v, &label, 1, &e) < 0 &&
+              strstr(e.msg, "sample 0: value 9 is -1.25 (outside [-1, 1] for kind pixels)"), "writer: %s", e.msg);
+    if (w) shard_writer_abort(w);
+}
+
 /* h5py-style datasets: contiguous is read; compressed chunks and other dtypes are refused. */
 static void layouts_and_types(void) {
     Spec s = damaged("layouts");
@@ -595,6 +628,7 @@ int main(void) {
     RUN(missing_dataset_and_mismatched_shapes);
     RUN(label_out_of_range);
     RUN(nan_in_the_data);
+    RUN(pixels_outside_the_range);
     RUN(layouts_and_types);
     RUN(writer_refuses_bad_samples);
     remove_scratch_dir(dir);
