@@ -11,7 +11,7 @@
 #ifndef MASKDIT_CONFIG_H
 #define MASKDIT_CONFIG_H
 
-#include "../model/config.h"
+#include "../model/model_config.h"
 #include "../util/common.h"
 #include "../util/numtext.h"
 
