@@ -267,7 +267,7 @@ static int cmd_import(const Dist *d, int argc, char **argv) {
     if (!has_model) memcpy(ts.model, ts.ema, t.total * sizeof(float));
     if (!has_ema) memcpy(ts.ema, ts.model, t.total * sizeof(float));
     meta.model_config_json = model_config_to_json(&c);
-    if (ckpt_save(out, d->comm, &t, &ts, &meta, &e) < 0) die("%s", e.msg);
+    if (ckpt_save(out, d, &t, &ts, &meta, &e) < 0) die("%s", e.msg);
     model_config_describe(&c, desc, sizeof desc);
     info("imported %s -> %s: %s%s%s, %zu parameters, step %lld\n  model: %s\n  %s", in, out,
          has_model ? "model" : "model (= ema)", has_ema ? ", ema" : ", ema (= model)", has_opt ? ", opt" : "",

@@ -92,6 +92,33 @@ int dist_any(const Dist *d, int flag) {
     return v;
 }
 
+int dist_min_int(const Dist *d, int v) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MIN, d->comm));
+    return v;
+}
+
+int dist_sum_int(const Dist *d, int v) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_SUM, d->comm));
+    return v;
+}
+
+int dist_agree(const Dist *d, int rc, Error *e) {
+    int who = dist_min_int(d, rc < 0 ? d->rank : d->world);
+    if (who == d->world) return 0;
+    MPI_CHECK(MPI_Bcast(e->msg, (int)sizeof e->msg, MPI_CHAR, who, d->comm));
+    return -1;
+}
+
+char *dist_bcast_string(const Dist *d, const char *s) {
+    long long n = d->rank == 0 && s ? (long long)strlen(s) + 1 : 0;
+    MPI_CHECK(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, d->comm));
+    if (n == 0) return NULL;
+    char *out = xmalloc((size_t)n, "broadcast text");
+    if (d->rank == 0) memcpy(out, s, (size_t)n);
+    dist_bcast(d, out, (size_t)n, 0);
+    return out;
+}
+
 void dist_bcast(const Dist *d, void *buf, size_t bytes, int root) {
     /* MPI counts are int: send large buffers in pieces of 1 GiB. */
     const size_t piece = (size_t)1 << 30;

@@ -7,7 +7,7 @@
 #ifndef MASKDIT_CKPT_H
 #define MASKDIT_CKPT_H
 
-#include <mpi.h>
+#include "../../mpi/dist.h"
 
 #include "../model/params.h"
 #include "tensor_match.h"
@@ -46,11 +46,11 @@ typedef struct {
 
 void ckpt_meta_free(CkptMeta *m);
 
-/* Collective over comm: every rank passes identical tensors (data parallel replicas) and each
+/* Collective over d: every rank passes identical tensors (data parallel replicas) and each
  * writes its share; rank 0 renames "<path>.tmp" to path when every rank has finished. Returns -1
  * with a message on any rank's failure (the partial .tmp file is removed, an existing older
  * checkpoint is never touched). */
-int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTensors *ts, const CkptMeta *meta,
+int ckpt_save(const char *path, const Dist *d, const ParamTable *t, const CkptTensors *ts, const CkptMeta *meta,
               Error *e);
 
 /* Load what `want` asks for (non-NULL buffers in want, sized for t) from an HDF5 checkpoint or an

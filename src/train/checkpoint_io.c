@@ -45,7 +45,7 @@ int trainer_save(Trainer *t, Error *e) {
     char path[TRAIN_PATH_MAX + 32];
     xsnprintf(path, sizeof path, "%s/%07lld.h5", t->ckpt_dir, t->step);
     double t0 = now_seconds();
-    int rc = ckpt_save(path, t->d->comm, tab, &ts, &meta, e);
+    int rc = ckpt_save(path, t->d, tab, &ts, &meta, e);
     ckpt_meta_free(&meta);
     trainer_tensors_free(&ts);
     if (rc < 0) return error_prefix(e, "at step %lld", t->step);   /* the message names the file */

@@ -35,13 +35,10 @@ typedef struct {
 } StartPlan;
 
 int trainer_agree(const Dist *d, int rc, const Error *e) {
-    int any = dist_any(d, rc < 0);
-    if (!any) return 0;
-    int rank0_failed = rc < 0;
-    dist_bcast(d, &rank0_failed, sizeof rank0_failed, 0);
-    if (rc < 0 && (d->rank == 0 || !rank0_failed)) {
-        if (d->world > 1 && d->rank != 0) fprintf(stderr, "[rank %d] ", d->rank);
-        fprintf(stderr, "maskdit-train: error: %s\n", e->msg);
+    Error shared = *e;
+    if (dist_agree(d, rc, &shared) == 0) return 0;
+    if (d->rank == 0) {
+        fprintf(stderr, "maskdit-train: error: %s\n", shared.msg);
         fflush(stderr);
     }
     return -1;

@@ -74,8 +74,8 @@ int trainer_save(Trainer *t, Error *e);
 CkptTensors trainer_tensors_alloc(const ParamTable *t);
 void trainer_tensors_free(CkptTensors *ts);
 
-/* Agree on a setup result: when any rank failed, the message of rank 0 (or of the failing rank
- * when rank 0 succeeded) is printed and every rank gets -1. */
+/* Agree on a setup result (dist_agree): when any rank failed, rank 0 prints the message of the
+ * lowest failing rank and every rank gets -1. */
 int trainer_agree(const Dist *d, int rc, const Error *e);
 
 #endif
