@@ -75,6 +75,8 @@ typedef struct {
     size_t scores_count;
     void *dscores;                  /* batched-GEMM attention backward: fp32 dP, turned into dS in place */
     size_t dscores_count;
+    void *conv_cols;                /* conv2d's patches (im2col), act */
+    size_t conv_cols_count;
     double *partials;               /* sum_squares: per-block partial sums, then the total */
     double *result_host;            /* pinned */
     CudaUploads uploads;

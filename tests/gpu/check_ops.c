@@ -47,7 +47,9 @@
  * twice, so dW and dbias (random to start with) must accumulate as gradient accumulation does
  * (the epilogue itself overwrites its vector). The linear cases include shapes for which cuBLASLt
  * may have no BGRADB algorithm (odd widths: 2-byte-aligned rows of dout in bf16/fp16; an odd row
- * count): those run the GEMV on the epilogue backend too, said once per shape in the log. */
+ * count): those run the GEMV on the epilogue backend too, said once per shape in the log.
+ * The VAE's image ops (conv2d, group_norm, upsample_nearest2x, transpose) take the act limits;
+ * upsampling and the plain transpose move values and must be exact. */
 #include <math.h>
 
 #include "../../src/util/rng.h"
@@ -296,6 +298,58 @@ static void case_elementwise(Ctx *x, size_t n) {
         buf_free(x, &out), buf_free(x, &din);
     }
     buf_free(x, &in), buf_free(x, &dout);
+}
+
+static Buf buf_clone(Ctx *x, const Buf *b);
+
+/* The VAE's NCHW ops: a convolution of shape sh (beta 1: onto random values), GroupNorm (+ SiLU,
+ * in place), nearest 2x upsampling and both transposes, on [N, C, H, W] = sh's input. */
+static void case_image(Ctx *x, Conv2dShape sh, float beta) {
+    char op[96];
+    const int Ho = conv2d_out_h(&sh), Wo = conv2d_out_w(&sh), HW = sh.H * sh.W;
+    const size_t n_in = (size_t)sh.N * sh.C * HW, n_out = (size_t)sh.N * sh.O * Ho * Wo;
+    snprintf(op, sizeof op, "conv2d[%dx%dx%dx%d->%d k%dx%d s%d pad %d,%d,%d,%d beta %g]", sh.N, sh.C, sh.H, sh.W, sh.O,
+             sh.kh, sh.kw, sh.stride, sh.pad_top, sh.pad_left, sh.pad_bottom, sh.pad_right, beta);
+    Buf in = buf_random(x, n_in, 1, 1.0f, 0.0f), w = buf_random(x, (size_t)sh.O * sh.C * sh.kh * sh.kw, 1, 0.05f, 0.0f);
+    Buf bias = buf_random(x, sh.O, 1, 0.5f, 0.0f);
+    Buf out = beta != 0.0f ? buf_random(x, n_out, 1, 1.0f, 0.0f) : buf_poison(x, n_out, 1);
+    x->cpu->conv2d(x->cpu, out.c, in.c, w.c, bias.c, &sh, beta);
+    x->gpu->conv2d(x->gpu, out.g, in.g, w.g, bias.g, &sh, beta);
+    check(x, op, "out", &out, -1);
+    buf_free(x, &out), buf_free(x, &w), buf_free(x, &bias);
+
+    const int groups = sh.C % 32 == 0 ? 32 : 1;
+    snprintf(op, sizeof op, "group_norm[%dx%dx%d groups %d]", sh.N, sh.C, HW, groups);
+    Buf gamma = buf_random(x, sh.C, 1, 0.5f, 1.0f), beta_ = buf_random(x, sh.C, 1, 0.5f, 0.0f);
+    Buf norm = buf_poison(x, n_in, 1), inplace = buf_clone(x, &in);
+    x->cpu->group_norm(x->cpu, norm.c, in.c, gamma.c, beta_.c, sh.N, sh.C, HW, groups, 1e-6f, 1);
+    x->gpu->group_norm(x->gpu, norm.g, in.g, gamma.g, beta_.g, sh.N, sh.C, HW, groups, 1e-6f, 1);
+    check(x, op, "out (silu)", &norm, -1);
+    x->cpu->group_norm(x->cpu, inplace.c, inplace.c, gamma.c, beta_.c, sh.N, sh.C, HW, groups, 1e-6f, 0);
+    x->gpu->group_norm(x->gpu, inplace.g, inplace.g, gamma.g, beta_.g, sh.N, sh.C, HW, groups, 1e-6f, 0);
+    check(x, op, "in place", &inplace, -1);
+    buf_free(x, &gamma), buf_free(x, &beta_), buf_free(x, &norm), buf_free(x, &inplace);
+
+    snprintf(op, sizeof op, "image[%dx%dx%dx%d]", sh.N, sh.C, sh.H, sh.W);
+    Buf up = buf_poison(x, 4 * n_in, 1), tok = buf_poison(x, n_in, 1), back = buf_random(x, n_in, 1, 1.0f, 0.0f);
+    x->cpu->upsample_nearest2x(x->cpu, up.c, in.c, sh.N, sh.C, sh.H, sh.W);
+    x->gpu->upsample_nearest2x(x->gpu, up.g, in.g, sh.N, sh.C, sh.H, sh.W);
+    check(x, op, "upsample_nearest2x", &up, 0);
+    x->cpu->transpose(x->cpu, tok.c, in.c, sh.N, sh.C, HW, 0.0f);
+    x->gpu->transpose(x->gpu, tok.g, in.g, sh.N, sh.C, HW, 0.0f);
+    check(x, op, "transpose to tokens", &tok, 0);
+    x->cpu->transpose(x->cpu, back.c, tok.c, sh.N, HW, sh.C, 1.0f);
+    x->gpu->transpose(x->gpu, back.g, tok.g, sh.N, HW, sh.C, 1.0f);
+    check(x, op, "transpose back, added", &back, -1);
+    buf_free(x, &up), buf_free(x, &tok), buf_free(x, &back), buf_free(x, &in);
+}
+
+static void image_cases(Ctx *x) {
+    case_image(x, (Conv2dShape){2, 128, 64, 64, 128, 3, 3, 1, 1, 1, 1, 1}, 0.0f);   /* a VAE block's conv */
+    case_image(x, (Conv2dShape){2, 64, 33, 40, 96, 3, 3, 1, 1, 1, 1, 1}, 1.0f);     /* odd sizes, added */
+    case_image(x, (Conv2dShape){1, 128, 64, 64, 128, 3, 3, 2, 0, 0, 1, 1}, 0.0f);   /* downsampling */
+    case_image(x, (Conv2dShape){2, 256, 16, 16, 512, 1, 1, 1, 0, 0, 0, 0}, 1.0f);   /* 1x1 shortcut */
+    case_image(x, (Conv2dShape){1, 32, 300, 300, 3, 3, 3, 1, 1, 1, 1, 1}, 0.0f);    /* patches in several tiles */
 }
 
 static void case_add_rows(Ctx *x, int N, int T, int W) {
@@ -656,6 +710,7 @@ static void run_mode(Ctx *x, const Mode *md) {
     }
     case_tokens(x, 4, 256, 128, 1152);
     case_tokens(x, 3, 16, 8, 5);
+    image_cases(x);
     case_loss(x, 8, 256, 16, 1, 1);
     case_loss(x, 8, 256, 16, 1, 0);
     case_loss(x, 5, 64, 12, 0, 0);
