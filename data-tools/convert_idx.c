@@ -145,7 +145,7 @@ static int idx_open(ConvertSource *src, const char *images, const char *labels, 
     return read_labels(src, labels, e);
 }
 
-int convert_idx_command(int argc, char **argv, MPI_Comm comm, Error *e) {
+int convert_idx_command(int argc, char **argv, const Dist *dist, Error *e) {
     ConvertOptions opt;
     convert_options_default(&opt, "pixels");
     const char *images = NULL, *labels = NULL, *resolution_text = NULL;
@@ -160,7 +160,7 @@ int convert_idx_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     opt.inputs[1] = labels;
     ConvertSource src = {0};
     r = idx_open(&src, images, labels, resolution, e);
-    if (r == 0) r = convert_write_dataset(&src, &opt, comm, e);
+    if (r == 0) r = convert_write_dataset(&src, &opt, dist, e);
     idx_close(&src);
     return r;
 }

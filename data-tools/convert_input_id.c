@@ -135,9 +135,9 @@ static int check_on_rank0(const ConvertOptions *opt, Error *e) {
     return rc;
 }
 
-int convert_check_input(const ConvertOptions *opt, MPI_Comm comm, Error *e) {
+int convert_check_input(const ConvertOptions *opt, const Dist *dist, Error *e) {
     int rank, rc = 0;
-    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    rank = dist->rank;
     if (rank == 0) rc = check_on_rank0(opt, e);
-    return convert_rank0_result(rc, comm, e);
+    return convert_rank0_result(rc, dist, e);
 }

@@ -160,7 +160,7 @@ static int lmdb_open(ConvertSource *src, const char *path, long long channels, l
     return 0;
 }
 
-int convert_lmdb_command(int argc, char **argv, MPI_Comm comm, Error *e) {
+int convert_lmdb_command(int argc, char **argv, const Dist *dist, Error *e) {
     ConvertOptions opt;
     convert_options_default(&opt, "moments");
     const char *input = NULL, *channels_text = NULL, *resolution_text = NULL;
@@ -180,7 +180,7 @@ int convert_lmdb_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     opt.inputs[0] = data_file;
     ConvertSource src = {0};
     r = lmdb_open(&src, input, channels, resolution, e);
-    if (r == 0) r = convert_write_dataset(&src, &opt, comm, e);
+    if (r == 0) r = convert_write_dataset(&src, &opt, dist, e);
     lmdb_close(&src);
     return r;
 }

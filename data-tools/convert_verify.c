@@ -105,15 +105,15 @@ static void warn_strays(const char *root, int num_shards) {
     closedir(dir);
 }
 
-int convert_verify_command(int argc, char **argv, MPI_Comm comm, Error *e) {
+int convert_verify_command(int argc, char **argv, const Dist *dist, Error *e) {
     const char *root = NULL;
     const ConvertArg args[] = {{NULL, &root, NULL}, {NULL, NULL, NULL}};
     int r = convert_parse_args(argc, argv, args, NULL, USAGE, e);
     if (r != 0) return r < 0 ? -1 : 0;
     if (!root) return error_set(e, "verify: no dataset directory given");
     int rank, world;
-    MPI_CHECK(MPI_Comm_rank(comm, &rank));
-    MPI_CHECK(MPI_Comm_size(comm, &world));
+    rank = dist->rank;
+    world = dist->world;
     DatasetInfo info;
     long long *rows;
     if (dataset_index_read(root, &info, &rows, e) < 0) return -1;
@@ -130,7 +130,7 @@ int convert_verify_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     }
     free(rows);
     int total_bad = bad;
-    MPI_CHECK(MPI_Allreduce(&bad, &total_bad, 1, MPI_INT, MPI_SUM, comm));
+    total_bad = dist_sum_int(dist, bad);
     if (total_bad == 0) {
         if (rank == 0) printf("%s: OK: %lld samples in %d shards\n", root, info.count, info.num_shards);
         return 0;

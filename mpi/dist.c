@@ -97,6 +97,11 @@ int dist_min_int(const Dist *d, int v) {
     return v;
 }
 
+double dist_min_double(const Dist *d, double v) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MIN, d->comm));
+    return v;
+}
+
 int dist_sum_int(const Dist *d, int v) {
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_SUM, d->comm));
     return v;

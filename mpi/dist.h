@@ -33,6 +33,7 @@ void dist_allreduce_sum_double(const Dist *d, double *x, int n);
 int dist_any(const Dist *d, int flag);
 /* Minimum and sum of one int over ranks. */
 int dist_min_int(const Dist *d, int v);
+double dist_min_double(const Dist *d, double v);
 int dist_sum_int(const Dist *d, int v);
 /* Agreement on an outcome: 0 on every rank when every rank's rc is >= 0; otherwise -1 on every
  * rank, with e (non-NULL everywhere) holding the message of the lowest rank that failed. */

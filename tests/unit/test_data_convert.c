@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "../../data-tools/convert.h"
+#include "../../mpi/dist.h"
 #include "../../src/data/format.h"
 #include "../../src/util/h5util.h"
 #include "../../src/util/half.h"
@@ -20,10 +21,11 @@
 #include "test.h"
 #include "test_util.h"
 
+static Dist dist;
 static char dir[256];
 
 /* Runs a subcommand given as a space-separated line; returns its status, message in e. */
-static int run(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, Error *e) {
+static int run(int (*cmd)(int, char **, const Dist *, Error *), const char *line, Error *e) {
     char buf[8192], *argv[64];
     int argc = 0;
     snprintf(buf, sizeof buf, "%s", line);
@@ -31,10 +33,10 @@ static int run(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, Er
         argv[argc++] = t;
     argv[argc] = NULL;
     e->msg[0] = 0;
-    return cmd(argc, argv, MPI_COMM_WORLD, e);
+    return cmd(argc, argv, &dist, e);
 }
 
-static void expect_failure(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, const char *want) {
+static void expect_failure(int (*cmd)(int, char **, const Dist *, Error *), const char *line, const char *want) {
     Error e;
     int rc = run(cmd, line, &e);
     CHECK(rc < 0, "'%s' succeeded", line);
@@ -69,7 +71,7 @@ static long long read_dataset(const char *root, DatasetInfo *info, float **x, in
 }
 
 /* Runs a converting subcommand and reads its dataset back; 0 if it holds `count` samples. */
-static int convert_and_read(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, long long count,
+static int convert_and_read(int (*cmd)(int, char **, const Dist *, Error *), const char *line, long long count,
                             const char *root, DatasetInfo *info, float **x, int32_t **labels) {
     Error e;
     if (run(cmd, line, &e) < 0) {
@@ -600,7 +602,7 @@ static void npz_bad_inputs(void) {
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
+    dist_init(&dist, &argc, &argv);
     h5_quiet();
     scratch_dir(dir, sizeof dir, "convert");
     RUN(lmdb_round_trip);
@@ -615,6 +617,6 @@ int main(int argc, char **argv) {
     RUN(npz_round_trip);
     RUN(npz_bad_inputs);
     remove_scratch_dir(dir);
-    MPI_Finalize();
+    dist_finalize(&dist);
     return test_summary();
 }
