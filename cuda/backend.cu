@@ -1,6 +1,6 @@
 /* The CUDA backend: device selection, the stream and library handles, tracked device memory, and
- * the Backend table. The ops live in gemm.cu, attention.cu, norm.cu, elementwise.cu, tokens.cu,
- * loss.cu and optim.cu. */
+ * the Backend table. The ops live in dense.cu, attention.cu, adaln.cu, elementwise.cu, tokens.cu,
+ * loss.cu and optimizer.cu. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>

@@ -28,7 +28,7 @@ void cublas_check_at(cublasStatus_t s, const char *what, const char *file, int l
 /* After every kernel launch: a bad launch configuration is reported where it happened. */
 #define LAUNCH_CHECK(kernel_name) cuda_check_at(cudaGetLastError(), "launch of " kernel_name, __FILE__, __LINE__)
 
-struct GemmCache;   /* gemm.cu: cuBLASLt plans by shape */
+struct GemmCache;   /* dense.cu: cuBLASLt plans by shape */
 
 typedef struct {
     void *ptr;
@@ -86,8 +86,8 @@ static inline CudaState *cuda_state(Backend *b) { return (CudaState *)b->impl; }
 
 /* cuda_<name> for every op of backend_ops.h. backend.cu: memory (tracked in CudaState; alloc ends
  * the job when memory runs out), sync, device description, destroy; upload.cu: to_device (returns
- * once src may be reused; the copy runs in stream order); the other ops in the file of their group (gemm.cu, elementwise.cu, norm.cu, attention.cu,
- * tokens.cu, loss.cu, optim.cu). */
+ * once src may be reused; the copy runs in stream order); the other ops in the file of their group (dense.cu, elementwise.cu, adaln.cu, attention.cu,
+ * tokens.cu, loss.cu, optimizer.cu). */
 #define CUDA_OP_DECL(ret, name, params) ret cuda_##name params;
 BACKEND_OPS(CUDA_OP_DECL)
 #undef CUDA_OP_DECL
@@ -121,7 +121,7 @@ static inline unsigned grid_for(size_t work, unsigned per_block, unsigned cap) {
 }
 
 /* ---- helpers of the ops, by file ---- */
-/* gemm.cu */
+/* dense.cu */
 void cuda_gemm_init(Backend *b);
 void cuda_gemm_destroy(Backend *b);
 /* Column-major D = alpha op(A) op(B) + beta C (C = D, in place) of cuBLAS conventions: m x n
