@@ -19,7 +19,8 @@
 #      MASKDIT_GELU_EPILOGUE=1 and =0, the linear backwards on each bias-gradient path,
 #      MASKDIT_BGRAD_EPILOGUE=1 and =0), then MaskDiT-XL/2 in bf16 (default paths), 256 px (batch 32
 #      and 128) and 512 px (batch 32), next to the same model in PyTorch AMP
-#      (tests/gpu/torch_maskdit.py) on the same GPU.
+#      (tests/gpu/torch_maskdit.py) on the same GPU; the VAE decode and encode at 256 and 512 px in
+#      bf16 (bench_vae) next to diffusers' AutoencoderKL in PyTorch bf16 (tests/bench/vae_torch.py).
 # Each part runs under its own time limit and a failure does not stop the later parts. Everything
 # goes to $OUT/results.txt; the table at the end is also written to $OUT/summary.txt.
 #
@@ -242,6 +243,23 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
         else
             TABLE+=("$(printf '%-18s %-10s %s' "$label" pytorch "$(why_not "$L")")")
         fi
+    fi
+done
+
+# the VAE (KL-f8, bf16): decode and encode at 256 and 512 px, next to diffusers' AutoencoderKL in
+# PyTorch bf16 autocast (tests/bench/vae_torch.py) on the same GPU
+for size in 256 512; do
+    if [ -n "$BIN" ]; then
+        part "vae-ours-$size" 60 "${RUN[@]}" "$BIN/bench/bench_vae" --device cuda --precision bf16 --size "$size" \
+            --batch 8 --repeat 5
+        CHECKS+=("VAE $size px, ours: $(grep -m1 'decode ' "$LOGDIR/vae-ours-$size.log" | sed 's/.*on cuda[^:]*: //' ||
+            echo "no result (exit ${RC[vae-ours-$size]:-skipped})")")
+    fi
+    if [ "$TORCH" != none ] && python3 -c 'import diffusers' 2>/dev/null; then
+        part "vae-torch-$size" 90 python3 tests/bench/vae_torch.py --device cuda --bf16 --size "$size" --batch 8 \
+            --repeat 5
+        CHECKS+=("VAE $size px, pytorch: $(grep -m1 '^pytorch' "$LOGDIR/vae-torch-$size.log" | sed 's/.*: decode/decode/' ||
+            echo "no result")")
     fi
 done
 
