@@ -167,16 +167,23 @@ expect_error changed_input_refused "--out $TMP/resumed was written from an input
 [ "$(sums "$TMP/resumed")" = "$before" ] && [ ! -e "$TMP/resumed/shard-00002.h5" ] && pass changed_input_nothing_written ||
     fail changed_input_nothing_written "$(ls -A "$TMP/resumed")"
 
-# ---- sizes are checked before the model is loaded: more images than memory holds, 2^31-1 steps ----
-# tiny_pixel keeps 64 B per image and rank 0 another 64 B for the grid: ask for more than MemAvailable holds.
-n=$(awk '/^MemAvailable:/ { printf "%d", $2 * 1024 / 128 + 1000 }' /proc/meminfo)
-if [ -n "$n" ] && [ "$n" -lt 2147483648 ]; then
-    expect_error too_many_images_for_memory "images of 64 B are kept in memory until the outputs are written" \
-        $BIN/maskdit-generate --config tests/data/tiny_pixel.yaml --ckpt_path tests/data/tiny_pixel.pt --num_steps 2 \
-        --device cpu --seeds "0-$((n - 1))" --results_dir "$TMP/too-many"
-else
-    echo "SKIP too_many_images_for_memory (MemAvailable holds more than 2^31 images of this model)"
-fi
+# ---- sizes are checked before anything is allocated: 2^31-1 steps (memory: bin/tests/test_generate) ----
 expect_error num_steps_bounded "--num_steps must be from 2 to 1000000 (got 2147483647)" \
     $BIN/maskdit-generate --config tests/data/tiny_pixel.yaml --ckpt_path tests/data/tiny_pixel.pt \
     --num_steps 2147483647 --device cpu --seeds 0-3 --results_dir "$TMP/steps"
+
+# ---- a damaged .gz is named as damaged, a cut one as truncated ----
+gzip -c "$TMP/img.idx" >"$TMP/img.idx.gz"
+$PY -c "
+import sys
+b = bytearray(open(sys.argv[1], 'rb').read()); b[len(b) // 2] ^= 1
+open(sys.argv[2], 'wb').write(b)
+open(sys.argv[3], 'wb').write(open(sys.argv[1], 'rb').read()[:len(b) // 2])
+" "$TMP/img.idx.gz" "$TMP/flip.idx.gz" "$TMP/cut.idx.gz"
+expect_error idx_gzip_damaged "$TMP/flip.idx.gz: " \
+    $BIN/maskdit-convert idx --images "$TMP/flip.idx.gz" --labels "$TMP/lab.idx" --out "$TMP/gz1" --no-progress
+out=$($BIN/maskdit-convert idx --images "$TMP/flip.idx.gz" --labels "$TMP/lab.idx" --out "$TMP/gz1" --no-progress 2>&1)
+[[ $out == *"(damaged gzip data"* && $out != *": truncated:"* ]] && pass idx_gzip_damaged_not_truncated ||
+    fail idx_gzip_damaged_not_truncated "$out"
+expect_error idx_gzip_cut "$TMP/cut.idx.gz: truncated: image " \
+    $BIN/maskdit-convert idx --images "$TMP/cut.idx.gz" --labels "$TMP/lab.idx" --out "$TMP/gz2" --no-progress
