@@ -187,3 +187,10 @@ out=$($BIN/maskdit-convert idx --images "$TMP/flip.idx.gz" --labels "$TMP/lab.id
     fail idx_gzip_damaged_not_truncated "$out"
 expect_error idx_gzip_cut "$TMP/cut.idx.gz: truncated: image " \
     $BIN/maskdit-convert idx --images "$TMP/cut.idx.gz" --labels "$TMP/lab.idx" --out "$TMP/gz2" --no-progress
+
+# ---- a run whose end lies before its start says so (it once said "Training from step 6 to step 2") ----
+out=$(train --ckpt_path "$(ckpt r1 6)" --use_ckpt_path False --use_strict_load False --set train.batchsize=256 \
+    --set train.epochs=1 --results_dir "$TMP/ends-early" 2>&1); rc=$?
+[[ $rc -eq 0 && $out == *"The run ends at step 2 (train.epochs x steps per epoch), before step 6 where it starts"* &&
+    $out == *"Nothing to do: step 6 is past the end of this run"* && $out != *"Training from step 6 to step 2"* ]] &&
+    pass end_before_start_said || fail end_before_start_said "exit $rc: $(tail -n 4 <<<"$out")"
