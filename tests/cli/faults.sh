@@ -194,3 +194,8 @@ out=$(train --ckpt_path "$(ckpt r1 6)" --use_ckpt_path False --use_strict_load F
 [[ $rc -eq 0 && $out == *"The run ends at step 2 (train.epochs x steps per epoch), before step 6 where it starts"* &&
     $out == *"Nothing to do: step 6 is past the end of this run"* && $out != *"Training from step 6 to step 2"* ]] &&
     pass end_before_start_said || fail end_before_start_said "exit $rc: $(tail -n 4 <<<"$out")"
+
+# ---- maskdit-ckpt info on a training checkpoint takes the heads from the stored configuration ----
+out=$($BIN/maskdit-ckpt info "$(ckpt r1 6)" 2>&1)
+[[ $out == *"heads=2"* && $out == *"num_heads 2 from the stored run configuration"* && $out != *"num_heads unknown"* ]] &&
+    pass info_heads_from_stored_config || fail info_heads_from_stored_config "$(grep -i heads <<<"$out")"
