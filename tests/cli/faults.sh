@@ -199,3 +199,8 @@ out=$(train --ckpt_path "$(ckpt r1 6)" --use_ckpt_path False --use_strict_load F
 out=$($BIN/maskdit-ckpt info "$(ckpt r1 6)" 2>&1)
 [[ $out == *"heads=2"* && $out == *"num_heads 2 from the stored run configuration"* && $out != *"num_heads unknown"* ]] &&
     pass info_heads_from_stored_config || fail info_heads_from_stored_config "$(grep -i heads <<<"$out")"
+
+# ---- names from the command line or a config never lead outside the results directory ----
+expect_error tag_cannot_leave_results_dir "log.tag (--tag) '/../../escaped' is part of the experiment directory's name and may not hold '/'" \
+    train --tag /../../escaped --results_dir "$TMP/r-tag"
+[ ! -e "$TMP/escaped" ] && [ ! -e "$TMP/r-tag" ] && pass tag_wrote_nothing || fail tag_wrote_nothing "$(ls "$TMP")"
