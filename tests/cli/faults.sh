@@ -4,10 +4,11 @@
 # -convert, a holder killed with kill -9), an intact checkpoint that cannot be read now is not
 # skipped as damaged, a damaged one is set aside and never overwritten, a restart from an older
 # --ckpt_path never overwrites newer checkpoints, no output replaces an input, damaged inputs
-# (.npz bit flip, .gz, truncated LMDB in data_convert.sh) are named, a resumed conversion refuses a
-# changed input, a conversion killed with kill -9 resumes to the same files, and sizes and values
-# are checked before they are used. Each case checks the exit status, the message, and that the
-# files that existed before are byte-identical.
+# (.npz bit flip, .gz; a truncated LMDB in data_convert.sh) are named, a resumed conversion refuses
+# a changed input, a conversion and a sampling run killed with kill -9 resume to the same files, a
+# full disk (tmpfs) keeps the checkpoints, and sizes and values are checked before they are used.
+# Each case checks the exit status, the message, and that the files that existed before are
+# byte-identical.
 . tests/cli/lib.sh
 export OMP_NUM_THREADS=1
 PY=/usr/bin/python3
@@ -236,3 +237,20 @@ wait $victim 2>/dev/null
 out=$(gen "$TMP/gen-killed" 2>&1); rc=$?
 if [ $rc -eq 0 ] && diff -r -x .maskdit.lock "$TMP/gen-whole" "$TMP/gen-killed" >/dev/null; then pass sampling_killed_then_resumed
 else fail sampling_killed_then_resumed "exit $rc: $(tail -n 2 <<<"$out") $(diff -r -x .maskdit.lock "$TMP/gen-whole" "$TMP/gen-killed" | head -n 2)"; fi
+
+# ---- a full disk (a tmpfs with room for the run but not one more checkpoint) ----
+mkdir -p "$TMP/full"
+if mount -t tmpfs -o size=$(($(du -sb "$TMP/r1" | cut -f1) + 40000)) tmpfs "$TMP/full" 2>/dev/null; then
+    cp -r "$TMP/r1/." "$TMP/full/"
+    before=$(sums "$TMP/full")
+    out=$(train --results_dir "$TMP/full" --set train.max_num_steps=9 2>&1); rc=$?
+    left=$(ls -A "$TMP/full/$EXP/checkpoints")
+    if [ $rc -eq 1 ] && [[ $out == *"error: at step 9: checkpoint not saved: $(ckpt full 9).tmp: the tensors need "*"free"* ]] &&
+        [ "$left" = "$(printf '0000003.h5\n0000006.h5')" ] &&
+        [ "$(cd "$TMP/full" && find . -name '*.h5' | sort | xargs md5sum)" = "$(grep '\.h5$' <<<"$before")" ]; then
+        pass disk_full_keeps_checkpoints
+    else fail disk_full_keeps_checkpoints "exit $rc, checkpoints: $left: $(tail -n 2 <<<"$out")"; fi
+    umount "$TMP/full"
+else
+    echo "SKIP disk_full_keeps_checkpoints (cannot mount a tmpfs: needs root)"
+fi
