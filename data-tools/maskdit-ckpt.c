@@ -15,6 +15,7 @@
 #include "../src/config/config.h"
 #include "../src/ckpt/infer_config.h"
 #include "../src/ckpt/pt_import.h"
+#include "../src/config/config.h"
 #include "../src/model/config_json.h"
 #include "../src/util/fileio.h"
 #include "../src/util/h5util.h"

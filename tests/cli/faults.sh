@@ -4,10 +4,11 @@
 # -convert, a holder killed with kill -9), an intact checkpoint that cannot be read now is not
 # skipped as damaged, a damaged one is set aside and never overwritten, a restart from an older
 # --ckpt_path never overwrites newer checkpoints, no output replaces an input, damaged inputs
-# (.npz bit flip, .gz, truncated LMDB in data_convert.sh) are named, a resumed conversion refuses a
-# changed input, a conversion killed with kill -9 resumes to the same files, and sizes and values
-# are checked before they are used. Each case checks the exit status, the message, and that the
-# files that existed before are byte-identical.
+# (.npz bit flip, .gz; a truncated LMDB in data_convert.sh) are named, a resumed conversion refuses
+# a changed input, a conversion and a sampling run killed with kill -9 resume to the same files, a
+# full disk (tmpfs) keeps the checkpoints, and sizes and values are checked before they are used.
+# Each case checks the exit status, the message, and that the files that existed before are
+# byte-identical.
 . tests/cli/lib.sh
 export OMP_NUM_THREADS=1
 PY=/usr/bin/python3
@@ -211,13 +212,45 @@ expect_error tag_cannot_leave_results_dir "log.tag (--tag) '/../../escaped' is p
 # ---- kill -9 during a conversion: the rerun completes it, equal to an uninterrupted conversion ----
 $PY -c "import numpy as np, sys; np.save(sys.argv[1], np.random.default_rng(3).uniform(-1, 1, (6000, 1, 32, 32)).astype(np.float32))" \
     "$TMP/big.npy"
-npy_convert() { $BIN/maskdit-convert npy --data "$TMP/big.npy" --kind pixels --shard-size 200 --out "$1" --no-progress; }
+NPY=(npy --data "$TMP/big.npy" --kind pixels --shard-size 200 --no-progress)
+npy_convert() { $BIN/maskdit-convert "${NPY[@]}" --out "$1"; }
 npy_convert "$TMP/whole" >/dev/null 2>&1 || fail uninterrupted_conversion
-npy_convert "$TMP/killed" >/dev/null 2>&1 &
+$BIN/maskdit-convert "${NPY[@]}" --out "$TMP/killed" >/dev/null 2>&1 &   # not through a function: $! is the program
 victim=$!
 for _ in $(seq 400); do [ -e "$TMP/killed/shard-00003.h5" ] && break; sleep 0.01; done
 kill -9 $victim 2>/dev/null
 wait $victim 2>/dev/null
+[ -e "$TMP/killed/index.h5" ] && echo "    note: the conversion had finished before kill -9"
 if npy_convert "$TMP/killed" >/dev/null 2>&1 && $BIN/maskdit-convert verify "$TMP/killed" >/dev/null 2>&1 &&
     [ "$(cd "$TMP/whole" && md5sum *.h5)" = "$(cd "$TMP/killed" && md5sum *.h5)" ]; then pass conversion_killed_then_resumed
 else fail conversion_killed_then_resumed "$(ls -A "$TMP/killed")"; fi
+
+# ---- kill -9 during sampling: the rerun keeps the finished batches and writes the same files ----
+GEN=(--config tests/data/tiny_pixel.yaml --ckpt_path tests/data/tiny_pixel.pt --num_steps 4 --device cpu --seeds 0-1999 --npz)
+gen() { $BIN/maskdit-generate "${GEN[@]}" --results_dir "$1"; }
+gen "$TMP/gen-whole" >/dev/null 2>&1 || fail uninterrupted_sampling
+$BIN/maskdit-generate "${GEN[@]}" --results_dir "$TMP/gen-killed" >/dev/null 2>&1 &
+victim=$!
+for _ in $(seq 400); do [ -n "$(ls "$TMP/gen-killed/.parts" 2>/dev/null | grep -m1 '\.part$')" ] && break; sleep 0.01; done
+kill -9 $victim 2>/dev/null
+wait $victim 2>/dev/null
+out=$(gen "$TMP/gen-killed" 2>&1); rc=$?
+if [ $rc -eq 0 ] && diff -r -x .maskdit.lock "$TMP/gen-whole" "$TMP/gen-killed" >/dev/null; then pass sampling_killed_then_resumed
+else fail sampling_killed_then_resumed "exit $rc: $(tail -n 2 <<<"$out") $(diff -r -x .maskdit.lock "$TMP/gen-whole" "$TMP/gen-killed" | head -n 2)"; fi
+
+# ---- a full disk (a tmpfs with room for the run but not one more checkpoint) ----
+mkdir -p "$TMP/full"
+if mount -t tmpfs -o size=$(($(du -sb "$TMP/r1" | cut -f1) + 40000)) tmpfs "$TMP/full" 2>/dev/null; then
+    cp -r "$TMP/r1/." "$TMP/full/"
+    before=$(sums "$TMP/full")
+    out=$(train --results_dir "$TMP/full" --set train.max_num_steps=9 2>&1); rc=$?
+    left=$(ls -A "$TMP/full/$EXP/checkpoints")
+    if [ $rc -eq 1 ] && [[ $out == *"error: at step 9: checkpoint not saved: $(ckpt full 9).tmp: the tensors need "*"free"* ]] &&
+        [ "$left" = "$(printf '0000003.h5\n0000006.h5')" ] &&
+        [ "$(cd "$TMP/full" && find . -name '*.h5' | sort | xargs md5sum)" = "$(grep '\.h5$' <<<"$before")" ]; then
+        pass disk_full_keeps_checkpoints
+    else fail disk_full_keeps_checkpoints "exit $rc, checkpoints: $left: $(tail -n 2 <<<"$out")"; fi
+    umount "$TMP/full"
+else
+    echo "SKIP disk_full_keeps_checkpoints (cannot mount a tmpfs: needs root)"
+fi
