@@ -53,6 +53,7 @@ static void conv2d_typed(Backend *b, T *out, const T *in, const T *W, const T *b
 
 void cuda_conv2d(Backend *b, void *out, const void *in, const void *W, const void *bias, const Conv2dShape *s,
                  float beta) {
+    if (cuda_conv2d_cudnn(b, out, in, W, bias, s, beta)) return;   /* conv_cudnn.cu, where it applies */
     DISPATCH_ACT(b->act_dtype, T, conv2d_typed<T>(b, (T *)out, (const T *)in, (const T *)W, (const T *)bias, s, beta));
 }
 
