@@ -119,9 +119,9 @@ elif [ -f .gpukit/kit.tar.xz ]; then
     for l in libstdc++.so.6 libgcc_s.so.1 libgomp.so.1 libgfortran.so.5 libquadmath.so.0 libatomic.so.1; do
         ldconfig -p | grep -q "^[[:space:]]*$l " && [ -e "$KIT/lib/$l" ] && mv "$KIT/lib/$l" "$KIT/lib-unused/"
     done
-    # CUDA's libraries (cudart, cuBLAS(Lt), NCCL): the toolkit's, or those of the Python packages
+    # CUDA's libraries (cudart, cuBLAS(Lt), NCCL, cuDNN): the toolkit's, or those of the Python packages
     CUDA_DIRS=
-    for l in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libnccl.so.2; do
+    for l in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libnccl.so.2 libcudnn.so.9; do
         ldconfig -p | grep -q "^[[:space:]]*$l " && continue
         f=$(find /usr/local/cuda/lib64/ /usr/local/cuda/targets/ /usr/local/ /opt/ /usr/lib/ -name "$l" -print -quit \
             2>/dev/null)
