@@ -30,8 +30,8 @@ static void conv2d_typed(Backend *b, T *out, const T *in, const T *W, const T *b
         T *o = out + (size_t)n * s->O * plane;
         float gemm_beta = beta;
         if (bias) {
-            bias_fill_kernel<T><<<blocks_for((size_t)s->O * plane), IMAGE_THREADS, 0, st->stream>>>(o, bias, s->O, plane,
-                                                                                                    beta);
+            const unsigned grid = blocks_for((size_t)s->O * plane);
+            bias_fill_kernel<T><<<grid, IMAGE_THREADS, 0, st->stream>>>(o, bias, s->O, plane, beta);
             LAUNCH_CHECK("bias_fill_kernel");
             gemm_beta = 1.0f;
         }

@@ -15,6 +15,10 @@
 #define TRANSPOSE_TILE 32   /* transpose_kernel: 32 x 32 tiles, blocks of (32, TRANSPOSE_ROWS) */
 #define TRANSPOSE_ROWS 8
 
+/* Grid-stride loops: this thread's first index and the stride. */
+__device__ __forceinline__ size_t grid_thread() { return (size_t)blockIdx.x * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ size_t grid_threads() { return (size_t)gridDim.x * blockDim.x; }
+
 /* A convolution's input and kernel geometry, as im2col needs it. */
 struct ConvGeom {
     int C, H, W, kh, kw, stride, pad_top, pad_left, Wo;
@@ -24,12 +28,13 @@ struct ConvGeom {
  * for k = (c*kh + i)*kw + j and the output rows y0 <= y < y0 + rows of one image. Grid-stride. */
 template <typename T> __global__ void im2col_kernel(T *col, const T *in, ConvGeom g, int y0, int rows) {
     const size_t cols = (size_t)rows * g.Wo, total = (size_t)g.C * g.kh * g.kw * cols;
-    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
+    for (size_t idx = grid_thread(); idx < total; idx += grid_threads()) {
         const size_t k = idx / cols, p = idx % cols;
         const int c = (int)(k / (g.kh * g.kw)), i = (int)(k / g.kw % g.kh), j = (int)(k % g.kw);
         const int y = y0 + (int)(p / g.Wo), x = (int)(p % g.Wo);
         const int iy = y * g.stride + i - g.pad_top, ix = x * g.stride + j - g.pad_left;
-        col[idx] = iy >= 0 && iy < g.H && ix >= 0 && ix < g.W ? in[((size_t)c * g.H + iy) * g.W + ix] : from_f32<T>(0.0f);
+        const bool inside = iy >= 0 && iy < g.H && ix >= 0 && ix < g.W;
+        col[idx] = inside ? in[((size_t)c * g.H + iy) * g.W + ix] : from_f32<T>(0.0f);
     }
 }
 
@@ -37,7 +42,7 @@ template <typename T> __global__ void im2col_kernel(T *col, const T *in, ConvGeo
  * convolution, before the GEMM adds into it. Grid-stride. */
 template <typename T> __global__ void bias_fill_kernel(T *out, const T *bias, int O, size_t plane, float beta) {
     const size_t total = (size_t)O * plane;
-    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
+    for (size_t idx = grid_thread(); idx < total; idx += grid_threads()) {
         const float b = to_f32(bias[idx / plane]);
         out[idx] = from_f32<T>(beta != 0.0f ? to_f32(out[idx]) + b : b);
     }
@@ -85,7 +90,7 @@ __global__ void group_norm_kernel(T *out, const T *in, const T *gamma, const T *
 /* out[p, y, x] = in[p, y/2, x/2] for planes p of H x W input values. Grid-stride over the output. */
 template <typename T> __global__ void upsample2x_kernel(T *out, const T *in, size_t planes, int H, int W) {
     const size_t W2 = 2 * (size_t)W, total = planes * 4 * (size_t)H * W;
-    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (size_t)gridDim.x * blockDim.x) {
+    for (size_t idx = grid_thread(); idx < total; idx += grid_threads()) {
         const size_t x = idx % W2, y = idx / W2 % (2 * (size_t)H), p = idx / (W2 * 2 * H);
         out[idx] = in[(p * H + y / 2) * W + x / 2];
     }

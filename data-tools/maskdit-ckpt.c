@@ -93,6 +93,20 @@ static void print_section(const char *path, const char *section, int list_tensor
     ckpt_list_free(list, n);
 }
 
+/* The heads of the run configuration a maskdit-train checkpoint stores (0 when there is none). */
+static int stored_heads(const CkptMeta *meta, const char *path, int *decoder_heads) {
+    RunConfig rc;
+    ModelConfig mc;
+    Error e;
+    run_config_defaults(&rc);
+    *decoder_heads = 0;
+    if (!meta->config_text || run_config_apply_text(&rc, meta->config_text, path, 1, &e) < 0 ||
+        run_config_model(&rc, &mc, &e) < 0)
+        return 0;
+    *decoder_heads = mc.decoder_num_heads;
+    return mc.num_heads;
+}
+
 /* The model configuration read off the shapes of a section of a checkpoint (ends the program when
  * the section cannot be listed). */
 static int infer_from_file(const char *path, const char *section, ModelConfig *c, Error *e) {
@@ -107,7 +121,7 @@ static int infer_from_file(const char *path, const char *section, ModelConfig *c
     return rc;
 }
 
-static void print_inferred(const char *path, const char *section, const PtFile *pf, int config_stored) {
+static void print_inferred(const char *path, const char *section, const PtFile *pf, const CkptMeta *meta) {
     Error e;
     ModelConfig c;
     if (infer_from_file(path, section, &c, &e) < 0) {
@@ -116,8 +130,14 @@ static void print_inferred(const char *path, const char *section, const PtFile *
         char desc[256], note[256];
         HeadFlags none = {0, 0};
         resolve_heads(&c, pf, &none, note, sizeof note);
-        if (!c.num_heads && config_stored)
+        int decoder_heads, heads = stored_heads(meta, path, &decoder_heads);
+        if (heads) {   /* what the run was configured with beats a family default */
+            c.num_heads = heads;
+            if (c.use_decoder) c.decoder_num_heads = decoder_heads;
+            snprintf(note, sizeof note, "num_heads %d from the stored run configuration", heads);
+        } else if (!c.num_heads && meta->model_config_json) {
             snprintf(note, sizeof note, "num_heads is not recorded in the shapes; the stored model_config has it");
+        }
         model_config_describe(&c, desc, sizeof desc);
         printf("model config (from the shapes): %s mlp_ratio=%g\n  %s\n", desc, c.mlp_ratio, note);
     }
@@ -176,7 +196,7 @@ static int cmd_info(int argc, char **argv) {
     } else if (sections & CKPT_OPT) {
         printf("opt    exp_avg and exp_avg_sq of the trainable tensors\n");
     }
-    print_inferred(path, weights, pf, meta.model_config_json != NULL);
+    print_inferred(path, weights, pf, &meta);
     if (meta.model_config_json) printf("model_config (stored): %s\n", meta.model_config_json);
     if (meta.config_text) printf("config: %zu bytes of YAML stored\n", strlen(meta.config_text));
     if (meta.software) printf("software: %s\n", meta.software);

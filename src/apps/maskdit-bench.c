@@ -133,29 +133,7 @@ static void prepare_step(const Bench *b, int step, float *x, int32_t *classes, D
 
 /* The backend's own GEMM speed on the step's dominant shape (the encoder MLP), same threads. */
 static double gemm_gflops(Backend *be, const ModelConfig *c, int rows) {
-    int K = c->hidden_size, N = model_mlp_hidden(c->hidden_size, c->mlp_ratio), reps = 5;
-    size_t act = dtype_size(be->act_dtype);
-    void *in = be->alloc(be, (size_t)rows * K * act, "GEMM baseline input");
-    void *w = be->alloc(be, (size_t)N * K * act, "GEMM baseline weight");
-    void *out = be->alloc(be, (size_t)rows * N * act, "GEMM baseline output");
-    float *host = xmalloc((size_t)MAX(rows, N) * K * sizeof *host, "GEMM baseline data");
-    rng_fill_normal(host, (size_t)MAX(rows, N) * K, 2, RNG_TEST, 0, 0);
-    float *f32 = be->alloc(be, (size_t)MAX(rows, N) * K * sizeof(float), "GEMM baseline staging");
-    be->to_device(be, f32, host, (size_t)MAX(rows, N) * K * sizeof(float));
-    be->cast(be, in, be->act_dtype, f32, DTYPE_F32, (size_t)rows * K);
-    be->cast(be, w, be->act_dtype, f32, DTYPE_F32, (size_t)N * K);
-    be->linear(be, out, in, w, NULL, rows, K, N, 0);
-    be->sync(be);
-    double t0 = now_seconds();
-    for (int i = 0; i < reps; i++) be->linear(be, out, in, w, NULL, rows, K, N, 0);
-    be->sync(be);
-    double dt = (now_seconds() - t0) / reps;
-    be->free(be, in);
-    be->free(be, w);
-    be->free(be, out);
-    be->free(be, f32);
-    free(host);
-    return 2.0 * rows * K * N / dt / 1e9;
+    return backend_linear_gflops(be, rows, c->hidden_size, model_mlp_hidden(c->hidden_size, c->mlp_ratio));
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -80,6 +80,10 @@ void backend_linear_gelu_composed(Backend *b, void *act, void *pre, const void *
 void backend_gelu_linear_backward_composed(Backend *b, void *dpre, float *dW, float *dbias, const void *dout,
                                            const void *act, const void *pre, const void *W, int M, int K, int N);
 
+/* The backend's linear layer rate on out[M,N] = in[M,K] . W[N,K]^T in GFLOP/s (the mean of 5
+ * calls after a warm-up): the baseline that benchmarks report their share of. */
+double backend_linear_gflops(Backend *be, int M, int K, int N);
+
 /* The CPU backend (always available). threads <= 0: OpenMP default. */
 Backend *backend_cpu_create(int threads);
 

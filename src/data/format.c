@@ -1,5 +1,6 @@
 #include "format.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -223,8 +224,9 @@ int dataset_index_read(const char *root, DatasetInfo *info, long long **shard_ro
     char path[4096];
     dataset_index_path(root, path, sizeof path);
     struct stat st;
-    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
-        return error_set(e, "%s: dataset directory not found", root);
+    if (stat(root, &st) != 0) return error_set(e, "%s: dataset directory not found: %s", root, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return error_set(e, "%s: is a file, expected a dataset directory (made by maskdit-convert)", root);
     if (stat(path, &st) != 0)
         return error_set(e, "%s: missing (not a dataset directory, or its conversion has not finished)", path);
     hid_t f = h5_open_read(path, e);
@@ -384,6 +386,7 @@ int dataset_shard_open(const char *root, const DatasetInfo *info, int shard, lon
     struct stat st;
     if (stat(path, &st) != 0) return error_set(e, "%s: shard file is missing (the index lists %d shards)", path, info->num_shards);
     hid_t f = h5_open_read(path, e);
+    if (f == H5_UNREADABLE) return -1;   /* the message says why: permissions, a lock, an I/O error */
     if (f < 0)
         return error_set(e, "%s: cannot open as HDF5: truncated or damaged shard (%lld bytes)", path,
                          (long long)st.st_size);

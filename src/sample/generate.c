@@ -130,24 +130,22 @@ static void prepare_results_dir(const Dist *d, const GenerateSetup *s) {
     dist_barrier(d);
 }
 
-/* Every image of a rank's share stays in its memory until the outputs are written (and rank 0 of a
- * run that writes images holds every image for the grid): checked before the model is loaded,
- * with the number of images a run can hold, instead of failing to allocate after hours of loading. */
-static void check_sample_memory(const Dist *d, const GenerateSetup *s, long long begin, long long end) {
+int generate_check_memory(const GenerateSetup *s, int rank, int world, long long begin, long long end, double avail,
+                          Error *e) {
     double local = (double)MAX(end - begin, 1LL) * (double)s->out_bytes;
-    double need = local + (d->rank == 0 ? (double)s->work.count * (double)s->img_bytes : 0.0);
-    double avail = (double)host_available_bytes();
-    if (need <= avail) return;
+    double need = local + (rank == 0 ? (double)s->work.count * (double)s->img_bytes : 0.0);
+    if (need <= avail) return 0;
     /* images per run that would fit: each rank holds count/world of them, rank 0 the images all again */
-    double per_image = (double)s->out_bytes / d->world + (double)s->img_bytes;
+    double per_image = (double)s->out_bytes / world + (double)s->img_bytes;
     char n[32], a[32], each[32];
     format_bytes(need, n, sizeof n);
     format_bytes(avail, a, sizeof a);
     format_bytes((double)s->out_bytes, each, sizeof each);
-    die("--seeds/--class_idx: %lld images of %s are kept in memory until the outputs are written: %s on %s, but only "
-        "%s is available: about %.0f images fit in one run on %d rank%s; split the seeds over several runs (one "
-        "--results_dir each) or use more ranks", s->work.count, each, n, d->world > 1 ? "this rank" : "this machine",
-        a, floor(avail / per_image), d->world, d->world == 1 ? "" : "s");
+    return error_set(e, "--seeds/--class_idx: %lld images of %s are kept in memory until the outputs are written: %s "
+                        "on %s, but only %s is available: about %.0f images fit in one run on %d rank%s; split the "
+                        "seeds over several runs (one --results_dir each) or use more ranks",
+                     s->work.count, each, n, world > 1 ? "this rank" : "this machine", a, floor(avail / per_image),
+                     world, world == 1 ? "" : "s");
 }
 
 /* The weights every rank samples with: rank 0 reads the checkpoint, then broadcasts. */
@@ -224,7 +222,8 @@ int generate_run(const Dist *d, const GenerateArgs *a) {
     sample_rank_share(s.work.count, a->max_batch_size, d->rank, d->world, &begin, &end);
     if (end == begin) warn("no batch left for this rank (%lld batches of %d on %d ranks)",
                            (s.work.count + a->max_batch_size - 1) / a->max_batch_size, a->max_batch_size, d->world);
-    check_sample_memory(d, &s, begin, end);
+    Error e;
+    if (generate_check_memory(&s, d->rank, d->world, begin, end, (double)host_available_bytes(), &e)) die("%s", e.msg);
     /* Batches of --max_batch_size (the last of the list may be smaller); a share smaller than
      * one batch plans the model for just that. */
     int B = (int)MIN((long long)a->max_batch_size, MAX(1LL, end - begin));

@@ -45,6 +45,13 @@ void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t
 int generate_batches(const Dist *d, const GenerateSetup *s, Model *m, int B, const PartStore *ps, long long begin,
                      long long end, void *out);
 
+/* Every image of a rank's share stays in its memory until the outputs are written (and rank 0 of
+ * a run that writes images holds every image once more for the grid): checked against avail bytes before the
+ * model is loaded, naming how many images fit, instead of failing to allocate after the loading.
+ * Returns -1 with the message when they do not fit. */
+int generate_check_memory(const GenerateSetup *s, int rank, int world, long long begin, long long end, double avail,
+                          Error *e);
+
 /* Rank 0, before sampling: none of the final files may be one of the run's inputs (the checkpoint
  * saved as DIR/latents.h5, say); dies naming it. */
 void generate_check_outputs(const GenerateSetup *s);

@@ -23,6 +23,17 @@ void experiment_name(const RunConfig *c, long long global_batch, char *out, size
               c->log.tag);
 }
 
+int experiment_name_check(const RunConfig *c, Error *e) {
+    const struct {
+        const char *key, *value;
+    } parts[] = {{"data.dataset", c->data.dataset}, {"log.tag (--tag)", c->log.tag}};
+    for (size_t i = 0; i < ARRAY_LEN(parts); i++)
+        if (strchr(parts[i].value, '/'))
+            return error_set(e, "%s '%s' is part of the experiment directory's name and may not hold '/' (it would "
+                                "place the directory elsewhere than in --results_dir)", parts[i].key, parts[i].value);
+    return 0;
+}
+
 void experiment_checkpoint_dir(const char *dir, char *buf, size_t len) { xsnprintf(buf, len, "%s/checkpoints", dir); }
 
 int experiment_prepare(const char *dir, Error *e) {

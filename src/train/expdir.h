@@ -13,6 +13,10 @@
 
 void experiment_name(const RunConfig *c, long long global_batch, char *out, size_t len);
 
+/* The parts of the name taken from the config as written (data.dataset, log.tag) must keep the
+ * directory inside --results_dir: no '/' in them (a tag "/../../x" would lead out of it). */
+int experiment_name_check(const RunConfig *c, Error *e);
+
 /* <dir>/checkpoints, where the run's NNNNNNN.h5 files go. */
 void experiment_checkpoint_dir(const char *dir, char *buf, size_t len);
 

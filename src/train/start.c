@@ -148,6 +148,7 @@ static int plan_start(Trainer *t, StartPlan *plan, Error *e) {
         path_dirname(dir, plan->exp_dir, sizeof plan->exp_dir);
     } else {
         char name[1024];
+        if (experiment_name_check(&t->cfg, e) < 0) return -1;
         experiment_name(&t->cfg, t->global_batch, name, sizeof name);
         xsnprintf(plan->exp_dir, sizeof plan->exp_dir, "%s/%s", o->results_dir, name);
     }

@@ -132,13 +132,20 @@ static int setup(Trainer *t) {
                      t->model->table.total, t->be->name, dtype_name(t->be->act_dtype), d->world, d->world > 1 ? "s" : "");
         train_log_say(p, "Dataset contains %lld images (%s), %lld steps per epoch", t->info.count, t->cfg.data.root,
                      steps_per_epoch);
-        train_log_say(p, "Training from step %lld to step %lld", t->step, t->end_step);
+        if (t->end_step >= t->step) {
+            train_log_say(p, "Training from step %lld to step %lld", t->step, t->end_step);
+        } else {   /* e.g. a fine-tuning run from a late checkpoint on a small dataset */
+            int by_epochs = t->end_step == tr->epochs * steps_per_epoch;
+            train_log_say(p, "The run ends at step %lld (%s), before step %lld where it starts", t->end_step,
+                          by_epochs ? "train.epochs x steps per epoch" : "where its schedule started + train.max_num_steps",
+                          t->step);
+        }
         train_log_say(p, "Software: %s", t->run_info);
         train_log_event(p, "start",
-                       "\"step\": %lld, \"end_step\": %lld, \"world_size\": %d, \"global_batch\": %lld, \"device\": \"%s\", "
-                       "\"precision\": \"%s\", \"software\": %s",
-                       t->step, t->end_step, d->world, t->global_batch, t->be->name, dtype_name(t->be->act_dtype),
-                       t->run_info);
+                        "\"step\": %lld, \"end_step\": %lld, \"world_size\": %d, \"global_batch\": %lld, \"device\": \"%s\", "
+                        "\"precision\": \"%s\", \"software\": %s",
+                        t->step, t->end_step, d->world, t->global_batch, t->be->name, dtype_name(t->be->act_dtype),
+                        t->run_info);
     }
     return 0;
 }
@@ -185,7 +192,8 @@ static int loop(Trainer *t) {
     const Dist *d = t->d;
     TrainLog *p = &t->log;
     if (t->step >= t->end_step) {   /* e.g. a finished run requeued once more */
-        if (d->rank == 0) train_log_say(p, "Nothing to do: step %lld is the end of this run", t->step);
+        if (d->rank == 0 && t->step == t->end_step) train_log_say(p, "Nothing to do: step %lld is the end of this run", t->step);
+        else if (d->rank == 0) train_log_say(p, "Nothing to do: step %lld is past the end of this run", t->step);
         return 0;
     }
     t->t_start = now_seconds();

@@ -43,12 +43,14 @@ template <typename T> void check_conv(int C, int H, int W, int O, int k, int str
                         for (int j = 0; j < k; j++) {
                             int iy = y * stride + i - pt, ix = x * stride + j - pl;
                             if (iy >= 0 && iy < H && ix >= 0 && ix < W)
-                                acc += w.v[((size_t)o * C + c) * k * k + i * k + j] * in.v[((size_t)c * H + iy) * W + ix];
+                                acc += w.v[((size_t)o * C + c) * k * k + i * k + j] *
+                                       in.v[((size_t)c * H + iy) * W + ix];
                         }
                 ref[((size_t)o * Ho + y) * Wo + x] = acc;
             }
     std::vector<T> out = base.h;
-    simt::launch(blocks_for(out.size()), THREADS, [&] { bias_fill_kernel<T>(out.data(), bias.h.data(), O, (size_t)Ho * Wo, beta); });
+    simt::launch(blocks_for(out.size()), THREADS,
+                 [&] { bias_fill_kernel<T>(out.data(), bias.h.data(), O, (size_t)Ho * Wo, beta); });
     std::vector<double> got(out.size());
     for (size_t q = 0; q < out.size(); q++) got[q] = to_f32(out[q]);
     const ConvGeom g = {C, H, W, k, k, stride, pt, pl, Wo};
@@ -66,8 +68,9 @@ template <typename T> void check_conv(int C, int H, int W, int O, int k, int str
     double num = 0, den = 0;
     for (size_t q = 0; q < ref.size(); q++) num += (got[q] - ref[q]) * (got[q] - ref[q]), den += ref[q] * ref[q];
     double err = sqrt(num / den);
-    CHECK(err <= (sizeof(T) == 4 ? 1e-6 : act_limit<T>()), "%s conv %dx%d k%d s%d pad %d,%d,%d,%d tile %d beta %g: error %.3g",
-          type_name<T>(), H, W, k, stride, pt, pl, pb, pr, tile_rows, beta, err);
+    CHECK(err <= (sizeof(T) == 4 ? 1e-6 : act_limit<T>()),
+          "%s conv %dx%d k%d s%d pad %d,%d,%d,%d tile %d beta %g: error %.3g", type_name<T>(), H, W, k, stride, pt,
+          pl, pb, pr, tile_rows, beta, err);
 }
 
 /* ---- GroupNorm ---- */
@@ -110,7 +113,8 @@ template <typename T> void check_upsample(int planes, int H, int W) {
     for (int p = 0; p < planes; p++)
         for (int y = 0; y < 2 * H; y++)
             for (int xx = 0; xx < 2 * W; xx++)
-                wrong += to_f32(out[((size_t)p * 2 * H + y) * 2 * W + xx]) != (float)x.v[((size_t)p * H + y / 2) * W + xx / 2];
+                wrong += to_f32(out[((size_t)p * 2 * H + y) * 2 * W + xx]) !=
+                         (float)x.v[((size_t)p * H + y / 2) * W + xx / 2];
     CHECK(wrong == 0, "%s upsample: %zu values wrong", type_name<T>(), wrong);
 }
 

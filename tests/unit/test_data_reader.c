@@ -3,6 +3,8 @@
  * stream for W = 1, 2, 4), cursor resume, prefetch, x-flip, resampling, and every bad shard. */
 #include <hdf5.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -402,7 +404,33 @@ static void missing_files(void) {
     expect_open_error(&s, "index.h5: missing", "missing index");
     Spec none = SMALL;
     none.name = "does-not-exist";
-    expect_open_error(&none, "dataset directory not found", "missing directory");
+    expect_open_error(&none, "dataset directory not found: No such file or directory", "missing directory");
+    /* a file given as the dataset directory is named as a file */
+    Spec file = SMALL;
+    file.name = "a-file";
+    char fpath[400];
+    path_of(&file, fpath, sizeof fpath);
+    FILE *f = fopen(fpath, "w");
+    if (f) fclose(f);
+    expect_open_error(&file, "a-file: is a file, expected a dataset directory", "a file as the directory");
+}
+
+/* A shard that cannot be read now (another process holds a lock on it) is not called damaged. */
+static void unreadable_shard_is_not_damaged(void) {
+    Spec s = damaged("locked");
+    char path[400];
+    shard_file(&s, 1, path, sizeof path);
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0, "cannot lock %s", path);
+    expect_open_error(&s, "shard-00001.h5: another process holds a lock on it", "locked shard");
+    close(fd);
+    char root[300];
+    path_of(&s, root, sizeof root);
+    ReaderOptions o = {.root = root};
+    Error e = {{0}};
+    Reader *r = reader_open(&o, NULL, &e);
+    CHECK(r != NULL, "once the lock is gone it opens: %s", e.msg);
+    reader_close(r);
 }
 
 static void truncated_and_corrupted_shards(void) {
@@ -624,6 +652,7 @@ int main(void) {
     RUN(flips_and_fresh_latents);
     RUN(resampled_mode);
     RUN(missing_files);
+    RUN(unreadable_shard_is_not_damaged);
     RUN(truncated_and_corrupted_shards);
     RUN(missing_dataset_and_mismatched_shapes);
     RUN(label_out_of_range);
