@@ -9,6 +9,8 @@
  * adds onto it, as on the GEMM path. cuDNN's convolution descriptor pads both sides of an axis
  * alike, so a shape with unequal padding (the VAE encoder's downsampling: bottom and right only)
  * takes the GEMM path. */
+#include <limits.h>
+
 #include "image_kernels.cuh"
 #include "internal.cuh"
 
@@ -93,26 +95,35 @@ int cuda_conv2d_cudnn(Backend *b, void *out, const void *in, const void *W, cons
                       float beta) {
     CudaState *st = cuda_state(b);
     if (!st->conv_cudnn || s->pad_top != s->pad_bottom || s->pad_left != s->pad_right) return 0;
-    const size_t plane = (size_t)conv2d_out_h(s) * conv2d_out_w(s);
+    const size_t plane = (size_t)conv2d_out_h(s) * conv2d_out_w(s), es = dtype_size(b->act_dtype);
     if (s->N == 0 || s->O == 0 || plane == 0) return 1;
-    ConvPlan *p = conv_plan(b, s);
+    const size_t in_sample = (size_t)s->C * s->H * s->W, out_sample = (size_t)s->O * plane;
+    /* cuDNN's 4-d descriptors count elements in int: larger batches go in parts */
+    const size_t per_call = (size_t)INT_MAX / (in_sample > out_sample ? in_sample : out_sample);
+    if (per_call == 0) return 0;   /* one sample is too large: the GEMM path */
     if (bias) {
-        const unsigned grid = grid_for((size_t)s->O * plane, IMAGE_THREADS, 65535);
+        const unsigned grid = grid_for(out_sample, IMAGE_THREADS, 65535);
         DISPATCH_ACT(b->act_dtype, T, {
             for (int n = 0; n < s->N; n++) {
-                bias_fill_kernel<T><<<grid, IMAGE_THREADS, 0, st->stream>>>((T *)out + (size_t)n * s->O * plane,
+                bias_fill_kernel<T><<<grid, IMAGE_THREADS, 0, st->stream>>>((T *)out + (size_t)n * out_sample,
                                                                             (const T *)bias, s->O, plane, beta);
                 LAUNCH_CHECK("bias_fill_kernel");
             }
         });
         beta = 1.0f;   /* the convolution adds onto the bias */
     }
-    if (p->workspace_bytes)
-        cuda_workspace_grow(b, &st->cudnn_workspace, &st->cudnn_workspace_bytes, p->workspace_bytes, 1,
-                            "cuDNN convolution workspace");
     const float one = 1.0f;   /* alpha and beta are floats for float, half and bfloat16 data */
-    CUDNN_CHECK(cudnnConvolutionForward(st->conv_cache->handle, &one, p->x, in, p->w, W, p->conv, p->algo,
-                                        st->cudnn_workspace, p->workspace_bytes, &beta, p->y, out));
+    for (int n0 = 0; n0 < s->N; n0 += (int)per_call) {
+        Conv2dShape part = *s;
+        part.N = s->N - n0 < (int)per_call ? s->N - n0 : (int)per_call;
+        ConvPlan *p = conv_plan(b, &part);
+        if (p->workspace_bytes)
+            cuda_workspace_grow(b, &st->cudnn_workspace, &st->cudnn_workspace_bytes, p->workspace_bytes, 1,
+                                "cuDNN convolution workspace");
+        CUDNN_CHECK(cudnnConvolutionForward(st->conv_cache->handle, &one, p->x, (const char *)in + n0 * in_sample * es,
+                                            p->w, W, p->conv, p->algo, st->cudnn_workspace, p->workspace_bytes, &beta,
+                                            p->y, (char *)out + n0 * out_sample * es));
+    }
     return 1;
 }
 

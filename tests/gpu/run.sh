@@ -7,7 +7,7 @@
 #      the Open MPI runtime), and CUDA's own libraries are found on the machine;
 #   2. check_ops: every CUDA op against the CPU backend, fresh random inputs, fp32/TF32/bf16/fp16
 #      and the cuBLASLt fallback (the MLP ops with the GELU in the cuBLASLt epilogue and separate,
-#      the bias gradients in the cuBLASLt epilogue and as GEMVs);
+#      the bias gradients in the cuBLASLt epilogue and as GEMVs, conv2d through cuDNN and im2col);
 #   3. check_step: a full training step of a small model against the CPU backend (fp32/bf16/fp16);
 #   4. golden parity in fp32 on the GPU (maskdit-golden --device cuda) for the shared tiny file
 #      and the variants in tests/golden/;
@@ -19,7 +19,8 @@
 #      MASKDIT_GELU_EPILOGUE=1 and =0, the linear backwards on each bias-gradient path,
 #      MASKDIT_BGRAD_EPILOGUE=1 and =0), then MaskDiT-XL/2 in bf16 (default paths), 256 px (batch 32
 #      and 128) and 512 px (batch 32), next to the same model in PyTorch AMP
-#      (tests/gpu/torch_maskdit.py) on the same GPU.
+#      (tests/gpu/torch_maskdit.py) on the same GPU; the VAE's decode and encode (bench_vae, the real
+#      KL-f8 with synthetic weights, bf16, 256 px, batch 8) with MASKDIT_CONV=cudnn and =gemm.
 # Each part runs under its own time limit and a failure does not stop the later parts. Everything
 # goes to $OUT/results.txt; the table at the end is also written to $OUT/summary.txt.
 #
@@ -208,6 +209,21 @@ if [ -n "$BIN" ]; then
             if ($0 ~ /bgrad epilogue/) e += v; else g += v }
         END { if (e + g > 0) printf "%.2f ms with the epilogue, %.2f ms with GEMVs", e, g; else printf "no result" }' \
         "$LOGDIR/ops-timing.log" 2>/dev/null)")
+fi
+# the KL-f8 VAE at its real size (synthetic weights), bf16, 256 px, batch 8, on each conv path: cuDNN
+# (the default where the build has it) and im2col + GEMMs
+if [ -n "$BIN" ] && [ -x "$BIN/bench/bench_vae" ]; then
+    for conv in cudnn gemm; do
+        part "vae-$conv" 90 "${RUN[@]}" MASKDIT_CONV=$conv "$BIN/bench/bench_vae" --device cuda --precision bf16 \
+            --size 256 --batch 8 --repeat 3
+        L=$LOGDIR/vae-$conv.log
+        if grep -qE '(decode|encode) 256x256' "$L" 2>/dev/null; then
+            while IFS= read -r line; do CHECKS+=("VAE, MASKDIT_CONV=$conv: $line"); done < <(
+                grep -oE '(decode|encode) 256x256 batch.*' "$L" | cut -c1-150)
+        else
+            CHECKS+=("VAE, MASKDIT_CONV=$conv: $(why_not "$L")")
+        fi
+    done
 fi
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
