@@ -3,8 +3,7 @@
 # that lacks them (the lent H100/H200 image has CUDA and PyTorch with NVIDIA's library wheels, but
 # no MPI, HDF5, OpenBLAS or libyaml): .gpukit/kit.tar.xz, about 35 MB (xz: the CUDA fat binaries
 # compress to 60% of gzip's size, and a call to the GPU machine carries at most 64 MiB), holding
-#   bin/       every program and bench/bench_vae, built here with CUDA (sm_80, sm_90 + PTX; nvcc of
-#              the same CUDA 13)
+#   bin/       every program, built here with CUDA (sm_80, sm_90 + PTX; nvcc of the same CUDA 13)
 #   lib/       every shared library they or the Open MPI components load, except glibc's own, the
 #              GPU driver and the CUDA libraries (cudart, cuBLAS, cuBLASLt, NCCL, cuDNN: the GPU
 #              machine has them; run.sh finds them. cuDNN loads its engine libraries at run time,
@@ -29,8 +28,7 @@ PMIX_SRC=/usr/lib/$MA/pmix2
 make CUDA=1 -j"$(nproc)" >/dev/null
 rm -rf "$STAGE" && mkdir -p "$STAGE"/{bin,lib,golden} "$STAGE/ompi/lib/$MA/openmpi/lib" "$STAGE/ompi/bin" \
     "$STAGE/ompi/share" "$STAGE/pmix/lib" "$STAGE/pmix/share"
-cp -a bin/maskdit-* bin/gpu "$STAGE/bin/"
-mkdir -p "$STAGE/bin/bench" && cp -a bin/bench/bench_vae "$STAGE/bin/bench/"
+cp -a bin/maskdit-* bin/gpu bin/bench "$STAGE/bin/"
 cp -a "$OMPI_SRC/lib/openmpi3" "$STAGE/ompi/lib/$MA/openmpi/lib/"
 cp -a /usr/share/openmpi "$STAGE/ompi/share/"
 cp -L /usr/bin/orted "$STAGE/ompi/bin/"

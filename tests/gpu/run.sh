@@ -19,8 +19,9 @@
 #      MASKDIT_GELU_EPILOGUE=1 and =0, the linear backwards on each bias-gradient path,
 #      MASKDIT_BGRAD_EPILOGUE=1 and =0), then MaskDiT-XL/2 in bf16 (default paths), 256 px (batch 32
 #      and 128) and 512 px (batch 32), next to the same model in PyTorch AMP
-#      (tests/gpu/torch_maskdit.py) on the same GPU; the VAE's decode and encode (bench_vae, the real
-#      KL-f8 with synthetic weights, bf16, 256 px, batch 8) with MASKDIT_CONV=cudnn and =gemm.
+#      (tests/gpu/torch_maskdit.py) on the same GPU; the VAE decode and encode at 256 and 512 px in
+#      bf16 (bench_vae) next to diffusers' AutoencoderKL in PyTorch bf16 (tests/bench/vae_torch.py),
+#      at 256 px also with MASKDIT_CONV=gemm (im2col + GEMMs instead of cuDNN).
 # Each part runs under its own time limit and a failure does not stop the later parts. Everything
 # goes to $OUT/results.txt; the table at the end is also written to $OUT/summary.txt.
 #
@@ -210,21 +211,6 @@ if [ -n "$BIN" ]; then
         END { if (e + g > 0) printf "%.2f ms with the epilogue, %.2f ms with GEMVs", e, g; else printf "no result" }' \
         "$LOGDIR/ops-timing.log" 2>/dev/null)")
 fi
-# the KL-f8 VAE at its real size (synthetic weights), bf16, 256 px, batch 8, on each conv path: cuDNN
-# (the default where the build has it) and im2col + GEMMs
-if [ -n "$BIN" ] && [ -x "$BIN/bench/bench_vae" ]; then
-    for conv in cudnn gemm; do
-        part "vae-$conv" 90 "${RUN[@]}" MASKDIT_CONV=$conv "$BIN/bench/bench_vae" --device cuda --precision bf16 \
-            --size 256 --batch 8 --repeat 3
-        L=$LOGDIR/vae-$conv.log
-        if grep -qE '(decode|encode) 256x256' "$L" 2>/dev/null; then
-            while IFS= read -r line; do CHECKS+=("VAE, MASKDIT_CONV=$conv: $line"); done < <(
-                grep -oE '(decode|encode) 256x256 batch.*' "$L" | cut -c1-150)
-        else
-            CHECKS+=("VAE, MASKDIT_CONV=$conv: $(why_not "$L")")
-        fi
-    done
-fi
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
     set -- $cfg
@@ -258,6 +244,31 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
         else
             TABLE+=("$(printf '%-18s %-10s %s' "$label" pytorch "$(why_not "$L")")")
         fi
+    fi
+done
+
+# the VAE (KL-f8, bf16): decode and encode at 256 and 512 px, next to diffusers' AutoencoderKL in
+# PyTorch bf16 autocast (tests/bench/vae_torch.py) on the same GPU
+for size in 256 512; do
+    if [ -n "$BIN" ]; then
+        part "vae-ours-$size" 60 "${RUN[@]}" "$BIN/bench/bench_vae" --device cuda --precision bf16 --size "$size" \
+            --batch 8 --repeat 5
+        CHECKS+=("VAE $size px, ours: $(grep -m1 'decode ' "$LOGDIR/vae-ours-$size.log" | sed 's/.*on cuda[^:]*: //' ||
+            echo "no result (exit ${RC[vae-ours-$size]:-skipped})")")
+        # the default conv path is cuDNN where the build has it: at 256 px also im2col + GEMMs
+        if [ "$size" = 256 ]; then
+            CHECKS+=("  conv path: $(grep -hom1 'convolutions [^,]*' "$LOGDIR/vae-ours-$size.log" || echo unknown)")
+            part "vae-gemm-$size" 60 "${RUN[@]}" MASKDIT_CONV=gemm "$BIN/bench/bench_vae" --device cuda --precision bf16 \
+                --size "$size" --batch 8 --repeat 5
+            CHECKS+=("VAE $size px, ours, MASKDIT_CONV=gemm: $(grep -m1 'decode ' "$LOGDIR/vae-gemm-$size.log" |
+                sed 's/.*on cuda[^:]*: //' || echo "no result (exit ${RC[vae-gemm-$size]:-skipped})")")
+        fi
+    fi
+    if [ "$TORCH" != none ] && python3 -c 'import diffusers' 2>/dev/null; then
+        part "vae-torch-$size" 90 python3 tests/bench/vae_torch.py --device cuda --bf16 --size "$size" --batch 8 \
+            --repeat 5
+        CHECKS+=("VAE $size px, pytorch: $(grep -m1 '^pytorch' "$LOGDIR/vae-torch-$size.log" | sed 's/.*: decode/decode/' ||
+            echo "no result")")
     fi
 done
 
