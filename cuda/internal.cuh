@@ -79,6 +79,8 @@ typedef struct {
     size_t conv_cols_count;
     int conv_cudnn;                 /* conv2d through cuDNN where it applies (MASKDIT_CONV; cuDNN builds) */
     struct ConvCache *conv_cache;   /* conv_cudnn.cu: the cuDNN handle and plans by shape */
+    float *gn_partials;             /* group_norm: (mean, M2) of every piece of every group */
+    size_t gn_partials_count;
     void *cudnn_workspace;          /* cuDNN's convolution workspace (bytes) */
     size_t cudnn_workspace_bytes;
     double *partials;               /* sum_squares: per-block partial sums, then the total */
