@@ -76,14 +76,14 @@ static ConvPlan *conv_plan(Backend *b, const Conv2dShape *s) {
     int returned = 0, k = 0;
     CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cc->handle, p->x, p->w, p->conv, p->y,
                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
-    while (k < returned && (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].determinism != CUDNN_DETERMINISTIC ||
-                            (fma_only && perf[k].mathType != CUDNN_FMA_MATH)))
+    while (k < returned && (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].determinism != CUDNN_DETERMINISTIC))
         k++;
     if (k == returned)
         FATAL("cuDNN offers no deterministic algorithm for conv2d of [%d,%d,%d,%d] by [%d,%d,%d,%d], stride %d, "
               "padding %d,%d (MASKDIT_CONV=gemm runs without cuDNN)",
               s->N, s->C, s->H, s->W, s->O, s->C, s->kh, s->kw, s->stride, s->pad_top, s->pad_left);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, perf[k].mathType));   /* the algorithm's own */
+    /* the math type the algorithm was ranked with; fp32 without TF32 stays on FMA kernels */
+    if (!fma_only) CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, perf[k].mathType));
     p->algo = perf[k].algo;
     CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cc->handle, p->x, p->w, p->conv, p->y, p->algo,
                                                         &p->workspace_bytes));
