@@ -106,6 +106,7 @@ void cuda_destroy(Backend *b) {
     CudaState *st = cuda_state(b);
     CUDA_CHECK(cudaStreamSynchronize(st->stream));
     cuda_gemm_destroy(b);
+    cuda_conv_destroy(b);
     cuda_uploads_destroy(b);
     CUBLAS_CHECK(cublasDestroy(st->blas));
     CUBLAS_CHECK(cublasLtDestroy(st->lt));
@@ -163,8 +164,9 @@ extern "C" int backend_cuda_gpu_count(void) {
 }
 
 extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, size_t err_len) {
-    int flash = 0, gelu_epilogue = 0, bgrad_epilogue = 0;
+    int flash = 0, gelu_epilogue = 0, bgrad_epilogue = 0, conv_cudnn = 0;
     if (cuda_attention_flash_setting(&flash, err, err_len) < 0) return NULL;
+    if (cuda_conv_cudnn_setting(&conv_cudnn, err, err_len) < 0) return NULL;
     if (cuda_gelu_epilogue_setting(act_dtype, &gelu_epilogue, err, err_len) < 0) return NULL;
     if (cuda_bgrad_epilogue_setting(&bgrad_epilogue, err, err_len) < 0) return NULL;
     int count = 0;
@@ -206,6 +208,7 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     const char *no_lt = getenv("MASKDIT_CUDA_NO_LT");
     st->use_lt = !(no_lt && *no_lt && strcmp(no_lt, "0"));
     st->flash = flash;
+    st->conv_cudnn = conv_cudnn;
     st->gelu_epilogue = gelu_epilogue && st->use_lt;   /* the epilogues are cuBLASLt's */
     st->bgrad_epilogue = bgrad_epilogue && st->use_lt;
     CUDA_CHECK(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
@@ -227,12 +230,13 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
 
     char mem[32];
     info("CUDA backend: GPU %d of %d, %s (compute capability %d.%d, %d SMs, %s), activations %s%s%s, attention %s, "
-         "MLP GELU %s, bias gradients %s",
+         "MLP GELU %s, bias gradients %s, convolutions %s",
          device, count, prop.name, prop.major, prop.minor, prop.multiProcessorCount,
          format_bytes((double)prop.totalGlobalMem, mem, sizeof mem), dtype_name(act_dtype),
          st->tf32 ? ", TF32 GEMMs" : "", st->use_lt ? "" : ", cuBLASLt off (MASKDIT_CUDA_NO_LT)",
          flash && act_dtype != DTYPE_F32 ? "fused (flash)" : "batched GEMMs",
          st->gelu_epilogue ? "in the GEMM epilogues" : "separate kernels",
-         st->bgrad_epilogue ? "in the GEMM epilogue" : "as GEMVs");
+         st->bgrad_epilogue ? "in the GEMM epilogue" : "as GEMVs",
+         conv_cudnn ? "cuDNN (im2col GEMMs where padding is unequal)" : "im2col GEMMs");
     return b;
 }

@@ -1,9 +1,9 @@
-/* The VAE's NCHW ops on the GPU. conv2d: im2col of a tile of output rows into the backend's
+/* The VAE's NCHW ops on the GPU. conv2d, where cuDNN does not run it (conv_cudnn.cu): im2col of a tile of output rows into the backend's
  * workspace, then one cuBLAS GEMM per tile (out[O, cols] = W[O, K] . col[K, cols], written into
  * the tile's columns of out through the leading dimension), the bias filled in first; a 1x1
  * convolution of stride 1 without padding is the GEMM alone. The tile keeps the workspace near
- * CONV_TILE_ELEMS whatever the image size. GroupNorm (+ SiLU), upsampling and the transpose are
- * kernels of image_kernels.cuh. */
+ * CONV_TILE_ELEMS whatever the image size. GroupNorm (+ SiLU: statistics of pieces of each group,
+ * then the map), upsampling and the transpose are kernels of image_kernels.cuh. */
 #include "image_kernels.cuh"
 #include "internal.cuh"
 
@@ -53,16 +53,34 @@ static void conv2d_typed(Backend *b, T *out, const T *in, const T *W, const T *b
 
 void cuda_conv2d(Backend *b, void *out, const void *in, const void *W, const void *bias, const Conv2dShape *s,
                  float beta) {
+    if (cuda_conv2d_cudnn(b, out, in, W, bias, s, beta)) return;   /* conv_cudnn.cu, where it applies */
     DISPATCH_ACT(b->act_dtype, T, conv2d_typed<T>(b, (T *)out, (const T *)in, (const T *)W, (const T *)bias, s, beta));
 }
 
+/* GroupNorm pieces: about GN_PIECE values each, at most GN_MAX_PIECES per group (the combination
+ * of a group's partials is serial). */
+#define GN_PIECE 8192
+#define GN_MAX_PIECES 256
+
 void cuda_group_norm(Backend *b, void *out, const void *in, const void *gamma, const void *beta, int N, int C, int HW,
                      int groups, float eps, int silu) {
-    cudaStream_t stream = cuda_state(b)->stream;
-    DISPATCH_ACT(b->act_dtype, T,
-                 group_norm_kernel<T><<<N * groups, IMAGE_THREADS, 0, stream>>>(
-                     (T *)out, (const T *)in, (const T *)gamma, (const T *)beta, C, HW, groups, eps, silu));
-    LAUNCH_CHECK("group_norm_kernel");
+    if (N == 0 || C == 0 || HW == 0) return;
+    CudaState *st = cuda_state(b);
+    const size_t span = (size_t)(C / groups) * HW, rows = (size_t)N * groups;
+    size_t piece_len;
+    const size_t pieces = gn_pieces(span, GN_PIECE, GN_MAX_PIECES, &piece_len);
+    cuda_workspace_grow(b, (void **)&st->gn_partials, &st->gn_partials_count, rows * pieces * 2, sizeof(float),
+                        "GroupNorm partial statistics");
+    const dim3 grid((unsigned)rows, (unsigned)pieces);   /* pieces <= GN_MAX_PIECES, within grid.y's limit */
+    DISPATCH_ACT(b->act_dtype, T, {
+        group_norm_stats_kernel<T><<<grid, IMAGE_THREADS, 0, st->stream>>>(st->gn_partials, (const T *)in, span,
+                                                                            piece_len);
+        LAUNCH_CHECK("group_norm_stats_kernel");
+        group_norm_apply_kernel<T><<<grid, IMAGE_THREADS, 0, st->stream>>>((T *)out, (const T *)in, st->gn_partials,
+                                                                            (const T *)gamma, (const T *)beta, C, HW,
+                                                                            groups, span, piece_len, eps, silu);
+        LAUNCH_CHECK("group_norm_apply_kernel");
+    });
 }
 
 void cuda_upsample_nearest2x(Backend *b, void *out, const void *in, int N, int C, int H, int W) {

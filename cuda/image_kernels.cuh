@@ -5,6 +5,7 @@
 #ifndef MASKDIT_CUDA_IMAGE_KERNELS_CUH
 #define MASKDIT_CUDA_IMAGE_KERNELS_CUH
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,26 +62,73 @@ __device__ __forceinline__ float block_sum(float v, float *red) {
     return total;
 }
 
-/* GroupNorm of one (sample, group) per block: the mean, then the centred variance (two passes,
- * so large groups lose no precision), then the affine map and the optional SiLU. A group's
- * channels are contiguous in NCHW. out may be in: each value is read and written by one thread. */
+/* GroupNorm. A group of a sample is one contiguous span of `span` = C/groups * HW values in NCHW.
+ * The span is cut into pieces of piece_len values (the last may be shorter: gn_pieces), one block
+ * each, grid (N * groups, pieces): a large image is normalised by many blocks, not by one per group.
+ * group_norm_stats_kernel writes each piece's mean and sum of squared deviations from it (two
+ * passes over the piece, the second from cache); group_norm_apply_kernel combines a group's
+ * partials in piece order (Chan's formula, in double) and normalises its piece. Fixed shapes and
+ * orders, no atomics: bitwise repeatable. out may be in: each value is read and written by one
+ * thread, after every piece's statistics were taken. */
+
+/* The number of pieces of a span cut into pieces of about `target` values, at most max_pieces;
+ * *piece_len: their length (every piece but the last full, none empty). */
+inline size_t gn_pieces(size_t span, size_t target, size_t max_pieces, size_t *piece_len) {
+    size_t pieces = (span + target - 1) / target;
+    if (pieces > max_pieces) pieces = max_pieces;
+    if (pieces < 1) pieces = 1;
+    *piece_len = (span + pieces - 1) / pieces;
+    return (span + *piece_len - 1) / *piece_len;
+}
+
+/* partials[(group * pieces + piece) * 2 + 0/1] = the piece's mean, sum of squared deviations */
 template <typename T>
-__global__ void group_norm_kernel(T *out, const T *in, const T *gamma, const T *beta, int C, int HW, int groups,
-                                  float eps, int silu) {
+__global__ void group_norm_stats_kernel(float *partials, const T *in, size_t span, size_t piece_len) {
     __shared__ float red[32];
-    const int per = C / groups, g = blockIdx.x % groups;
-    const size_t count = (size_t)per * HW, base = (size_t)blockIdx.x * count;
+    const size_t group = blockIdx.x, piece = blockIdx.y, lo = piece * piece_len;
+    const size_t hi = lo + piece_len < span ? lo + piece_len : span;
+    const T *x = in + group * span;
     float s = 0.0f;
-    for (size_t q = threadIdx.x; q < count; q += blockDim.x) s += to_f32(in[base + q]);
-    const float mean = block_sum(s, red) / (float)count;
+    for (size_t q = lo + threadIdx.x; q < hi; q += blockDim.x) s += to_f32(x[q]);
+    const float mean = block_sum(s, red) / (float)(hi - lo);
     float sq = 0.0f;
-    for (size_t q = threadIdx.x; q < count; q += blockDim.x) {
-        const float d = to_f32(in[base + q]) - mean;
+    for (size_t q = lo + threadIdx.x; q < hi; q += blockDim.x) {
+        const float d = to_f32(x[q]) - mean;
         sq += d * d;
     }
-    const float rstd = 1.0f / sqrtf(block_sum(sq, red) / (float)count + eps);
-    for (size_t q = threadIdx.x; q < count; q += blockDim.x) {
-        const int c = g * per + (int)(q / HW);
+    const float m2 = block_sum(sq, red);
+    if (threadIdx.x == 0) {
+        partials[(group * gridDim.y + piece) * 2] = mean;
+        partials[(group * gridDim.y + piece) * 2 + 1] = m2;
+    }
+}
+
+/* The affine map and the optional SiLU over one piece, from the group's combined statistics. */
+template <typename T>
+__global__ void group_norm_apply_kernel(T *out, const T *in, const float *partials, const T *gamma, const T *beta,
+                                        int C, int HW, int groups, size_t span, size_t piece_len, float eps,
+                                        int silu) {
+    __shared__ float stat[2];
+    const size_t group = blockIdx.x, piece = blockIdx.y, pieces = gridDim.y;
+    if (threadIdx.x == 0) {
+        const float *p = partials + group * pieces * 2;
+        double n = 0.0, mean = 0.0, m2 = 0.0;
+        for (size_t k = 0; k < pieces; k++) {
+            const size_t lo = k * piece_len, hi = lo + piece_len < span ? lo + piece_len : span;
+            const double nk = (double)(hi - lo), d = (double)p[2 * k] - mean, nt = n + nk;
+            mean += d * nk / nt;
+            m2 += (double)p[2 * k + 1] + d * d * n * nk / nt;
+            n = nt;
+        }
+        stat[0] = (float)mean;
+        stat[1] = (float)(1.0 / sqrt(m2 / n + (double)eps));
+    }
+    __syncthreads();
+    const float mean = stat[0], rstd = stat[1];
+    const int per = C / groups, c0 = (int)(group % groups) * per;
+    const size_t lo = piece * piece_len, hi = lo + piece_len < span ? lo + piece_len : span, base = group * span;
+    for (size_t q = lo + threadIdx.x; q < hi; q += blockDim.x) {
+        const int c = c0 + (int)(q / HW);
         float y = (to_f32(in[base + q]) - mean) * rstd * to_f32(gamma[c]) + to_f32(beta[c]);
         if (silu) y = SiluOp()(y, 0.0f);
         out[base + q] = from_f32<T>(y);

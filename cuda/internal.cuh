@@ -77,6 +77,12 @@ typedef struct {
     size_t dscores_count;
     void *conv_cols;                /* conv2d's patches (im2col), act */
     size_t conv_cols_count;
+    int conv_cudnn;                 /* conv2d through cuDNN where it applies (MASKDIT_CONV; cuDNN builds) */
+    struct ConvCache *conv_cache;   /* conv_cudnn.cu: the cuDNN handle and plans by shape */
+    float *gn_partials;             /* group_norm: (mean, M2) of every piece of every group */
+    size_t gn_partials_count;
+    void *cudnn_workspace;          /* cuDNN's convolution workspace (bytes) */
+    size_t cudnn_workspace_bytes;
     double *partials;               /* sum_squares: per-block partial sums, then the total */
     double *result_host;            /* pinned */
     CudaUploads uploads;
@@ -148,6 +154,16 @@ int cuda_bgrad_epilogue_setting(int *epilogue, char *err, size_t err_len);
 /* *flash from MASKDIT_ATTENTION (flash|gemm, unset: the default); -1 with a message in err when
  * the value is neither. */
 int cuda_attention_flash_setting(int *flash, char *err, size_t err_len);
+
+/* conv_cudnn.cu */
+/* *cudnn from MASKDIT_CONV (cudnn|gemm; unset: cudnn in builds with cuDNN, else gemm); -1 with a
+ * message in err for any other value, and for cudnn in a build without cuDNN. */
+int cuda_conv_cudnn_setting(int *cudnn, char *err, size_t err_len);
+/* conv2d through cuDNN; returns 0, having done nothing, where the backend does not use cuDNN or
+ * the shape pads unequally (then image.cu's GEMM path runs). */
+int cuda_conv2d_cudnn(Backend *b, void *out, const void *in, const void *W, const void *bias, const Conv2dShape *s,
+                      float beta);
+void cuda_conv_destroy(Backend *b);
 
 /* flash_attention.cu: the fused kernels (bf16/fp16, 16-byte aligned buffers); D: N*H*T floats */
 int cuda_flash_supported(int hd);

@@ -1,4 +1,4 @@
-// Versions of the CUDA runtime, the driver and cuBLAS this process uses (src/backend/backend.h).
+// Versions of the CUDA runtime, the driver, cuBLAS and cuDNN ("not used" in a build without it) this process uses (src/backend/backend.h).
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 #include <stdio.h>
@@ -13,6 +13,8 @@ static void cuda_version_text(int v, char *buf, size_t len) {
     else snprintf(buf, len, "%d.%d", v / 1000, (v % 1000) / 10);
 }
 
+const char *cuda_cudnn_version(void);   // conv_cudnn.cu
+
 extern "C" void backend_cuda_versions(char *json, size_t len) {
     int runtime = 0, driver = 0;
     if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
@@ -21,6 +23,6 @@ extern "C" void backend_cuda_versions(char *json, size_t len) {
     char r[32], d[32];
     cuda_version_text(runtime, r, sizeof r);
     cuda_version_text(driver, d, sizeof d);
-    snprintf(json, len, "\"cuda_runtime\": \"%s\", \"cuda_driver\": \"%s\", \"cublas\": \"%zu.%zu.%zu\"", r, d,
-             lt / 10000, (lt / 100) % 100, lt % 100);
+    snprintf(json, len, "\"cuda_runtime\": \"%s\", \"cuda_driver\": \"%s\", \"cublas\": \"%zu.%zu.%zu\", \"cudnn\": \"%s\"",
+             r, d, lt / 10000, (lt / 100) % 100, lt % 100, cuda_cudnn_version());
 }

@@ -36,10 +36,7 @@ char *run_info_json(void) {
     member(out, len, "hdf5", text);
     member(out, len, "openblas", backend_cpu_blas_version());
     backend_cuda_versions(text, sizeof text);
-    if (text[0]) {
-        text_append(out, len, "%s, ", text);
-        member(out, len, "cudnn", "not used");
-    }
+    if (text[0]) text_append(out, len, "%s, ", text);
     dist_nccl_version(text, sizeof text);
     if (text[0]) member(out, len, "nccl", text);
     out[strlen(out) - 2] = 0;   /* the last ", " */

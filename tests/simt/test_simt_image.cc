@@ -2,7 +2,8 @@
  * cuda/image.cu, in fp32, bf16 and fp16, against references computed here from the ops'
  * definitions (src/backend/backend_ops.h): im2col with the bias fill (the convolution's patches
  * and its GEMM's starting values, checked as the direct convolution they make), GroupNorm with
- * and without SiLU (in place too, several groups, a group larger than the block), nearest 2x
+ * and without SiLU (in place too, several groups, a group larger than the block, groups in several
+ * pieces whose statistics are combined), nearest 2x
  * upsampling, and the tiled transpose with partial tiles and beta 1. GroupNorm's and the
  * transpose's barriers run under both schedules. Outputs a kernel overwrites start as NaN.
  *
@@ -75,7 +76,10 @@ template <typename T> void check_conv(int C, int H, int W, int O, int k, int str
 
 /* ---- GroupNorm ---- */
 
-template <typename T> void check_group_norm(int N, int C, int HW, int groups, int silu, bool in_place) {
+/* GroupNorm in pieces of about `target` values (cuda/image.cu uses GN_PIECE; small targets here
+ * give several pieces per group, the last one short). */
+template <typename T>
+void check_group_norm(int N, int C, int HW, int groups, int silu, bool in_place, size_t target) {
     const size_t n = (size_t)N * C * HW;
     Drawn<T> x(n, 11, 1.0, 5.0), gamma(C, 13, 0.5, 1.5), beta(C, 17, -1, 1);
     std::vector<double> ref(n);
@@ -93,14 +97,21 @@ template <typename T> void check_group_norm(int N, int C, int HW, int groups, in
             ref[b0 + q] = silu ? y / (1 + exp(-y)) : y;
         }
     }
+    const size_t span = (size_t)per * HW;
+    size_t piece_len;
+    const size_t pieces = gn_pieces(span, target, 256, &piece_len);
+    std::vector<float> partials((size_t)N * groups * pieces * 2, NAN);
     std::vector<T> out(n, from_f32<T>(NAN)), work = x.h;
     T *dst = in_place ? work.data() : out.data();
-    simt::launch(SimtDim{(unsigned)(N * groups), 1, 1}, THREADS, [&] {
-        group_norm_kernel<T>(dst, work.data(), gamma.h.data(), beta.h.data(), C, HW, groups, 1e-6f, silu);
+    const SimtDim grid = {(unsigned)(N * groups), (unsigned)pieces, 1};
+    simt::launch(grid, THREADS, [&] { group_norm_stats_kernel<T>(partials.data(), work.data(), span, piece_len); });
+    simt::launch(grid, THREADS, [&] {
+        group_norm_apply_kernel<T>(dst, work.data(), partials.data(), gamma.h.data(), beta.h.data(), C, HW, groups, span,
+                                   piece_len, 1e-6f, silu);
     });
     double err = normwise(in_place ? work : out, ref);
-    CHECK(err <= act_limit<T>(), "%s group_norm N %d C %d HW %d groups %d silu %d in place %d: error %.3g",
-          type_name<T>(), N, C, HW, groups, silu, in_place, err);
+    CHECK(err <= act_limit<T>(), "%s group_norm N %d C %d HW %d groups %d silu %d in place %d, %zu pieces: error %.3g",
+          type_name<T>(), N, C, HW, groups, silu, in_place, pieces, err);
 }
 
 /* ---- upsampling and transpose ---- */
@@ -142,8 +153,10 @@ template <typename T> void all_ops() {
     check_conv<T>(3, 7, 9, 4, 3, 1, 1, 1, 1, 1, 3, 0.0f);   /* same padding, tiles of 3 rows (last partial) */
     check_conv<T>(2, 8, 10, 3, 3, 2, 0, 0, 1, 1, 2, 1.0f);  /* the VAE's downsampling, added to out */
     check_conv<T>(4, 5, 4, 2, 1, 1, 0, 0, 0, 0, 5, 0.0f);   /* 1x1 */
-    check_group_norm<T>(2, 64, 9, 32, 1, false);
-    check_group_norm<T>(1, 8, 100, 2, 0, true);             /* 400 values a group: more than the block */
+    check_group_norm<T>(2, 64, 9, 32, 1, false, 8192);      /* one piece a group */
+    check_group_norm<T>(1, 8, 100, 2, 0, true, 8192);        /* 400 values a group: more than the block */
+    check_group_norm<T>(2, 12, 230, 3, 1, true, 300);        /* pieces of 307 and 306 values, in place */
+    check_group_norm<T>(1, 4, 1000, 2, 0, false, 256);       /* 8 pieces a group; mean far from 0 */
     check_upsample<T>(3, 5, 7);
     check_transpose<T>(2, 40, 70, 0.0f);
     check_transpose<T>(1, 33, 5, 1.0f);
