@@ -28,7 +28,7 @@ PMIX_SRC=/usr/lib/$MA/pmix2
 make CUDA=1 -j"$(nproc)" >/dev/null
 rm -rf "$STAGE" && mkdir -p "$STAGE"/{bin,lib,golden} "$STAGE/ompi/lib/$MA/openmpi/lib" "$STAGE/ompi/bin" \
     "$STAGE/ompi/share" "$STAGE/pmix/lib" "$STAGE/pmix/share"
-cp -a bin/maskdit-* bin/gpu bin/bench "$STAGE/bin/"
+mkdir -p "$STAGE/bin/bench" && cp -a bin/maskdit-* bin/gpu "$STAGE/bin/" && cp -a bin/bench/bench_vae "$STAGE/bin/bench/"
 cp -a "$OMPI_SRC/lib/openmpi3" "$STAGE/ompi/lib/$MA/openmpi/lib/"
 cp -a /usr/share/openmpi "$STAGE/ompi/share/"
 cp -L /usr/bin/orted "$STAGE/ompi/bin/"
