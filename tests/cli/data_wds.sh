@@ -4,7 +4,8 @@
 # numpy.core names; GNU, pax and ustar long names; Fortran-ordered arrays; samples out of key order
 # across and within tars) and the committed tests/golden/wds/webdataset.tar (written by the
 # webdataset package, NumPy 2: numpy._core names); each converted dataset is read back with h5py and
-# compared with the arrays Python pickled. Then 2 ranks, resume, and bad input by message.
+# compared with the arrays Python pickled. Then 2 ranks, resume, bad input by message, and what
+# maskdit-train makes of train.xflip with and without stored mirrors (xflip_included).
 source tests/cli/lib.sh
 CONVERT="$BIN/maskdit-convert"
 PY=/usr/bin/python3
@@ -87,6 +88,7 @@ wds_wrong_shape|shape.tar|b.latent: array of shape [8, 4, 5], expected [8, 4, 4]
 wds_wrong_dtype|dtype.tar|a.latent: array of dtype <f8, expected float32
 wds_latent_without_cls|nocls.tar|sample b has a .latent but no .cls
 wds_bad_label|badcls.tar|a.cls: expected a class index as decimal text
+wds_out_of_band_buffer|outofband.tar|a.latent: out-of-band buffer
 CASES
 expect_error wds_not_a_tar "expected.npz: damaged tar header at offset 0" \
     "$CONVERT" wds "$TMP/w/good/expected.npz" --out "$TMP/b7" --no-progress
@@ -96,3 +98,22 @@ expect_error wds_no_tars "give the tar shards" "$CONVERT" wds --out "$TMP/b9"
 # the failing sample is in rank 1's shard: the job ends with the message, no hang
 expect_error wds_wrong_shape_two_ranks "b.latent: array of shape [8, 4, 5]" timeout 120 $MPIRUN -np 2 \
     "$CONVERT" wds "$bad/shape.tar" --out "$TMP/b10" --shard-size 1 --no-progress
+
+# train.xflip x xflip_included (docs/data-format.md) on the webdataset tar's 8 moments: stored
+# mirrors -> all 8 with xflip, the first 4 without, no warning; no stored mirrors + xflip -> the
+# warning that mirrored latents are an approximation.
+expect_ok wds_with_stored_mirrors "$CONVERT" wds tests/golden/wds/webdataset.tar --out "$TMP/mirrored" --num-classes 10 \
+    --xflip-included --no-progress
+expect_ok wds_without_stored_mirrors "$CONVERT" wds tests/golden/wds/webdataset.tar --out "$TMP/plain" \
+    --num-classes 10 --no-progress
+train_says() {   # NAME DATASET XFLIP EXPECTED-TEXT [UNEXPECTED-TEXT]
+    local out
+    tiny_train_config "$TMP/$1.yaml" "$2" data.resolution=4 data.num_channels=4 model.in_size=4 model.in_channels=4 \
+        model.model_type=DiT-S/2 train.batchsize=4 train.max_num_steps=1 train.xflip="$3"
+    out=$($BIN/maskdit-train --config "$TMP/$1.yaml" --results_dir "$TMP/run-$1" 2>&1)
+    if [[ $out == *"$4"* && ( -z ${5:-} || $out != *"$5"* ) ]]; then pass "$1"; else fail "$1" "$(echo "$out" | tail -n 5)"; fi
+}
+train_says train_xflip_uses_stored_mirrors "$TMP/mirrored" true "Dataset contains 8 images" "warning: train.xflip"
+train_says train_no_xflip_first_half "$TMP/mirrored" false "Dataset contains 4 images" "warning: train.xflip"
+train_says train_xflip_warns_on_latents "$TMP/plain" true "warning: train.xflip mirrors the stored latents"
+train_says train_no_xflip_no_warning "$TMP/plain" false "Dataset contains 8 images" "warning: train.xflip"

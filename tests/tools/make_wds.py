@@ -24,10 +24,16 @@ FORMATS = {2: tarfile.GNU_FORMAT, 3: tarfile.PAX_FORMAT, 4: tarfile.USTAR_FORMAT
 
 
 def add(tar, name, data):
+    """data: bytes (a file), None (a directory) or str (a symbolic link to it)."""
     info = tarfile.TarInfo(name)
-    info.size = len(data)
     info.mtime = 1700000000
-    tar.addfile(info, io.BytesIO(data))
+    if data is None:
+        info.type = tarfile.DIRTYPE
+    elif isinstance(data, str):
+        info.type, info.linkname = tarfile.SYMTYPE, data
+    else:
+        info.size = len(data)
+    tar.addfile(info, io.BytesIO(data) if isinstance(data, bytes) else None)
 
 
 def write_tar(path, members, fmt=tarfile.DEFAULT_FORMAT):
@@ -49,6 +55,9 @@ def main(out):
             key = f"{KEYDIR}/s{i:03d}"
             members.append((f"{key}.cls", str(y[i]).encode()))
             members.append((f"{key}.latent", pickle.dumps(a, protocol=proto)))
+        if proto == 5:   # entries that are not samples' files are passed over
+            members.insert(0, (KEYDIR, None))
+            members.insert(1, (f"{KEYDIR}/link.latent", "s000.latent"))
         write_tar(f"{out}/good/p{proto}.tar", members, fmt)
     np.savez(f"{out}/good/expected.npz", x=x, y=y)
 
@@ -59,6 +68,7 @@ def main(out):
     write_tar(f"{out}/bad/notarray.tar", sample("a", good) + sample("b", pickle.dumps({"z": 1}, protocol=4)))
     write_tar(f"{out}/bad/shape.tar", sample("a", good) + sample("b", pickle.dumps(np.zeros((8, 4, 5), np.float32))))
     write_tar(f"{out}/bad/dtype.tar", sample("a", pickle.dumps(x[0].astype(np.float64), protocol=4)))
+    write_tar(f"{out}/bad/outofband.tar", sample("a", pickle.dumps(x[0], protocol=5, buffer_callback=lambda b: False)))
     write_tar(f"{out}/bad/nocls.tar", sample("a", good) + sample("b", good, cls=None))
     write_tar(f"{out}/bad/badcls.tar", sample("a", good, cls=b"seven"))
     write_tar(f"{out}/bad/full.tar", sample("a", good) + sample("b", good))
