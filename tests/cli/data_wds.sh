@@ -72,6 +72,14 @@ expect_error wds_resume_refuses_changed_input "has changed since" "$CONVERT" wds
     "${good[2]}" "${good[3]}" --out "$TMP/two" --dtype float32 --shard-size 5 --no-progress
 cp "${good[0]}" "$TMP/p2-copy.tar"
 
+# the same members re-packed by GNU tar in its own and in the POSIX (pax) format, in one tar each
+mkdir -p "$TMP/x" && for t in "${good[@]}"; do tar -xf "$t" -C "$TMP/x"; done
+for format in gnu posix; do
+    tar -cf "$TMP/$format.tar" --format=$format -C "$TMP/x" .
+    expect_ok "wds_gnu_tar_$format" "$CONVERT" wds "$TMP/$format.tar" --out "$TMP/$format" --dtype float32 --no-progress
+    same_as_expected "wds_gnu_tar_${format}_same" "$TMP/$format" "$TMP/w/good/expected.npz"
+done
+
 expect_ok wds_webdataset_package "$CONVERT" wds tests/golden/wds/webdataset.tar --out "$TMP/web" --dtype float32 \
     --no-progress
 same_as_expected wds_webdataset_numpy2_names "$TMP/web" tests/golden/wds/webdataset_expected.npz
