@@ -100,11 +100,14 @@ static int load_latent(Wds *w, long long i, int *shape, float *x, Error *e) {
     const WdsSample *s = &w->samples[i];
     const unsigned char *d = read_member(w, s->tar, s->name, s->offset, s->size, e);
     if (!d) return -1;
-    char where[8192];
-    xsnprintf(where, sizeof where, "%s: %s", w->paths[s->tar], s->name);
+    char *where;   /* "TAR: MEMBER" in messages; a pax name may be of any length */
+    if (asprintf(&where, "%s: %s", w->paths[s->tar], s->name) < 0) FATAL("out of memory");
     PkValue *root;
     Pickle *pk = pickle_load(d, (size_t)s->size, where, &root, e);
-    if (!pk) return -1;
+    if (!pk) {
+        free(where);
+        return -1;
+    }
     PkNdarray a;
     int r = pk_ndarray(root, where, &a, e);
     if (r == 0 && strcmp(a.dtype, "<f4"))
@@ -137,6 +140,7 @@ static int load_latent(Wds *w, long long i, int *shape, float *x, Error *e) {
         }
     }
     pickle_free(pk);
+    free(where);
     return r;
 }
 

@@ -41,7 +41,9 @@ static int read_data(const PkValue *b, const char *where, PkNdarray *a, Error *e
     if (!b || b->kind != PK_BYTES)
         return error_set(e, "%s: the array's data is not raw bytes (an object array?)", where);
     size_t want = (size_t)atoi(a->dtype + 2);
-    for (int i = 0; i < a->ndim; i++) want *= (size_t)a->shape[i];
+    for (int i = 0; i < a->ndim; i++)
+        if (__builtin_mul_overflow(want, (size_t)a->shape[i], &want))
+            return error_set(e, "%s: the array's shape is too large", where);
     if (b->len != want)
         return error_set(e, "%s: the array's data has %zu bytes, its dtype %s and shape need %zu", where, b->len,
                          a->dtype, want);
