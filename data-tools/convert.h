@@ -68,6 +68,7 @@ int convert_info_command(int argc, char **argv, const Dist *dist, Error *e);
 int convert_verify_command(int argc, char **argv, const Dist *dist, Error *e);
 int convert_bench_command(int argc, char **argv, const Dist *dist, Error *e);
 int convert_wds_command(int argc, char **argv, const Dist *dist, Error *e);
+int convert_images_command(int argc, char **argv, const Dist *dist, Error *e);
 
 /* Any number of positional arguments (maskdit-convert wds SHARD...): pointers into argv. */
 typedef struct {
