@@ -13,7 +13,7 @@
 
 # Debian packages of the build, the tests and the demo (one list: `make deps` and .ci/run use it).
 DEBIAN_PACKAGES := build-essential pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin \
-    libhdf5-openmpi-dev hdf5-tools libyaml-dev liblmdb-dev lmdb-utils zlib1g-dev \
+    libhdf5-openmpi-dev hdf5-tools libyaml-dev liblmdb-dev lmdb-utils zlib1g-dev libpng-dev libjpeg62-turbo-dev \
     dataset-fashion-mnist python3 python3-numpy python3-h5py python3-pil \
     slurm-wlm slurm-client munge
 
@@ -45,7 +45,7 @@ ARCH ?= -march=x86-64-v3
 CFLAGS ?= -O3 $(ARCH) -g
 CFLAGS += -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration \
     -Werror=return-type -D_GNU_SOURCE -I$(BLAS_INC) $(HDF5_CFLAGS) -MMD -MP
-LDLIBS := $(HDF5_LIBS) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lyaml -llmdb -lz -lpthread -lm
+LDLIBS := $(HDF5_LIBS) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lyaml -llmdb -lpng -ljpeg -lz -lpthread -lm
 LDFLAGS += -fopenmp
 # what a program needs without the CUDA libraries (tests/fakegpu stands in for them)
 HOST_LDLIBS := $(LDLIBS)

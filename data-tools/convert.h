@@ -37,6 +37,8 @@ typedef struct {
     int progress;
     const char *source;        /* recorded as the `source` attribute; NULL: the input description */
     const char *inputs[CONVERT_MAX_INPUTS + 1];   /* the files read (NULL-terminated): convert_check_input */
+    char *const *input_list;   /* and n_input_list more (wds: every tar) */
+    int n_input_list;
 } ConvertOptions;
 
 /* Rank 0's result rc (and its message in e) for every rank of dist (collective). */
@@ -65,6 +67,14 @@ int convert_npz_command(int argc, char **argv, const Dist *dist, Error *e);
 int convert_info_command(int argc, char **argv, const Dist *dist, Error *e);
 int convert_verify_command(int argc, char **argv, const Dist *dist, Error *e);
 int convert_bench_command(int argc, char **argv, const Dist *dist, Error *e);
+int convert_wds_command(int argc, char **argv, const Dist *dist, Error *e);
+int convert_images_command(int argc, char **argv, const Dist *dist, Error *e);
+
+/* Any number of positional arguments (maskdit-convert wds SHARD...): pointers into argv. */
+typedef struct {
+    char **items;
+    int n;
+} ConvertArgList;
 
 /* Command-line parsing shared by the subcommands. An argument spec: "--name value" / "--name=value"
  * options store their value, flags (value NULL) set *flag = 1, and the entry with name NULL takes
@@ -81,6 +91,10 @@ void convert_options_default(ConvertOptions *opt, const char *kind);
  * subcommand argv[0] and the option). */
 int convert_parse_args(int argc, char **argv, const ConvertArg *args, ConvertOptions *common, const char *usage,
                        Error *e);
+/* The same for a command taking any number of positional arguments, collected in *list (free
+ * list->items); args has no positional entry. */
+int convert_parse_args_list(int argc, char **argv, const ConvertArg *args, ConvertArgList *list,
+                            ConvertOptions *common, const char *usage, Error *e);
 extern const char CONVERT_COMMON_USAGE[];
 
 #endif

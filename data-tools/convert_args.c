@@ -59,13 +59,18 @@ static const OptionSpec COMMON_OPTIONS[] = {
     {"--xflip-included", OPTION_FLAG, XFLIP_INCLUDED}, {"--no-progress", OPTION_FLAG, NO_PROGRESS},
 };
 
-int convert_parse_args(int argc, char **argv, const ConvertArg *args, ConvertOptions *common, const char *usage,
-                       Error *e) {
+int convert_parse_args_list(int argc, char **argv, const ConvertArg *args, ConvertArgList *list,
+                            ConvertOptions *common, const char *usage, Error *e) {
     const char *cmd = argv[0];
     int n = 0, n_positional = 0;
     const char **positional = NULL;
     for (; args[n].name || args[n].value || args[n].flag; n++)
         if (!args[n].name) positional = args[n].value, n_positional = 1;
+    if (list) {
+        n_positional = argc;
+        list->n = 0;
+        list->items = xmalloc((size_t)argc * sizeof *list->items, "arguments");
+    }
     size_t n_common = common ? ARRAY_LEN(COMMON_OPTIONS) : 0, n_specs = 0;
     OptionSpec *specs = xmalloc(((size_t)n + n_common) * sizeof *specs, "option table");
     for (int k = 0; k < n; k++)
@@ -84,6 +89,7 @@ int convert_parse_args(int argc, char **argv, const ConvertArg *args, ConvertOpt
             printf("%s%s", usage, common ? CONVERT_COMMON_USAGE : "");
             status = 1;
         } else if (id == OPTION_ERROR) status = error_prefix(e, "%s", cmd);
+        else if (id == OPTION_POSITIONAL && list) list->items[list->n++] = (char *)v;
         else if (id == OPTION_POSITIONAL) *positional = v;
         else if (id < n && v) *args[id].value = v;
         else if (id < n) *args[id].flag = 1;
@@ -93,4 +99,9 @@ int convert_parse_args(int argc, char **argv, const ConvertArg *args, ConvertOpt
     }
     free(specs);
     return status;
+}
+
+int convert_parse_args(int argc, char **argv, const ConvertArg *args, ConvertOptions *common, const char *usage,
+                       Error *e) {
+    return convert_parse_args_list(argc, argv, args, NULL, common, usage, e);
 }

@@ -115,6 +115,8 @@ static int check_on_rank0(const ConvertOptions *opt, Error *e) {
     int rc = 0;
     for (int k = 0; rc == 0 && k < CONVERT_MAX_INPUTS && opt->inputs[k]; k++)
         rc = describe_input(k + 1, opt->inputs[k], &now, e);
+    for (int k = 0; rc == 0 && k < opt->n_input_list; k++)
+        rc = describe_input(k + 1, opt->input_list[k], &now, e);
     xsnprintf(path, sizeof path, "%s/%s", opt->out, INPUT_RECORD);
     if (rc == 0) rc = read_record(path, &before, e);
     int line;

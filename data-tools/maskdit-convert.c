@@ -1,5 +1,5 @@
 /* maskdit-convert: datasets -> HDF5 shards for MaskDiT-C training, and tools to inspect them
- * (docs/maskdit-convert.md). An MPI program: `lmdb`, `idx`, `npy`, `npz` spread the shards over
+ * (docs/maskdit-convert.md). An MPI program: `lmdb`, `idx`, `npy`, `npz`, `wds` spread the shards over
  * the ranks; run it with one process or with mpirun / srun. */
 #include <string.h>
 
@@ -18,6 +18,8 @@ static const Command COMMANDS[] = {
     {"idx", convert_idx_command, "MNIST-format IDX images + labels (e.g. Fashion-MNIST) -> pixel shards"},
     {"npy", convert_npy_command, "NumPy .npy arrays (moments, latents or pixels; labels) -> shards"},
     {"npz", convert_npz_command, "a NumPy .npz archive (numpy.savez / savez_compressed) -> shards"},
+    {"images", convert_images_command, "an image folder -> VAE moments (Pillow-exact ADM center crop, the VAE encoder)"},
+    {"wds", convert_wds_command, "the original's WebDataset tar shards (KEY.latent + KEY.cls) -> shards"},
     {"info", convert_info_command, "summary of a dataset"},
     {"verify", convert_verify_command, "check every shard of a dataset"},
     {"bench", convert_bench_command, "measure the training reader on a dataset"},

@@ -319,7 +319,12 @@ maskdit_convert_job() {   # default-source default-output template-args...
                 maskdit_require_file MASKDIT_LABELS "$MASKDIT_LABELS" "the labels array"
                 args+=(--labels "$MASKDIT_LABELS")
             fi ;;
-        *) maskdit_die "MASKDIT_CONVERT=$format: expected lmdb, idx, npy or npz" ;;
+        wds)   # a folder of WebDataset tar shards
+            local -a tars=("$source"/*.tar)
+            [ -f "${tars[0]}" ] || maskdit_die "MASKDIT_SOURCE=$source: no .tar shards in it (MASKDIT_CONVERT=wds)"
+            args=(wds "${tars[@]}") ;;
+        images) args=(images "$source") ;;   # --vae and --resolution come as further arguments
+        *) maskdit_die "MASKDIT_CONVERT=$format: expected lmdb, idx, npy, npz, wds or images" ;;
     esac
     maskdit_run_restartable maskdit-convert "${args[@]}" --out "$out" "$@"
 }

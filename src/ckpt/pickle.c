@@ -15,7 +15,8 @@ enum {
     OP_EMPTY_TUPLE = ')', OP_SETITEMS = 'u', OP_BINBYTES = 'B', OP_SHORT_BINBYTES = 'C',
     OP_PROTO = 0x80, OP_NEWOBJ = 0x81, OP_TUPLE1 = 0x85, OP_TUPLE2 = 0x86, OP_TUPLE3 = 0x87, OP_NEWTRUE = 0x88,
     OP_NEWFALSE = 0x89, OP_LONG1 = 0x8a, OP_LONG4 = 0x8b, OP_SHORT_BINUNICODE = 0x8c, OP_BINUNICODE8 = 0x8d,
-    OP_BINBYTES8 = 0x8e, OP_STACK_GLOBAL = 0x93, OP_MEMOIZE = 0x94, OP_FRAME = 0x95
+    OP_BINBYTES8 = 0x8e, OP_STACK_GLOBAL = 0x93, OP_MEMOIZE = 0x94, OP_FRAME = 0x95, OP_BYTEARRAY8 = 0x96,
+    OP_NEXT_BUFFER = 0x97, OP_READONLY_BUFFER = 0x98
 };
 
 /* Memo indices beyond this are refused: a damaged LONG_BINPUT must not allocate gigabytes. */
@@ -185,7 +186,25 @@ static int read_line(Vm *vm, const char **start, size_t *n) {
     return 0;
 }
 
-/* A call f(*args): collections.OrderedDict() becomes a dict, anything else an object record. */
+/* _codecs.encode(text, 'latin1'): how protocol 2 writes Python 3 bytes. The text arrives as UTF-8;
+ * every code point is < 256 (one byte each) or the call would have failed when pickling. */
+static int push_latin1(Vm *vm, const PkValue *text) {
+    PkValue *b = new_value(vm, PK_BYTES);
+    b->s = xmalloc(text->len + 1, "pickle bytes");
+    const unsigned char *u = (const unsigned char *)text->s;
+    for (size_t i = 0; i < text->len; i++) {
+        unsigned c = u[i];
+        if (c >= 0xc2 && c <= 0xc3 && i + 1 < text->len && (u[i + 1] & 0xc0) == 0x80) c = (c & 3) << 6 | (u[++i] & 0x3f);
+        else if (c >= 0x80) return vm_error(vm, "_codecs.encode(..., 'latin1') of text that is not Latin-1");
+        b->s[b->len++] = (char)c;
+    }
+    b->s[b->len] = 0;
+    push(vm, b);
+    return 0;
+}
+
+/* A call f(*args): collections.OrderedDict() becomes a dict, _codecs.encode(s, 'latin1') bytes,
+ * anything else an object record. */
 static int make_call(Vm *vm, PkValue *callable, PkValue *args) {
     if (!callable || !args) return -1;
     if (args->kind != PK_TUPLE) return vm_error(vm, "call arguments are not a tuple");
@@ -193,6 +212,9 @@ static int make_call(Vm *vm, PkValue *callable, PkValue *args) {
         push(vm, new_value(vm, PK_DICT));
         return 0;
     }
+    if (pk_is_global(callable, "_codecs.encode") && args->n == 2 && args->items[0]->kind == PK_STR &&
+        args->items[1]->kind == PK_STR && (!strcmp(args->items[1]->s, "latin1") || !strcmp(args->items[1]->s, "latin-1")))
+        return push_latin1(vm, args->items[0]);
     PkValue *o = new_value(vm, PK_OBJECT);
     o->cls = callable;
     for (size_t i = 0; i < args->n; i++) add_item(o, args->items[i]);
@@ -295,6 +317,11 @@ static int step(Vm *vm) {
     case OP_SHORT_BINBYTES: return need(vm, 1) < 0 ? -1 : push_string(vm, PK_BYTES, (size_t)read_le(vm, 1));
     case OP_BINBYTES: return need(vm, 4) < 0 ? -1 : push_string(vm, PK_BYTES, (size_t)read_le(vm, 4));
     case OP_BINBYTES8: return need(vm, 8) < 0 ? -1 : push_string(vm, PK_BYTES, (size_t)read_le(vm, 8));
+    /* Protocol 5: an in-band PickleBuffer is a bytearray (or bytes when read-only); its data is all
+     * that matters here, so both become PK_BYTES and READONLY_BUFFER changes nothing. */
+    case OP_BYTEARRAY8: return need(vm, 8) < 0 ? -1 : push_string(vm, PK_BYTES, (size_t)read_le(vm, 8));
+    case OP_READONLY_BUFFER: return top(vm) ? 0 : -1;
+    case OP_NEXT_BUFFER: return vm_error(vm, "out-of-band buffer (pickled with buffer_callback): its data is not in the stream");
     case OP_EMPTY_TUPLE: return push_tuple(vm, 0, 0, PK_TUPLE);
     case OP_TUPLE1: return push_small_tuple(vm, 1);
     case OP_TUPLE2: return push_small_tuple(vm, 2);

@@ -4,8 +4,10 @@
  *
  * Nothing is executed: a call (REDUCE, NEWOBJ) becomes a PK_OBJECT that records the callable and
  * its arguments, to be interpreted by the caller (src/ckpt/pt_import.c turns
- * torch._utils._rebuild_tensor_v2 objects into tensors). The only call evaluated here is
- * collections.OrderedDict(), which becomes a plain PK_DICT (keys keep their order). */
+ * torch._utils._rebuild_tensor_v2 objects into tensors; src/ckpt/pickle_numpy.c NumPy arrays). The
+ * only calls evaluated here are collections.OrderedDict(), which becomes a plain PK_DICT (keys keep
+ * their order), and _codecs.encode(text, 'latin1'), protocol 2's spelling of bytes, which becomes
+ * PK_BYTES. Protocol 5's in-band buffers (BYTEARRAY8) are PK_BYTES too; out-of-band ones are refused. */
 #ifndef MASKDIT_PICKLE_H
 #define MASKDIT_PICKLE_H
 

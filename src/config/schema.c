@@ -89,7 +89,7 @@ const ConfigKey CONFIG_KEYS[] = {
     NUM("train.lr_rampup_kimg", CT_FLOAT, train.lr_rampup_kimg, "0", CK_ORIGINAL,
         "Linear lr ramp-up over this many thousand images (0 = none; see docs/maskdit-train.md for "
         "the step-0 quirk)."),
-    NUM("train.xflip", CT_BOOL, train.xflip, "false", CK_ORIGINAL, "Random horizontal flips of the training samples."),
+    NUM("train.xflip", CT_BOOL, train.xflip, "false", CK_ORIGINAL, "Mirrored training samples: a dataset's stored mirrors (xflip_included), else random horizontal flips."),
     NUM("train.max_num_steps", CT_I64, train.max_num_steps, "2000000", CK_ORIGINAL,
         "Optimizer steps of the run, counted from where it started (0, or the step of the "
         "checkpoint given with --ckpt_path); also the length of the mask-ratio schedule."),

@@ -44,6 +44,8 @@ struct Reader {
     int32_t *labels;          /* of every dataset row */
     size_t stored_elems;      /* values per stored sample (stored_channels*H*W) */
     size_t sample_floats;     /* values per delivered sample (channels*H*W) */
+    long long draw_count;     /* the rows the stream draws from: reader_sample_count */
+    int mirror;               /* mirror samples at random (xflip on data without stored mirrors) */
     pthread_mutex_t perm_lock;
     Permutation perms[2];     /* the epochs in use: a batch may straddle two */
     Scratch caller, background;
@@ -110,6 +112,16 @@ Reader *reader_open(const ReaderOptions *opt, DatasetInfo *info, Error *e) {
         return NULL;
     }
     free(shard_rows);
+    /* Stored mirrors (second half = the mirrored images' encodings): xflip trains on all of them
+     * and never flips; without xflip only the first half is drawn. */
+    if (r->info.xflip_included && r->info.count % 2) {
+        error_set(e, "%s: xflip_included, but an odd number of samples (%lld): the second half must mirror the first",
+                  r->root, r->info.count);
+        free_reader(r);
+        return NULL;
+    }
+    r->draw_count = r->info.xflip_included && !opt->xflip ? r->info.count / 2 : r->info.count;
+    r->mirror = opt->xflip && !r->info.xflip_included;
     size_t plane = (size_t)r->info.resolution * (size_t)r->info.resolution;
     r->stored_elems = (size_t)r->info.stored_channels * plane;
     r->sample_floats = (size_t)r->info.channels * plane;
@@ -118,6 +130,8 @@ Reader *reader_open(const ReaderOptions *opt, DatasetInfo *info, Error *e) {
     if (info) *info = r->info;
     return r;
 }
+
+long long reader_sample_count(const Reader *r) { return r->draw_count; }
 
 void reader_close(Reader *r) {
     if (!r) return;
@@ -134,7 +148,7 @@ void reader_rank_slice(uint64_t step, int global_batch, int rank, int world, uin
 
 /* The permutation of epoch e: Fisher-Yates driven by the stream (seed, RNG_SHUFFLE, e). */
 static void build_permutation(const Reader *r, long long epoch, uint32_t *perm) {
-    uint32_t count = (uint32_t)r->info.count;
+    uint32_t count = (uint32_t)r->draw_count;
     for (uint32_t i = 0; i < count; i++) perm[i] = i;
     Rng rng = rng_stream(r->opt.seed, RNG_SHUFFLE, (uint32_t)epoch, (uint32_t)((uint64_t)epoch >> 32));
     for (uint32_t i = count - 1; i > 0; i--) {
@@ -151,14 +165,14 @@ static const uint32_t *permutation(Reader *r, long long epoch) {
         if (r->perms[i].epoch == epoch) return r->perms[i].perm;
     /* Replace the older of the two: readers move forward, a batch straddles at most two epochs. */
     Permutation *p = r->perms[0].epoch <= r->perms[1].epoch ? &r->perms[0] : &r->perms[1];
-    if (!p->perm) p->perm = xmalloc((size_t)r->info.count * sizeof *p->perm, "epoch permutation");
+    if (!p->perm) p->perm = xmalloc((size_t)r->draw_count * sizeof *p->perm, "epoch permutation");
     build_permutation(r, epoch, p->perm);
     p->epoch = epoch;
     return p->perm;
 }
 
 static void rows_of(Reader *r, uint64_t g0, int n, long long *rows) {
-    uint64_t count = (uint64_t)r->info.count;
+    uint64_t count = (uint64_t)r->draw_count;
     if (r->opt.resampled) {
         /* With replacement: one uniform draw per sample (no permutations in this mode). */
         for (int i = 0; i < n; i++) {
@@ -272,7 +286,7 @@ static int decode(const Reader *r, Scratch *s, const unsigned char *raw, uint64_
     } else if (!strcmp(info->kind, "latents")) {
         for (size_t i = 0; i < r->sample_floats; i++) out[i] *= scale;
     }
-    if (r->opt.xflip) {
+    if (r->mirror) {
         Rng rng = rng_sample_stream(r->opt.seed, RNG_FLIP, g);
         if (rng_u32(&rng) >> 31) flip_rows(out, (size_t)info->channels * (size_t)info->resolution, info->resolution);
     }

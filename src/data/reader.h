@@ -36,7 +36,7 @@ typedef struct {
 typedef struct {
     const char *root;        /* dataset directory */
     uint64_t seed;           /* global seed of the run */
-    int xflip;               /* random horizontal flip augmentation */
+    int xflip;               /* train.xflip: mirrored samples (see reader_sample_count) */
     int resampled;           /* draw with replacement instead of epoch permutations */
     int prefetch;            /* background prefetch thread (double buffering) */
 } ReaderOptions;
@@ -61,6 +61,12 @@ void reader_rank_slice(uint64_t step, int global_batch, int rank, int world, uin
 /* The dataset row that stream position g maps to (for tests and tools). */
 long long reader_row_of(Reader *r, uint64_t g);
 
+/* The samples of one epoch (the rows the stream draws from). train.xflip x xflip_included:
+ * with stored mirrors (the second half of the dataset: the encodings of the mirrored images),
+ * xflip trains on all `count` stored samples and never flips, no xflip on the first count / 2;
+ * without them, xflip mirrors the delivered samples at random (for latents an approximation: a
+ * mirrored latent is not the latent of the mirrored image) over all `count`, no xflip neither. */
+long long reader_sample_count(const Reader *r);
 void reader_close(Reader *r);
 
 #endif

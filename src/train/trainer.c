@@ -86,6 +86,10 @@ static int setup(Trainer *t) {
     rc = t->reader ? check_dataset(t, &e) : error_prefix(&e, "data.root");
     if (rc == 0) rc = sample_grid_check(t->cfg.log.sample_every, &t->info, t->cfg.log.vae, &e);
     if (trainer_agree(d, rc, &e)) return -1;
+    if (d->rank == 0 && tr->xflip && !t->info.xflip_included && strcmp(t->info.kind, "pixels"))
+        info("warning: train.xflip mirrors the stored latents of %s at random: an approximation, since a mirrored latent "
+             "is not the latent of the mirrored image (a dataset with the mirrored images' encodings stored, "
+             "xflip_included, trains on those instead)", t->cfg.data.root);
 
     const char *precision = precision_of(t);
     t->be = backend_create(tr->device, d->local_rank, precision, tr->tf32, tr->threads);
@@ -120,7 +124,7 @@ static int setup(Trainer *t) {
     if (d->rank == 0 && t->cfg.log.sample_every > 0) t->grid = sample_grid_create(&t->mc, t->be, strcmp(t->info.kind, "pixels") ? t->cfg.log.vae : "");
 
     if (trainer_start(t) < 0) return -1;
-    long long steps_per_epoch = t->info.count / t->global_batch;
+    long long samples = reader_sample_count(t->reader), steps_per_epoch = samples / t->global_batch;
     t->end_step = MIN(t->start_step + tr->max_num_steps, tr->epochs * steps_per_epoch);
     if (d->rank == 0) {
         char desc[256];
@@ -130,7 +134,7 @@ static int setup(Trainer *t) {
                      (long long)tr->batchsize * tr->grad_accum, tr->batchsize);
         train_log_say(p, "%s (%s) Model Parameters: %zu, on %s (%s), %d rank%s", ms->model_type, desc,
                      t->model->table.total, t->be->name, dtype_name(t->be->act_dtype), d->world, d->world > 1 ? "s" : "");
-        train_log_say(p, "Dataset contains %lld images (%s), %lld steps per epoch", t->info.count, t->cfg.data.root,
+        train_log_say(p, "Dataset contains %lld images (%s), %lld steps per epoch", samples, t->cfg.data.root,
                      steps_per_epoch);
         if (t->end_step >= t->step) {
             train_log_say(p, "Training from step %lld to step %lld", t->step, t->end_step);

@@ -18,6 +18,10 @@ if want reader; then
     bash tests/bench/reader.sh
 fi
 
+if want wds; then
+    bash tests/bench/wds.sh
+fi
+
 if want allreduce; then
     bash tests/bench/allreduce_overlap.sh
 fi

@@ -24,14 +24,18 @@ typedef struct {
     const char *name, *kind, *dtype;
     int count, shard_size, channels, resolution, classes;
     double scale;
+    int xflip_included;   /* rows count/2 .. count-1 stand for the mirrored images' encodings */
 } Spec;
 
 /* Moments: 8 channels of 4x4, 23 samples in shards of 7, 7, 7, 2 (float16). */
-static const Spec SMALL = {"small", "moments", "float16", 23, 7, 8, 4, 5, 0.18215};
+static const Spec SMALL = {"small", "moments", "float16", 23, 7, 8, 4, 5, 0.18215, 0};
 /* Shards of two chunks (64 + 36 rows of 16 KiB) to cross chunk and shard boundaries. */
-static const Spec CHUNKY = {"chunky", "moments", "float16", 230, 100, 8, 32, 10, 0.18215};
-static const Spec LATENTS = {"latents32", "latents", "float32", 19, 10, 4, 8, 3, 0.5};
-static const Spec PIXELS = {"pixels", "pixels", "float16", 12, 12, 1, 6, 10, 1.0};
+static const Spec CHUNKY = {"chunky", "moments", "float16", 230, 100, 8, 32, 10, 0.18215, 0};
+static const Spec LATENTS = {"latents32", "latents", "float32", 19, 10, 4, 8, 3, 0.5, 0};
+static const Spec PIXELS = {"pixels", "pixels", "float16", 12, 12, 1, 6, 10, 1.0, 0};
+/* Stored mirrors: 20 samples, the last 10 standing for the mirrored images. */
+static const Spec MIRRORED = {"mirrored", "latents", "float32", 20, 6, 4, 4, 3, 0.5, 1};
+static const Spec MIRRORED_ODD = {"mirrored_odd", "latents", "float32", 7, 7, 4, 4, 3, 0.5, 1};
 
 static void path_of(const Spec *s, char *buf, size_t len) { snprintf(buf, len, "%s/%s", dir, s->name); }
 
@@ -61,6 +65,7 @@ static DatasetInfo info_of(const Spec *s) {
     info.num_classes = s->classes;
     info.scale_factor = s->scale;
     info.count = s->count;
+    info.xflip_included = s->xflip_included;
     info.num_shards = (s->count + s->shard_size - 1) / s->shard_size;
     Error e;
     if (dataset_info_check(&info, s->name, &e) < 0) FATAL("%s", e.msg);
@@ -323,6 +328,39 @@ static void flips_and_fresh_latents(void) {
     CHECK(reader_read(m, 0, 1, x1, &l1, -1, &e) == 0 && reader_read(m, g2, 1, x2, &l2, -1, &e) == 0, "%s", e.msg);
     CHECK(l1 == l2 && memcmp(x1, x2, sizeof x1), "a fresh latent at every draw");
     reader_close(m);
+}
+
+/* train.xflip x xflip_included: with stored mirrors, xflip draws every stored sample once per
+ * epoch and flips none (the values are the stored rows'); without xflip only the first half. */
+static void stored_mirrors(void) {
+    const Spec *s = &MIRRORED;
+    for (int xflip = 0; xflip <= 1; xflip++) {
+        DatasetInfo info;
+        Reader *r = open_reader(s, 9, 0, xflip, 0, &info);
+        long long epoch = xflip ? s->count : s->count / 2;
+        CHECK(reader_sample_count(r) == epoch, "xflip %d: %lld samples per epoch", xflip, reader_sample_count(r));
+        int seen[20] = {0}, outside = 0;
+        for (long long p = 0; p < 2 * epoch; p++) {
+            long long row = reader_row_of(r, (uint64_t)p);
+            if (row >= 0 && row < epoch) seen[row]++;
+            else outside++;
+        }
+        for (long long row = 0; row < epoch; row++) CHECK(seen[row] == 2, "xflip %d: row %lld drawn %d times in 2 epochs", xflip, row, seen[row]);
+        CHECK(outside == 0, "xflip %d: %d draws outside the first %lld rows", xflip, outside, epoch);
+        check_read(s, r, 9, 0, (int)(2 * epoch), 0, &info);   /* as stored: never mirrored */
+        reader_close(r);
+    }
+    /* without stored mirrors, xflip mirrors at random over the whole dataset */
+    Reader *r = open_reader(&LATENTS, 9, 0, 1, 0, NULL);
+    CHECK(reader_sample_count(r) == LATENTS.count, "no stored mirrors: %lld samples per epoch", reader_sample_count(r));
+    reader_close(r);
+    char root[300];
+    path_of(&MIRRORED_ODD, root, sizeof root);
+    ReaderOptions o = {.root = root, .seed = 1};
+    Error e;
+    r = reader_open(&o, NULL, &e);
+    CHECK(!r && strstr(e.msg, "xflip_included, but an odd number of samples (7)"), "odd count: %s", r ? "opened" : e.msg);
+    reader_close(r);
 }
 
 static void resampled_mode(void) {
@@ -644,12 +682,15 @@ int main(void) {
     make_dataset(&CHUNKY);
     make_dataset(&LATENTS);
     make_dataset(&PIXELS);
+    make_dataset(&MIRRORED);
+    make_dataset(&MIRRORED_ODD);
     RUN(values_match_an_independent_computation);
     RUN(each_epoch_is_a_permutation);
     RUN(slice_covers_the_batch);
     RUN(same_stream_for_any_world_size);
     RUN(resume_from_a_cursor);
     RUN(flips_and_fresh_latents);
+    RUN(stored_mirrors);
     RUN(resampled_mode);
     RUN(missing_files);
     RUN(unreadable_shard_is_not_damaged);
