@@ -2,7 +2,9 @@
 # Paths are relative to the project root, where tests/run.sh starts every script.
 set -u
 BIN=${BIN:-bin}
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
+# --bind-to none: the tests run more ranks x OpenMP threads than the machine has cores on purpose;
+# bound to one core each, every rank would warn that its threads share a core (src/util/affinity.c).
+MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe --bind-to none}
 TMP=$(mktemp -d /tmp/maskdit-cli.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
