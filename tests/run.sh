@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: every unit-test program bin/tests/test_* and every shell test
 # tests/cli/*.sh (CLI behaviour, multi-rank runs, fault handling, Slurm). Each prints one
-# "PASS name" / "FAIL name" line per case; a program that dies without reporting counts as one
-# failure. The last line is "N passed, N failed"; the exit status is 0 only when nothing failed.
+# "PASS name" / "FAIL name" line per case ("SKIP name (reason)" where a prerequisite is missing); a program that dies without reporting counts as one
+# failure. The last line is "N passed, N failed, N skipped"; the exit status is 0 only when nothing failed.
 #
 #   bash tests/run.sh              everything
 #   bash tests/run.sh golden data  only the programs / scripts whose name contains a pattern
@@ -14,6 +14,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 log_dir=$(mktemp -d /tmp/maskdit-tests.XXXXXX)
 passed=0
 failed=0
+skipped=0
 failed_names=()
 
 PATTERNS=("$@")
@@ -28,8 +29,9 @@ run_one() {   # name command...
     local log="$log_dir/$name.log" t0=$SECONDS
     "$@" >"$log" 2>&1
     local rc=$?
-    local p f
+    local p f s
     p=$(grep -c '^PASS ' "$log")
+    s=$(grep -c '^SKIP ' "$log")
     f=$(grep -c '^FAIL ' "$log")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "FAIL $name (exit status $rc without a failed case)" >>"$log"
@@ -37,7 +39,9 @@ run_one() {   # name command...
     fi
     passed=$((passed + p))
     failed=$((failed + f))
-    printf '%-40s %3d passed %3d failed  %4ds\n' "$name" "$p" "$f" $((SECONDS - t0))
+    skipped=$((skipped + s))
+    printf '%-40s %3d passed %3d failed%s  %4ds\n' "$name" "$p" "$f" "$([ "$s" -gt 0 ] && printf ' %3d skipped' "$s")" $((SECONDS - t0))
+    grep '^SKIP ' "$log" | sed 's/^/    /'
     if [ "$f" -gt 0 ]; then
         failed_names+=("$name")
         grep -v '^PASS ' "$log" | tail -n 40 | sed 's/^/    /'
@@ -59,5 +63,5 @@ for t in tests/cli/*.sh; do
 done
 
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]} (logs in $log_dir)"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -17,7 +17,7 @@ run_template() {
     : >"$STUB_LOG/data/index.h5"
     printf 'data:\n  root: %s\n' "$STUB_LOG/data" >"$STUB_LOG/config.yaml"
     : >"$STUB_LOG/results/000-tiny/checkpoints/0000100.h5"
-    env PATH="$STUB:$PATH" SLURM_JOB_ID=77 SLURM_NTASKS=1 SLURM_JOB_NUM_NODES=1 MASKDIT_BIN="$STUB" \
+    env -u OMP_NUM_THREADS PATH="$STUB:$PATH" SLURM_JOB_ID=77 SLURM_NTASKS=1 SLURM_JOB_NUM_NODES=1 MASKDIT_BIN="$STUB" \
         MASKDIT_CONFIG="$STUB_LOG/config.yaml" MASKDIT_RESULTS_DIR="$STUB_LOG/results" "$@" \
         bash jobs/train256.slurm >"$STUB_LOG/job.out" 2>&1 &
     JOB_PID=$!
