@@ -9,7 +9,7 @@
 set -u
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export MASKDIT_GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+export MASKDIT_GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-tests/golden}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 log_dir=$(mktemp -d /tmp/maskdit-tests.XXXXXX)
 passed=0
