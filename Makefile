@@ -60,12 +60,12 @@ else
   BLAS_INC ?= $(shell pkg-config --variable=includedir openblas 2>/dev/null)
 endif
 
-# Parallel HDF5, first found of: HDF5_CFLAGS / HDF5_LIBS given; pkg-config's HDF5_PKG (Debian's
-# hdf5-openmpi; HDF5_PKG=hdf5 for many cluster modules); the installation point that
-# `h5pcc -showconfig` names; HDF5_DIR, HDF5_ROOT or EBROOTHDF5 (modules set one of them).
+# Parallel HDF5, first found of: HDF5_CFLAGS / HDF5_LIBS given; the prefix HDF5_DIR given;
+# pkg-config's HDF5_PKG (Debian's hdf5-openmpi; HDF5_PKG=hdf5 for many cluster modules); the
+# installation point that `h5pcc -showconfig` names; HDF5_ROOT or EBROOTHDF5 (modules set one).
 HDF5_PKG ?= hdf5-openmpi
 H5PCC ?= h5pcc
-ifeq ($(HDF5_LIBS),)
+ifeq ($(HDF5_LIBS)$(HDF5_DIR),)
   HDF5_CFLAGS := $(shell pkg-config --cflags $(HDF5_PKG) 2>/dev/null)
   HDF5_LIBS := $(shell pkg-config --libs $(HDF5_PKG) 2>/dev/null)
 endif
@@ -75,7 +75,7 @@ ifeq ($(HDF5_LIBS),)
     HDF5_CFLAGS := -I$(HDF5_DIR)/include
     HDF5_LIBS := -L$(HDF5_DIR)/lib -Wl,-rpath,$(HDF5_DIR)/lib -lhdf5
   else ifeq ($(filter clean deps,$(MAKECMDGOALS)),)
-    $(error parallel HDF5 not found: no pkg-config package $(HDF5_PKG), no $(H5PCC), and HDF5_DIR ('$(HDF5_DIR)') has no include/hdf5.h; set HDF5_DIR=/its/prefix (or HDF5_PKG=name of its pkg-config package))
+    $(error parallel HDF5 not found: HDF5_DIR ('$(HDF5_DIR)') has no include/hdf5.h, and neither pkg-config's $(HDF5_PKG) nor $(H5PCC) found it; set HDF5_DIR=/its/prefix (or HDF5_PKG=name of its pkg-config package))
   endif
 endif
 # MPI include flags for the files nvcc compiles (it does not go through mpicc).

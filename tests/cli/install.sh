@@ -19,8 +19,10 @@ else
 fi
 expect_error hdf5_missing "set HDF5_DIR=" make -n all CONFIG_MK="$TMP/none.mk" CUDA=0 HDF5_PKG=hidden H5PCC=hidden HDF5_DIR="$TMP/nothing"
 
-# install: programs, templates, configs, docs; the template finds common.sh and bin/ by PREFIX
-make -s install CONFIG_MK="$TMP/install.mk" PREFIX=/opt/maskdit DESTDIR="$TMP/dest" >"$TMP/install.log" 2>&1 || fail install "$(tail -n 5 "$TMP/install.log")"
+# install: programs, templates, configs, docs; the template finds common.sh and bin/ by PREFIX. With
+# the CUDA setting of the programs already built (build/.cuda-N), so that nothing is rebuilt.
+built_cuda=$(ls build/.cuda-* 2>/dev/null | sed -n 's/.*-//p')
+make -s install CONFIG_MK="$TMP/install.mk" ${built_cuda:+CUDA=$built_cuda} PREFIX=/opt/maskdit DESTDIR="$TMP/dest" >"$TMP/install.log" 2>&1 || fail install "$(tail -n 5 "$TMP/install.log")"
 root=$TMP/dest/opt/maskdit
 missing=$(for f in bin/maskdit-train bin/maskdit-generate share/maskdit/jobs/lib/common.sh share/maskdit/jobs/train256.slurm \
     share/maskdit/configs share/maskdit/docs/slurm.md share/maskdit/docs/INSTALL.md; do [ -e "$root/$f" ] || echo "$f"; done)
