@@ -89,8 +89,15 @@ if ! slurm_cluster_start "$TMP/cluster" 8; then fail slurm-cluster "Slurm did no
 pass slurm-cluster
 export MASKDIT_BIN=$BIN_DIR
 
-# ---- conversion: the test set for training, the training set preempted on the way ----
 FMNIST=/usr/share/datasets/fashion-mnist
+
+# ---- CPU binding (task/affinity): a template's conversion on one rank with 2 CPUs and OMP_NUM_THREADS
+# from them (srun of Slurm 22.05-23.02 would pin the rank to 1 CPU without --cpus-per-task).
+# Submitted first: the node's first 2 CPUs are the machine's (the test node claims 8) ----
+jb=$(unset OMP_NUM_THREADS; MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/t10k-images-idx3-ubyte.gz \
+    MASKDIT_LABELS=$FMNIST/t10k-labels-idx1-ubyte.gz MASKDIT_DATA=$TMP/data-bound \
+    slurm_submit "${SB[@]}" --ntasks-per-node=1 --cpus-per-task=2 --job-name=cpu-binding --output="$LOGS/cpu-binding.out" jobs/convert.slurm --no-progress)
+# ---- conversion: the test set for training, the training set preempted on the way ----
 DATA=$TMP/data
 jc=$(MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/t10k-images-idx3-ubyte.gz MASKDIT_LABELS=$FMNIST/t10k-labels-idx1-ubyte.gz \
     MASKDIT_DATA=$DATA submit convert convert.slurm --shard-size 2500 --no-progress)
@@ -99,12 +106,7 @@ jcp=$(MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/train-images-idx3-ubyte.gz MASK
 preempt convert-preempted "$jcp" test -e "$TMP/data-preempted/shard-00004.h5" && cp_ok=1 || cp_ok=0
 first_shard=$(stat -c %Y.%i "$TMP/data-preempted/shard-00000.h5" 2>/dev/null)
 
-# ---- CPU binding (task/affinity): a template's conversion with 2 CPUs per rank and OMP_NUM_THREADS
-# from them (srun of Slurm 22.05-23.02 would pin each rank to 1 CPU without --cpus-per-task); a
-# step pinned to 1 CPU running 2 threads, whose rank warns ----
-jb=$(unset OMP_NUM_THREADS; MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/t10k-images-idx3-ubyte.gz \
-    MASKDIT_LABELS=$FMNIST/t10k-labels-idx1-ubyte.gz MASKDIT_DATA=$TMP/data-bound \
-    slurm_submit "${SB[@]}" --cpus-per-task=2 --job-name=cpu-binding --output="$LOGS/cpu-binding.out" jobs/convert.slurm --no-progress)
+# A step pinned to 1 CPU running 2 threads: its rank warns.
 jpin=$(slurm_submit "${SB[@]}" --ntasks-per-node=1 --job-name=affinity-warning --output="$LOGS/affinity-warning.out" \
     --wrap "srun --mpi=pmix --cpus-per-task=1 env OMP_NUM_THREADS=2 $BIN_DIR/maskdit-plot --help")
 # ---- a checkpoint write that hangs: the stand-in rank ignores SIGUSR1; past the deadline the job
