@@ -38,8 +38,8 @@ ifneq ($(strip $(foreach v,$(REMEMBERED),$(filter command line,$(origin $(v)))))
   $(foreach v,$(REMEMBERED),$(if $(filter command line file,$(origin $(v))),$(file >>$(CONFIG_MK),$(v) := $($(v)))))
 endif
 
-CC ?= mpicc
-ifeq ($(origin CC),default)
+# mpicc unless CC was given here or remembered: modules often export CC=gcc, which has no mpi.h.
+ifeq ($(filter command line file,$(origin CC)),)
   CC := mpicc
 endif
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
