@@ -3,7 +3,12 @@
 #   make            build every program into bin/ (CPU always; the CUDA backend when nvcc is found)
 #   make CUDA=0     skip the CUDA backend;  make CUDA=1  require it
 #   make deps       install the Debian packages the build, the tests and the demo need (root)
-#   make test       build and run the whole test suite (last line: "N passed, N failed")
+#   make test       build and run the whole test suite (last line: "N passed, N failed, N skipped");
+#                   installs nothing (`make deps` first on a fresh Debian machine, as .ci/run does)
+#   make install    PREFIX=/usr/local DESTDIR= : programs, job templates, configs, docs (INSTALL.md)
+#
+# Settings given on the command line (HDF5_DIR=..., ARCH=..., CUDA=0, PREFIX=...) are remembered in
+# config.mk and apply to later `make` calls; delete config.mk to forget them.
 #   make demo       the CPU demo: Fashion-MNIST, 2 MPI ranks, samples + loss curve
 #   make bench      benchmarks (never part of the tests)
 #
@@ -24,24 +29,61 @@ ifeq ($(MAKELEVEL),0)
   endif
 endif
 
-CC := mpicc
+# Settings remembered from earlier command lines (written below; CONFIG_MK names another file).
+CONFIG_MK ?= config.mk
+-include $(CONFIG_MK)
+REMEMBERED := CC NVCC CUDA CUDA_ARCHS ARCH HDF5_PKG HDF5_DIR H5PCC OPENBLAS_ROOT BLAS_DIR BLAS_INC PREFIX
+ifneq ($(strip $(foreach v,$(REMEMBERED),$(filter command line,$(origin $(v))))),)
+  $(file >$(CONFIG_MK),# written by make: the settings of the last command line that gave any (delete to forget))
+  $(foreach v,$(REMEMBERED),$(if $(filter command line file,$(origin $(v))),$(file >>$(CONFIG_MK),$(v) := $($(v)))))
+endif
+
+# mpicc unless CC was given here or remembered: modules often export CC=gcc, which has no mpi.h.
+ifeq ($(filter command line file,$(origin CC)),)
+  CC := mpicc
+endif
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 
 # The OpenMP build of OpenBLAS, linked by path: inside our OpenMP regions its SGEMM runs
-# single-threaded instead of oversubscribing the cores with its own thread pool.
-BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
-BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+# single-threaded instead of oversubscribing the cores with its own thread pool. OPENBLAS_ROOT (a
+# module's prefix), else Debian's OpenMP build, else pkg-config's openblas.
+MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null)
+ifneq ($(OPENBLAS_ROOT),)
+  BLAS_DIR ?= $(OPENBLAS_ROOT)/lib
+  BLAS_INC ?= $(OPENBLAS_ROOT)/include
+else ifneq ($(wildcard /usr/lib/$(MULTIARCH)/openblas-openmp),)
+  BLAS_DIR ?= /usr/lib/$(MULTIARCH)/openblas-openmp
+  BLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
+else
+  BLAS_DIR ?= $(shell pkg-config --variable=libdir openblas 2>/dev/null)
+  BLAS_INC ?= $(shell pkg-config --variable=includedir openblas 2>/dev/null)
+endif
 
-# Parallel HDF5: its pkg-config package (HDF5_PKG=hdf5 for many cluster modules), or set
-# HDF5_CFLAGS / HDF5_LIBS on the command line (INSTALL.md).
+# Parallel HDF5, first found of: HDF5_CFLAGS / HDF5_LIBS given; the prefix HDF5_DIR given;
+# pkg-config's HDF5_PKG (Debian's hdf5-openmpi; HDF5_PKG=hdf5 for many cluster modules); the
+# installation point that `h5pcc -showconfig` names; HDF5_ROOT or EBROOTHDF5 (modules set one).
 HDF5_PKG ?= hdf5-openmpi
-HDF5_CFLAGS := $(shell pkg-config --cflags $(HDF5_PKG) 2>/dev/null)
-HDF5_LIBS := $(shell pkg-config --libs $(HDF5_PKG) 2>/dev/null)
+H5PCC ?= h5pcc
+ifeq ($(HDF5_LIBS)$(HDF5_DIR),)
+  HDF5_CFLAGS := $(shell pkg-config --cflags $(HDF5_PKG) 2>/dev/null)
+  HDF5_LIBS := $(shell pkg-config --libs $(HDF5_PKG) 2>/dev/null)
+endif
+ifeq ($(HDF5_LIBS),)
+  HDF5_DIR ?= $(or $(shell $(H5PCC) -showconfig 2>/dev/null | sed -n 's/^ *Installation point: *//p'),$(HDF5_ROOT),$(EBROOTHDF5))
+  ifneq ($(wildcard $(HDF5_DIR)/include/hdf5.h),)
+    HDF5_CFLAGS := -I$(HDF5_DIR)/include
+    HDF5_LIBS := -L$(HDF5_DIR)/lib -Wl,-rpath,$(HDF5_DIR)/lib -lhdf5
+  else ifeq ($(filter clean deps,$(MAKECMDGOALS)),)
+    $(error parallel HDF5 not found: HDF5_DIR ('$(HDF5_DIR)') has no include/hdf5.h, and neither pkg-config's $(HDF5_PKG) nor $(H5PCC) found it; set HDF5_DIR=/its/prefix (or HDF5_PKG=name of its pkg-config package))
+  endif
+endif
 # MPI include flags for the files nvcc compiles (it does not go through mpicc).
 MPI_CFLAGS ?= $(shell $(CC) --showme:compile 2>/dev/null)
 
-ARCH ?= -march=x86-64-v3
+# x86-64 nodes of the last decade have AVX2 (x86-64-v3); elsewhere (aarch64: GH200, Grace) the
+# compiler's default for the target, since the build node may differ from the compute nodes.
+ARCH ?= $(if $(filter x86_64,$(shell uname -m)),-march=x86-64-v3)
 CFLAGS ?= -O3 $(ARCH) -g
 CFLAGS += -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration \
     -Werror=return-type -D_GNU_SOURCE -I$(BLAS_INC) $(HDF5_CFLAGS) -MMD -MP
@@ -59,11 +101,13 @@ ifeq ($(CUDA),1)
     $(error CUDA=1 but nvcc was not found (set NVCC=/path/to/nvcc or put it on PATH))
   endif
   # Machine code for each of CUDA_ARCHS, and PTX of the last one for newer GPUs
-  # (`make CUDA_ARCHS=90` builds for Hopper only, in half the time).
+  # (`make CUDA_ARCHS=90` builds for Hopper only, in half the time; CUDA_ARCHS=native for the GPUs
+  # of the build machine, which build nodes often lack: hence not the default).
   CUDA_ARCHS ?= 80 90
   NVCCFLAGS ?= -O3 -g -lineinfo
-  NVCCFLAGS += -std=c++17 -MMD -MP $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
-      -gencode arch=compute_$(lastword $(CUDA_ARCHS)),code=compute_$(lastword $(CUDA_ARCHS)) \
+  NVCCFLAGS += -std=c++17 -MMD -MP \
+      $(if $(filter native,$(CUDA_ARCHS)),-arch=native,$(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+      -gencode arch=compute_$(lastword $(CUDA_ARCHS)),code=compute_$(lastword $(CUDA_ARCHS))) \
       -Xcompiler -fPIC,-Wall $(HDF5_CFLAGS) -ccbin g++ $(MPI_CFLAGS)
   CUDA_SRC := $(wildcard cuda/*.cu)
   CUDA_C_SRC := $(wildcard mpi/*_nccl.c)
@@ -118,7 +162,7 @@ GPU_TESTS := $(patsubst tests/gpu/%.c,bin/gpu/%,$(GPU_TEST_C))
 SIMT_TESTS := $(patsubst tests/simt/%.cc,bin/tests/%,$(SIMT_TEST_CC))
 LIB := build/libmaskdit.a
 
-.PHONY: all deps ensure-deps test demo bench clean
+.PHONY: all deps ensure-deps test demo bench clean install
 # Keep the objects of program mains (intermediate files of a pattern chain) so that a second
 # `make` finds nothing to do. Only those: a bare .SECONDARY makes every target intermediate, and a
 # missing intermediate prerequisite (the CUDA stamp, cuda/absent.o) then rebuilds nothing, so that
@@ -198,14 +242,14 @@ deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES)
 
-# `make test` and `make demo` work on a fresh machine: they install what is missing first. The
-# build runs in a sub-make so that its flags (pkg-config, mpicc) are read after the install.
+# `make demo` works on a fresh Debian machine: it installs what is missing first (elsewhere it
+# checks nothing). The build runs in a sub-make so that its flags (pkg-config, mpicc) are read
+# after the install.
 ensure-deps:
-	@missing=; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@command -v dpkg >/dev/null && command -v apt-get >/dev/null || exit 0; missing=; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing missing Debian packages:$$missing"; $(MAKE) --no-print-directory deps; fi
 
-test: ensure-deps
-	@$(MAKE) --no-print-directory all
+test: all
 	bash tests/run.sh
 
 demo: ensure-deps
@@ -217,5 +261,20 @@ bench: all
 
 clean:
 	rm -rf build bin
+
+# Installed job templates find their programs through MASKDIT_HOME, which defaults to PREFIX.
+PREFIX ?= /usr/local
+SHARE := $(DESTDIR)$(PREFIX)/share/maskdit
+install: $(PROGS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/jobs/lib $(SHARE)/configs $(SHARE)/docs
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 jobs/lib/common.sh $(SHARE)/jobs/lib/
+	install -m 755 jobs/demo.sh $(SHARE)/jobs/
+	for t in jobs/*.slurm; do \
+	    sed -e 's|^MASKDIT_HOME=.*|MASKDIT_HOME=$${MASKDIT_HOME:-$(PREFIX)}|' \
+	        -e 's|"$$MASKDIT_HOME/jobs/lib/common.sh"|"$$MASKDIT_HOME/share/maskdit/jobs/lib/common.sh"|g' $$t \
+	        >$(SHARE)/$$t && chmod 755 $(SHARE)/$$t || exit 1; done
+	cp -R configs/. $(SHARE)/configs/
+	cp -R docs/. README.md INSTALL.md $(SHARE)/docs/
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/util/affinity.h"
+
 void mpi_check_at(int rc, const char *what, const char *file, int line) {
     if (rc == MPI_SUCCESS) return;
     char msg[MPI_MAX_ERROR_STRING];
@@ -61,6 +63,7 @@ void dist_init(Dist *d, int *argc, char ***argv) {
     MPI_CHECK(MPI_Comm_rank(d->node_comm, &d->local_rank));
     MPI_CHECK(MPI_Comm_size(d->node_comm, &d->local_world));
     check_world_matches_slurm(d);
+    affinity_check();
 }
 
 void dist_finalize(Dist *d) {

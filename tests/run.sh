@@ -12,7 +12,7 @@
 set -u
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export MASKDIT_GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+export MASKDIT_GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-tests/golden}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 log_dir=$(mktemp -d /tmp/maskdit-tests.XXXXXX)
 passed=0
@@ -32,7 +32,7 @@ run_one() {   # name command...
     local log="$log_dir/$name.log" t0=$SECONDS
     "$@" >"$log" 2>&1
     local rc=$?
-    local p f
+    local p f s
     p=$(grep -c '^PASS ' "$log")
     f=$(grep -c '^FAIL ' "$log")
     s=$(grep -c '^SKIP ' "$log")
@@ -43,7 +43,7 @@ run_one() {   # name command...
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + s))
-    printf '%-40s %3d passed %3d failed  %4ds\n' "$name" "$p" "$f" $((SECONDS - t0))
+    printf '%-40s %3d passed %3d failed%s  %4ds\n' "$name" "$p" "$f" "$([ "$s" -gt 0 ] && printf ' %3d skipped' "$s")" $((SECONDS - t0))
     grep '^SKIP ' "$log" | sed 's/^/    /'
     if [ "$f" -gt 0 ]; then
         failed_names+=("$name")

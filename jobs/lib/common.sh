@@ -24,6 +24,9 @@
 #   MASKDIT_LAUNCHER  srun (default) or mpirun
 #   MASKDIT_SRUN_MPI  srun's --mpi plugin (default: pmix)
 #   MASKDIT_RANKS     ranks to launch (default and only allowed value: SLURM_NTASKS)
+#   MASKDIT_SRUN_HINT srun's SMT binding option (default --hint=nomultithread; empty for none)
+#   MASKDIT_CKPT_DEADLINE seconds the ranks get to checkpoint and stop after the signal (default
+#                     240; less than the --signal lead time): then the job requeues without them
 #   MASKDIT_STEP_WAIT seconds srun waits for the other ranks after the first one ended (default 120)
 
 MASKDIT_REQUEUE_STATUS=3                        # EXIT_REQUEUE_STATUS in src/util/common.h
@@ -32,6 +35,7 @@ MASKDIT_BIN=${MASKDIT_BIN:-$MASKDIT_HOME/bin}
 MASKDIT_LAUNCHER=${MASKDIT_LAUNCHER:-srun}
 MASKDIT_SRUN_MPI=${MASKDIT_SRUN_MPI:-pmix}
 MASKDIT_STEP_WAIT=${MASKDIT_STEP_WAIT:-120}
+MASKDIT_CKPT_DEADLINE=${MASKDIT_CKPT_DEADLINE:-240}
 
 maskdit_log() { echo "maskdit-job: $*"; }
 maskdit_die() { echo "maskdit-job: error: $*" >&2; exit 1; }
@@ -72,7 +76,21 @@ maskdit_job_start() {   # what (e.g. "train", "generate")
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}
     # HDF5 files on Lustre/GPFS: POSIX file locking is often unsupported or slow there.
     export HDF5_USE_FILE_LOCKING=${HDF5_USE_FILE_LOCKING:-FALSE}
+    maskdit_cpu_binding
     maskdit_log "environment: OMP_NUM_THREADS=$OMP_NUM_THREADS $(env | grep -E '^NCCL_' | sort | tr '\n' ' ')"
+}
+
+# srun's CPU binding (MASKDIT_SRUN_CPU_BINDING). From Slurm 22.05 to 23.02 srun does not inherit
+# --cpus-per-task from the batch allocation: under task/affinity each rank was then pinned to one
+# core while running OMP_NUM_THREADS threads. --hint=nomultithread (or MASKDIT_SRUN_HINT, e.g.
+# --threads-per-core=1; empty for none) keeps the threads off SMT siblings. Every rank checks its
+# affinity mask at start and warns when it has fewer CPUs than threads (src/util/affinity.c).
+maskdit_cpu_binding() {
+    MASKDIT_SRUN_CPU_BINDING=()
+    [ -n "${SLURM_CPUS_PER_TASK:-}" ] || return 0
+    MASKDIT_SRUN_CPU_BINDING=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+    local hint=${MASKDIT_SRUN_HINT---hint=nomultithread}
+    [ -z "$hint" ] || MASKDIT_SRUN_CPU_BINDING+=("$hint")
 }
 
 maskdit_check_world_size() {
@@ -126,12 +144,39 @@ maskdit_newest_checkpoint() {   # dir since
 _maskdit_on_signal() {   # signal name
     MASKDIT_SIGNALLED=$1
     if [ "$MASKDIT_ON_SIGNAL" = checkpoint ]; then
-        maskdit_log "received SIG$1 at $(date '+%F %T'): asking the ranks to checkpoint and stop (SIGUSR1)"
+        maskdit_log "received SIG$1 at $(date '+%F %T'): asking the ranks to checkpoint and stop (SIGUSR1)" \
+            "within MASKDIT_CKPT_DEADLINE=${MASKDIT_CKPT_DEADLINE}s"
         kill -USR1 "$MASKDIT_STEP_PID" 2>/dev/null
+        _maskdit_start_deadline
     else
         maskdit_log "received SIG$1 at $(date '+%F %T'): stopping the ranks; the requeued job carries on"
         kill -TERM "$MASKDIT_STEP_PID" 2>/dev/null
     fi
+}
+
+# The checkpoint after the signal is bounded: a collective write that hangs (MPI-IO on Lustre, see
+# docs/slurm.md) would otherwise keep the ranks until the time limit, and `scontrol requeue` would
+# never run, silently ending a chain of requeued jobs. After MASKDIT_CKPT_DEADLINE seconds a timer
+# sends SIGUSR2 to this shell, which stops waiting and requeues: checkpoints are written under a
+# temporary name and renamed, so the previous one is intact.
+_maskdit_start_deadline() {
+    [ -z "$MASKDIT_DEADLINE_PID" ] || return 0   # a second signal keeps the first deadline
+    [[ $MASKDIT_CKPT_DEADLINE =~ ^[1-9][0-9]*$ ]] ||
+        maskdit_die "MASKDIT_CKPT_DEADLINE=$MASKDIT_CKPT_DEADLINE is not a positive number of seconds"
+    local shell_pid=$$
+    (
+        sleep "$MASKDIT_CKPT_DEADLINE" &
+        trap 'kill $! 2>/dev/null; exit 0' TERM
+        wait $! && kill -USR2 "$shell_pid"
+    ) &
+    MASKDIT_DEADLINE_PID=$!
+}
+
+_maskdit_on_deadline() {
+    MASKDIT_DEADLINE_PASSED=1
+    maskdit_log "error: the ranks did not checkpoint and stop within MASKDIT_CKPT_DEADLINE=${MASKDIT_CKPT_DEADLINE}s" \
+        "after the signal (a hung checkpoint write? see 'MPI-IO and Lustre' in docs/slurm.md): requeueing" \
+        "without them; the requeued job resumes from the newest complete checkpoint"
 }
 
 # Launch program on all ranks and wait for it, handling signals as MASKDIT_ON_SIGNAL says; sets rc.
@@ -145,26 +190,35 @@ _maskdit_launch() {   # program args...
         # --kill-on-bad-exit=0 whatever the site's default: it would kill the ranks still finishing
         # when the first one exits with the requeue status (a failing rank ends the job by MPI_Abort).
         srun) launcher=(srun --mpi="$MASKDIT_SRUN_MPI" --ntasks="$MASKDIT_RANKS" --wait="$MASKDIT_STEP_WAIT"
-            --kill-on-bad-exit=0) ;;
+            --kill-on-bad-exit=0 "${MASKDIT_SRUN_CPU_BINDING[@]}") ;;
         # Open MPI's mpirun reads the Slurm allocation itself and forwards SIGUSR1 to the ranks.
         mpirun) launcher=(mpirun -np "$MASKDIT_RANKS" --bind-to none) ;;
         *) maskdit_die "MASKDIT_LAUNCHER=$MASKDIT_LAUNCHER: expected srun or mpirun" ;;
     esac
     maskdit_log "launch: ${launcher[*]} $prog $*"
-    MASKDIT_SIGNALLED=
+    MASKDIT_SIGNALLED=''
+    MASKDIT_DEADLINE_PID=''
+    MASKDIT_DEADLINE_PASSED=''
     "${launcher[@]}" "$prog" "$@" &
     MASKDIT_STEP_PID=$!
     if [ -n "$MASKDIT_ON_SIGNAL" ]; then
         trap '_maskdit_on_signal USR1' USR1
         trap '_maskdit_on_signal TERM' TERM
+        trap _maskdit_on_deadline USR2
     fi
     # wait returns early when a trapped signal arrives: wait again while the step runs.
     while :; do
         wait "$MASKDIT_STEP_PID"
         rc=$?
+        [ -z "$MASKDIT_DEADLINE_PASSED" ] || break
         kill -0 "$MASKDIT_STEP_PID" 2>/dev/null || break
     done
-    trap - USR1 TERM
+    trap - USR1 TERM USR2
+    [ -z "$MASKDIT_DEADLINE_PID" ] || kill "$MASKDIT_DEADLINE_PID" 2>/dev/null
+    if [ -n "$MASKDIT_DEADLINE_PASSED" ]; then
+        rc=$MASKDIT_REQUEUE_STATUS   # the requeue ends the ranks still running
+        return
+    fi
     maskdit_log "ranks ended with status $rc at $(date '+%F %T')"
 }
 
@@ -186,8 +240,11 @@ maskdit_run_checkpointing() {   # checkpoint-root program args...
     start=$(date +%s)
     _maskdit_launch "$@"
     [ "$rc" -eq "$MASKDIT_REQUEUE_STATUS" ] || exit "$rc"
-    # A minute of slack for clocks of file servers that differ from this node's.
-    ckpt=$(maskdit_newest_checkpoint "$ckpt_root" $((start - 60)))
+    # A minute of slack for clocks of file servers that differ from this node's. Past the deadline,
+    # the newest complete checkpoint of any time (the requeued job must not start from scratch).
+    local since=$((start - 60))
+    [ -z "$MASKDIT_DEADLINE_PASSED" ] || since=0
+    ckpt=$(maskdit_newest_checkpoint "$ckpt_root" "$since")
     if [ -n "$ckpt" ]; then
         scontrol update JobId="$SLURM_JOB_ID" Comment="$MASKDIT_COMMENT_TAG$ckpt" ||
             maskdit_log "warning: could not record $ckpt in the job's Comment (the requeued job cannot check it)"

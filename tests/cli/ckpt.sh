@@ -4,7 +4,7 @@
 # golden .pt (imported by 2 ranks, then every tensor read back with h5py by name and compared
 # with the golden values), and the tool's error messages.
 source tests/cli/lib.sh
-GOLDEN=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+GOLDEN=${MASKDIT_GOLDEN_DIR:-tests/golden}
 PT=$GOLDEN/maskdit_tiny.pt
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3

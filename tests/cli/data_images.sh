@@ -9,7 +9,7 @@
 source tests/cli/lib.sh
 CONVERT="$BIN/maskdit-convert"
 PY=/usr/bin/python3
-W=${MASKDIT_GOLDEN_DIR:-../shared/golden}/vae_tiny.pth
+W=${MASKDIT_GOLDEN_DIR:-tests/golden}/vae_tiny.pth
 
 if ! $PY -c 'import numpy, h5py, PIL' 2>/dev/null; then
     fail images_prerequisites "$PY with numpy, h5py and PIL is needed (Debian python3-numpy, python3-h5py, python3-pil)"

@@ -118,7 +118,7 @@ sum=$(md5sum <"$TMP/X.pt")
 expect_error import_over_its_input "./X.pt is the checkpoint to import (X.pt): writing it would replace an input" \
     bash -c "cd '$TMP' && '$PWD/$BIN/maskdit-ckpt' import X.pt ./X.pt"
 [ "$(md5sum <"$TMP/X.pt")" = "$sum" ] && pass import_input_untouched || fail import_input_untouched
-GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-tests/golden}
 if [ -f "$GOLDEN_DIR/maskdit_tiny.pt" ]; then
     mkdir -p "$TMP/lat" && cp "$GOLDEN_DIR/maskdit_tiny.pt" "$TMP/lat/latents.h5"   # read by content: a .pt
     sum=$(md5sum <"$TMP/lat/latents.h5")

@@ -3,7 +3,7 @@
 # it, the ablation options, and every refusal by its message. The file contents are checked in
 # bin/tests/test_generate.
 source tests/cli/lib.sh
-GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-tests/golden}
 export OMP_NUM_THREADS=1   # several ranks share the test machine's cores
 GEN=$BIN/maskdit-generate
 PIXEL=(--config tests/data/tiny_pixel.yaml --ckpt_path tests/data/tiny_pixel.pt --num_steps 5 --device cpu)

@@ -7,7 +7,7 @@
 # alone stops every rank, a signal in the middle of a batch stops between sampler steps (the batch
 # is dropped), and the parts are removed once the outputs are complete.
 source tests/cli/lib.sh
-GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-tests/golden}
 export OMP_NUM_THREADS=1   # several ranks share the test machine's cores
 GEN=$BIN/maskdit-generate
 # 16 images in 6 batches of 3; 7 latents in 4 batches of 2.

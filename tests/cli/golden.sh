@@ -1,10 +1,15 @@
 # Golden parity of the whole model (forward, loss, gradients, unmasked path, guidance) against
-# the PyTorch original: the shared tiny file and the variants in tests/golden/ (unconditional,
+# the PyTorch original: the tiny file and the variants in tests/golden/ (unconditional,
 # no decoder, patch 4 / 3 channels). maskdit-golden prints one PASS/FAIL line per quantity.
 source tests/cli/lib.sh
-GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-tests/golden}
 
-for f in "$GOLDEN_DIR/maskdit_tiny.h5" tests/golden/maskdit_*.h5; do
+# The committed golden files are the ones their checksums name (copies of ../shared/golden/ from
+# ../shared/reference/make_golden.py; tests/golden/README.md describes them).
+if out=$(cd tests/golden && sha256sum -c --quiet SHA256SUMS 2>&1); then pass golden_checksums
+else fail golden_checksums "$out"; fi
+
+for f in "$GOLDEN_DIR/maskdit_tiny.h5" $(ls tests/golden/maskdit_*.h5 | grep -v /maskdit_tiny.h5); do
     out=$($BIN/maskdit-golden "$f" 2>&1); rc=$?
     echo "$out" | sed "s|^\(PASS\|FAIL\) |\1 $(basename "$f" .h5): |"
     if [ $rc -ne 0 ] && ! echo "$out" | grep -q '^FAIL'; then fail "golden $(basename "$f")" "exit $rc: $out"; fi

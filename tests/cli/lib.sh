@@ -2,13 +2,15 @@
 # Paths are relative to the project root, where tests/run.sh starts every script.
 set -u
 BIN=${BIN:-bin}
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
+# --bind-to none: the tests run more ranks x OpenMP threads than the machine has cores on purpose;
+# bound to one core each, every rank would warn that its threads share a core (src/util/affinity.c).
+MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe --bind-to none}
 TMP=$(mktemp -d /tmp/maskdit-cli.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; [ $# -gt 0 ] && echo "    $*"; return 0; }
-# skip NAME REASON: a case whose prerequisite (a Python package) is missing; tests/run.sh lists it.
+# skip NAME REASON: a case whose prerequisite is missing here (counted apart by tests/run.sh)
 skip() { echo "SKIP $1 ($2)"; }
 
 # expect_error NAME "expected text in stderr" command...  -> the command must fail and say it

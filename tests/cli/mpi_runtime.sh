@@ -22,3 +22,15 @@ if [ -x "$NCCL_TEST" ]; then
 else
     echo "note: $NCCL_TEST not built (no CUDA headers): NCCL all-reduce cases not run"
 fi
+
+# Every rank checks its CPU affinity at start (src/util/affinity.c): pinned to one CPU with 2 OpenMP
+# threads, it warns naming both numbers; with 1 thread it says nothing.
+if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null; then
+    out=$(taskset -c 0 env OMP_NUM_THREADS=2 "$BIN/maskdit-plot" --help 2>&1)
+    [[ $out == *"2 OpenMP threads but the affinity mask of this rank holds only 1 CPU"* ]] && pass affinity_warning ||
+        fail affinity_warning "no affinity warning under taskset -c 0 with OMP_NUM_THREADS=2: $(echo "$out" | head -n 3)"
+    out=$(taskset -c 0 env OMP_NUM_THREADS=1 "$BIN/maskdit-plot" --help 2>&1)
+    [[ $out != *"affinity mask"* ]] && pass affinity_no_warning || fail affinity_no_warning "$(echo "$out" | head -n 3)"
+else
+    skip affinity_warning "taskset is not installed or cannot pin to CPU 0"
+fi

@@ -221,7 +221,7 @@ expect_error sample_grid_latent_refused "log.sample_every: this dataset holds la
 expect_error sample_grid_vae_unreadable "log.vae $TMP/no-vae.pth: No such file or directory" \
     $BIN/maskdit-train --config "$TMP/lat.yaml" --results_dir "$TMP/lr" --pretrained_path "$TMP/no-vae.pth"
 if $BIN/maskdit-train --config "$TMP/lat.yaml" --results_dir "$TMP/lv" \
-    --pretrained_path "${MASKDIT_GOLDEN_DIR:-../shared/golden}/vae_tiny.pth" >"$TMP/lv.log" 2>&1 &&
+    --pretrained_path "${MASKDIT_GOLDEN_DIR:-tests/golden}/vae_tiny.pth" >"$TMP/lv.log" 2>&1 &&
     $H5PY - "$TMP"/lv/*/samples/0000002.png <<'EOF'
 import sys, struct
 png = open(sys.argv[1], 'rb').read()

@@ -3,7 +3,7 @@
 # missing value as missing, a value given to a flag and a plain argument too many as such, and
 # --name=VALUE means --name VALUE everywhere. Each case ends before any work starts.
 source tests/cli/lib.sh
-GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-tests/golden}
 
 # refused NAME "message" PROGRAM ARGS...: the program fails with "maskdit...: error: message"
 refused() {

@@ -8,7 +8,9 @@
 # preempted by SIGUSR1 to the batch script -> checkpoint -> requeue -> the resumed run ends with the
 # same losses and bit-identical weights as an uninterrupted run; fine-tuning and sampling from the
 # trained checkpoint, and sampling preempted -> batches kept -> requeue -> the same files as an
-# uninterrupted run. Needs root (the daemons) and slurm-wlm, slurm-client, munge installed; when
+# uninterrupted run; CPU binding under task/affinity (a template's rank with 2 CPUs gets both, a
+# rank pinned to 1 CPU with 2 threads warns); a checkpoint write that hangs after SIGUSR1 (a stand-in
+# rank, tests/cli/jobstub) does not stop the requeue. Needs root (the daemons) and slurm-wlm, slurm-client, munge installed; when
 # Slurm is missing or cannot start that is a failure with the reason, never a silent skip.
 source tests/cli/lib.sh
 source tests/cli/slurm/cluster.sh
@@ -87,8 +89,15 @@ if ! slurm_cluster_start "$TMP/cluster" 8; then fail slurm-cluster "Slurm did no
 pass slurm-cluster
 export MASKDIT_BIN=$BIN_DIR
 
-# ---- conversion: the test set for training, the training set preempted on the way ----
 FMNIST=/usr/share/datasets/fashion-mnist
+
+# ---- CPU binding (task/affinity): a template's conversion on one rank with 2 CPUs and OMP_NUM_THREADS
+# from them (srun of Slurm 22.05-23.02 would pin the rank to 1 CPU without --cpus-per-task).
+# Submitted first: the node's first 2 CPUs are the machine's (the test node claims 8) ----
+jb=$(unset OMP_NUM_THREADS; MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/t10k-images-idx3-ubyte.gz \
+    MASKDIT_LABELS=$FMNIST/t10k-labels-idx1-ubyte.gz MASKDIT_DATA=$TMP/data-bound \
+    slurm_submit "${SB[@]}" --ntasks-per-node=1 --cpus-per-task=2 --job-name=cpu-binding --output="$LOGS/cpu-binding.out" jobs/convert.slurm --no-progress)
+# ---- conversion: the test set for training, the training set preempted on the way ----
 DATA=$TMP/data
 jc=$(MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/t10k-images-idx3-ubyte.gz MASKDIT_LABELS=$FMNIST/t10k-labels-idx1-ubyte.gz \
     MASKDIT_DATA=$DATA submit convert convert.slurm --shard-size 2500 --no-progress)
@@ -96,6 +105,15 @@ jcp=$(MASKDIT_CONVERT=idx MASKDIT_SOURCE=$FMNIST/train-images-idx3-ubyte.gz MASK
     MASKDIT_DATA=$TMP/data-preempted submit convert-preempted convert.slurm --shard-size 500 --no-progress)
 preempt convert-preempted "$jcp" test -e "$TMP/data-preempted/shard-00004.h5" && cp_ok=1 || cp_ok=0
 first_shard=$(stat -c %Y.%i "$TMP/data-preempted/shard-00000.h5" 2>/dev/null)
+
+# A step pinned to 1 CPU running 2 threads: its rank warns.
+jpin=$(slurm_submit "${SB[@]}" --ntasks-per-node=1 --job-name=affinity-warning --output="$LOGS/affinity-warning.out" \
+    --wrap "srun --mpi=pmix --cpus-per-task=1 env OMP_NUM_THREADS=2 $BIN_DIR/maskdit-plot --help")
+# ---- a checkpoint write that hangs: the stand-in rank ignores SIGUSR1; past the deadline the job
+# requeues without it ----
+mkdir -p "$TMP/hung-data" && : >"$TMP/hung-data/index.h5" && : >"$TMP/hung.yaml"
+jh=$(MASKDIT_BIN=$PWD/tests/cli/jobstub MASKDIT_CKPT_DEADLINE=3 MASKDIT_CONFIG=$TMP/hung.yaml MASKDIT_DATA=$TMP/hung-data \
+    MASKDIT_RESULTS_DIR=$TMP/hung submit hung-checkpoint train256.slurm)
 
 # ---- a tiny run: a small MaskDiT on the Fashion-MNIST test set, pixels, 2 ranks x batch 4 ----
 # Long enough (300 steps, a few seconds) for the signal to arrive in the middle; one progress line
@@ -144,6 +162,16 @@ if [ "$cp_ok" = 1 ] && requeued convert-preempted "$jcp"; then
 fi
 expect_job convert "$jc" COMPLETED
 expect_output convert-count "samples      10000 in 4 shards" "$BIN_DIR/maskdit-convert" info "$DATA"
+
+expect_job cpu-binding "$jb" COMPLETED "--cpus-per-task=2 --hint=nomultithread"
+grep -q "OMP_NUM_THREADS=2 " "$LOGS/cpu-binding.out" && ! grep -q "affinity mask" "$LOGS/cpu-binding.out" && pass cpu-binding-no-warning ||
+    { fail cpu-binding-no-warning "OMP_NUM_THREADS is not 2 or a rank warned about its CPUs"; case_log cpu-binding; }
+expect_job affinity-warning "$jpin" COMPLETED "2 OpenMP threads but the affinity mask of this rank holds only 1 CPU"
+if preempt hung-checkpoint "$jh" grep -qF "rank started" "$LOGS/hung-checkpoint.out" && requeued hung-checkpoint "$jh"; then
+    grep -qF "did not checkpoint and stop within MASKDIT_CKPT_DEADLINE=3s" "$LOGS/hung-checkpoint.out" && pass hung-checkpoint-requeued ||
+        { fail hung-checkpoint-requeued "the job log does not name the hung checkpoint"; case_log hung-checkpoint; }
+fi
+scancel "$jh" 2>/dev/null
 
 # ---- preemption: SIGUSR1 -> checkpoint -> requeue -> resume, same result as without ----
 ckpt_dir() { echo "$TMP/$1"/*/checkpoints; }

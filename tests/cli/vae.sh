@@ -1,10 +1,10 @@
 # maskdit-vae and maskdit-generate --pretrained_path with the golden tiny VAE
-# (../shared/golden/vae_tiny.*): decode and encode against the float64 golden through the files
+# (tests/golden/vae_tiny.*): decode and encode against the float64 golden through the files
 # the programs write (read back by h5py, NumPy and Pillow), the same outputs on 1 and 2 ranks,
 # generate's decoded samples equal to maskdit-vae decode of its latents, resume, and every refusal
 # by its message.
 source tests/cli/lib.sh
-GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-tests/golden}
 export OMP_NUM_THREADS=1
 VAE=$BIN/maskdit-vae
 GEN=$BIN/maskdit-generate

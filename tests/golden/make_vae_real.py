@@ -5,10 +5,10 @@ src/vae/vae.h (vae_synthetic_tensor), which C computes identically: its 335 MB o
 committed, the inputs and float64 outputs of one 256x256 encode and one 32x32-latent decode can.
 
 An implementation of its own in float64 PyTorch, under the ldm names; before the real one it must
-reproduce the tiny golden of ../shared/golden/vae_tiny.{pth,h5} (both directions, 1e-12), so the
+reproduce the tiny golden of tests/golden/vae_tiny.{pth,h5} (both directions, 1e-12), so the
 implementation is checked against the original's code through that file.
 
-    python3 tests/golden/make_vae_real.py [--out tests/data/vae_real_256.h5] [--golden ../shared/golden]
+    python3 tests/golden/make_vae_real.py [--out tests/data/vae_real_256.h5] [--golden tests/golden]
 """
 import argparse
 import math
@@ -170,7 +170,7 @@ def check_tiny(golden):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--out', default='tests/data/vae_real_256.h5')
-    ap.add_argument('--golden', default='../shared/golden')
+    ap.add_argument('--golden', default='tests/golden')
     a = ap.parse_args()
     torch.set_num_threads(2)
     check_tiny(a.golden)

@@ -13,7 +13,7 @@
 #              sets ess_singleton_isolated (no orted for one process) and plm=isolated (mpirun
 #              on this node without ssh)
 #   pmix/      the PMIx components (PMIX_INSTALL_PREFIX)
-#   golden/    ../shared/golden/maskdit_tiny.h5 (../shared does not travel to the GPU machine)
+#   golden/    tests/golden/maskdit_tiny.h5 (../shared does not travel to the GPU machine)
 # The GPU machine's glibc must be at least this machine's (Debian 12: 2.36; Ubuntu 24.04 has 2.39).
 #
 #   bash tests/gpu/make_kit.sh          then run tests/gpu/run.sh there with `.gpukit` carried
@@ -36,7 +36,7 @@ cp -L /usr/bin/orterun "$STAGE/ompi/bin/mpirun"
 cp -a "$PMIX_SRC/lib/pmix" "$STAGE/pmix/lib/"
 cp -a "$PMIX_SRC/share/." "$STAGE/pmix/share/"
 [ -d /usr/share/pmix ] && cp -a /usr/share/pmix "$STAGE/pmix/share/pmix-help"
-cp ../shared/golden/maskdit_tiny.h5 "$STAGE/golden/"
+cp tests/golden/maskdit_tiny.h5 "$STAGE/golden/"
 
 # Shared libraries of every ELF file staged, transitively (ldd resolves the whole closure).
 # Left out: glibc (the GPU machine's is newer), the driver and the CUDA libraries.

@@ -105,11 +105,11 @@ RUN=(env)   # the environment our programs run in (the kit's libraries, when it 
 if [ "${GPU_USE_BUILD:-0}" = 1 ]; then
     log "== build: GPU_USE_BUILD=1: the programs already built in bin/ (e.g. against a cluster's modules)"
     BIN=bin
-    GOLDEN=../shared/golden/maskdit_tiny.h5
+    GOLDEN=tests/golden/maskdit_tiny.h5
 elif [ "${GPU_USE_KIT:-0}" != 1 ] && command -v mpicc >/dev/null && pkg-config --exists hdf5-openmpi 2>/dev/null &&
     command -v nvcc >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so ]; then
     part build 300 make CUDA=1 CUDA_ARCHS=90 -j"$(nproc)" && BIN=bin || BIN=
-    GOLDEN=../shared/golden/maskdit_tiny.h5
+    GOLDEN=tests/golden/maskdit_tiny.h5
 elif [ -f .gpukit/kit.tar.xz ]; then
     log "== build: no MPI/HDF5/OpenBLAS development packages here: using the prebuilt kit .gpukit/kit.tar.xz"
     rm -rf "$KIT" && mkdir -p "$KIT"

@@ -496,7 +496,7 @@ int main(int argc, char **argv) {
     world = dist.world;
     h5_quiet();
     snprintf(golden_h5, sizeof golden_h5, "%s/maskdit_tiny.h5",
-             getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "../shared/golden");
+             getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "tests/golden");
     if (argc == 3 && strcmp(argv[1], "--disk-full") == 0) {
         snprintf(dir, sizeof dir, "%s", argv[2]);
         MPI_RUN(disk_full_mid_write);

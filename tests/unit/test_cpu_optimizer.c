@@ -210,7 +210,7 @@ static void scale_and_sum_squares(void) {
 
 int main(void) {
     const char *dir = getenv("MASKDIT_GOLDEN_DIR");
-    snprintf(golden, sizeof golden, "%s/maskdit_tiny.h5", dir ? dir : "../shared/golden");
+    snprintf(golden, sizeof golden, "%s/maskdit_tiny.h5", dir ? dir : "tests/golden");
     h5_quiet();
     check_setup(5);
     RUN(adamw_matches_golden);

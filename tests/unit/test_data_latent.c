@@ -102,7 +102,7 @@ static void eps_is_standard_normal(void) {
 
 int main(void) {
     snprintf(golden, sizeof golden, "%s/maskdit_tiny.h5",
-             getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "../shared/golden");
+             getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "tests/golden");
     RUN(moments_match_golden);
     RUN(eps_follows_its_definition);
     RUN(eps_is_standard_normal);

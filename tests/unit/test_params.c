@@ -116,7 +116,7 @@ static void init_matches_original_rules(void) {
 }
 
 int main(void) {
-    snprintf(golden, sizeof golden, "%s/maskdit_tiny.h5", getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "../shared/golden");
+    snprintf(golden, sizeof golden, "%s/maskdit_tiny.h5", getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "tests/golden");
     RUN(names_and_shapes_match_golden);
     RUN(layout_is_contiguous);
     RUN(presets_and_validation);

@@ -1,4 +1,4 @@
-/* Import of PyTorch .pt checkpoints against ../shared/golden/maskdit_tiny.pt (README §7): model =
+/* Import of PyTorch .pt checkpoints against tests/golden/maskdit_tiny.pt (README §7): model =
  * the golden /params rounded to float32, ema = 0.5 x model (pos embeds unchanged), optimizer
  * moments, step; plain state dicts and half / bfloat16 storages (made here by rewriting the
  * golden archive); the same checkpoint in the legacy torch.save layout (rewritten here); damaged
@@ -599,7 +599,7 @@ static void step_from_file_name(void) {
 }
 
 int main(void) {
-    const char *g = getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "../shared/golden";
+    const char *g = getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "tests/golden";
     snprintf(golden_pt, sizeof golden_pt, "%s/maskdit_tiny.pt", g);
     snprintf(golden_h5, sizeof golden_h5, "%s/maskdit_tiny.h5", g);
     scratch_dir(dir, sizeof dir, "test-pt");

@@ -242,7 +242,7 @@ static void two_training_steps_end_to_end(void) {
 
 int main(void) {
     const char *dir = getenv("MASKDIT_GOLDEN_DIR");
-    snprintf(path, sizeof path, "%s/maskdit_tiny.h5", dir ? dir : "../shared/golden");
+    snprintf(path, sizeof path, "%s/maskdit_tiny.h5", dir ? dir : "tests/golden");
     h5_quiet();
     Error e;
     F = h5_open_read(path, &e);

@@ -1,4 +1,4 @@
-/* The VAE (src/vae) against the float64 golden of ../shared/golden/vae_tiny.h5: the configuration
+/* The VAE (src/vae) against the float64 golden of tests/golden/vae_tiny.h5: the configuration
  * read from the weights' shapes, both directions in fp32 on the CPU (<= 1e-5 relative to the
  * tensor's max magnitude), from every weight layout, and the refusals of files that are not a
  * KL autoencoder; and the real KL-f8 architecture with formula weights against
@@ -150,7 +150,7 @@ static void a_maskdit_checkpoint_is_refused(void) {
 
 int main(void) {
     const char *dir = getenv("MASKDIT_GOLDEN_DIR");
-    snprintf(golden_dir, sizeof golden_dir, "%s", dir ? dir : "../shared/golden");
+    snprintf(golden_dir, sizeof golden_dir, "%s", dir ? dir : "tests/golden");
     snprintf(golden_h5, sizeof golden_h5, "%s/vae_tiny.h5", golden_dir);
     h5_quiet();
     Error e;

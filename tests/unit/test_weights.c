@@ -1,5 +1,5 @@
 /* Weight files through src/ckpt/weights.h, against the golden VAE's ldm-layout zip .pth read
- * through pt_import (../shared/golden/vae_tiny.pth, README "VAE golden") as the independent
+ * through pt_import (tests/golden/vae_tiny.pth, README "VAE golden") as the independent
  * baseline:
  *  - every layout (zip .pth; the golden diffusers folder, new attention names, folder and file;
  *    and tests/data/vae_weights/, made by tests/data/make_vae_weights.py: a legacy .pth, an ldm
@@ -472,7 +472,7 @@ static void json_reader(void) {
 }
 
 int main(void) {
-    const char *g = getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "../shared/golden";
+    const char *g = getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "tests/golden";
     snprintf(golden_pth, sizeof golden_pth, "%s/vae_tiny.pth", g);
     snprintf(golden_diffusers, sizeof golden_diffusers, "%s/vae_tiny_diffusers", g);
     Error e;

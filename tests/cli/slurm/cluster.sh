@@ -59,7 +59,7 @@ SlurmctldDebug=info
 SlurmdDebug=info
 MailProg=/bin/true
 ProctrackType=proctrack/pgid
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
@@ -76,7 +76,7 @@ InactiveLimit=0
 NodeName=node1 NodeHostname=$(hostname) NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=2000 State=UNKNOWN
 PartitionName=debug Nodes=node1 Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
-    # Nothing here uses cgroups (proctrack/pgid, task/none), but slurmd always initialises a cgroup
+    # Nothing here uses cgroups (proctrack/pgid; task/affinity pins tasks with sched_setaffinity), but slurmd always initialises a cgroup
     # plugin: the one of the mounted hierarchy, without systemd (containers have none).
     printf 'CgroupPlugin=autodetect\nIgnoreSystemd=yes\n' >"$d/cgroup.conf"
     printf 'PMIxCliTmpDirBase=%s\n' "$d/tmp" >"$d/mpi.conf"
