@@ -238,13 +238,7 @@ Vae *vae_load(const char *path, Backend *be, Error *e) {
         v->format = xstrdup(weights_format(wf));
         v->layout = xstrdup(weights_layout(wf));
         v->has_scaling_factor = weights_scaling_factor(wf, &v->scaling_factor);
-        /* f32 through a staging buffer, then one cast to the act dtype */
-        float *stage = be->alloc(be, L.count * sizeof(float), "VAE weights (float32 staging)");
-        be->to_device(be, stage, L.host, L.count * sizeof(float));
-        v->weights = be->alloc(be, L.count * dtype_size(be->act_dtype), "VAE weights");
-        be->cast(be, v->weights, be->act_dtype, stage, DTYPE_F32, L.count);
-        be->sync(be);
-        be->free(be, stage);
+        v->weights = backend_upload_act(be, L.host, L.count, "VAE weights");
     }
     free(L.used);
     free(L.host);
