@@ -9,9 +9,7 @@
 
 #include "../../src/backend/backend.h"
 #include "../../src/eval/inception.h"
-#include "../../src/util/npy.h"
-#include "../../src/util/zip.h"
-#include "test.h"
+#include "npz_golden.h"
 
 #define TOL 1e-5
 
@@ -72,26 +70,7 @@ static uint8_t *formula_image(int k, int H, int W) {
 
 /* Array `key` of the golden .npz as float64 [rows, cols], or NULL (with a FAIL line). */
 static double *golden(const char *key, int rows, int cols) {
-    char path[4200], entry[64];
-    snprintf(path, sizeof path, "tests/golden/inception_parity.npz");
-    snprintf(entry, sizeof entry, "%s.npy", key);
-    Error e = {{0}};
-    ZipReader *z = zip_open(path, &e);
-    const ZipEntry *en = z ? zip_find(z, entry) : NULL;
-    void *data = NULL;
-    size_t len = 0;
-    NpyHeader h;
-    double *out = NULL;
-    if (en && zip_read(z, en, &data, &len, &e) == 0 && npy_parse_header(data, len, entry, &h, &e) == 0 &&
-        strcmp(h.descr, "<f8") == 0 && h.ndim == 2 && h.shape[0] == rows && h.shape[1] == cols) {
-        out = malloc((size_t)rows * cols * sizeof *out);
-        memcpy(out, (char *)data + h.header_bytes, (size_t)rows * cols * sizeof *out);
-    } else {
-        CHECK(0, "%s: %s: not a float64 [%d, %d] array (%s)", path, entry, rows, cols, e.msg);
-    }
-    free(data);
-    if (z) zip_close(z);
-    return out;
+    return npz_golden("tests/golden/inception_parity.npz", key, "<f8", (long long)rows * cols);
 }
 
 static double rel_error(const float *got, const double *ref, size_t n) {

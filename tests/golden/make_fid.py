@@ -1,0 +1,59 @@
+"""Golden numbers of the Fréchet distance for tests/unit/test_fid.c: tests/golden/fid_cases.npz.
+
+Features (float32, stored) of four sets in 48 dimensions:
+  a [300, 48], b [250, 48]  two correlated Gaussians with different means and covariances:
+      well-conditioned statistics; fid_ab as pytorch-fid computes it (scipy.linalg.sqrtm of
+      sigma_a . sigma_b, real part of the trace);
+  c [12, 48], d [20, 48]    fewer rows than dimensions: singular covariances, where scipy's sqrtm
+      warns; fid_cd from float64 eigendecompositions (numpy.linalg.eigh), the formula of fid.h.
+mu_a, sigma_a: numpy's mean and unbiased covariance (np.cov) of a, in float64.
+Needs numpy and scipy. Run: python3 tests/golden/make_fid.py
+"""
+import os
+
+import numpy as np
+import scipy.linalg
+
+DIM = 48
+
+
+def features(rng, n, shift, mix):
+    base = rng.standard_normal((n, DIM)) @ mix + shift
+    return base.astype(np.float32)
+
+
+def stats(x):
+    x = x.astype(np.float64)
+    return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+def fid_scipy(mu1, s1, mu2, s2):
+    covmean = scipy.linalg.sqrtm(s1.dot(s2))
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean.real))
+
+
+def fid_eigh(mu1, s1, mu2, s2):
+    l, v = np.linalg.eigh(s1)
+    r = np.sqrt(np.clip(l, 0, None))
+    m = (v.T @ s2 @ v) * np.outer(r, r)
+    tr = np.sqrt(np.clip(np.linalg.eigvalsh(m), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr)
+
+
+def main():
+    rng = np.random.default_rng(15)
+    a = features(rng, 300, rng.normal(0, 0.5, DIM), np.eye(DIM) + 0.2 * rng.standard_normal((DIM, DIM)))
+    b = features(rng, 250, rng.normal(0.3, 0.5, DIM), 0.8 * np.eye(DIM) + 0.3 * rng.standard_normal((DIM, DIM)))
+    c = features(rng, 12, 0.1, np.eye(DIM))
+    d = features(rng, 20, -0.1, np.eye(DIM))
+    mu_a, sigma_a = stats(a)
+    fid_ab = fid_scipy(mu_a, sigma_a, *stats(b))
+    assert abs(fid_ab - fid_eigh(mu_a, sigma_a, *stats(b))) < 1e-9 * fid_ab
+    fid_cd = fid_eigh(*stats(c), *stats(d))
+    print("fid_ab %.12g  fid_cd %.12g (scipy on c, d: %.12g)" % (fid_ab, fid_cd, fid_scipy(*stats(c), *stats(d))))
+    out = os.path.join(os.path.dirname(__file__), "fid_cases.npz")
+    np.savez(out, a=a, b=b, c=c, d=d, mu_a=mu_a, sigma_a=sigma_a, fid_ab=np.array([fid_ab]), fid_cd=np.array([fid_cd]))
+
+
+if __name__ == "__main__":
+    main()
