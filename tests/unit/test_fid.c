@@ -4,7 +4,10 @@
  * eigendecompositions on singular ones (1e-6), and the messages for bad statistics. */
 #include <math.h>
 
+#include <unistd.h>
+
 #include "../../src/eval/fid.h"
+#include "../../src/eval/fid_stats_file.h"
 #include "npz_golden.h"
 
 #define GOLDEN "tests/golden/fid_cases.npz"
@@ -113,11 +116,54 @@ static void bad_statistics_are_refused(void) {
     fid_stats_free(&a);
 }
 
+/* NumPy's arrays are read as written; what fid_stats_write writes reads back bit for bit, with the
+ * sFID pair when given. */
+static void stats_files_read_and_write(void) {
+    FidStats a, from_numpy, back, back_s;
+    if (stats_of("a", 300, &a) < 0) return;
+    Error e = {{0}};
+    if (fid_stats_read(GOLDEN, "mu_a", "sigma_a", &from_numpy, &e) == 0) {
+        CHECK(from_numpy.dim == DIM && max_rel(from_numpy.sigma, a.sigma, DIM * DIM) <= 1e-12, "dim %d",
+              from_numpy.dim);
+        fid_stats_free(&from_numpy);
+    } else {
+        CHECK(0, "%s", e.msg);
+    }
+    char path[] = "/tmp/maskdit-fid-XXXXXX";
+    const int fd = mkstemp(path);
+    close(fd);
+    CHECK(fid_stats_write(path, &a, &a, &e) == 0, "%s", e.msg);
+    if (fid_stats_read(path, "mu", "sigma", &back, &e) == 0 &&
+        fid_stats_read(path, "mu_s", "sigma_s", &back_s, &e) == 0) {
+        CHECK(back.dim == DIM && memcmp(back.mu, a.mu, DIM * sizeof(double)) == 0 &&
+                  memcmp(back.sigma, a.sigma, DIM * DIM * sizeof(double)) == 0 &&
+                  memcmp(back_s.sigma, a.sigma, DIM * DIM * sizeof(double)) == 0,
+              "read back differs");
+        fid_stats_free(&back), fid_stats_free(&back_s);
+    } else {
+        CHECK(0, "%s", e.msg);
+    }
+    unlink(path);
+    fid_stats_free(&a);
+}
+
+static void a_file_without_statistics_is_refused(void) {
+    FidStats st;
+    Error e = {{0}};
+    CHECK(fid_stats_read(GOLDEN, "mu", "sigma", &st, &e) < 0 && strstr(e.msg, "fid_cases.npz: no array mu"), "%s",
+          e.msg);
+    CHECK(fid_stats_read(GOLDEN, "mu_a", "a", &st, &e) < 0 && strstr(e.msg, "a.npy: expected") &&
+              strstr(e.msg, "<f4 (300, 48)"),
+          "%s", e.msg);
+}
+
 int main(void) {
     RUN(mean_and_covariance_match_numpy);
     RUN(distance_matches_scipy_sqrtm);
     RUN(singular_covariances_give_the_finite_distance);
     RUN(identical_statistics_are_at_distance_zero);
     RUN(bad_statistics_are_refused);
+    RUN(stats_files_read_and_write);
+    RUN(a_file_without_statistics_is_refused);
     return test_summary();
 }
