@@ -23,8 +23,6 @@ import argparse
 import os
 
 import numpy as np
-import torch
-import pytorch_fid.inception as fid_inception
 
 MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -73,6 +71,9 @@ def image_bytes(k, h, w):
 
 
 def main():
+    import torch   # here, so that the formula above can be imported with NumPy alone (tests/cli/fid.sh)
+    import pytorch_fid.inception as fid_inception
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "inception_parity.npz"))
     ap.add_argument("--pth", help="also write the weights here, legacy torch.save format")
@@ -111,6 +112,8 @@ def main():
 
 def _fid_module_shapes():
     """Names and shapes of the FID network's state_dict (fid_inception_v3 without its download)."""
+    import pytorch_fid.inception as fid_inception
+
     net = fid_inception._inception_v3(num_classes=1008, aux_logits=False, weights=None)
     net.Mixed_5b = fid_inception.FIDInceptionA(192, pool_features=32)
     net.Mixed_5c = fid_inception.FIDInceptionA(256, pool_features=64)
