@@ -7,6 +7,9 @@ Features (float32, stored) of four sets in 48 dimensions:
   c [12, 48], d [20, 48]    fewer rows than dimensions: singular covariances, where scipy's sqrtm
       warns; fid_cd from float64 eigendecompositions (numpy.linalg.eigh), the formula of fid.h.
 mu_a, sigma_a: numpy's mean and unbiased covariance (np.cov) of a, in float64.
+logits [250, 10] (float32) and is_100 / is_1000: the Inception Score as ADM's evaluator computes it
+(compute_inception_score: softmax, splits of split_size, exp of the mean KL to the split's
+marginal, mean over splits) with split sizes 100 (splits of 100, 100, 50) and 1000 (one split).
 Needs numpy and scipy. Run: python3 tests/golden/make_fid.py
 """
 import os
@@ -40,6 +43,18 @@ def fid_eigh(mu1, s1, mu2, s2):
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr)
 
 
+def inception_score(logits, split_size):
+    x = logits.astype(np.float64)
+    preds = np.exp(x - x.max(axis=1, keepdims=True))
+    preds /= preds.sum(axis=1, keepdims=True)
+    scores = []
+    for i in range(0, len(preds), split_size):
+        part = preds[i:i + split_size]
+        kl = part * (np.log(part) - np.log(np.expand_dims(np.mean(part, 0), 0)))
+        scores.append(np.exp(np.mean(np.sum(kl, 1))))
+    return float(np.mean(scores))
+
+
 def main():
     rng = np.random.default_rng(15)
     a = features(rng, 300, rng.normal(0, 0.5, DIM), np.eye(DIM) + 0.2 * rng.standard_normal((DIM, DIM)))
@@ -51,8 +66,12 @@ def main():
     assert abs(fid_ab - fid_eigh(mu_a, sigma_a, *stats(b))) < 1e-9 * fid_ab
     fid_cd = fid_eigh(*stats(c), *stats(d))
     print("fid_ab %.12g  fid_cd %.12g (scipy on c, d: %.12g)" % (fid_ab, fid_cd, fid_scipy(*stats(c), *stats(d))))
+    logits = (3 * rng.standard_normal((250, 10))).astype(np.float32)
+    is_100, is_1000 = inception_score(logits, 100), inception_score(logits, 1000)
+    print("IS %.12g (splits of 100), %.12g (one split)" % (is_100, is_1000))
     out = os.path.join(os.path.dirname(__file__), "fid_cases.npz")
-    np.savez(out, a=a, b=b, c=c, d=d, mu_a=mu_a, sigma_a=sigma_a, fid_ab=np.array([fid_ab]), fid_cd=np.array([fid_cd]))
+    np.savez(out, a=a, b=b, c=c, d=d, mu_a=mu_a, sigma_a=sigma_a, fid_ab=np.array([fid_ab]), fid_cd=np.array([fid_cd]),
+             logits=logits, is_100=np.array([is_100]), is_1000=np.array([is_1000]))
 
 
 if __name__ == "__main__":

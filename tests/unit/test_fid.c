@@ -1,13 +1,15 @@
 /* FID from features (src/eval/fid.c) against tests/golden/fid_cases.npz (tests/golden/make_fid.py):
  * the mean and covariance against NumPy's (1e-12), the distance against pytorch-fid's formula with
  * scipy.linalg.sqrtm on well-conditioned statistics (1e-9 relative) and against float64
- * eigendecompositions on singular ones (1e-6), and the messages for bad statistics. */
+ * eigendecompositions on singular ones (1e-6), the messages for bad statistics, statistics files,
+ * and the Inception Score against ADM's formula in NumPy (1e-12). */
 #include <math.h>
 
 #include <unistd.h>
 
 #include "../../src/eval/fid.h"
 #include "../../src/eval/fid_stats_file.h"
+#include "../../src/eval/inception_score.h"
 #include "npz_golden.h"
 
 #define GOLDEN "tests/golden/fid_cases.npz"
@@ -157,6 +159,18 @@ static void a_file_without_statistics_is_refused(void) {
           "%s", e.msg);
 }
 
+/* ADM's compute_inception_score in NumPy on 250 rows of 10 logits: splits of 100 (the last of 50)
+ * and one split holding all. */
+static void inception_score_matches_adm(void) {
+    float *logits = npz_golden(GOLDEN, "logits", "<f4", 250 * 10);
+    if (!logits) return;
+    const double got_100 = inception_score(logits, 250, 10, 100), want_100 = golden_scalar("is_100");
+    const double got_1000 = inception_score(logits, 250, 10, 1000), want_1000 = golden_scalar("is_1000");
+    CHECK(fabs(got_100 - want_100) <= 1e-12 * want_100 && fabs(got_1000 - want_1000) <= 1e-12 * want_1000,
+          "IS %.15g / %.15g, expected %.15g / %.15g", got_100, got_1000, want_100, want_1000);
+    free(logits);
+}
+
 int main(void) {
     RUN(mean_and_covariance_match_numpy);
     RUN(distance_matches_scipy_sqrtm);
@@ -165,5 +179,6 @@ int main(void) {
     RUN(bad_statistics_are_refused);
     RUN(stats_files_read_and_write);
     RUN(a_file_without_statistics_is_refused);
+    RUN(inception_score_matches_adm);
     return test_summary();
 }
