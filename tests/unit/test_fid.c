@@ -2,7 +2,8 @@
  * the mean and covariance against NumPy's (1e-12), the distance against pytorch-fid's formula with
  * scipy.linalg.sqrtm on well-conditioned statistics (1e-9 relative) and against float64
  * eigendecompositions on singular ones (1e-6), the messages for bad statistics, statistics files,
- * and the Inception Score against ADM's formula in NumPy (1e-12). */
+ * the Inception Score against ADM's formula in NumPy (1e-12), and precision/recall against ADM's
+ * (the same counts). */
 #include <math.h>
 
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "../../src/eval/fid.h"
 #include "../../src/eval/fid_stats_file.h"
 #include "../../src/eval/inception_score.h"
+#include "../../src/eval/precision_recall.h"
 #include "npz_golden.h"
 
 #define GOLDEN "tests/golden/fid_cases.npz"
@@ -171,6 +173,21 @@ static void inception_score_matches_adm(void) {
     free(logits);
 }
 
+/* ADM's improved precision and recall (k = 3) in NumPy on 200 reference and 150 sample features in
+ * 16 dimensions: the same counts, so the same fractions. */
+static void precision_recall_match_adm(void) {
+    float *ref = npz_golden(GOLDEN, "pr_ref", "<f4", 200 * 16);
+    float *samples = npz_golden(GOLDEN, "pr_samples", "<f4", 150 * 16);
+    if (ref && samples) {
+        double precision, recall;
+        precision_recall(ref, 200, samples, 150, 16, PR_NEIGHBOURS, &precision, &recall);
+        const double want_p = golden_scalar("precision"), want_r = golden_scalar("recall");
+        CHECK(precision == want_p && recall == want_r, "precision %.6f recall %.6f, expected %.6f %.6f", precision,
+              recall, want_p, want_r);
+    }
+    free(ref), free(samples);
+}
+
 int main(void) {
     RUN(mean_and_covariance_match_numpy);
     RUN(distance_matches_scipy_sqrtm);
@@ -180,5 +197,6 @@ int main(void) {
     RUN(stats_files_read_and_write);
     RUN(a_file_without_statistics_is_refused);
     RUN(inception_score_matches_adm);
+    RUN(precision_recall_match_adm);
     return test_summary();
 }
