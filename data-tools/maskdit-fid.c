@@ -17,7 +17,8 @@
 static const char *USAGE =
     "usage: maskdit-fid stats --inception W.pth --npz IMAGES.npz --out STATS.npz [options]\n"
     "       maskdit-fid compare A.npz B.npz\n"
-    "  stats    Inception features of the images of an ADM sample batch (arr_0, uint8 [N, H, W, 3]) to\n"
+    "  stats    Inception features of the images of an ADM sample batch (arr_0, uint8 [N, H, W, 3], or\n"
+    "           grayscale [N, H, W], repeated to 3 channels) to\n"
     "           statistics: mu [2048] and sigma [2048, 2048] (float64, unbiased), and sFID's mu_s and\n"
     "           sigma_s [2023]\n"
     "  compare  prints \"FID <value>\" between two statistics files (mu, sigma: EDM/ADM reference files\n"

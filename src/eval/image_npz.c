@@ -28,12 +28,14 @@ int image_npz_open(ImageNpz *in, const char *path, Error *e) {
         image_npz_close(in);
         return -1;
     }
-    if (h.kind != 'u' || h.elem_size != 1 || h.ndim != 4 || h.shape[3] != 3 || h.shape[0] < 1 || h.shape[1] < 1 ||
+    const int channels = h.ndim == 3 ? 1 : h.ndim == 4 ? (int)h.shape[3] : 0;
+    if (h.kind != 'u' || h.elem_size != 1 || (channels != 1 && channels != 3) || h.shape[0] < 1 || h.shape[1] < 1 ||
         h.shape[2] < 1) {
         image_npz_close(in);
-        return error_set(e, "%s: expected uint8 images [N, H, W, 3], found %s with %d dimension(s)", name, h.descr,
-                         h.ndim);
+        return error_set(e, "%s: expected uint8 images [N, H, W, 3] (or grayscale [N, H, W]), found %s with %d "
+                         "dimension(s)", name, h.descr, h.ndim);
     }
+    in->channels = channels;
     in->count = h.shape[0];
     in->H = (int)h.shape[1];
     in->W = (int)h.shape[2];
@@ -42,8 +44,12 @@ int image_npz_open(ImageNpz *in, const char *path, Error *e) {
 }
 
 int image_npz_read(const ImageNpz *in, long long first, long long n, uint8_t *out, Error *e) {
-    const uint64_t image = (uint64_t)in->H * in->W * 3;
-    return zip_read_range(in->zip, in->entry, in->data_offset + (uint64_t)first * image, out, (size_t)(n * image), e);
+    const uint64_t pixels = (uint64_t)n * in->H * in->W, image = (uint64_t)in->H * in->W * in->channels;
+    if (zip_read_range(in->zip, in->entry, in->data_offset + (uint64_t)first * image, out, (size_t)(n * image), e) < 0)
+        return -1;
+    if (in->channels == 1) /* spread in place, from the end so that nothing is overwritten before it is read */
+        for (uint64_t p = pixels; p-- > 0;) out[3 * p] = out[3 * p + 1] = out[3 * p + 2] = out[p];
+    return 0;
 }
 
 void image_npz_close(ImageNpz *in) {

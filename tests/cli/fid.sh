@@ -11,7 +11,8 @@ FID=$BIN/maskdit-fid
 W=$GOLDEN_DIR/inception_formula.pth
 PY=/usr/bin/python3
 
-# the two golden 40x56 images as an ADM sample batch, plus a compressed and a grey copy
+# the two golden 40x56 images as an ADM sample batch, plus a compressed copy, a grey one, the grey
+# one as RGB, one with two channels and one without arr_0
 $PY - "$TMP" <<'EOF_PY'
 import sys
 import numpy as np
@@ -21,6 +22,8 @@ imgs = np.stack([image_bytes(k, 40, 56) for k in range(2)])
 np.savez(sys.argv[1] + "/two.npz", arr_0=imgs)
 np.savez_compressed(sys.argv[1] + "/compressed.npz", arr_0=imgs)
 np.savez(sys.argv[1] + "/grey.npz", arr_0=imgs[..., 0])
+np.savez(sys.argv[1] + "/grey_rgb.npz", arr_0=np.repeat(imgs[..., :1], 3, axis=3))
+np.savez(sys.argv[1] + "/two_channels.npz", arr_0=imgs[..., :2])
 np.savez(sys.argv[1] + "/other.npz", images=imgs)
 EOF_PY
 
@@ -73,8 +76,12 @@ expect_error refuses_compressed_images "compressed" $FID stats --inception "$W" 
     --out "$TMP/x.npz" --device cpu
 expect_error refuses_images_without_arr_0 "no array arr_0" $FID stats --inception "$W" --npz "$TMP/other.npz" \
     --out "$TMP/x.npz" --device cpu
-expect_error refuses_grey_images "expected uint8 images [N, H, W, 3]" $FID stats --inception "$W" \
-    --npz "$TMP/grey.npz" --out "$TMP/x.npz" --device cpu
+# grayscale: the value repeated in the three channels, the same statistics bit for bit
+grey() { $FID stats --inception "$W" --npz "$TMP/$1.npz" --out "$TMP/s_$1.npz" --device cpu >"$TMP/$1.log" 2>&1; }
+if grey grey && grey grey_rgb && cmp -s "$TMP/s_grey.npz" "$TMP/s_grey_rgb.npz"; then pass grey_images_as_rgb
+else fail grey_images_as_rgb "$(cat "$TMP/grey.log" "$TMP/grey_rgb.log")"; fi
+expect_error refuses_two_channels "expected uint8 images [N, H, W, 3]" $FID stats --inception "$W" \
+    --npz "$TMP/two_channels.npz" --out "$TMP/x.npz" --device cpu
 expect_error refuses_num_above_count "holds only 2 images" $FID stats --inception "$W" --npz "$TMP/two.npz" \
     --out "$TMP/x.npz" --num 3 --device cpu
 expect_error refuses_fewer_than_2 "--num" $FID stats --inception "$W" --npz "$TMP/two.npz" --out "$TMP/x.npz" \
