@@ -14,7 +14,7 @@
 # Debian packages of the build, the tests and the demo (one list: `make deps` and .ci/run use it).
 DEBIAN_PACKAGES := build-essential pkg-config libopenblas-openmp-dev libopenmpi-dev openmpi-bin \
     libhdf5-openmpi-dev hdf5-tools libyaml-dev liblmdb-dev lmdb-utils zlib1g-dev \
-    dataset-fashion-mnist python3 python3-numpy python3-h5py \
+    dataset-fashion-mnist python3 python3-numpy python3-h5py python3-pil \
     slurm-wlm slurm-client munge
 
 # Build on every core unless -j was given (sub-makes share the top make's job slots).
@@ -69,6 +69,15 @@ ifeq ($(CUDA),1)
   CUDA_C_SRC := $(wildcard mpi/*_nccl.c)
   CFLAGS_CUDA := -DMASKDIT_CUDA -I$(CUDA_HOME)/include
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lnccl -lcudart -lstdc++
+  # cuDNN is optional (a separate library on clusters): conv2d uses it where cudnn.h is found under
+  # CUDNN_HOME (default CUDA_HOME; libraries in CUDNN_LIB), else im2col + GEMMs. CUDNN=0 skips it.
+  CUDNN_HOME ?= $(CUDA_HOME)
+  CUDNN_LIB ?= $(CUDNN_HOME)/lib64
+  CUDNN ?= $(if $(wildcard $(CUDNN_HOME)/include/cudnn.h),1,0)
+  ifeq ($(CUDNN),1)
+    NVCCFLAGS += -DMASKDIT_CUDNN -I$(CUDNN_HOME)/include
+    LDLIBS += -L$(CUDNN_LIB) -Wl,-rpath,$(CUDNN_LIB) -lcudnn
+  endif
   ABSENT_SRC :=
 else
   CUDA_SRC :=
@@ -76,6 +85,15 @@ else
   CFLAGS_CUDA :=
   ABSENT_SRC := $(wildcard cuda/absent.c mpi/nccl_absent.c)
 endif
+
+# The commit and the build settings that src/util/build_info.c records (in every run's start record
+# and checkpoint). build/.build-info changes only when they do, so that only that file recompiles.
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+BUILD_SETTINGS := CUDA=$(CUDA)$(if $(filter 1,$(CUDA)), CUDA_ARCHS=$(CUDA_ARCHS) CUDNN=$(CUDNN)) HDF5_PKG=$(HDF5_PKG) CFLAGS=$(filter-out -I% -MMD -MP,$(CFLAGS))
+BUILD_INFO := $(GIT_COMMIT) $(BUILD_SETTINGS)
+$(shell mkdir -p build && (echo '$(BUILD_INFO)' | cmp -s - build/.build-info || echo '$(BUILD_INFO)' >build/.build-info))
+build/src/util/build_info.o: build/.build-info
+build/src/util/build_info.o: CFLAGS += -DMASKDIT_GIT_COMMIT='"$(GIT_COMMIT)"' -DMASKDIT_BUILD_SETTINGS='"$(BUILD_SETTINGS)"'
 
 PROG_C := $(wildcard src/apps/maskdit-*.c data-tools/maskdit-*.c)
 LIB_C := $(filter-out $(PROG_C) mpi/%_nccl.c mpi/nccl_absent.c, $(wildcard src/*/*.c mpi/*.c data-tools/*.c)) \
@@ -130,6 +148,13 @@ build/%.o: %.cu
 CUDA_STAMP := build/.cuda-$(CUDA)
 $(CUDA_STAMP):
 	@mkdir -p build && rm -f build/.cuda-* && touch $@
+
+# conv_cudnn.o depends on CUDNN=0/1 in the same way.
+ifeq ($(CUDA),1)
+build/cuda/conv_cudnn.o: build/.cudnn-$(CUDNN)
+build/.cudnn-$(CUDNN):
+	@mkdir -p build && rm -f build/.cudnn-* && touch $@
+endif
 
 $(LIB): $(LIB_OBJ) $(CUDA_STAMP)
 	@mkdir -p $(dir $@)

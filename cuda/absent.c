@@ -10,3 +10,5 @@ Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, s
 }
 
 int backend_cuda_gpu_count(void) { return 0; }
+
+void backend_cuda_versions(char *json, size_t len) { snprintf(json, len, "%s", ""); }

@@ -1,6 +1,6 @@
 /* The CUDA backend: device selection, the stream and library handles, tracked device memory, and
- * the Backend table. The ops live in gemm.cu, attention.cu, norm.cu, elementwise.cu, tokens.cu,
- * loss.cu and optim.cu. */
+ * the Backend table. The ops live in dense.cu, attention.cu, adaln.cu, elementwise.cu, tokens.cu,
+ * loss.cu and optimizer.cu. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +84,8 @@ void cuda_sync(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(cuda_state(b)->str
 
 size_t cuda_peak_bytes(Backend *b) { return cuda_state(b)->peak; }
 
+size_t cuda_peak_memory(Backend *b) { return cuda_state(b)->peak; }
+
 size_t cuda_available_bytes(Backend *b) {
     size_t free_b = 0, total_b = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
@@ -104,6 +106,7 @@ void cuda_destroy(Backend *b) {
     CudaState *st = cuda_state(b);
     CUDA_CHECK(cudaStreamSynchronize(st->stream));
     cuda_gemm_destroy(b);
+    cuda_conv_destroy(b);
     cuda_uploads_destroy(b);
     CUBLAS_CHECK(cublasDestroy(st->blas));
     CUBLAS_CHECK(cublasLtDestroy(st->lt));
@@ -161,8 +164,9 @@ extern "C" int backend_cuda_gpu_count(void) {
 }
 
 extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, size_t err_len) {
-    int flash = 0, gelu_epilogue = 0, bgrad_epilogue = 0;
+    int flash = 0, gelu_epilogue = 0, bgrad_epilogue = 0, conv_cudnn = 0;
     if (cuda_attention_flash_setting(&flash, err, err_len) < 0) return NULL;
+    if (cuda_conv_cudnn_setting(&conv_cudnn, err, err_len) < 0) return NULL;
     if (cuda_gelu_epilogue_setting(act_dtype, &gelu_epilogue, err, err_len) < 0) return NULL;
     if (cuda_bgrad_epilogue_setting(&bgrad_epilogue, err, err_len) < 0) return NULL;
     int count = 0;
@@ -204,6 +208,7 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     const char *no_lt = getenv("MASKDIT_CUDA_NO_LT");
     st->use_lt = !(no_lt && *no_lt && strcmp(no_lt, "0"));
     st->flash = flash;
+    st->conv_cudnn = conv_cudnn;
     st->gelu_epilogue = gelu_epilogue && st->use_lt;   /* the epilogues are cuBLASLt's */
     st->bgrad_epilogue = bgrad_epilogue && st->use_lt;
     CUDA_CHECK(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
@@ -215,6 +220,7 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
     Backend *b = (Backend *)xcalloc(1, sizeof *b, "CUDA backend");
     b->name = "cuda";
     b->act_dtype = act_dtype;
+    b->memory = BACKEND_MEMORY_CUDA;
     b->impl = st;
 #define CUDA_OP_SET(ret, name, params) b->name = cuda_##name;
     BACKEND_OPS(CUDA_OP_SET)
@@ -224,12 +230,13 @@ extern "C" Backend *backend_cuda_create(int device, DType act_dtype, int tf32, c
 
     char mem[32];
     info("CUDA backend: GPU %d of %d, %s (compute capability %d.%d, %d SMs, %s), activations %s%s%s, attention %s, "
-         "MLP GELU %s, bias gradients %s",
+         "MLP GELU %s, bias gradients %s, convolutions %s",
          device, count, prop.name, prop.major, prop.minor, prop.multiProcessorCount,
          format_bytes((double)prop.totalGlobalMem, mem, sizeof mem), dtype_name(act_dtype),
          st->tf32 ? ", TF32 GEMMs" : "", st->use_lt ? "" : ", cuBLASLt off (MASKDIT_CUDA_NO_LT)",
          flash && act_dtype != DTYPE_F32 ? "fused (flash)" : "batched GEMMs",
          st->gelu_epilogue ? "in the GEMM epilogues" : "separate kernels",
-         st->bgrad_epilogue ? "in the GEMM epilogue" : "as GEMVs");
+         st->bgrad_epilogue ? "in the GEMM epilogue" : "as GEMVs",
+         conv_cudnn ? "cuDNN (im2col GEMMs where padding is unequal)" : "im2col GEMMs");
     return b;
 }

@@ -28,7 +28,7 @@ void cublas_check_at(cublasStatus_t s, const char *what, const char *file, int l
 /* After every kernel launch: a bad launch configuration is reported where it happened. */
 #define LAUNCH_CHECK(kernel_name) cuda_check_at(cudaGetLastError(), "launch of " kernel_name, __FILE__, __LINE__)
 
-struct GemmCache;   /* gemm.cu: cuBLASLt plans by shape */
+struct GemmCache;   /* dense.cu: cuBLASLt plans by shape */
 
 typedef struct {
     void *ptr;
@@ -75,6 +75,14 @@ typedef struct {
     size_t scores_count;
     void *dscores;                  /* batched-GEMM attention backward: fp32 dP, turned into dS in place */
     size_t dscores_count;
+    void *conv_cols;                /* conv2d's patches (im2col), act */
+    size_t conv_cols_count;
+    int conv_cudnn;                 /* conv2d through cuDNN where it applies (MASKDIT_CONV; cuDNN builds) */
+    struct ConvCache *conv_cache;   /* conv_cudnn.cu: the cuDNN handle and plans by shape */
+    float *gn_partials;             /* group_norm: (mean, M2) of every piece of every group */
+    size_t gn_partials_count;
+    void *cudnn_workspace;          /* cuDNN's convolution workspace (bytes) */
+    size_t cudnn_workspace_bytes;
     double *partials;               /* sum_squares: per-block partial sums, then the total */
     double *result_host;            /* pinned */
     CudaUploads uploads;
@@ -84,8 +92,8 @@ static inline CudaState *cuda_state(Backend *b) { return (CudaState *)b->impl; }
 
 /* cuda_<name> for every op of backend_ops.h. backend.cu: memory (tracked in CudaState; alloc ends
  * the job when memory runs out), sync, device description, destroy; upload.cu: to_device (returns
- * once src may be reused; the copy runs in stream order); the other ops in the file of their group (gemm.cu, elementwise.cu, norm.cu, attention.cu,
- * tokens.cu, loss.cu, optim.cu). */
+ * once src may be reused; the copy runs in stream order); the other ops in the file of their group (dense.cu, elementwise.cu, adaln.cu, attention.cu,
+ * tokens.cu, loss.cu, optimizer.cu). */
 #define CUDA_OP_DECL(ret, name, params) ret cuda_##name params;
 BACKEND_OPS(CUDA_OP_DECL)
 #undef CUDA_OP_DECL
@@ -119,7 +127,7 @@ static inline unsigned grid_for(size_t work, unsigned per_block, unsigned cap) {
 }
 
 /* ---- helpers of the ops, by file ---- */
-/* gemm.cu */
+/* dense.cu */
 void cuda_gemm_init(Backend *b);
 void cuda_gemm_destroy(Backend *b);
 /* Column-major D = alpha op(A) op(B) + beta C (C = D, in place) of cuBLAS conventions: m x n
@@ -146,6 +154,16 @@ int cuda_bgrad_epilogue_setting(int *epilogue, char *err, size_t err_len);
 /* *flash from MASKDIT_ATTENTION (flash|gemm, unset: the default); -1 with a message in err when
  * the value is neither. */
 int cuda_attention_flash_setting(int *flash, char *err, size_t err_len);
+
+/* conv_cudnn.cu */
+/* *cudnn from MASKDIT_CONV (cudnn|gemm; unset: cudnn in builds with cuDNN, else gemm); -1 with a
+ * message in err for any other value, and for cudnn in a build without cuDNN. */
+int cuda_conv_cudnn_setting(int *cudnn, char *err, size_t err_len);
+/* conv2d through cuDNN; returns 0, having done nothing, where the backend does not use cuDNN or
+ * the shape pads unequally (then image.cu's GEMM path runs). */
+int cuda_conv2d_cudnn(Backend *b, void *out, const void *in, const void *W, const void *bias, const Conv2dShape *s,
+                      float beta);
+void cuda_conv_destroy(Backend *b);
 
 /* flash_attention.cu: the fused kernels (bf16/fp16, 16-byte aligned buffers); D: N*H*T floats */
 int cuda_flash_supported(int hd);

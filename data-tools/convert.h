@@ -1,11 +1,11 @@
 /* maskdit-convert: datasets -> HDF5 shards (docs/maskdit-convert.md). Every subcommand is a
  * function taking its own arguments (argv[0] = the subcommand name) so that tests can run it in
  * process; bad input comes back as an Error, the program main turns it into a message and an exit
- * status. All of them are collective over comm (one rank is fine). */
+ * status. All of them are collective over dist (one rank is fine). */
 #ifndef MASKDIT_CONVERT_H
 #define MASKDIT_CONVERT_H
 
-#include <mpi.h>
+#include "../mpi/dist.h"
 #include <stdint.h>
 
 #include "../src/data/reader.h"
@@ -23,6 +23,8 @@ typedef struct ConvertSource {
     void *impl;
 } ConvertSource;
 
+#define CONVERT_MAX_INPUTS 2
+
 /* Settings shared by the converting subcommands (--out, --dtype, ...). */
 typedef struct {
     const char *out;
@@ -34,21 +36,35 @@ typedef struct {
     int xflip_included;
     int progress;
     const char *source;        /* recorded as the `source` attribute; NULL: the input description */
+    const char *inputs[CONVERT_MAX_INPUTS + 1];   /* the files read (NULL-terminated): convert_check_input */
 } ConvertOptions;
+
+/* Rank 0's result rc (and its message in e) for every rank of dist (collective). */
+int convert_rank0_result(int rc, const Dist *dist, Error *e);
+
+/* Rank 0 creates opt->out and takes its lock (one writer per directory, src/util/dirlock.h) before
+ * any rank writes there; every rank gets rank 0's result (collective). Calling it again is cheap. */
+int convert_claim_out(const ConvertOptions *opt, const Dist *dist, Error *e);
+
+/* Rank 0 checks that opt->inputs are the files an earlier conversion into opt->out read (size,
+ * modification time, CRC-32 of their first and last MiB, recorded in <out>/.convert-input by the
+ * first run), so that kept shards are never mixed with shards of a changed input; every rank gets
+ * the result (collective). */
+int convert_check_input(const ConvertOptions *opt, const Dist *dist, Error *e);
 
 /* Writes the dataset of src into opt->out: shard s is converted by rank s % world, a shard that
  * is already complete from an earlier run is checked and kept (never rewritten), an interrupted
  * one (.tmp) is redone; rank 0 writes index.h5 when every rank has finished. */
-int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Comm comm, Error *e);
+int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, const Dist *dist, Error *e);
 
 /* Subcommands (argv[0] is the subcommand's name). */
-int convert_lmdb_command(int argc, char **argv, MPI_Comm comm, Error *e);
-int convert_idx_command(int argc, char **argv, MPI_Comm comm, Error *e);
-int convert_npy_command(int argc, char **argv, MPI_Comm comm, Error *e);
-int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e);
-int convert_info_command(int argc, char **argv, MPI_Comm comm, Error *e);
-int convert_verify_command(int argc, char **argv, MPI_Comm comm, Error *e);
-int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e);
+int convert_lmdb_command(int argc, char **argv, const Dist *dist, Error *e);
+int convert_idx_command(int argc, char **argv, const Dist *dist, Error *e);
+int convert_npy_command(int argc, char **argv, const Dist *dist, Error *e);
+int convert_npz_command(int argc, char **argv, const Dist *dist, Error *e);
+int convert_info_command(int argc, char **argv, const Dist *dist, Error *e);
+int convert_verify_command(int argc, char **argv, const Dist *dist, Error *e);
+int convert_bench_command(int argc, char **argv, const Dist *dist, Error *e);
 
 /* Command-line parsing shared by the subcommands. An argument spec: "--name value" / "--name=value"
  * options store their value, flags (value NULL) set *flag = 1, and the entry with name NULL takes

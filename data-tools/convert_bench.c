@@ -25,7 +25,7 @@ static double cpu_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e) {
+int convert_bench_command(int argc, char **argv, const Dist *dist, Error *e) {
     const char *root = NULL, *batch_text = NULL, *seconds_text = NULL, *seed_text = NULL;
     int xflip = 0, resampled = 0, no_prefetch = 0;
     const ConvertArg args[] = {{"--batch", &batch_text, NULL}, {"--seconds", &seconds_text, NULL},
@@ -41,8 +41,8 @@ int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e) {
         (seed_text && parse_whole("--seed", seed_text, 0, 1LL << 62, &seed, e) < 0))
         return -1;
     int rank, world;
-    MPI_CHECK(MPI_Comm_rank(comm, &rank));
-    MPI_CHECK(MPI_Comm_size(comm, &world));
+    rank = dist->rank;
+    world = dist->world;
     ReaderOptions ro = {.root = root, .seed = (uint64_t)seed, .xflip = xflip, .resampled = resampled,
                         .prefetch = !no_prefetch};
     DatasetInfo info;
@@ -74,7 +74,7 @@ int convert_bench_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     free(labels);
     if (r < 0) return -1;
     double rate = (double)samples / elapsed, slowest = rate;
-    MPI_CHECK(MPI_Allreduce(&rate, &slowest, 1, MPI_DOUBLE, MPI_MIN, comm));
+    slowest = dist_min_double(dist, rate);
     /* CPU time per sample is the steadier number on a shared machine. */
     printf("reader %s: rank %d: %.0f samples/s, %.1f MB/s read, %.1f us CPU per sample (%s %dx%dx%d %s, batch %lld, "
            "prefetch %s%s)\n", root, rank, rate, rate * row_bytes / 1e6, 1e6 * cpu / (double)samples, info.kind,

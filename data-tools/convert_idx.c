@@ -2,6 +2,7 @@
  * Debian's dataset-fashion-mnist. Images (magic 0x00000803: unsigned bytes [N, rows, cols]) are
  * centred on a square canvas of --resolution pixels, padded with black, and scaled to [-1, 1]:
  * kind pixels, 1 channel. Labels (magic 0x00000801: unsigned bytes [N]). */
+#include <errno.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -27,11 +28,33 @@ static const char USAGE[] =
     "  --labels FILE        e.g. train-labels-idx1-ubyte.gz\n"
     "  --resolution N       pad the images to N x N (default 32)\n";
 
+/* After a short read: a damaged .gz stream (zlib names the file and the reason) is not a
+ * truncated file. Returns -1 with the message. */
+static int short_read(gzFile f, const char *path, const char *truncated, Error *e) {
+    int status;
+    const char *why = gzerror(f, &status);
+    if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR)
+        return error_set(e, "%s (damaged gzip data, not a truncated file)", why);
+    return error_set(e, "%s: truncated: %s", path, truncated);
+}
+
+/* After the last byte wanted: zlib checks a .gz member's CRC-32 and length only when its end is
+ * read, so read past the data once; a flipped bit would otherwise convert silently. */
+static int check_gz_end(gzFile f, const char *path, Error *e) {
+    unsigned char extra;
+    int status;
+    gzread(f, &extra, 1);
+    const char *why = gzerror(f, &status);
+    if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR)
+        return error_set(e, "%s (damaged gzip data)", why);
+    return 0;
+}
+
 /* Opens an IDX file and reads its header: magic and big-endian dimensions. */
 static gzFile open_idx(const char *path, uint32_t magic, int ndims, long long *dims, Error *e) {
     gzFile f = gzopen(path, "rb");
     if (!f) {
-        error_set(e, "%s: cannot open", path);
+        error_set(e, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
         return NULL;
     }
     unsigned char h[4 + 4 * 3];
@@ -72,8 +95,11 @@ static int idx_read(ConvertSource *src, long long first, long long n, float *x, 
     }
     size_t plane = (size_t)src->resolution * (size_t)src->resolution;
     for (long long i = 0; i < n; i++) {
-        if (gzread(idx->images, idx->pixels, (unsigned)image) != (int)image)
-            return error_set(e, "%s: truncated: image %lld of %lld is missing", idx->path, first + i, src->count);
+        if (gzread(idx->images, idx->pixels, (unsigned)image) != (int)image) {
+            char what[96];
+            snprintf(what, sizeof what, "image %lld of %lld is missing", first + i, src->count);
+            return short_read(idx->images, idx->path, what, e);
+        }
         float *out = x + (size_t)i * plane;
         for (size_t k = 0; k < plane; k++) out[k] = -1.0f;
         for (long long r = 0; r < idx->rows; r++)
@@ -82,7 +108,7 @@ static int idx_read(ConvertSource *src, long long first, long long n, float *x, 
                     (float)idx->pixels[r * idx->cols + c] / 127.5f - 1.0f;
     }
     idx->next = first + n;
-    return 0;
+    return idx->next == src->count ? check_gz_end(idx->images, idx->path, e) : 0;
 }
 
 static void idx_close(ConvertSource *src) {
@@ -107,10 +133,19 @@ static int read_labels(ConvertSource *src, const char *path, Error *e) {
     }
     unsigned char *bytes = xmalloc((size_t)n, "labels");
     int got = gzread(f, bytes, (unsigned)n);
-    gzclose(f);
     if (got != (int)n) {
+        char what[96];
+        snprintf(what, sizeof what, "%d of %lld labels", got < 0 ? 0 : got, n);
+        short_read(f, path, what, e);
+        gzclose(f);
         free(bytes);
-        return error_set(e, "%s: truncated: %d of %lld labels", path, got < 0 ? 0 : got, n);
+        return -1;
+    }
+    int rc = check_gz_end(f, path, e);
+    gzclose(f);
+    if (rc < 0) {
+        free(bytes);
+        return -1;
     }
     src->labels = xmalloc((size_t)n * sizeof *src->labels, "labels");
     for (long long i = 0; i < n; i++) src->labels[i] = bytes[i];
@@ -145,7 +180,7 @@ static int idx_open(ConvertSource *src, const char *images, const char *labels, 
     return read_labels(src, labels, e);
 }
 
-int convert_idx_command(int argc, char **argv, MPI_Comm comm, Error *e) {
+int convert_idx_command(int argc, char **argv, const Dist *dist, Error *e) {
     ConvertOptions opt;
     convert_options_default(&opt, "pixels");
     const char *images = NULL, *labels = NULL, *resolution_text = NULL;
@@ -156,9 +191,11 @@ int convert_idx_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (!images || !labels) return error_set(e, "idx: give both --images and --labels (see maskdit-convert idx --help)");
     long long resolution = 32;
     if (resolution_text && parse_whole("--resolution", resolution_text, 1, 1 << 14, &resolution, e) < 0) return -1;
+    opt.inputs[0] = images;
+    opt.inputs[1] = labels;
     ConvertSource src = {0};
     r = idx_open(&src, images, labels, resolution, e);
-    if (r == 0) r = convert_write_dataset(&src, &opt, comm, e);
+    if (r == 0) r = convert_write_dataset(&src, &opt, dist, e);
     idx_close(&src);
     return r;
 }

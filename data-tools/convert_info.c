@@ -23,14 +23,14 @@ static void class_balance(const int32_t *labels, long long n, int classes, char 
     free(per);
 }
 
-int convert_info_command(int argc, char **argv, MPI_Comm comm, Error *e) {
+int convert_info_command(int argc, char **argv, const Dist *dist, Error *e) {
     const char *root = NULL;
     const ConvertArg args[] = {{NULL, &root, NULL}, {NULL, NULL, NULL}};
     int r = convert_parse_args(argc, argv, args, NULL, USAGE, e);
     if (r != 0) return r < 0 ? -1 : 0;
     if (!root) return error_set(e, "info: no dataset directory given");
     int rank;
-    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    rank = dist->rank;
     DatasetInfo info;
     long long *rows;
     if (dataset_index_read(root, &info, &rows, e) < 0) return -1;

@@ -2,6 +2,7 @@
  * number of samples (ASCII), "z-<i>" = the VAE moments of sample i as raw float32 [2C, H, W]
  * (mean then log-variance), "y-<i>" = its class index (ASCII). Read with liblmdb, read-only and
  * without the lock file, so that several ranks (and a read-only file system) can share it. */
+#include <errno.h>
 #include <lmdb.h>
 #include <math.h>
 #include <string.h>
@@ -104,6 +105,27 @@ static int infer_shape(ConvertSource *src, Lmdb *db, long long channels, long lo
     return 0;
 }
 
+/* liblmdb maps the data file and reads its pages in place: a page past the end of a truncated file
+ * is a bus error (SIGBUS) inside the library. The meta page says how many pages the environment
+ * uses; the file must hold them all. */
+static int check_file_size(Lmdb *db, Error *e) {
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_filehandle_t fd;
+    struct stat fs;
+    int rc = mdb_env_info(db->env, &info);
+    if (rc == 0) rc = mdb_env_stat(db->env, &st);
+    if (rc == 0) rc = mdb_env_get_fd(db->env, &fd);
+    if (rc != 0) return error_set(e, "LMDB %s: cannot read its environment: %s", db->path, mdb_strerror(rc));
+    if (fstat(fd, &fs) < 0) return error_set(e, "LMDB %s: cannot stat the data file: %s", db->path, strerror(errno));
+    unsigned long long need = ((unsigned long long)info.me_last_pgno + 1) * st.ms_psize;
+    if ((unsigned long long)fs.st_size < need)
+        return error_set(e, "LMDB %s: the data file is truncated: %lld bytes, but the environment uses %zu pages of "
+                            "%u bytes (%llu bytes); copy it again", db->path, (long long)fs.st_size,
+                         info.me_last_pgno + 1, st.ms_psize, need);
+    return 0;
+}
+
 static int lmdb_open(ConvertSource *src, const char *path, long long channels, long long resolution, Error *e) {
     Lmdb *db = xcalloc(1, sizeof *db, "lmdb source");
     src->impl = db;
@@ -116,7 +138,9 @@ static int lmdb_open(ConvertSource *src, const char *path, long long channels, l
     unsigned flags = MDB_RDONLY | MDB_NOLOCK | (S_ISDIR(st.st_mode) ? 0 : MDB_NOSUBDIR);
     int rc = mdb_env_create(&db->env);
     if (rc == 0) rc = mdb_env_open(db->env, path, flags, 0664);
-    if (rc == 0) rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &db->txn);
+    if (rc != 0) return error_set(e, "LMDB %s: cannot open: %s", path, mdb_strerror(rc));
+    if (check_file_size(db, e) < 0) return -1;
+    rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &db->txn);
     if (rc == 0) rc = mdb_dbi_open(db->txn, NULL, 0, &db->dbi);
     if (rc != 0) return error_set(e, "LMDB %s: cannot open: %s", path, mdb_strerror(rc));
     long long count;
@@ -136,7 +160,7 @@ static int lmdb_open(ConvertSource *src, const char *path, long long channels, l
     return 0;
 }
 
-int convert_lmdb_command(int argc, char **argv, MPI_Comm comm, Error *e) {
+int convert_lmdb_command(int argc, char **argv, const Dist *dist, Error *e) {
     ConvertOptions opt;
     convert_options_default(&opt, "moments");
     const char *input = NULL, *channels_text = NULL, *resolution_text = NULL;
@@ -149,9 +173,14 @@ int convert_lmdb_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (channels_text && parse_whole("--channels", channels_text, 2, 1 << 16, &channels, e) < 0) return -1;
     if (resolution_text && parse_whole("--resolution", resolution_text, 1, 1 << 16, &resolution, e) < 0) return -1;
     if (resolution_text && !channels_text) channels = 0;
+    /* what the conversion reads: the data file, whichever way the LMDB was named */
+    struct stat st;
+    char data_file[4200];
+    xsnprintf(data_file, sizeof data_file, stat(input, &st) == 0 && S_ISDIR(st.st_mode) ? "%s/data.mdb" : "%s", input);
+    opt.inputs[0] = data_file;
     ConvertSource src = {0};
     r = lmdb_open(&src, input, channels, resolution, e);
-    if (r == 0) r = convert_write_dataset(&src, &opt, comm, e);
+    if (r == 0) r = convert_write_dataset(&src, &opt, dist, e);
     lmdb_close(&src);
     return r;
 }

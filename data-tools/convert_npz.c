@@ -1,6 +1,6 @@
 /* `maskdit-convert npz`: a NumPy archive (numpy.savez: stored entries; numpy.savez_compressed:
  * deflated ones) holding the data [N, C, H, W] and optionally the labels [N]. A stored data entry
- * is read in place by byte range; a deflated one is first extracted (by rank 0, CRC-checked) to a
+ * is read in place by byte range (its CRC checked first by one whole read); a deflated one is first extracted (by rank 0, CRC-checked) to a
  * temporary .npy in the output directory, removed at the end. Labels are read into memory. */
 #include <mpi.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "../mpi/dist.h"
 #include "../src/util/fileio.h"
 #include "../src/util/zip.h"
+#include "convert.h"
 #include "numpy_source.h"
 
 static const char USAGE[] =
@@ -76,6 +77,15 @@ static int open_in_memory(NumpyArray *a, const ZipReader *zip, const ZipEntry *e
     return npy_parse_header(m->bytes, m->len, a->name, &a->header, e);
 }
 
+/* A stored entry is read in place by byte range, which checks no CRC: rank 0 reads it once whole
+ * to check it before any shard is written (a flipped bit would otherwise convert silently). */
+static int verify_stored(const ZipReader *zip, const ZipEntry *en, const Dist *dist, Error *e) {
+    int rank, rc = 0;
+    rank = dist->rank;
+    if (rank == 0) rc = zip_verify(zip, en, e);
+    return convert_rank0_result(rc, dist, e);
+}
+
 static int open_stored(NumpyArray *a, const ZipReader *zip, const ZipEntry *en, Error *e) {
     StoredEntry *s = xcalloc(1, sizeof *s, "npz entry");
     s->zip = zip;
@@ -100,10 +110,10 @@ static int write_chunk(void *ctx, const void *data, size_t n, Error *e) {
 }
 
 /* Rank 0 extracts a deflated entry to `path` (CRC-checked by zip_stream); every rank opens it. */
-static int extract(NumpyArray *a, const ZipReader *zip, const ZipEntry *en, const char *path, MPI_Comm comm,
+static int extract(NumpyArray *a, const ZipReader *zip, const ZipEntry *en, const char *path, const Dist *dist,
                    Error *e) {
     int rank, rc = 0;
-    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    rank = dist->rank;
     if (rank == 0) {
         Extract x = {fopen(path, "wb"), path};
         if (!x.f) rc = error_set(e, "%s: cannot create the file", path);
@@ -112,7 +122,7 @@ static int extract(NumpyArray *a, const ZipReader *zip, const ZipEntry *en, cons
     }
     /* Rank 0 reports its own failure; the others only need to know not to go on. */
     int failed = rc < 0;
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_LOR, comm));
+    failed = dist_any(dist, failed);
     if (failed) return rank == 0 ? -1 : error_set(e, "%s: extraction on rank 0 failed", a->name);
     char name[sizeof a->name];
     memcpy(name, a->name, sizeof name);
@@ -121,7 +131,7 @@ static int extract(NumpyArray *a, const ZipReader *zip, const ZipEntry *en, cons
     return 0;
 }
 
-int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e) {
+int convert_npz_command(int argc, char **argv, const Dist *dist, Error *e) {
     ConvertOptions opt;
     convert_options_default(&opt, "");
     const char *archive = NULL, *data_key = "arr_0", *labels_key = NULL, *kind = NULL;
@@ -132,6 +142,7 @@ int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r != 0) return r < 0 ? -1 : 0;
     if (!archive) return error_set(e, "npz: no archive given (see maskdit-convert npz --help)");
     if (!opt.out) return error_set(e, "no output directory: give --out DIR");
+    opt.inputs[0] = archive;
     ZipReader *zip = zip_open(archive, e);
     if (!zip) return -1;
     NumpyArray data = {0}, labels = {0};
@@ -143,22 +154,23 @@ int convert_npz_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     if (r == 0) {
         snprintf(data.name, sizeof data.name, "%s:%s", archive, den->name);
         if (den->method == ZIP_STORED) {
-            r = open_stored(&data, zip, den, e);
+            r = verify_stored(zip, den, dist, e);
+            if (r == 0) r = open_stored(&data, zip, den, e);
         } else {
             xsnprintf(extracted, sizeof extracted, "%s/.%s.extracted.tmp", opt.out, den->name);
-            r = make_dirs(opt.out, e) < 0 ? error_prefix(e, "--out") : 0;
-            if (r == 0) r = extract(&data, zip, den, extracted, comm, e);
+            r = convert_claim_out(&opt, dist, e);
+            if (r == 0) r = extract(&data, zip, den, extracted, dist, e);
         }
     }
     if (r == 0 && len) {
         snprintf(labels.name, sizeof labels.name, "%s:%s", archive, len->name);
         r = open_in_memory(&labels, zip, len, e);
     }
-    if (r == 0) r = numpy_convert(&data, len ? &labels : NULL, kind, &opt, comm, e);
+    if (r == 0) r = numpy_convert(&data, len ? &labels : NULL, kind, &opt, dist, e);
     if (data.close) data.close(&data);
     if (labels.close) labels.close(&labels);
     int rank;
-    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    rank = dist->rank;
     if (extracted[0] && rank == 0) remove(extracted);
     zip_close(zip);
     return r;

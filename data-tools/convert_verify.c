@@ -53,13 +53,12 @@ static int check_values(hid_t file, const char *path, const DatasetInfo *info, c
         crc = crc32_z(crc, raw, (size_t)n * l->row_bytes);
         if (dataset_dtype_size(info->dtype) == 2) half_to_float_n((const uint16_t *)raw, x, (size_t)n * elems);
         else memcpy(x, raw, (size_t)n * l->row_bytes);
-        for (size_t i = 0; r == 0 && i < (size_t)n * elems; i++) {
-            if (!isfinite(x[i]))
-                r = error_set(e, "%s: dataset latents: row %lld contains NaN or Inf", path, first + (long long)(i / elems));
-            else if (pixels && fabsf(x[i]) > 1.0f)
-                r = error_set(e, "%s: dataset latents: row %lld holds %g, outside [-1, 1] for kind pixels", path,
-                              first + (long long)(i / elems), x[i]);
-        }
+        size_t i = dataset_first_bad_value(pixels, x, (size_t)n * elems);
+        if (i < (size_t)n * elems && !isfinite(x[i]))
+            r = error_set(e, "%s: dataset latents: row %lld contains NaN or Inf", path, first + (long long)(i / elems));
+        else if (i < (size_t)n * elems)
+            r = error_set(e, "%s: dataset latents: row %lld holds %g, " DATASET_PIXEL_RULE, path,
+                          first + (long long)(i / elems), x[i]);
     }
     long long want = stored_crc(file, "/" DATASET_LATENTS);
     if (r == 0 && want >= 0 && (uLong)want != crc)
@@ -106,15 +105,15 @@ static void warn_strays(const char *root, int num_shards) {
     closedir(dir);
 }
 
-int convert_verify_command(int argc, char **argv, MPI_Comm comm, Error *e) {
+int convert_verify_command(int argc, char **argv, const Dist *dist, Error *e) {
     const char *root = NULL;
     const ConvertArg args[] = {{NULL, &root, NULL}, {NULL, NULL, NULL}};
     int r = convert_parse_args(argc, argv, args, NULL, USAGE, e);
     if (r != 0) return r < 0 ? -1 : 0;
     if (!root) return error_set(e, "verify: no dataset directory given");
     int rank, world;
-    MPI_CHECK(MPI_Comm_rank(comm, &rank));
-    MPI_CHECK(MPI_Comm_size(comm, &world));
+    rank = dist->rank;
+    world = dist->world;
     DatasetInfo info;
     long long *rows;
     if (dataset_index_read(root, &info, &rows, e) < 0) return -1;
@@ -131,7 +130,7 @@ int convert_verify_command(int argc, char **argv, MPI_Comm comm, Error *e) {
     }
     free(rows);
     int total_bad = bad;
-    MPI_CHECK(MPI_Allreduce(&bad, &total_bad, 1, MPI_INT, MPI_SUM, comm));
+    total_bad = dist_sum_int(dist, bad);
     if (total_bad == 0) {
         if (rank == 0) printf("%s: OK: %lld samples in %d shards\n", root, info.count, info.num_shards);
         return 0;

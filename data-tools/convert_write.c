@@ -5,6 +5,7 @@
 
 #include "../mpi/dist.h"
 #include "../src/data/shard_writer.h"
+#include "../src/util/dirlock.h"
 #include "../src/util/fileio.h"
 #include "../src/util/progress.h"
 #include "convert.h"
@@ -99,14 +100,30 @@ static int write_shard(ConvertSource *src, const char *out, const DatasetInfo *i
     return shard_writer_finish(w, e);
 }
 
-int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Comm comm, Error *e) {
+int convert_rank0_result(int rc, const Dist *dist, Error *e) {
+    dist_bcast(dist, &rc, sizeof rc, 0);
+    if (rc < 0) dist_bcast(dist, e->msg, sizeof e->msg, 0);
+    return rc;
+}
+
+int convert_claim_out(const ConvertOptions *opt, const Dist *dist, Error *e) {
+    if (!opt->out) return error_set(e, "no output directory: give --out DIR");
+    int rank, rc = 0;
+    rank = dist->rank;
+    if (rank == 0 && make_dirs(opt->out, e) < 0) rc = error_prefix(e, "--out");
+    else if (rank == 0 && dir_lock(opt->out, "maskdit-convert", "write to another --out directory", e) < 0)
+        rc = error_prefix(e, "--out %s", opt->out);
+    return convert_rank0_result(rc, dist, e);
+}
+
+int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, const Dist *dist, Error *e) {
     if (!opt->out) return error_set(e, "no output directory: give --out DIR");
     DatasetInfo ds;
     if (describe(src, opt, &ds, e) < 0) return -1;
-    if (make_dirs(opt->out, e) < 0) return error_prefix(e, "--out");
+    if (convert_claim_out(opt, dist, e) < 0 || convert_check_input(opt, dist, e) < 0) return -1;
     int rank, world;
-    MPI_CHECK(MPI_Comm_rank(comm, &rank));
-    MPI_CHECK(MPI_Comm_size(comm, &world));
+    rank = dist->rank;
+    world = dist->world;
 
     size_t row_bytes = (size_t)ds.stored_channels * (size_t)ds.resolution * (size_t)ds.resolution *
                        (size_t)dataset_dtype_size(ds.dtype);
@@ -146,7 +163,7 @@ int convert_write_dataset(ConvertSource *src, const ConvertOptions *opt, MPI_Com
         show_progress(&progress, 1);
         /* A rank that failed ends the job (the caller dies, which aborts every rank): the index is
          * only written once every shard of every rank is complete. */
-        MPI_CHECK(MPI_Barrier(comm));
+        dist_barrier(dist);
         if (rank == 0) r = dataset_index_write(opt->out, &ds, shard_rows, e);
     }
     free(shard_rows);

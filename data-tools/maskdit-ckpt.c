@@ -3,15 +3,21 @@
  *   maskdit-ckpt info FILE                 FILE: .pt or .h5 (see docs/maskdit-ckpt.md)
  *   maskdit-ckpt import X.pt OUT.h5 [--model-type DiT-XL/2] [--input-size N] [--num-heads H]
  *                                   [--decoder-num-heads H]
+ *   maskdit-ckpt export --format pt|safetensors [--weights ema|model|all] CKPT OUT
  */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../mpi/dist.h"
 
 #include "../src/ckpt/ckpt.h"
+#include "../src/ckpt/export.h"
+#include "../src/config/config.h"
 #include "../src/ckpt/infer_config.h"
 #include "../src/ckpt/pt_import.h"
+#include "../src/config/config.h"
 #include "../src/model/config_json.h"
+#include "../src/util/fileio.h"
 #include "../src/util/h5util.h"
 #include "../src/util/numtext.h"
 #include "../src/util/options.h"
@@ -20,10 +26,15 @@ static const char *USAGE =
     "usage: maskdit-ckpt info FILE\n"
     "       maskdit-ckpt import X.pt OUT.h5 [--model-type TYPE] [--input-size N] [--num-heads H]\n"
     "                                       [--decoder-num-heads H]\n"
+    "       maskdit-ckpt export --format pt|safetensors [--weights ema|model|all] CKPT OUT\n"
     "  info    sections, step, tensors and parameter counts of a .pt or HDF5 checkpoint, and the model\n"
     "          configuration read off the tensor shapes\n"
     "  import  convert an official MaskDiT .pt checkpoint (model, ema and optimizer moments when present)\n"
-    "          to a MaskDiT-C HDF5 checkpoint; the model configuration is inferred from the shapes\n";
+    "          to a MaskDiT-C HDF5 checkpoint; the model configuration is inferred from the shapes\n"
+    "  export  write a checkpoint for PyTorch: .pt in the original's layout (model, ema, opt, args as a\n"
+    "          plain dict; torch.load(weights_only=True) reads it) or safetensors with the state_dict\n"
+    "          names (model./ema. prefixes with --weights all); --weights defaults to all for pt, ema\n"
+    "          for safetensors\n";
 
 static size_t count_params(const TensorMeta *list, int n) {
     size_t total = 0;
@@ -83,42 +94,60 @@ static void print_section(const char *path, const char *section, int list_tensor
     ckpt_list_free(list, n);
 }
 
-static void print_inferred(const char *path, const char *section, const PtFile *pf, int config_stored) {
+/* The heads of the run configuration a maskdit-train checkpoint stores (0 when there is none). */
+static int stored_heads(const CkptMeta *meta, const char *path, int *decoder_heads) {
+    RunConfig rc;
+    ModelConfig mc;
+    Error e;
+    run_config_defaults(&rc);
+    *decoder_heads = 0;
+    if (!meta->config_text || run_config_apply_text(&rc, meta->config_text, path, 1, &e) < 0 ||
+        run_config_model(&rc, &mc, &e) < 0)
+        return 0;
+    *decoder_heads = mc.decoder_num_heads;
+    return mc.num_heads;
+}
+
+/* The model configuration read off the shapes of a section of a checkpoint (ends the program when
+ * the section cannot be listed). */
+static int infer_from_file(const char *path, const char *section, ModelConfig *c, Error *e) {
     TensorMeta *list;
     int n;
-    Error e;
-    if (ckpt_list(path, section, &list, &n, &e) < 0) die("%s", e.msg);
+    if (ckpt_list(path, section, &list, &n, e) < 0) die("%s", e->msg);
     TensorMeta **ptrs = xmalloc(((size_t)n + 1) * sizeof *ptrs, "tensor list");
     for (int i = 0; i < n; i++) ptrs[i] = &list[i];
+    int rc = infer_model_config(ptrs, n, c, e);
+    free(ptrs);
+    ckpt_list_free(list, n);
+    return rc;
+}
+
+static void print_inferred(const char *path, const char *section, const PtFile *pf, const CkptMeta *meta) {
+    Error e;
     ModelConfig c;
-    if (infer_model_config(ptrs, n, &c, &e) < 0) {
+    if (infer_from_file(path, section, &c, &e) < 0) {
         printf("model config: %s\n", e.msg);
     } else {
         char desc[256], note[256];
         HeadFlags none = {0, 0};
         resolve_heads(&c, pf, &none, note, sizeof note);
-        if (!c.num_heads && config_stored)
+        int decoder_heads, heads = stored_heads(meta, path, &decoder_heads);
+        if (heads) {   /* what the run was configured with beats a family default */
+            c.num_heads = heads;
+            if (c.use_decoder) c.decoder_num_heads = decoder_heads;
+            snprintf(note, sizeof note, "num_heads %d from the stored run configuration", heads);
+        } else if (!c.num_heads && meta->model_config_json) {
             snprintf(note, sizeof note, "num_heads is not recorded in the shapes; the stored model_config has it");
+        }
         model_config_describe(&c, desc, sizeof desc);
         printf("model config (from the shapes): %s mlp_ratio=%g\n  %s\n", desc, c.mlp_ratio, note);
     }
-    free(ptrs);
-    ckpt_list_free(list, n);
 }
 
 static int cmd_info(int argc, char **argv) {
-    OptionParser p = option_parser(argc, argv, NULL, 0, "maskdit-ckpt info", 1);
-    const char *path = NULL, *v;
+    const char *path;
+    if (option_single_argument(argc, argv, "maskdit-ckpt info", "one file", USAGE, &path)) return 0;
     Error e;
-    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
-        if (id == OPTION_HELP) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
-        if (id == OPTION_ERROR) die("%s", e.msg);
-        path = v;
-    }
-    if (!path) die("info takes one file\n%s", USAGE);
     CkptFileKind kind;
     int sections;
     if (ckpt_file_kind(path, &kind, &e) < 0 || ckpt_sections(path, &sections, &e) < 0) die("%s", e.msg);
@@ -168,9 +197,10 @@ static int cmd_info(int argc, char **argv) {
     } else if (sections & CKPT_OPT) {
         printf("opt    exp_avg and exp_avg_sq of the trainable tensors\n");
     }
-    print_inferred(path, weights, pf, meta.model_config_json != NULL);
+    print_inferred(path, weights, pf, &meta);
     if (meta.model_config_json) printf("model_config (stored): %s\n", meta.model_config_json);
     if (meta.config_text) printf("config: %zu bytes of YAML stored\n", strlen(meta.config_text));
+    if (meta.software) printf("software: %s\n", meta.software);
     const PkValue *args = pf ? pt_args(pf) : NULL;
     if (args) {
         char text[4096];
@@ -214,6 +244,7 @@ static int cmd_import(const Dist *d, int argc, char **argv) {
         }
     }
     if (!in || !out) die("import needs X.pt and OUT.h5\n%s", USAGE);
+    if (check_not_input(out, in, "the checkpoint to import", &e) < 0) die("%s", e.msg);
     PtFile *pf = pt_open(in, &e);
     if (!pf) die("%s", e.msg);
     int has_ema = pt_has_section(pf, "ema"), has_model = pt_has_section(pf, "model"), has_opt = pt_has_section(pf, "opt");
@@ -257,7 +288,7 @@ static int cmd_import(const Dist *d, int argc, char **argv) {
     if (!has_model) memcpy(ts.model, ts.ema, t.total * sizeof(float));
     if (!has_ema) memcpy(ts.ema, ts.model, t.total * sizeof(float));
     meta.model_config_json = model_config_to_json(&c);
-    if (ckpt_save(out, d->comm, &t, &ts, &meta, &e) < 0) die("%s", e.msg);
+    if (ckpt_save(out, d, &t, &ts, &meta, &e) < 0) die("%s", e.msg);
     model_config_describe(&c, desc, sizeof desc);
     info("imported %s -> %s: %s%s%s, %zu parameters, step %lld\n  model: %s\n  %s", in, out,
          has_model ? "model" : "model (= ema)", has_ema ? ", ema" : ", ema (= model)", has_opt ? ", opt" : "",
@@ -267,6 +298,111 @@ static int cmd_import(const Dist *d, int argc, char **argv) {
     free(ts.ema);
     free(ts.exp_avg);
     free(ts.exp_avg_sq);
+    param_table_free(&t);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ export */
+
+/* The model configuration as JSON for args["model_config"]: the one stored by import, else the one
+ * the training configuration describes, else the one read off the shapes (heads from a .pt file's
+ * args, as import takes them). */
+static char *export_model_config(const char *path, const CkptMeta *m, const ModelConfig *inferred) {
+    if (m->model_config_json) return xstrdup(m->model_config_json);
+    RunConfig rc;
+    ModelConfig c = *inferred;
+    Error e;
+    CkptFileKind kind;
+    PtFile *pf = ckpt_file_kind(path, &kind, &e) == 0 && kind == CKPT_FILE_PT ? pt_open(path, &e) : NULL;
+    if (pf) {
+        HeadFlags none = {0, 0};
+        char note[256];
+        resolve_heads(&c, pf, &none, note, sizeof note);
+        pt_close(pf);
+        return model_config_to_json(&c);
+    }
+    run_config_defaults(&rc);
+    if (m->config_text && (run_config_apply_text(&rc, m->config_text, "the stored config", 1, &e) < 0 ||
+                           run_config_model(&rc, &c, &e) < 0)) {
+        warn("the checkpoint's stored configuration cannot be read (%s); args.model_config is read off the shapes",
+             e.msg);
+        c = *inferred;
+    }
+    return model_config_to_json(&c);
+}
+
+/* AdamW's own step count: the run section of the stored configuration, else the checkpoint's step. */
+static long long optimizer_step_of(const CkptMeta *m) {
+    RunConfig rc;
+    Error e;
+    run_config_defaults(&rc);
+    if (m->config_text && run_config_apply_text(&rc, m->config_text, "the stored config", 1, &e) == 0 &&
+        rc.run.optimizer_step >= 0)
+        return rc.run.optimizer_step;
+    return m->step;
+}
+
+static int cmd_export(const Dist *d, int argc, char **argv) {
+    enum { FORMAT, WEIGHTS };
+    static const OptionSpec options[] = {{"--format", OPTION_TAKES_VALUE, FORMAT},
+                                         {"--weights", OPTION_TAKES_VALUE, WEIGHTS}};
+    const char *in = NULL, *out = NULL, *format = NULL, *weights = NULL, *v;
+    OptionParser p = option_parser(argc, argv, options, ARRAY_LEN(options), "maskdit-ckpt export", 2);
+    Error e;
+    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
+        switch (id) {
+        case OPTION_HELP: fputs(USAGE, stdout); return 0;
+        case OPTION_ERROR: die("%s", e.msg);
+        case OPTION_POSITIONAL: *(in ? &out : &in) = v; break;
+        case FORMAT: format = v; break;
+        case WEIGHTS: weights = v; break;
+        }
+    }
+    if (!in || !out) die("export needs CKPT and OUT\n%s", USAGE);
+    /* one writer per output: several ranks would race for OUT.tmp */
+    if (d->world > 1) die("export writes one file from one process; run it without mpirun (it has %d ranks)", d->world);
+    if (!format || (strcmp(format, "pt") && strcmp(format, "safetensors")))
+        die("--format: expected pt or safetensors, got %s%s%s", format ? "'" : "", format ? format : "none",
+            format ? "'" : "");
+    int pt = !strcmp(format, "pt");
+    if (!weights) weights = pt ? "all" : "ema";
+    if (strcmp(weights, "ema") && strcmp(weights, "model") && strcmp(weights, "all"))
+        die("--weights: expected ema, model or all, got '%s'", weights);
+    struct stat si, so;   /* never write over the input */
+    if (stat(in, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+        die("%s is both the checkpoint and the output; give the export another name", out);
+    int sections;
+    if (ckpt_sections(in, &sections, &e) < 0) die("%s", e.msg);
+    int all = !strcmp(weights, "all"), want_model = all || !strcmp(weights, "model"), want_ema = all || !strcmp(weights, "ema");
+    if ((want_model && !(sections & CKPT_MODEL)) || (want_ema && !(sections & CKPT_EMA)))
+        die("%s holds no %s weights (--weights %s)", in, want_model && !(sections & CKPT_MODEL) ? "model" : "ema",
+            weights);
+
+    /* the tensor table from the shapes: heads do not change a tensor's shape */
+    ModelConfig c;
+    if (infer_from_file(in, want_ema ? "ema" : "model", &c, &e) < 0) die("%s: %s", in, e.msg);
+    ParamTable t;
+    param_table_build(&t, &c);
+
+    int with_opt = pt && all && (sections & CKPT_OPT);
+    CkptTensors ts = {
+        .model = want_model ? xmalloc(t.total * sizeof(float), "model weights") : NULL,
+        .ema = want_ema ? xmalloc(t.total * sizeof(float), "EMA weights") : NULL,
+        .exp_avg = with_opt ? xmalloc(t.n_trainable * sizeof(float), "exp_avg") : NULL,
+        .exp_avg_sq = with_opt ? xmalloc(t.n_trainable * sizeof(float), "exp_avg_sq") : NULL,
+    };
+    CkptMeta meta;
+    if (ckpt_load(in, &t, &ts, &meta, 1, &e) < 0) die("%s", e.msg);
+    char *model_config = export_model_config(in, &meta, &c);
+    ExportInput x = {.t = &t, .model = ts.model, .ema = ts.ema, .exp_avg = ts.exp_avg, .exp_avg_sq = ts.exp_avg_sq,
+                     .step = meta.step, .optimizer_step = optimizer_step_of(&meta), .seed = meta.seed, .lr = meta.lr,
+                     .model_config_json = model_config};
+    if ((pt ? export_pt(out, &x, &e) : export_safetensors(out, &x, &e)) < 0) die("%s", e.msg);
+    info("exported %s -> %s (%s): %s%s%s, %d tensors each, step %lld", in, out, format, want_model ? "model" : "",
+         all ? ", ema" : want_ema ? "ema" : "", with_opt ? ", opt" : "", t.count, meta.step);
+    free(model_config);
+    ckpt_meta_free(&meta);
+    free(ts.model), free(ts.ema), free(ts.exp_avg), free(ts.exp_avg_sq);
     param_table_free(&t);
     return 0;
 }
@@ -283,6 +419,8 @@ int main(int argc, char **argv) {
         rc = cmd_info(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "import") == 0) {
         rc = cmd_import(&d, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "export") == 0) {
+        rc = cmd_export(&d, argc - 1, argv + 1);
     } else {
         die("unknown command '%s'\n%s", argv[1], USAGE);
     }

@@ -9,7 +9,7 @@
 
 typedef struct {
     const char *name;
-    int (*run)(int argc, char **argv, MPI_Comm comm, Error *e);
+    int (*run)(int argc, char **argv, const Dist *dist, Error *e);
     const char *summary;
 } Command;
 
@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
         die("unknown command '%s'", argv[1]);
     }
     Error e = {{0}};
-    if (cmd->run(argc - 1, argv + 1, dist.comm, &e) < 0) die("%s", e.msg);
+    if (cmd->run(argc - 1, argv + 1, &dist, &e) < 0) die("%s", e.msg);
     dist_finalize(&dist);
     return 0;
 }

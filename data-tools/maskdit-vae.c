@@ -76,18 +76,8 @@ static int parse_args(int argc, char **argv, const char *program, VaeRunArgs *a)
 }
 
 static int cmd_info(int argc, char **argv) {
-    OptionParser p = option_parser(argc, argv, NULL, 0, "maskdit-vae info", 1);
-    const char *path = NULL, *v;
-    Error e;
-    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
-        if (id == OPTION_HELP) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
-        if (id == OPTION_ERROR) die("%s", e.msg);
-        path = v;
-    }
-    if (!path) die("maskdit-vae info needs the weights' PATH\n%s", USAGE);
+    const char *path;
+    if (option_single_argument(argc, argv, "maskdit-vae info", "the weights' PATH", USAGE, &path)) return 0;
     return vae_run_info(path);
 }
 

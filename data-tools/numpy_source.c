@@ -74,7 +74,7 @@ static int load_labels(ConvertSource *src, NumpyArray *labels, Error *e) {
     return r;
 }
 
-int numpy_convert(NumpyArray *data, NumpyArray *labels, const char *kind, ConvertOptions *opt, MPI_Comm comm, Error *e) {
+int numpy_convert(NumpyArray *data, NumpyArray *labels, const char *kind, ConvertOptions *opt, const Dist *dist, Error *e) {
     if (!kind) return error_set(e, "say what the array holds with --kind moments, latents or pixels");
     snprintf(opt->kind, sizeof opt->kind, "%s", kind);
     const NpyHeader *h = &data->header;
@@ -96,7 +96,7 @@ int numpy_convert(NumpyArray *data, NumpyArray *labels, const char *kind, Conver
     src.labels = xcalloc((size_t)src.count, sizeof *src.labels, "labels");
     int r = labels ? load_labels(&src, labels, e) : 0;
     if (!labels && opt->num_classes < 0) opt->num_classes = 0;
-    if (r == 0) r = convert_write_dataset(&src, opt, comm, e);
+    if (r == 0) r = convert_write_dataset(&src, opt, dist, e);
     free(src.labels);
     return r;
 }

@@ -21,6 +21,6 @@ int numpy_open_file(NumpyArray *a, const char *path, Error *e);
 /* Checks the shapes (data [N, C, H, W] with H == W, labels [N] of an integer type), loads the
  * labels and writes the dataset (kind: moments / latents / pixels). labels may be NULL
  * (unlabelled: every label 0, num_classes 0 unless given). */
-int numpy_convert(NumpyArray *data, NumpyArray *labels, const char *kind, ConvertOptions *opt, MPI_Comm comm, Error *e);
+int numpy_convert(NumpyArray *data, NumpyArray *labels, const char *kind, ConvertOptions *opt, const Dist *dist, Error *e);
 
 #endif

@@ -3,11 +3,11 @@
 #include <limits.h>
 #include <math.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../mpi/collect.h"
 #include "../src/sample/latents_file.h"
 #include "../src/sample/work.h"
+#include "../src/util/dirlock.h"
 #include "../src/util/fileio.h"
 #include "../src/util/h5rows.h"
 #include "../src/util/h5util.h"
@@ -54,13 +54,15 @@ static void close_input(Input *in) {
     free(in->labels);
 }
 
-/* Refuses an output that is the input (or the weights): it would be destroyed while read. */
-static void check_not_input(const char *out, const char *flag, const char *const inputs[], int n) {
-    struct stat so, si;
-    if (!out || stat(out, &so) != 0) return;
-    for (int i = 0; i < n; i++)
-        if (inputs[i] && stat(inputs[i], &si) == 0 && so.st_dev == si.st_dev && so.st_ino == si.st_ino)
-            die("%s %s is an input of this command (%s): choose another output", flag, out, inputs[i]);
+/* Refuses an output that is the input or the weights: it would be destroyed while read. */
+static void check_outputs(const VaeRunArgs *a) {
+    const char *outs[][2] = {{a->out, "--out"}, {a->npz, "--npz"}};
+    for (int i = 0; i < 2; i++) {
+        Error e;
+        if (outs[i][0] && (check_not_input(outs[i][0], a->in, "the input (--in)", &e) < 0 ||
+                           check_not_input(outs[i][0], a->vae, "the VAE's weights", &e) < 0))
+            die("%s: %s", outs[i][1], e.msg);
+    }
 }
 
 static Vae *load_vae(const Dist *d, const VaeRunArgs *a, Backend **be) {
@@ -142,9 +144,7 @@ static void write_rows_file(const Dist *d, const char *path, const char *name, c
 
 int vae_run_decode(const Dist *d, const VaeRunArgs *a) {
     if (!a->out && !a->png_dir && !a->npz) die("maskdit-vae decode: nothing to write: give --out, --png or --npz");
-    const char *inputs[] = {a->in, a->vae};
-    check_not_input(a->out, "--out", inputs, 2);
-    check_not_input(a->npz, "--npz", inputs, 2);
+    check_outputs(a);
     Backend *be;
     Vae *v = load_vae(d, a, &be);
     const VaeConfig *g = vae_config(v);
@@ -172,7 +172,10 @@ int vae_run_decode(const Dist *d, const VaeRunArgs *a) {
     double *one = xmalloc(img_row * sizeof(double), "image");
     uint8_t *png = xmalloc(img_row, "PNG image");
     Error e;
-    if (a->png_dir && make_dirs(a->png_dir, &e)) die("%s", e.msg);
+    if (a->png_dir && (make_dirs(a->png_dir, &e) ||
+                       (d->rank == 0 && dir_lock(a->png_dir, "maskdit-vae decode", "give this one another --png", &e))))
+        die("--png: %s", e.msg);
+    dist_barrier(d);   /* the lock is taken before any rank writes */
     RowLoop loop = {.d = d, .total = in.count, .begin = begin, .end = end, .verb = "decoding"};
     progress_start(&loop.line, 1, PROGRESS_LOG_INTERVAL);
     for (long long i = begin; i < end; i += a->batch) {
@@ -213,8 +216,7 @@ int vae_run_decode(const Dist *d, const VaeRunArgs *a) {
 
 int vae_run_encode(const Dist *d, const VaeRunArgs *a) {
     if (!a->out) die("maskdit-vae encode: --out is required");
-    const char *inputs[] = {a->in, a->vae};
-    check_not_input(a->out, "--out", inputs, 2);
+    check_outputs(a);
     Backend *be;
     Vae *v = load_vae(d, a, &be);
     const VaeConfig *g = vae_config(v);

@@ -28,9 +28,7 @@ int collect_to_root(const Dist *d, const void *local, long long records, size_t 
             MPI_CHECK(MPI_Send((const char *)local + off, (int)MIN(per_piece, mine - off), MPI_BYTE, 0, 0, d->comm));
     }
     /* Every rank learns whether rank 0's sink failed, and why. */
-    MPI_CHECK(MPI_Bcast(&failed, 1, MPI_INT, 0, d->comm));
-    if (failed) MPI_CHECK(MPI_Bcast(e->msg, (int)sizeof e->msg, MPI_CHAR, 0, d->comm));
-    return failed ? -1 : 0;
+    return dist_agree(d, failed ? -1 : 0, e);
 }
 
 void collect_npz(const Dist *d, const void *local, long long n_local, const char *descr, size_t elem,

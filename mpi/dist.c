@@ -30,7 +30,25 @@ static void check_world_matches_slurm(const Dist *d) {
         d->world, d->world == 1 ? "" : "s", n);
 }
 
+/* Rank and world size without requiring anything to be set up: MPI may not be initialised yet
+ * (early argument errors) or already finalised. */
+static void world_position(int *rank, int *world) {
+    int up = 0, down = 0;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down) {
+        MPI_Comm_rank(MPI_COMM_WORLD, rank);
+        MPI_Comm_size(MPI_COMM_WORLD, world);
+    }
+}
+
+static void __attribute__((noreturn)) world_abort(int status) {
+    MPI_Abort(MPI_COMM_WORLD, status);
+    exit(status);
+}
+
 void dist_init(Dist *d, int *argc, char ***argv) {
+    job_runtime_install(&(JobRuntime){.position = world_position, .abort = world_abort});
     int provided = 0;
     MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     /* Errors come back as return codes, so that MPI_CHECK can say where they happened. */
@@ -72,6 +90,38 @@ int dist_any(const Dist *d, int flag) {
     int v = flag;
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, d->comm));
     return v;
+}
+
+int dist_min_int(const Dist *d, int v) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MIN, d->comm));
+    return v;
+}
+
+double dist_min_double(const Dist *d, double v) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MIN, d->comm));
+    return v;
+}
+
+int dist_sum_int(const Dist *d, int v) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_SUM, d->comm));
+    return v;
+}
+
+int dist_agree(const Dist *d, int rc, Error *e) {
+    int who = dist_min_int(d, rc < 0 ? d->rank : d->world);
+    if (who == d->world) return 0;
+    MPI_CHECK(MPI_Bcast(e->msg, (int)sizeof e->msg, MPI_CHAR, who, d->comm));
+    return -1;
+}
+
+char *dist_bcast_string(const Dist *d, const char *s) {
+    long long n = d->rank == 0 && s ? (long long)strlen(s) + 1 : 0;
+    MPI_CHECK(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, d->comm));
+    if (n == 0) return NULL;
+    char *out = xmalloc((size_t)n, "broadcast text");
+    if (d->rank == 0) memcpy(out, s, (size_t)n);
+    dist_bcast(d, out, (size_t)n, 0);
+    return out;
 }
 
 void dist_bcast(const Dist *d, void *buf, size_t bytes, int root) {

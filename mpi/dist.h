@@ -31,6 +31,15 @@ void mpi_check_at(int rc, const char *what, const char *file, int line);
 void dist_allreduce_sum_double(const Dist *d, double *x, int n);
 /* Logical OR over ranks: "has any rank failed". */
 int dist_any(const Dist *d, int flag);
+/* Minimum and sum of one int over ranks. */
+int dist_min_int(const Dist *d, int v);
+double dist_min_double(const Dist *d, double v);
+int dist_sum_int(const Dist *d, int v);
+/* Agreement on an outcome: 0 on every rank when every rank's rc is >= 0; otherwise -1 on every
+ * rank, with e (non-NULL everywhere) holding the message of the lowest rank that failed. */
+int dist_agree(const Dist *d, int rc, Error *e);
+/* Rank 0's string s on every rank (malloc'ed; NULL when rank 0's is NULL). */
+char *dist_bcast_string(const Dist *d, const char *s);
 void dist_bcast(const Dist *d, void *buf, size_t bytes, int root);
 void dist_barrier(const Dist *d);
 /* The node-local rank of another rank on this node whose device_id (a backend's device_uuid) is

@@ -82,7 +82,7 @@ GradComm *gradcomm_mpi_create(const Dist *d, Backend *be, float *grads, size_t n
     c->grads = grads;
     c->n = n;
     grad_buckets_init(&c->buckets, n, bucket_bytes, start_reduce, c);
-    c->host = strcmp(be->name, "cpu") ? xmalloc(n * sizeof(float), "gradient staging buffer") : grads;
+    c->host = be->memory != BACKEND_MEMORY_HOST ? xmalloc(n * sizeof(float), "gradient staging buffer") : grads;
     g->impl = c;
     g->ready = mpi_ready;
     g->finish = mpi_finish;

@@ -112,7 +112,7 @@ static double timeout_seconds(void) {
 
 GradComm *gradcomm_nccl_create(const Dist *d, Backend *be, float *grads, size_t n, size_t bucket_bytes, char *err,
                                size_t err_len) {
-    if (strcmp(be->name, "cuda")) {
+    if (be->memory != BACKEND_MEMORY_CUDA) {
         snprintf(err, err_len, "the NCCL gradient all-reduce needs the CUDA backend, not '%s'", be->name);
         return NULL;
     }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: every unit-test program bin/tests/test_* and every shell test
 # tests/cli/*.sh (CLI behaviour, multi-rank runs, fault handling, Slurm). Each prints one
-# "PASS name" / "FAIL name" line per case; a program that dies without reporting counts as one
-# failure. The last line is "N passed, N failed"; the exit status is 0 only when nothing failed.
+# "PASS name" / "FAIL name" line per case, or "SKIP name (reason)" for a case whose prerequisite
+# is missing; a program that dies without reporting counts as one failure. Test programs the build
+# could not make (the kernel emulation and fake-NCCL tests need the CUDA toolkit's headers) count
+# as skipped with the reason. The last line is "N passed, N failed, N skipped"; the exit status is 0
+# only when nothing failed.
 #
 #   bash tests/run.sh              everything
 #   bash tests/run.sh golden data  only the programs / scripts whose name contains a pattern
@@ -14,6 +17,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 log_dir=$(mktemp -d /tmp/maskdit-tests.XXXXXX)
 passed=0
 failed=0
+skipped=0
 failed_names=()
 
 PATTERNS=("$@")
@@ -31,13 +35,16 @@ run_one() {   # name command...
     local p f
     p=$(grep -c '^PASS ' "$log")
     f=$(grep -c '^FAIL ' "$log")
+    s=$(grep -c '^SKIP ' "$log")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "FAIL $name (exit status $rc without a failed case)" >>"$log"
         f=1
     fi
     passed=$((passed + p))
     failed=$((failed + f))
+    skipped=$((skipped + s))
     printf '%-40s %3d passed %3d failed  %4ds\n' "$name" "$p" "$f" $((SECONDS - t0))
+    grep '^SKIP ' "$log" | sed 's/^/    /'
     if [ "$f" -gt 0 ]; then
         failed_names+=("$name")
         grep -v '^PASS ' "$log" | tail -n 40 | sed 's/^/    /'
@@ -50,6 +57,16 @@ for t in bin/tests/test_*; do
     selected "$n" || continue
     run_one "$n" "$t"
 done
+# Sources whose program the build left out (no CUDA headers): skipped, with the reason.
+for src in tests/simt/test_*.cc tests/fakegpu/test_*.c; do
+    [ -f "$src" ] || continue
+    n=$(basename "${src%.*}")
+    selected "$n" || continue
+    if [ ! -x "bin/tests/$n" ]; then
+        echo "SKIP $n (not built: the CUDA toolkit's headers were not found; set CUDA_HOME)"
+        skipped=$((skipped + 1))
+    fi
+done
 for t in tests/cli/*.sh; do
     [ "$(basename "$t")" = lib.sh ] && continue
     [ -f "$t" ] || continue
@@ -59,5 +76,5 @@ for t in tests/cli/*.sh; do
 done
 
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]} (logs in $log_dir)"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

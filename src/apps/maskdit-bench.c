@@ -8,7 +8,6 @@
  */
 #include <math.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "../../mpi/dist.h"
 #include "../model/edm.h"
@@ -125,38 +124,16 @@ static void fill_step(const Bench *b, int step, float *x, int32_t *classes, Draw
 }
 
 /* The host half of step `step`, as training does it: inputs, draws, EDM inputs. */
-static void prepare_step(const Bench *b, int step, float *x, int32_t *classes, Draws *d, EdmBatch *eb, int Lk,
+static void prepare_step(const Bench *b, int step, float *x, int32_t *classes, Draws *d, EdmBatch *eb, int len_keep,
                          ModelInput *in, LossInput *li) {
     const ModelConfig *c = &b->cfg;
-    fill_step(b, step, x, classes, d, Lk < model_num_patches(c));
-    edm_prepare(eb, c, b->batch, x, d->labels, d->rnd_normal, d->noise, d->ids_shuffle, Lk, in, li);
+    fill_step(b, step, x, classes, d, len_keep < model_num_patches(c));
+    edm_prepare(eb, c, b->batch, x, d->labels, d->rnd_normal, d->noise, d->ids_shuffle, len_keep, in, li);
 }
 
 /* The backend's own GEMM speed on the step's dominant shape (the encoder MLP), same threads. */
 static double gemm_gflops(Backend *be, const ModelConfig *c, int rows) {
-    int K = c->hidden_size, N = model_mlp_hidden(c->hidden_size, c->mlp_ratio), reps = 5;
-    size_t act = dtype_size(be->act_dtype);
-    void *in = be->alloc(be, (size_t)rows * K * act, "GEMM baseline input");
-    void *w = be->alloc(be, (size_t)N * K * act, "GEMM baseline weight");
-    void *out = be->alloc(be, (size_t)rows * N * act, "GEMM baseline output");
-    float *host = xmalloc((size_t)MAX(rows, N) * K * sizeof *host, "GEMM baseline data");
-    rng_fill_normal(host, (size_t)MAX(rows, N) * K, 2, RNG_TEST, 0, 0);
-    float *f32 = be->alloc(be, (size_t)MAX(rows, N) * K * sizeof(float), "GEMM baseline staging");
-    be->to_device(be, f32, host, (size_t)MAX(rows, N) * K * sizeof(float));
-    be->cast(be, in, be->act_dtype, f32, DTYPE_F32, (size_t)rows * K);
-    be->cast(be, w, be->act_dtype, f32, DTYPE_F32, (size_t)N * K);
-    be->linear(be, out, in, w, NULL, rows, K, N, 0);
-    be->sync(be);
-    double t0 = now_seconds();
-    for (int i = 0; i < reps; i++) be->linear(be, out, in, w, NULL, rows, K, N, 0);
-    be->sync(be);
-    double dt = (now_seconds() - t0) / reps;
-    be->free(be, in);
-    be->free(be, w);
-    be->free(be, out);
-    be->free(be, f32);
-    free(host);
-    return 2.0 * rows * K * N / dt / 1e9;
+    return backend_linear_gflops(be, rows, c->hidden_size, model_mlp_hidden(c->hidden_size, c->mlp_ratio));
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -172,8 +149,8 @@ int main(int argc, char **argv) {
     parse(&b, &dist, argc, argv);
     const ModelConfig *c = &b.cfg;
     Backend *be = backend_create(b.device, dist.local_rank, b.precision, 0, b.threads);
-    int L = model_num_patches(c), Lk = model_len_keep(c, b.mask_ratio);
-    Model *m = model_create(c, be, b.batch, Lk);
+    int L = model_num_patches(c), len_keep = model_len_keep(c, b.mask_ratio);
+    Model *m = model_create(c, be, b.batch, len_keep);
     float *host = xmalloc(m->table.total * sizeof *host, "initial parameters");
     params_init(&m->table, c, 0, host);
     model_upload_params(m, host);
@@ -198,7 +175,7 @@ int main(int argc, char **argv) {
     double *prep = xmalloc((size_t)b.steps * sizeof *prep, "host preparation times");
     ModelInput in;
     LossInput li;
-    prepare_step(&b, 0, x, classes, &draws, &eb, Lk, &in, &li);
+    prepare_step(&b, 0, x, classes, &draws, &eb, len_keep, &in, &li);
     double t_end = now_seconds();
     for (int s = 0; s < b.warmup + b.steps; s++) {
         model_zero_grads(m);
@@ -209,7 +186,7 @@ int main(int argc, char **argv) {
         be->adamw(be, m->params, model_params_act(m), m->grads, exp_avg, exp_avg_sq, nt, 1e-4f, 0.9f, 0.999f, 1e-8f,
                   0.0f, (float)(1 - pow(0.9, k)), (float)(1 - pow(0.999, k)), 1.0f);
         double t_prep = now_seconds();
-        if (k < b.warmup + b.steps) prepare_step(&b, k, x, classes, &draws, &eb, Lk, &in, &li);
+        if (k < b.warmup + b.steps) prepare_step(&b, k, x, classes, &draws, &eb, len_keep, &in, &li);
         t_prep = now_seconds() - t_prep;
         be->sync(be);
         double t = now_seconds();
@@ -224,22 +201,20 @@ int main(int argc, char **argv) {
     free(prep);
     qsort(times, (size_t)b.steps, sizeof *times, cmp_double);
     double med = times[b.steps / 2];
-    double flops = model_step_flops(c, b.batch, Lk);
-    double gemm = gemm_gflops(be, c, b.batch * Lk);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    char dev_peak[32], host_peak[32];
-    format_bytes((double)be->peak_bytes(be), dev_peak, sizeof dev_peak);
-    format_bytes((double)ru.ru_maxrss * 1024.0, host_peak, sizeof host_peak);
-    info("model=%s batch=%d tokens=%d keep=%d params=%.2fM backend=%s/%s threads=%d", b.label, b.batch, L, Lk,
+    double flops = model_step_flops(c, b.batch, len_keep);
+    double gemm = gemm_gflops(be, c, b.batch * len_keep);
+    char dev_peak[32], alloc_peak[32];
+    format_bytes((double)be->peak_memory(be), dev_peak, sizeof dev_peak);
+    format_bytes((double)be->peak_bytes(be), alloc_peak, sizeof alloc_peak);
+    info("model=%s batch=%d tokens=%d keep=%d params=%.2fM backend=%s/%s threads=%d", b.label, b.batch, L, len_keep,
          (double)nt / 1e6, be->name, dtype_name(be->act_dtype), b.threads);
     info("median %.1f ms/step (%.2f images/s)  min %.1f  max %.1f ms over %d steps", med * 1e3, b.batch / med,
          times[0] * 1e3, times[b.steps - 1] * 1e3, b.steps);
     info("step %.1f GFLOP -> %.1f GFLOP/s; backend GEMM baseline %.1f GFLOP/s; step/GEMM %.0f%%", flops / 1e9,
          flops / med / 1e9, gemm, 100.0 * flops / med / 1e9 / gemm);
     info("host: preparing the next step's inputs %.1f ms (median; %s)", prep_med * 1e3,
-         strcmp(be->name, "cpu") ? "overlapped with the device's work" : "part of the step on the CPU backend");
-    info("peak memory: backend allocations %s, process RSS %s", dev_peak, host_peak);
+         be->memory == BACKEND_MEMORY_HOST ? "part of the step on the host's cores" : "overlapped with the device's work");
+    info("peak memory on %s: %s (backend allocations %s)", be->device_name(be), dev_peak, alloc_peak);
     free(times);
     free(x);
     free(classes);

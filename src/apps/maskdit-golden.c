@@ -21,7 +21,7 @@ typedef struct {
     hid_t f;
     const char *path;
     ModelConfig cfg;
-    int N, L, P, K, Lk;
+    int N, L, P, K, len_keep;
     size_t img;              /* N*C*H*W */
     double lim_fwd, lim_loss, lim_grad;
     int failures;
@@ -91,9 +91,9 @@ static void read_config(Golden *g) {
     g->L = model_num_patches(c);
     g->P = model_patch_dim(c);
     g->K = c->num_classes;
-    g->Lk = (int)cfg_num(g, "len_keep");
-    if (g->Lk != model_len_keep(c, cfg_num(g, "mask_ratio")))
-        die("%s: /config len_keep %d does not match mask_ratio %g", g->path, g->Lk, cfg_num(g, "mask_ratio"));
+    g->len_keep = (int)cfg_num(g, "len_keep");
+    if (g->len_keep != model_len_keep(c, cfg_num(g, "mask_ratio")))
+        die("%s: /config len_keep %d does not match mask_ratio %g", g->path, g->len_keep, cfg_num(g, "mask_ratio"));
     g->img = (size_t)g->N * c->in_channels * c->input_size * c->input_size;
 }
 
@@ -273,10 +273,10 @@ static void check_outputs(Golden *g, Model *m, EdmBatch *b, const LossInput *li,
 
 static void check_masked(Golden *g, Model *m, EdmBatch *b, const Inputs *in) {
     const ModelConfig *c = &g->cfg;
-    int N = g->N, D = c->hidden_size, Te = g->Lk;
+    int N = g->N, D = c->hidden_size, len_keep = g->len_keep;
     ModelInput mi;
     LossInput li;
-    edm_prepare(b, c, N, in->x, in->labels, in->rnd_normal, in->noise, in->ids_shuffle, g->Lk, &mi, &li);
+    edm_prepare(b, c, N, in->x, in->labels, in->rnd_normal, in->noise, in->ids_shuffle, g->len_keep, &mi, &li);
     double per_sample[6][64];
     if (N > 64) die("%s: the checker supports N <= 64 (N = %d)", g->path, N);
     for (int n = 0; n < N; n++) {
@@ -296,11 +296,11 @@ static void check_masked(Golden *g, Model *m, EdmBatch *b, const Inputs *in) {
     if (g->K) compare_y_emb(g, m);
     compare_act(g, m, "/forward/c", a->c, (size_t)N * D);
     compare_act(g, m, "/forward/x_embed", a->x_embed, (size_t)N * g->L * D);
-    compare_act(g, m, "/forward/enc_in", a->blocks[0].x_in, (size_t)N * Te * D);
-    compare_act(g, m, "/forward/enc_out", a->blocks[c->depth].x_in, (size_t)N * Te * D);
+    compare_act(g, m, "/forward/enc_in", a->blocks[0].x_in, (size_t)N * len_keep * D);
+    compare_act(g, m, "/forward/enc_out", a->blocks[c->depth].x_in, (size_t)N * len_keep * D);
     if (c->use_decoder) {
         int Dd = c->decoder_hidden_size;
-        compare_act(g, m, "/forward/dec_layer_out", a->dec_layer_out, (size_t)N * Te * Dd);
+        compare_act(g, m, "/forward/dec_layer_out", a->dec_layer_out, (size_t)N * len_keep * Dd);
         compare_act(g, m, "/forward/dec_in", a->dblocks[0].x_in, (size_t)N * g->L * Dd);
         compare_act(g, m, "/forward/dec_out", a->dblocks[c->decoder_depth].x_in, (size_t)N * g->L * Dd);
     }

@@ -13,6 +13,7 @@
 #include "../../mpi/dist.h"
 #include "../config/config.h"
 #include "../train/trainer.h"
+#include "../util/build_info.h"
 #include "../util/numtext.h"
 #include "../util/options.h"
 
@@ -28,6 +29,7 @@ static const char USAGE[] =
     "  --no_amp              compute in fp32 (on CUDA; the CPU always does)\n"
     "  --tag TAG             appended to the experiment name (log.tag)\n"
     "  --resample            draw samples with replacement (train.resampled)\n"
+    "  --pretrained_path P   the VAE that decodes a latent model's sample grids (log.vae; --vae P too)\n"
     "  --device cpu|cuda|auto, --precision auto|fp32|bf16|fp16, --threads N   (train.device, ...)\n"
     "  --num_workers N, --use_wandb   accepted for compatibility, no effect\n"
     "  --print_config        print the resolved configuration as YAML and exit\n"
@@ -67,13 +69,13 @@ typedef struct {
     char **sets;
     int n_sets;
     TrainOptions opt;
-    const char *seed, *tag, *device, *precision, *threads;
+    const char *seed, *tag, *device, *precision, *threads, *vae;
     int resample, print_config, config_keys, ignored_flags;
 } Args;
 
 enum {
     CONFIG, SET, RESULTS_DIR, CKPT_PATH, USE_CKPT_PATH, USE_STRICT_LOAD, GLOBAL_SEED, TAG, DEVICE, PRECISION, THREADS,
-    NUM_WORKERS, NO_AMP, RESAMPLE, USE_WANDB, PRINT_CONFIG, CONFIG_KEYS, ENABLE_EVAL
+    NUM_WORKERS, NO_AMP, RESAMPLE, USE_WANDB, PRINT_CONFIG, CONFIG_KEYS, ENABLE_EVAL, VAE
 };
 
 static const OptionSpec OPTIONS[] = {
@@ -85,7 +87,8 @@ static const OptionSpec OPTIONS[] = {
     {"--threads", OPTION_TAKES_VALUE, THREADS}, {"--num_workers", OPTION_TAKES_VALUE, NUM_WORKERS},
     {"--no_amp", OPTION_FLAG, NO_AMP}, {"--resample", OPTION_FLAG, RESAMPLE}, {"--use_wandb", OPTION_FLAG, USE_WANDB},
     {"--print_config", OPTION_FLAG, PRINT_CONFIG}, {"--config_keys", OPTION_FLAG, CONFIG_KEYS},
-    {"--enable_eval", OPTION_FLAG, ENABLE_EVAL},
+    {"--enable_eval", OPTION_FLAG, ENABLE_EVAL}, {"--pretrained_path", OPTION_TAKES_VALUE, VAE},
+    {"--vae", OPTION_TAKES_VALUE, VAE},
 };
 
 static void parse_args(Args *a, int argc, char **argv) {
@@ -109,6 +112,7 @@ static void parse_args(Args *a, int argc, char **argv) {
         case USE_STRICT_LOAD: a->opt.use_strict_load = str2bool(v); break;
         case GLOBAL_SEED: a->seed = v; break;
         case TAG: a->tag = v; break;
+        case VAE: a->vae = v; break;
         case DEVICE: a->device = v; break;
         case PRECISION: a->precision = v; break;
         case THREADS: a->threads = v; break;
@@ -132,7 +136,8 @@ static void apply_flags(const Args *a, RunConfig *c) {
         const char *value, *key, *flag;
     } map[] = {{a->seed, "train.seed", "--global_seed"}, {a->tag, "log.tag", "--tag"},
                {a->device, "train.device", "--device"}, {a->precision, "train.precision", "--precision"},
-               {a->threads, "train.threads", "--threads"}, {a->resample ? "true" : NULL, "train.resampled", "--resample"}};
+               {a->threads, "train.threads", "--threads"}, {a->resample ? "true" : NULL, "train.resampled", "--resample"},
+               {a->vae, "log.vae", "--pretrained_path"}};
     for (size_t i = 0; i < ARRAY_LEN(map); i++) {
         if (!map[i].value) continue;
         char assignment[1200];
@@ -162,9 +167,11 @@ int main(int argc, char **argv) {
     apply_flags(&a, &cfg);
     if (a.print_config) {
         if (D.rank == 0) {
-            char *y = run_config_to_yaml(&cfg, 0);
+            char *y = run_config_to_yaml(&cfg, 0), env[2048];
             fputs(y, stdout);
             free(y);
+            build_environment_switches(env, sizeof env);
+            printf("# environment switches (MASKDIT_*): %s\n", env[0] ? env : "none set");
         }
         dist_finalize(&D);
         return 0;

@@ -40,6 +40,11 @@ const char *dtype_name(DType t);
 
 typedef struct Backend Backend;
 
+/* Where a backend's buffers live: host memory (the pointers are host pointers; ops run on the
+ * CPU cores), or the memory of a CUDA device (NCCL can reduce it; GPU peak FLOP/s apply). Code
+ * above the backend decides by this, never by the backend's name. */
+typedef enum { BACKEND_MEMORY_HOST, BACKEND_MEMORY_CUDA } BackendMemory;
+
 /* The shape of a 2-D convolution (the conv2d op): input [N, C, H, W], O output channels, a kh x kw
  * kernel, one stride for both axes, and zero padding per side (the VAE's downsampling pads only
  * bottom and right; Inception's 1x7 and 7x1 kernels pad one axis). */
@@ -71,6 +76,7 @@ static inline int pool2d_out(const Pool2dShape *s, int size) { return (size + 2 
 struct Backend {
     const char *name;      /* "cpu" or "cuda" */
     DType act_dtype;       /* dtype of "act" buffers */
+    BackendMemory memory;  /* where its buffers live */
     void *impl;            /* backend private state */
 
     /* The operations (backend_ops.h): one function pointer per entry. */
@@ -85,6 +91,10 @@ void backend_linear_gelu_composed(Backend *b, void *act, void *pre, const void *
 void backend_gelu_linear_backward_composed(Backend *b, void *dpre, float *dW, float *dbias, const void *dout,
                                            const void *act, const void *pre, const void *W, int M, int K, int N);
 
+/* The backend's linear layer rate on out[M,N] = in[M,K] . W[N,K]^T in GFLOP/s (the mean of 5
+ * calls after a warm-up): the baseline that benchmarks report their share of. */
+double backend_linear_gflops(Backend *be, int M, int K, int N);
+
 /* A new act buffer holding the n float32 values of host (through a float32 staging buffer and one
  * cast where act is not float32; waits for the copy). `what` names it in allocation failures. */
 void *backend_upload_act(Backend *b, const float *host, size_t n, const char *what);
@@ -96,6 +106,13 @@ Backend *backend_cpu_create(int threads);
  * Returns NULL with a message in err (no GPU, no CUDA support compiled in, a dtype the device
  * cannot run). */
 Backend *backend_cuda_create(int device, DType act_dtype, int tf32, char *err, size_t err_len);
+
+/* Versions of the CUDA runtime, the driver and cuBLAS as JSON members
+ * ("cuda_runtime": "12.4", "cuda_driver": "12.4", "cublas": "12.4.5"); "" in a build without CUDA. */
+void backend_cuda_versions(char *json, size_t len);
+
+/* The CPU backend's BLAS: OpenBLAS's configuration line ("OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell"). */
+const char *backend_cpu_blas_version(void);
 
 /* Number of CUDA GPUs this process can use (0 without a driver, a GPU or CUDA support). */
 int backend_cuda_gpu_count(void);

@@ -22,6 +22,10 @@
     X(void, sync, (Backend *b))                                                                                   \
     /* Bytes of device memory in use at the peak so far (allocations by this backend). */                         \
     X(size_t, peak_bytes, (Backend *b))                                                                           \
+    /* The run's peak memory on the backend's device, for reports: its allocations at their          \
+     * high-water mark where it owns the device (CUDA); the process's peak resident set where the     \
+     * device is the host, whose memory the process's other buffers share. */                        \
+    X(size_t, peak_memory, (Backend *b))                                                              \
     /* Bytes that could still be allocated now (free device memory; available RAM on the CPU). */                 \
     X(size_t, available_bytes, (Backend *b))                                                                      \
     /* The device, in words, for messages ("GPU 0 (NVIDIA H100 80GB HBM3)", "the CPU"). */                        \

@@ -4,17 +4,16 @@
 #include <math.h>
 #include <string.h>
 
+#include "../util/fileio.h"
 #include "../util/h5util.h"
 #include "ckpt_layout.h"
 #include "pt_import.h"
 #include "pt_legacy.h"
 
 int ckpt_file_kind(const char *path, CkptFileKind *kind, Error *e) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return error_set(e, "%s: cannot open (no such file or not readable)", path);
     unsigned char m[32] = {0};
-    size_t n = fread(m, 1, sizeof m, fp);
-    fclose(fp);
+    size_t n;
+    if (file_read_head(path, m, sizeof m, &n, e) < 0) return -1;
     h5_quiet();
     if (n >= 4 && memcmp(m, "PK\x03\x04", 4) == 0) *kind = CKPT_FILE_PT;
     else if ((n >= 8 && memcmp(m, "\x89HDF\r\n\x1a\n", 8) == 0) || H5Fis_hdf5(path) > 0) *kind = CKPT_FILE_HDF5;
@@ -26,7 +25,8 @@ int ckpt_file_kind(const char *path, CkptFileKind *kind, Error *e) {
 void ckpt_meta_free(CkptMeta *m) {
     free(m->config_text);
     free(m->model_config_json);
-    m->config_text = m->model_config_json = NULL;
+    free(m->software);
+    m->config_text = m->model_config_json = m->software = NULL;
 }
 
 /* A section's tensors are read through one of these: k indexes the list given to tensor_match. */
@@ -161,7 +161,8 @@ static int h5_read_meta(hid_t f, const char *path, CkptMeta *m, Error *e) {
         h5_attr_double(f, path, "/", "lr", &m->lr, e) < 0 ||
         h5_attr_string(f, path, "/", "precision", &precision, e) < 0 ||
         optional_string(f, path, "config", &m->config_text, e) < 0 ||
-        optional_string(f, path, "model_config", &m->model_config_json, e) < 0) {
+        optional_string(f, path, "model_config", &m->model_config_json, e) < 0 ||
+        optional_string(f, path, "software", &m->software, e) < 0) {
         free(precision);
         ckpt_meta_free(m);
         return -1;
@@ -275,7 +276,10 @@ static int load_pt_moments(const PtFile *f, const ParamTable *t, PtOptimizer *o,
 
 static void pt_meta(const PtFile *f, const PtOptimizer *o, CkptMeta *m) {
     memset(m, 0, sizeof *m);
-    m->step = o && o->has_step ? o->step : MAX(0, pt_step_from_file_name(pt_path(f)));
+    long long args_step;   /* recorded by maskdit-ckpt export (src/ckpt/export.h), not by the original */
+    if (o && o->has_step) m->step = o->step;
+    else if (pk_as_int(pk_dict_get(pt_args(f), "step"), &args_step) == 0 && args_step >= 0) m->step = args_step;
+    else m->step = MAX(0, pt_step_from_file_name(pt_path(f)));
     m->sample_cursor = -1;
     m->loss_scale = 1.0;
     m->loss_scale_good_steps = -1;
@@ -307,7 +311,7 @@ static int load_pt(const char *path, const ParamTable *t, CkptTensors *want, Ckp
 }
 
 int ckpt_load(const char *path, const ParamTable *t, CkptTensors *want, CkptMeta *meta, int strict, Error *e) {
-    CkptFileKind kind;
+    CkptFileKind kind = CKPT_FILE_HDF5;   /* set on success; initialised for the compiler's flow analysis */
     if (ckpt_file_kind(path, &kind, e) < 0) return -1;
     return kind == CKPT_FILE_PT ? load_pt(path, t, want, meta, strict, e) : load_h5(path, t, want, meta, strict, e);
 }
@@ -381,7 +385,7 @@ void ckpt_list_free(TensorMeta *list, int count) {
 
 int ckpt_check_layout(const char *path, const ParamTable *t, unsigned sections, Error *e) {
     hid_t f = h5_open_read(path, e);
-    if (f < 0) return -1;
+    if (f < 0) return f == H5_UNREADABLE ? CKPT_UNREADABLE : -1;
     int rc = check_format(f, path, e);
     if (sections == CKPT_LAYOUT_PRESENT)
         sections = 1u << SEC_MODEL | 1u << SEC_EMA | (h5_exists(f, "/opt") ? 1u << SEC_EXP_AVG | 1u << SEC_EXP_AVG_SQ : 0);
@@ -405,8 +409,7 @@ int ckpt_validate(const char *path, const ParamTable *t, Error *e) {
     return ckpt_check_layout(path, t, CKPT_LAYOUT_PRESENT, e);
 }
 
-/* "NNNNNNN.h5": the step with at least 7 digits (the original's f"{step:07d}"). */
-static int checkpoint_step(const char *name, long long *step) {
+int ckpt_step_of_name(const char *name, long long *step) {
     size_t digits = strspn(name, "0123456789");
     if (digits < 7 || digits > 18 || strcmp(name + digits, ".h5") != 0) return 0;
     *step = strtoll(name, NULL, 10);
@@ -430,7 +433,7 @@ int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out
     int n = 0, cap = 0;
     for (struct dirent *de; (de = readdir(d));) {
         long long step;
-        if (!checkpoint_step(de->d_name, &step)) continue;
+        if (!ckpt_step_of_name(de->d_name, &step)) continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
             c = xrealloc(c, (size_t)cap * sizeof *c, "checkpoint list");
@@ -449,6 +452,11 @@ int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out
         if (rc == 0) {
             xsnprintf(out, out_len, "%s", path);
             found = 1;
+        } else if (rc == CKPT_UNREADABLE) {
+            /* It may well be intact: skipping it would let this run overwrite it with an older restart. */
+            found = error_set(e, "cannot resume: %s; it may be intact, so it is not skipped: make it readable (or wait "
+                                 "for the process that holds it) and run again, or move it away if it is damaged",
+                              why.msg);
         } else if (rc == CKPT_OTHER_MODEL) {
             /* Skipping it would start afresh and overwrite that run's checkpoints. */
             found = error_set(e, "cannot resume from %s, a checkpoint of another model (%s); starting afresh would "

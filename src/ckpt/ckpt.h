@@ -7,7 +7,7 @@
 #ifndef MASKDIT_CKPT_H
 #define MASKDIT_CKPT_H
 
-#include <mpi.h>
+#include "../../mpi/dist.h"
 
 #include "../model/params.h"
 #include "tensor_match.h"
@@ -36,18 +36,21 @@ typedef struct {
     char precision[8];         /* "fp32", "bf16", "fp16": precision of the run that wrote it */
     char *config_text;         /* the resolved run configuration (YAML), malloc'ed or NULL */
     char *model_config_json;   /* ModelConfig as JSON, malloc'ed or NULL */
+    char *software;            /* what wrote it: git commit, build settings, library versions (JSON,
+                                  src/train/run_info.h), malloc'ed or NULL */
 } CkptMeta;
-/* From a .pt file: step = the optimizer's step (else the digits of the file name, else 0), lr =
+/* From a .pt file: step = the optimizer's step (else args.step, else the digits of the file name,
+ * else 0), lr =
  * param_groups[0].lr, seed = args.global_seed when present; world_size 0, loss_scale 1,
  * loss_scale_good_steps -1, precision "", no config texts. */
 
 void ckpt_meta_free(CkptMeta *m);
 
-/* Collective over comm: every rank passes identical tensors (data parallel replicas) and each
+/* Collective over d: every rank passes identical tensors (data parallel replicas) and each
  * writes its share; rank 0 renames "<path>.tmp" to path when every rank has finished. Returns -1
  * with a message on any rank's failure (the partial .tmp file is removed, an existing older
  * checkpoint is never touched). */
-int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTensors *ts, const CkptMeta *meta,
+int ckpt_save(const char *path, const Dist *d, const ParamTable *t, const CkptTensors *ts, const CkptMeta *meta,
               Error *e);
 
 /* Load what `want` asks for (non-NULL buffers in want, sized for t) from an HDF5 checkpoint or an
@@ -59,15 +62,23 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
 int ckpt_load(const char *path, const ParamTable *t, CkptTensors *want, CkptMeta *meta, int strict, Error *e);
 
 /* Newest complete checkpoint "NNNNNNN.h5" in dir that opens and passes ckpt_validate; damaged
- * ones are skipped with a warning naming them. Returns 1 and fills out, 0 if there is none, -1
- * with a message when the newest intact one holds another model (CKPT_OTHER_MODEL). */
+ * ones (proven so by their content) are skipped with a warning naming them. Returns 1 and fills
+ * out, 0 if there is none, -1 with a message when the newest intact one holds another model
+ * (CKPT_OTHER_MODEL) or when one newer than it cannot be read now (CKPT_UNREADABLE: permissions,
+ * a lock held by another process): unreadable is not damaged. */
 int ckpt_find_latest(const char *dir, const ParamTable *t, char *out, size_t out_len, Error *e);
 
 /* Cheap integrity check of an HDF5 checkpoint: format attribute, every tensor of /model and /ema
- * (and of /opt when present) present with the right shape. Returns -1 when the file cannot be
- * read as a checkpoint, CKPT_OTHER_MODEL when it is one whose tensors are not those of t. */
+ * (and of /opt when present) present with the right shape. Returns -1 when the file's content is
+ * not a checkpoint (damaged), CKPT_OTHER_MODEL when it is one whose tensors are not those of t. */
 #define CKPT_OTHER_MODEL (-2)
+/* ... and CKPT_UNREADABLE when it cannot be read now for a reason other than its content. */
+#define CKPT_UNREADABLE (-3)
 int ckpt_validate(const char *path, const ParamTable *t, Error *e);
+
+/* A checkpoint's file name "NNNNNNN.h5" (the step with at least 7 digits, the original's
+ * f"{step:07d}"): 1 and *step, else 0. */
+int ckpt_step_of_name(const char *name, long long *step);
 
 /* What a file is, from its first bytes: an HDF5 checkpoint or a PyTorch .pt archive. */
 typedef enum { CKPT_FILE_HDF5, CKPT_FILE_PT } CkptFileKind;

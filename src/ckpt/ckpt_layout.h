@@ -23,7 +23,8 @@ static inline float *ckpt_section_buffer(const CkptTensors *ts, int s) {
 
 /* Format attribute and every tensor of the sections in the mask (bit s for section s) present
  * with its shape. CKPT_LAYOUT_PRESENT: model and ema, plus the optimizer moments when /opt exists
- * (ckpt_validate). Returns -1, or CKPT_OTHER_MODEL when the tensors are the only thing amiss. */
+ * (ckpt_validate). Returns -1, CKPT_OTHER_MODEL when the tensors are the only thing amiss, or
+ * CKPT_UNREADABLE when the file cannot be read now (ckpt.h). */
 #define CKPT_LAYOUT_PRESENT 0u
 int ckpt_check_layout(const char *path, const ParamTable *t, unsigned sections, Error *e);
 

@@ -5,7 +5,7 @@
  * rows (slices along the first dimension) of every tensor whose first element falls in its piece
  * (possibly none: an empty selection still joins the collective call).
  *
- * Every step ends with the ranks agreeing on success (MPI_Allreduce), so that they all go on or
+ * Every step ends with the ranks agreeing on success (dist_min_int), so that they all go on or
  * all stop at the same call and no rank waits in a collective that the others left. After the
  * file is closed and synced everywhere, rank 0 renames it; on failure it removes the .tmp file and
  * every rank returns the message of the lowest failing rank.
@@ -38,7 +38,7 @@ typedef struct {
 } Share;
 
 typedef struct {
-    MPI_Comm comm;
+    const Dist *d;
     int rank, world;
     const char *tmp;
     hid_t file, dcpl, dxpl;
@@ -64,39 +64,24 @@ static int fail_here(Writer *w, const char *fmt, ...) {
 }
 
 /* 1 when every rank is fine. */
-static int all_ok(Writer *w) {
-    int all;
-    MPI_CHECK(MPI_Allreduce(&w->ok, &all, 1, MPI_INT, MPI_MIN, w->comm));
-    return all;
-}
+static int all_ok(Writer *w) { return dist_min_int(w->d, w->ok); }
 
 /* After a collective create: all or none must have succeeded. Objects that exist on some ranks
  * only cannot be closed collectively, so a split outcome ends the job instead of hanging it. */
 static int all_created(Writer *w, const char *what) {
-    int n;
-    MPI_CHECK(MPI_Allreduce(&w->ok, &n, 1, MPI_INT, MPI_SUM, w->comm));
+    int n = dist_sum_int(w->d, w->ok);
     if (n != 0 && n != w->world) FATAL("%s: parallel HDF5 created %s on %d of %d ranks only", w->tmp, what, n, w->world);
     return n == w->world;
 }
 
-static char *bcast_string(const char *s, int rank, MPI_Comm comm) {
-    long long n = rank == 0 && s ? (long long)strlen(s) + 1 : 0;
-    MPI_CHECK(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, comm));
-    if (n == 0) return NULL;
-    if (n > INT_MAX) FATAL("checkpoint text attribute of %lld bytes is too long", n);
-    char *out = xmalloc((size_t)n, "checkpoint text");
-    if (rank == 0) memcpy(out, s, (size_t)n);
-    MPI_CHECK(MPI_Bcast(out, (int)n, MPI_CHAR, 0, comm));
-    return out;
-}
-
 /* Rank 0's metadata everywhere: attribute writes must be identical on all ranks. */
-static void share_meta(const CkptMeta *in, CkptMeta *out, int rank, MPI_Comm comm) {
+static void share_meta(const CkptMeta *in, CkptMeta *out, const Dist *d) {
     *out = *in;
-    MPI_CHECK(MPI_Bcast(out, (int)sizeof *out, MPI_BYTE, 0, comm));
+    dist_bcast(d, out, sizeof *out, 0);
     out->precision[sizeof out->precision - 1] = 0;
-    out->config_text = bcast_string(in->config_text, rank, comm);
-    out->model_config_json = bcast_string(in->model_config_json, rank, comm);
+    out->config_text = dist_bcast_string(d, in->config_text);
+    out->model_config_json = dist_bcast_string(d, in->model_config_json);
+    out->software = dist_bcast_string(d, in->software);
 }
 
 static void write_attributes(Writer *w, const CkptMeta *m) {
@@ -112,6 +97,7 @@ static void write_attributes(Writer *w, const CkptMeta *m) {
     r |= h5_write_attr_string(w->file, "precision", m->precision);
     if (m->config_text) r |= h5_write_attr_string(w->file, "config", m->config_text);
     if (m->model_config_json) r |= h5_write_attr_string(w->file, "model_config", m->model_config_json);
+    if (m->software) r |= h5_write_attr_string(w->file, "software", m->software);
     if (r) fail_here(w, "%s: cannot write the checkpoint attributes", w->tmp);
 }
 
@@ -203,7 +189,7 @@ static void check_room(Writer *w, uint64_t data_bytes) {
 
 static hid_t create_file(Writer *w) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_mpio(fapl, w->comm, MPI_INFO_NULL) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0 ||
+    if (fapl < 0 || H5Pset_fapl_mpio(fapl, w->d->comm, MPI_INFO_NULL) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0 ||
         H5Pset_all_coll_metadata_ops(fapl, 1) < 0 ||
         /* 1.8+ object headers allow attributes over 64 KiB (long YAML configs); v110 keeps h5py 3 readers. */
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V110) < 0)
@@ -269,26 +255,22 @@ static void verify_shares(Writer *w, const ParamTable *t) {
 
 /* Everyone gets the message of the lowest rank that failed. */
 static int report_failure(Writer *w, Error *e) {
-    int mine = w->ok ? w->world : w->rank, who;
-    MPI_CHECK(MPI_Allreduce(&mine, &who, 1, MPI_INT, MPI_MIN, w->comm));
-    MPI_CHECK(MPI_Bcast(w->err.msg, (int)sizeof w->err.msg, MPI_CHAR, who, w->comm));
+    dist_agree(w->d, w->ok ? 0 : -1, &w->err);
     if (w->rank == 0 && unlink(w->tmp) < 0 && errno != ENOENT && errno != EISDIR)
         warn("cannot remove %s: %s", w->tmp, strerror(errno));
     return error_set(e, "checkpoint not saved: %s", w->err.msg);
 }
 
-int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTensors *ts, const CkptMeta *meta,
+int ckpt_save(const char *path, const Dist *d, const ParamTable *t, const CkptTensors *ts, const CkptMeta *meta,
               Error *e) {
     h5_quiet();
-    Writer w = {.comm = comm, .ok = 1, .file = -1};
-    MPI_CHECK(MPI_Comm_rank(comm, &w.rank));
-    MPI_CHECK(MPI_Comm_size(comm, &w.world));
+    Writer w = {.d = d, .rank = d->rank, .world = d->world, .ok = 1, .file = -1};
     size_t len = strlen(path) + 5;
     char *tmp = xmalloc(len, "checkpoint temporary name");
     tmp_name(path, tmp, len);
     w.tmp = tmp;
     CkptMeta m;
-    share_meta(meta, &m, w.rank, comm);
+    share_meta(meta, &m, d);
 
     size_t section_base[SEC_COUNT], total = 0;
     for (int s = 0; s < SEC_COUNT; s++) {
@@ -319,7 +301,7 @@ int ckpt_save(const char *path, MPI_Comm comm, const ParamTable *t, const CkptTe
     if (w.file >= 0 && !all_ok(&w)) {
         /* Discarded anyway: free its blocks so that the close can flush (see the top). */
         if (w.rank == 0 && truncate(tmp, 0) < 0) warn("cannot truncate %s: %s", tmp, strerror(errno));
-        MPI_CHECK(MPI_Barrier(comm));
+        dist_barrier(d);
     }
     if (w.file >= 0 && H5Fclose(w.file) < 0) fail_here(&w, "%s: closing the file failed", tmp);
     if (all_ok(&w)) sync_file(&w);

@@ -2,7 +2,7 @@
 #ifndef MASKDIT_INFER_CONFIG_H
 #define MASKDIT_INFER_CONFIG_H
 
-#include "../model/config.h"
+#include "../model/model_config.h"
 #include "tensor_match.h"
 
 /* Starting from the defaults of the original, sets input_size (from the length of

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/fileio.h"
 #include "pt_legacy.h"
 
 struct PtFile {
@@ -57,11 +58,9 @@ typedef enum { PT_ZIP, PT_LEGACY } PtLayout;
 
 /* A zip archive, or a legacy file: a bare pickle stream starting with a pickled magic number. */
 static int sniff(const char *path, PtLayout *layout, Error *e) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return error_set(e, "%s: cannot open: %s", path, strerror(errno));
     unsigned char m[32] = {0};
-    size_t n = fread(m, 1, sizeof m, fp);
-    fclose(fp);
+    size_t n;
+    if (file_read_head(path, m, sizeof m, &n, e) < 0) return -1;
     if (n >= 4 && memcmp(m, "PK\x03\x04", 4) == 0) *layout = PT_ZIP;
     else if (pt_legacy_magic(m, n)) *layout = PT_LEGACY;
     else return error_set(e, "%s: not a PyTorch checkpoint (neither a torch.save zip archive nor the legacy format)", path);

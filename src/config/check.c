@@ -38,6 +38,7 @@ int run_config_check(const RunConfig *c, Error *e) {
     RANGE(m->mask_ratio >= 0 && m->mask_ratio < 1, "model.mask_ratio", "%g", m->mask_ratio, "0 <= value < 1");
     RANGE(m->mask_ratio_min >= 0 && m->mask_ratio_min < 1, "model.mask_ratio_min", "%g", m->mask_ratio_min,
           "0 <= value < 1");
+    RANGE(!(m->P_std < 0), "model.P_std", "%g", m->P_std, "a number >= 0 (a standard deviation)");
     if (!known_mask_ratio_fn(m->mask_ratio_fn))
         return error_set(e, "%s: model.mask_ratio_fn: unknown schedule '%s' (expected constant, linear, exp or "
                             "cosine2 ... cosine6)", where, m->mask_ratio_fn);
@@ -62,6 +63,8 @@ int run_config_check(const RunConfig *c, Error *e) {
     RANGE(t->bucket_mb >= 0 && t->bucket_mb < 65536, "train.bucket_mb", "%g", t->bucket_mb, "0 <= value < 65536");
     RANGE(c->log.log_every >= 1, "log.log_every", "%lld", c->log.log_every, "an integer >= 1");
     RANGE(c->log.ckpt_every >= 1, "log.ckpt_every", "%lld", c->log.ckpt_every, "an integer >= 1");
+    RANGE(c->log.peak_tflops >= 0, "log.peak_tflops", "%g", c->log.peak_tflops, "a number >= 0 (0 = known GPUs)");
+    RANGE(c->log.sample_every >= 0, "log.sample_every", "%lld", c->log.sample_every, "an integer >= 0 (0 = none)");
     RANGE(c->data.num_classes >= -1, "data.num_classes", "%d", c->data.num_classes, "-1 or a class count");
     ModelConfig mc;
     if (run_config_model(c, &mc, e)) return error_prefix(e, "%s", where);
@@ -69,6 +72,9 @@ int run_config_check(const RunConfig *c, Error *e) {
     /* The schedules run between mask_ratio_min and mask_ratio. */
     if (strcmp(m->mask_ratio_fn, "constant") && model_check_mask_ratio(&mc, m->mask_ratio_min, e))
         return error_prefix(e, "%s: model.mask_ratio_min", where);
+    if (strcmp(m->mask_ratio_fn, "constant") && m->mask_ratio_min > m->mask_ratio)
+        return error_set(e, "%s: model.mask_ratio_min %g is above model.mask_ratio %g: the schedule runs from "
+                            "mask_ratio_min up to mask_ratio", where, m->mask_ratio_min, m->mask_ratio);
     return 0;
 }
 

@@ -11,7 +11,7 @@
 #ifndef MASKDIT_CONFIG_H
 #define MASKDIT_CONFIG_H
 
-#include "../model/config.h"
+#include "../model/model_config.h"
 #include "../util/common.h"
 #include "../util/numtext.h"
 
@@ -86,6 +86,11 @@ typedef struct {
     long long log_every;
     long long ckpt_every;
     char tag[CFG_STR_MAX];
+    /* extensions */
+    int tensorboard;               /* TensorBoard event files in the experiment directory */
+    double peak_tflops;            /* one GPU's peak for MFU, 0 = from the table of known GPUs */
+    long long sample_every;        /* steps between sample grids, 0 = none */
+    char vae[CFG_STR_MAX];         /* latent models: the VAE that decodes the sample grids */
 } LogSection;
 
 typedef struct {

@@ -66,7 +66,10 @@ static int apply_value(RunConfig *c, int ki, yaml_document_t *doc, yaml_node_t *
     case CT_I64: {
         /* an integer literal, or a float with an integral value (2e6) */
         double lim = k->type == CT_INT ? (double)INT_MAX : 9.2e18;
-        if (!number_of(n, &v) || v.f != floor(v.f) || fabs(v.f) > lim) return type_error(k, where, n, e);
+        if (!number_of(n, &v) || v.f != floor(v.f)) return type_error(k, where, n, e);
+        if (fabs(v.f) > lim)
+            return error_set(e, "%s: %s: %s is out of range (an integer from %.0f to %.0f)", where, k->key,
+                             (const char *)n->data.scalar.value, -lim - (k->type == CT_INT), lim);
         long long value = v.kind == YS_INT ? v.i : (long long)v.f;
         if (k->type == CT_INT) *(int *)dst = (int)value;
         else *(long long *)dst = value;

@@ -122,6 +122,18 @@ const ConfigKey CONFIG_KEYS[] = {
     NUM("log.log_every", CT_I64, log.log_every, "100", CK_ORIGINAL, "Steps between progress lines."),
     NUM("log.ckpt_every", CT_I64, log.ckpt_every, "50000", CK_ORIGINAL, "Steps between checkpoints."),
     STR("log.tag", log.tag, "", CK_ORIGINAL, "Appended to the experiment directory name (--tag sets it)."),
+    NUM("log.tensorboard", CT_BOOL, log.tensorboard, "true", CK_EXTENSION,
+        "Write the logged metrics as TensorBoard event files (events.out.tfevents.*) into the experiment "
+        "directory, a new file per (re)start."),
+    NUM("log.peak_tflops", CT_FLOAT, log.peak_tflops, "0", CK_EXTENSION,
+        "Peak dense TFLOP/s of one GPU in the run's precision, for the MFU in the progress line; 0 = from a "
+        "table of known GPUs (A100, H100, H200, L40S, V100), none reported for others."),
+    NUM("log.sample_every", CT_I64, log.sample_every, "0", CK_EXTENSION,
+        "Steps between sample grids of the EMA weights (16 fixed seeds and classes, 18 Heun steps) into "
+        "samples/NNNNNNN.png and TensorBoard; 0 = none. Latent-space datasets need log.vae."),
+    STR("log.vae", log.vae, "", CK_EXTENSION,
+        "The Stable Diffusion KL VAE (any weight layout maskdit-vae reads) that decodes the sample grids of a "
+        "latent-space model; --pretrained_path sets it."),
 
     /* ---- wandb ---- */
     STR("wandb.entity", wandb.entity, "", CK_IGNORED, "Weights & Biases is not built in; metrics go to metrics.jsonl."),

@@ -23,6 +23,7 @@ Backend *backend_cpu_create(int threads) {
     Backend *b = xcalloc(1, sizeof *b, "CPU backend");
     b->name = "cpu";
     b->act_dtype = DTYPE_F32;
+    b->memory = BACKEND_MEMORY_HOST;
     b->impl = st;
 #define CPU_OP_SET(ret, name, params) b->name = cpu_##name;
     BACKEND_OPS(CPU_OP_SET)

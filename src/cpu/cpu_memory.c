@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../util/common.h"
 #include "cpu_ops.h"
@@ -74,17 +75,14 @@ void cpu_sync(Backend *b) {}
 
 size_t cpu_peak_bytes(Backend *b) { return cpu_state(b)->peak; }
 
-/* MemAvailable of /proc/meminfo (what can be allocated without swapping); unlimited if unknown. */
-size_t cpu_available_bytes(Backend *b) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return SIZE_MAX;
-    char line[256];
-    unsigned long long kib = 0;
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
-    fclose(f);
-    return found ? (size_t)kib * 1024 : SIZE_MAX;
+size_t cpu_peak_memory(Backend *b) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (size_t)ru.ru_maxrss * 1024;   /* Linux reports kilobytes */
 }
+
+/* What can be allocated without swapping; unlimited if unknown. */
+size_t cpu_available_bytes(Backend *b) { return host_available_bytes(); }
 
 const char *cpu_device_name(Backend *b) { return "the CPU"; }
 

@@ -1,5 +1,6 @@
 #include "format.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +71,25 @@ int dataset_info_check(DatasetInfo *info, const char *where, Error *e) {
         return error_set(e, "%s: xflip_included must be 0 or 1, got %d", where, info->xflip_included);
     info->channels = moments ? info->stored_channels / 2 : info->stored_channels;
     return 0;
+}
+
+size_t dataset_first_bad_value(int pixels, const float *x, size_t n) {
+    /* One branch-free pass (the reader runs it on every sample); the index only on failure. A NaN
+     * fails the pixel test too, since every comparison with it is false. */
+    int bad = 0;
+    if (pixels) {
+        for (size_t i = 0; i < n; i++) bad |= !(fabsf(x[i]) <= 1.0f);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t b;
+            memcpy(&b, &x[i], sizeof b);
+            bad |= (b & 0x7f800000u) == 0x7f800000u;
+        }
+    }
+    if (!bad) return n;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || (pixels && fabsf(x[i]) > 1.0f)) return i;
+    return n;
 }
 
 int dataset_write_attrs(hid_t loc, const DatasetInfo *info, int shard_index, long long first_row) {
@@ -204,8 +224,9 @@ int dataset_index_read(const char *root, DatasetInfo *info, long long **shard_ro
     char path[4096];
     dataset_index_path(root, path, sizeof path);
     struct stat st;
-    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
-        return error_set(e, "%s: dataset directory not found", root);
+    if (stat(root, &st) != 0) return error_set(e, "%s: dataset directory not found: %s", root, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return error_set(e, "%s: is a file, expected a dataset directory (made by maskdit-convert)", root);
     if (stat(path, &st) != 0)
         return error_set(e, "%s: missing (not a dataset directory, or its conversion has not finished)", path);
     hid_t f = h5_open_read(path, e);
@@ -365,6 +386,7 @@ int dataset_shard_open(const char *root, const DatasetInfo *info, int shard, lon
     struct stat st;
     if (stat(path, &st) != 0) return error_set(e, "%s: shard file is missing (the index lists %d shards)", path, info->num_shards);
     hid_t f = h5_open_read(path, e);
+    if (f == H5_UNREADABLE) return -1;   /* the message says why: permissions, a lock, an I/O error */
     if (f < 0)
         return error_set(e, "%s: cannot open as HDF5: truncated or damaged shard (%lld bytes)", path,
                          (long long)st.st_size);

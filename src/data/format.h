@@ -37,6 +37,12 @@ void dataset_set_source(DatasetInfo *info, const char *source);
  * `where` names the file in the message. Fills info->channels from kind and stored_channels. */
 int dataset_info_check(DatasetInfo *info, const char *where, Error *e);
 
+/* The one rule on stored sample values, applied when converting (shard_writer), by `verify` and
+ * by the training reader: every value finite, and for kind pixels within [-1, 1]. Returns the
+ * index of the first value that breaks it, n when none does. */
+size_t dataset_first_bad_value(int pixels, const float *x, size_t n);
+#define DATASET_PIXEL_RULE "outside [-1, 1] for kind pixels"
+
 /* Attributes of a shard (shard_index, first_row given) or of the index (shard_index < 0: count
  * and num_shards are written instead). */
 int dataset_write_attrs(hid_t loc, const DatasetInfo *info, int shard_index, long long first_row);

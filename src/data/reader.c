@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -233,16 +234,6 @@ static int read_raw(const Reader *r, Scratch *s, int n, size_t row_bytes, Error 
     return 0;
 }
 
-static int all_finite(const float *x, size_t n) {
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &x[i], sizeof b);
-        bad |= (b & 0x7f800000u) == 0x7f800000u;
-    }
-    return !bad;
-}
-
 /* Mirrors each of the `rows` image rows of width `width`. */
 static void flip_rows(float *x, size_t rows, int width) {
     for (size_t row = 0; row < rows; row++) {
@@ -265,10 +256,14 @@ static int decode(const Reader *r, Scratch *s, const unsigned char *raw, uint64_
         half_to_float_n((const uint16_t *)raw, values, r->stored_elems);
     else
         memcpy(values, raw, r->stored_elems * sizeof *values);
-    if (!all_finite(values, r->stored_elems)) {
+    size_t bad = dataset_first_bad_value(!strcmp(info->kind, "pixels"), values, r->stored_elems);
+    if (bad < r->stored_elems) {
         const Shard *sh = &r->shards[shard_of(r, row)];
-        return error_set(e, "%s: dataset latents: row %lld (sample %llu of the stream) contains NaN or Inf", sh->path,
-                         row - sh->layout.first_row, (unsigned long long)g);
+        char what[80];
+        if (isfinite(values[bad])) snprintf(what, sizeof what, "holds %g, " DATASET_PIXEL_RULE, values[bad]);
+        else snprintf(what, sizeof what, "contains NaN or Inf");
+        return error_set(e, "%s: dataset latents: row %lld (sample %llu of the stream) %s", sh->path,
+                         row - sh->layout.first_row, (unsigned long long)g, what);
     }
     float scale = (float)info->scale_factor;
     if (moments) {

@@ -98,8 +98,11 @@ static int check_sample(const ShardWriter *w, const float *x, int32_t label, lon
     if (label < 0 || label >= limit)
         return error_set(e, "sample %lld: label %d is outside [0, %d)", g, label, limit);
     int half = dataset_dtype_size(w->info.dtype) == 2;
+    size_t bad = dataset_first_bad_value(!strcmp(w->info.kind, "pixels"), x, w->row_elems);
+    if (bad < w->row_elems)
+        return error_set(e, "sample %lld: value %zu is %g (%s)", g, bad, x[bad],
+                         isfinite(x[bad]) ? DATASET_PIXEL_RULE : "NaN/Inf");
     for (size_t i = 0; i < w->row_elems; i++) {
-        if (!isfinite(x[i])) return error_set(e, "sample %lld: value %zu is %g (NaN/Inf)", g, i, x[i]);
         if (half && fabsf(x[i]) > HALF_MAX)
             return error_set(e, "sample %lld: value %zu = %g exceeds the float16 range (use --dtype float32)", g, i, x[i]);
     }

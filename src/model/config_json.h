@@ -4,7 +4,7 @@
 #ifndef MASKDIT_CONFIG_JSON_H
 #define MASKDIT_CONFIG_JSON_H
 
-#include "config.h"
+#include "model_config.h"
 
 /* malloc'ed, NUL-terminated JSON text. */
 char *model_config_to_json(const ModelConfig *c);

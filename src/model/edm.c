@@ -101,28 +101,28 @@ static void normalise_patches(float *out, const float *tok, size_t count, int P,
     }
 }
 
-/* ids_keep = the first Lk of ids_shuffle, ids_restore = its inverse, mask = 1 where removed. */
-static void mask_from_shuffle(EdmBatch *b, const int32_t *ids_shuffle, int N, int L, int Lk) {
+/* ids_keep = the first len_keep of ids_shuffle, ids_restore = its inverse, mask = 1 where removed. */
+static void mask_from_shuffle(EdmBatch *b, const int32_t *ids_shuffle, int N, int L, int len_keep) {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const int32_t *s = ids_shuffle + (size_t)n * L;
         for (int k = 0; k < L; k++) {
-            if (k < Lk) b->ids_keep[(size_t)n * Lk + k] = s[k];
+            if (k < len_keep) b->ids_keep[(size_t)n * len_keep + k] = s[k];
             b->ids_restore[(size_t)n * L + s[k]] = k;
-            b->mask[(size_t)n * L + s[k]] = k < Lk ? 0.0f : 1.0f;
+            b->mask[(size_t)n * L + s[k]] = k < len_keep ? 0.0f : 1.0f;
         }
     }
 }
 
 void edm_prepare(EdmBatch *b, const ModelConfig *cfg, int N, const float *x, const float *labels,
-                 const double *rnd_normal, const float *noise, const int32_t *ids_shuffle, int Lk,
+                 const double *rnd_normal, const float *noise, const int32_t *ids_shuffle, int len_keep,
                  ModelInput *in, LossInput *li) {
     if (N > b->max_batch) FATAL("edm_prepare: batch %d exceeds the planned %d", N, b->max_batch);
     int C = cfg->in_channels, H = cfg->input_size, p = cfg->patch_size, L = b->L, P = b->P;
     size_t per = (size_t)C * H * H;
-    int masked = Lk < L;
+    int masked = len_keep < L;
     b->N = N;
-    b->Lk = Lk;
+    b->len_keep = len_keep;
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         double sigma = exp(rnd_normal[n] * cfg->P_std + cfg->P_mean);
@@ -142,10 +142,10 @@ void edm_prepare(EdmBatch *b, const ModelConfig *cfg, int N, const float *x, con
     patchify_abc(b->x_tok, x, N, C, H, p);
     patchify_abc(b->xn_tok, b->x_noisy, N, C, H, p);
     if (masked) {
-        mask_from_shuffle(b, ids_shuffle, N, L, Lk);
+        mask_from_shuffle(b, ids_shuffle, N, L, len_keep);
         normalise_patches(b->mae_target, b->xn_tok, (size_t)N * L, P, cfg->norm_pix_eps);
     }
-    *in = (ModelInput){.N = N, .len_keep = Lk, .patches = b->patches, .c_noise = b->c_noise, .labels = labels,
+    *in = (ModelInput){.N = N, .len_keep = len_keep, .patches = b->patches, .c_noise = b->c_noise, .labels = labels,
                        .ids_keep = masked ? b->ids_keep : NULL, .ids_restore = masked ? b->ids_restore : NULL};
     *li = (LossInput){.x_tok = b->x_tok, .xn_tok = b->xn_tok, .mae_target = masked ? b->mae_target : NULL,
                       .mask = masked ? b->mask : NULL, .c_skip = b->c_skip, .c_out = b->c_out, .weight = b->weight,

@@ -26,7 +26,7 @@ void unpatchify_abc(double *out, const float *tok, int N, int C, int H, int p);
 /* Host buffers of one training micro-batch, sized once for (max_batch, cfg). */
 typedef struct {
     int max_batch;
-    int N, L, P, Lk;
+    int N, L, P, len_keep;
     float *x_noisy;          /* [N,C,H,W] */
     float *xin;              /* [N,C,H,W] c_in * x_noisy */
     float *patches;          /* [N,L,C*p*p] */
@@ -47,10 +47,10 @@ void edm_batch_free(EdmBatch *b);
 
 /* Prepare a training micro-batch from clean images x [N,C,H,W], the standard normals rnd_normal
  * [N] (sigma = exp(P_std r + P_mean)) and noise [N,C,H,W], and a mask given by ids_shuffle
- * [N,L] (the first Lk entries are kept; Lk = L means unmasked). Fills the ModelInput and
+ * [N,L] (the first len_keep entries are kept; len_keep = L means unmasked). Fills the ModelInput and
  * LossInput that point into b. labels may be NULL for an unconditional model. */
 void edm_prepare(EdmBatch *b, const ModelConfig *cfg, int N, const float *x, const float *labels,
-                 const double *rnd_normal, const float *noise, const int32_t *ids_shuffle, int Lk,
+                 const double *rnd_normal, const float *noise, const int32_t *ids_shuffle, int len_keep,
                  ModelInput *in, LossInput *li);
 
 /* Random mask of the original: argsort of N uniforms per sample, from a caller-supplied array

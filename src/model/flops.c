@@ -19,20 +19,20 @@ static void block(Cost *k, double N, double T, double W, double M, double cond) 
     linear(k, N * T, M, W, 1);               /* fc2 */
 }
 
-static Cost step_cost(const ModelConfig *c, int N_, int enc_tokens) {
+static Cost step_cost(const ModelConfig *c, int N_, int len_keep_) {
     Cost k = {0, 0};
-    double N = N_, L = model_num_patches(c), Te = enc_tokens, D = c->hidden_size, P = model_patch_dim(c);
+    double N = N_, L = model_num_patches(c), len_keep = len_keep_, D = c->hidden_size, P = model_patch_dim(c);
     double Df = model_final_width(c);
     linear(&k, N * L, P, D, 0);                                  /* patch embedding */
     linear(&k, N, c->frequency_embedding_size, D, 1);            /* timestep MLP */
     linear(&k, N, D, D, 1);
     if (c->num_classes) linear(&k, N, c->num_classes, D, 1);     /* label embedding */
-    for (int i = 0; i < c->depth; i++) block(&k, N, Te, D, model_mlp_hidden(c->hidden_size, c->mlp_ratio), D);
-    double T_final = Te;
+    for (int i = 0; i < c->depth; i++) block(&k, N, len_keep, D, model_mlp_hidden(c->hidden_size, c->mlp_ratio), D);
+    double T_final = len_keep;
     if (c->use_decoder) {
         double Dd = c->decoder_hidden_size;
         linear(&k, N, D, 2 * D, 1);
-        linear(&k, N * Te, D, Dd, 1);
+        linear(&k, N * len_keep, D, Dd, 1);
         for (int i = 0; i < c->decoder_depth; i++)
             block(&k, N, L, Dd, model_mlp_hidden(c->decoder_hidden_size, c->mlp_ratio), D);
         T_final = L;
@@ -42,7 +42,7 @@ static Cost step_cost(const ModelConfig *c, int N_, int enc_tokens) {
     return k;
 }
 
-double model_step_flops(const ModelConfig *c, int N, int enc_tokens) {
-    Cost k = step_cost(c, N, enc_tokens);
+double model_step_flops(const ModelConfig *c, int N, int len_keep) {
+    Cost k = step_cost(c, N, len_keep);
     return k.fwd + k.bwd;
 }

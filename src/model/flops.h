@@ -6,9 +6,9 @@
 #ifndef MASKDIT_FLOPS_H
 #define MASKDIT_FLOPS_H
 
-#include "config.h"
+#include "model_config.h"
 
-/* FLOPs of the forward and backward pass of N samples with enc_tokens encoder tokens. */
-double model_step_flops(const ModelConfig *c, int N, int enc_tokens);
+/* FLOPs of the forward and backward pass of N samples with len_keep encoder tokens. */
+double model_step_flops(const ModelConfig *c, int N, int len_keep);
 
 #endif

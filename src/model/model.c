@@ -75,7 +75,7 @@ static void plan_stack(Planner *p, BlockActs *blocks, int depth, size_t N, size_
 /* Assigns every buffer of a (pointers are NULL in the counting pass). a->blocks and a->dblocks
  * must hold depth+1 and decoder_depth+1 entries. Without training, the backward buffers are not
  * planned. */
-static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, size_t Te, int training) {
+static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, size_t len_keep, int training) {
     size_t L = (size_t)model_num_patches(c), D = (size_t)c->hidden_size, Dd = (size_t)c->decoder_hidden_size;
     size_t Df = (size_t)model_final_width(c), P = (size_t)model_patch_dim(c), F = (size_t)c->frequency_embedding_size;
     size_t M = (size_t)model_mlp_hidden((int)D, c->mlp_ratio), Md = (size_t)model_mlp_hidden((int)Dd, c->mlp_ratio);
@@ -92,14 +92,14 @@ static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, 
     a->c = plan_act(p, N * D);
     a->c_silu = plan_act(p, N * D);
     a->x_embed = plan_act(p, N * L * D);
-    plan_stack(p, a->blocks, c->depth, N, Te, D, M, c->num_heads, training);
-    size_t T_final = Te;
+    plan_stack(p, a->blocks, c->depth, N, len_keep, D, M, c->num_heads, training);
+    size_t T_final = len_keep;
     if (c->use_decoder) {
         a->dec_mod = plan_act(p, N * 2 * D);
-        a->dec_ln = plan_act(p, N * Te * D);
-        a->dec_ln_mean = plan_f32(p, N * Te);
-        a->dec_ln_rstd = plan_f32(p, N * Te);
-        a->dec_layer_out = plan_act(p, N * Te * Dd);
+        a->dec_ln = plan_act(p, N * len_keep * D);
+        a->dec_ln_mean = plan_f32(p, N * len_keep);
+        a->dec_ln_rstd = plan_f32(p, N * len_keep);
+        a->dec_layer_out = plan_act(p, N * len_keep * Dd);
         plan_stack(p, a->dblocks, c->decoder_depth, N, Tdec, Dd, Md, c->decoder_num_heads, training);
         T_final = L;
     }
@@ -108,7 +108,7 @@ static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, 
     a->final_ln_mean = plan_f32(p, N * T_final);
     a->final_ln_rstd = plan_f32(p, N * T_final);
     /* Without a decoder the final layer runs on the kept tokens and is un-masked with zeros. */
-    a->final_kept = c->use_decoder ? NULL : plan_act(p, N * Te * P);
+    a->final_kept = c->use_decoder ? NULL : plan_act(p, N * len_keep * P);
     a->final_out = plan_act(p, N * L * P);
     a->x_tok = plan_f32(p, N * L * P);
     a->xn_tok = plan_f32(p, N * L * P);
@@ -123,7 +123,7 @@ static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, 
     a->stage = plan_f32(p, p->act == sizeof(float) ? 0 : N * MAX(L * widest_token, MAX(F, (size_t)c->num_classes)));
 
     if (!training) return;
-    size_t widest = MAX(3 * D, M), res = Te * D;
+    size_t widest = MAX(3 * D, M), res = len_keep * D;
     if (c->use_decoder) {
         widest = MAX(widest, MAX(3 * Dd, Md));
         res = MAX(res, L * Dd);
@@ -136,16 +136,16 @@ static void plan_acts(Planner *p, ModelActs *a, const ModelConfig *c, size_t N, 
     a->d_c_silu = plan_act(p, N * D);
     a->d_c = plan_act(p, N * D);
     a->d_t = plan_act(p, N * D);
-    size_t scratch = p->be->attention_scratch_bytes(p->be, (int)N, (int)Te, (int)D, c->num_heads);
+    size_t scratch = p->be->attention_scratch_bytes(p->be, (int)N, (int)len_keep, (int)D, c->num_heads);
     if (c->use_decoder)
         scratch = MAX(scratch, p->be->attention_scratch_bytes(p->be, (int)N, (int)L, (int)Dd, c->decoder_num_heads));
     a->att_scratch = carve(&p->arena, scratch);
 }
 
-static size_t plan(Backend *be, const ModelConfig *c, int batch, int enc_tokens, int training, ModelActs *a,
+static size_t plan(Backend *be, const ModelConfig *c, int batch, int len_keep, int training, ModelActs *a,
                    char *base) {
     Planner p = {be, {base, 0}, dtype_size(be->act_dtype)};
-    plan_acts(&p, a, c, (size_t)batch, (size_t)enc_tokens, training);
+    plan_acts(&p, a, c, (size_t)batch, (size_t)len_keep, training);
     return p.arena.used;
 }
 
@@ -154,10 +154,10 @@ static void alloc_block_tables(ModelActs *a, const ModelConfig *c) {
     a->dblocks = xcalloc((size_t)c->decoder_depth + 1, sizeof *a->dblocks, "decoder activation table");
 }
 
-size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens, int training) {
+size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, int len_keep, int training) {
     ModelActs a = {0};
     alloc_block_tables(&a, cfg);
-    size_t bytes = plan(be, cfg, batch, enc_tokens, training, &a, NULL);
+    size_t bytes = plan(be, cfg, batch, len_keep, training, &a, NULL);
     free(a.blocks);
     free(a.dblocks);
     return bytes;
@@ -175,15 +175,15 @@ static size_t weight_bytes(const ModelConfig *cfg, Backend *be, int training) {
     return bytes;
 }
 
-void model_check_fits(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens, int training,
+void model_check_fits(const ModelConfig *cfg, Backend *be, int batch, int len_keep, int training,
                       size_t extra_bytes, const char *batch_setting) {
     size_t fixed = weight_bytes(cfg, be, training) + extra_bytes, avail = be->available_bytes(be);
-    size_t need = fixed + model_activation_bytes(cfg, be, batch, enc_tokens, training);
+    size_t need = fixed + model_activation_bytes(cfg, be, batch, len_keep, training);
     if (need <= avail) return;
     int lo = 0, hi = batch;     /* the largest batch that fits is in [lo, hi) */
     while (hi - lo > 1) {
         int mid = lo + (hi - lo) / 2;
-        if (fixed + model_activation_bytes(cfg, be, mid, enc_tokens, training) <= avail) lo = mid;
+        if (fixed + model_activation_bytes(cfg, be, mid, len_keep, training) <= avail) lo = mid;
         else hi = mid;
     }
     char n[32], a[32], f[32];
@@ -362,12 +362,12 @@ void model_forward(Model *m, const ModelInput *in) {
     const ModelConfig *c = &m->cfg;
     const ParamIndex *x = &m->table.idx;
     ModelActs *a = &m->a;
-    int N = in->N, L = model_num_patches(c), Te = in->len_keep, D = c->hidden_size, Dd = c->decoder_hidden_size;
+    int N = in->N, L = model_num_patches(c), len_keep = in->len_keep, D = c->hidden_size, Dd = c->decoder_hidden_size;
     int P = model_patch_dim(c), F = c->frequency_embedding_size, K = c->num_classes, Df = model_final_width(c);
     float eps = (float)c->norm_eps;
     m->N = N;
-    m->T_enc = Te;
-    m->masked = Te < L;
+    m->len_keep = len_keep;
+    m->masked = len_keep < L;
 
     /* Every host input first, so that any wait of a copy for the stream (CUDA: for a free staging
      * slot, cuda/upload.cu) is a wait for the previous step's work, not for this pass's kernels. */
@@ -376,7 +376,7 @@ void model_forward(Model *m, const ModelInput *in) {
     if (K) upload_act(m, a->labels, in->labels, (size_t)N * K);
     upload_act(m, a->patches, in->patches, (size_t)N * L * P);
     if (m->masked) {
-        be->to_device(be, a->ids_keep, in->ids_keep, (size_t)N * Te * sizeof(int32_t));
+        be->to_device(be, a->ids_keep, in->ids_keep, (size_t)N * len_keep * sizeof(int32_t));
         be->to_device(be, a->ids_restore, in->ids_restore, (size_t)N * L * sizeof(int32_t));
     }
 
@@ -392,25 +392,25 @@ void model_forward(Model *m, const ModelInput *in) {
     be->linear(be, a->x_embed, a->patches, W(m, x->x_embed_w), W(m, x->x_embed_b), N * L, P, D, 0);
     be->add_rows(be, a->x_embed, W(m, x->pos_embed), N, L, D);
     if (m->masked) {
-        be->gather_tokens(be, a->blocks[0].x_in, a->x_embed, a->ids_keep, N, L, Te, D);
+        be->gather_tokens(be, a->blocks[0].x_in, a->x_embed, a->ids_keep, N, L, len_keep, D);
     } else {
         be->copy(be, a->blocks[0].x_in, a->x_embed, (size_t)N * L * D * dtype_size(be->act_dtype));
     }
 
     for (int i = 0; i < c->depth; i++)
-        block_forward(m, &x->blocks[i], &a->blocks[i], a->blocks[i + 1].x_in, N, Te, D, c->num_heads);
+        block_forward(m, &x->blocks[i], &a->blocks[i], a->blocks[i + 1].x_in, N, len_keep, D, c->num_heads);
     void *trunk_out = a->blocks[c->depth].x_in;
-    int T_final = Te;
+    int T_final = len_keep;
 
     if (c->use_decoder) {
         be->linear(be, a->dec_mod, a->c_silu, W(m, x->dec_ada_w), W(m, x->dec_ada_b), N, D, 2 * D, 0);
         be->layernorm_modulate(be, a->dec_ln, a->dec_ln_mean, a->dec_ln_rstd, trunk_out, a->dec_mod, 2 * D, 0, D, N,
-                               Te, D, eps);
-        be->linear(be, a->dec_layer_out, a->dec_ln, W(m, x->dec_linear_w), W(m, x->dec_linear_b), N * Te, D, Dd, 0);
+                               len_keep, D, eps);
+        be->linear(be, a->dec_layer_out, a->dec_ln, W(m, x->dec_linear_w), W(m, x->dec_linear_b), N * len_keep, D, Dd, 0);
         void *dec_in = a->dblocks[0].x_in;
         if (m->masked)
             be->unmask_tokens(be, dec_in, a->dec_layer_out, x->mask_token >= 0 ? W(m, x->mask_token) : NULL,
-                              a->ids_restore, N, L, Te, Dd);
+                              a->ids_restore, N, L, len_keep, Dd);
         else
             be->copy(be, dec_in, a->dec_layer_out, (size_t)N * L * Dd * dtype_size(be->act_dtype));
         be->add_rows(be, dec_in, W(m, x->decoder_pos_embed), N, L, Dd);
@@ -425,8 +425,8 @@ void model_forward(Model *m, const ModelInput *in) {
     be->layernorm_modulate(be, a->final_ln, a->final_ln_mean, a->final_ln_rstd, trunk_out, a->final_mod, 2 * Df, 0,
                            Df, N, T_final, Df, eps);
     if (!c->use_decoder && m->masked) {
-        be->linear(be, a->final_kept, a->final_ln, W(m, x->final_linear_w), W(m, x->final_linear_b), N * Te, Df, P, 0);
-        be->unmask_tokens(be, a->final_out, a->final_kept, NULL, a->ids_restore, N, L, Te, P);
+        be->linear(be, a->final_kept, a->final_ln, W(m, x->final_linear_w), W(m, x->final_linear_b), N * len_keep, Df, P, 0);
+        be->unmask_tokens(be, a->final_out, a->final_kept, NULL, a->ids_restore, N, L, len_keep, P);
     } else {
         be->linear(be, a->final_out, a->final_ln, W(m, x->final_linear_w), W(m, x->final_linear_b), N * L, Df, P, 0);
     }
@@ -507,17 +507,17 @@ void model_backward(Model *m, GradReadyFn ready, void *ctx) {
     const ModelConfig *c = &m->cfg;
     const ParamIndex *x = &m->table.idx;
     ModelActs *a = &m->a;
-    int N = m->N, L = model_num_patches(c), Te = m->T_enc, D = c->hidden_size, Dd = c->decoder_hidden_size;
+    int N = m->N, L = model_num_patches(c), len_keep = m->len_keep, D = c->hidden_size, Dd = c->decoder_hidden_size;
     int P = model_patch_dim(c), K = c->num_classes, Df = model_final_width(c), F = c->frequency_embedding_size;
     size_t act = dtype_size(be->act_dtype);
     int first_cond_grad = 1;
     void *trunk_out = c->use_decoder ? a->dblocks[c->decoder_depth].x_in : a->blocks[c->depth].x_in;
-    int T_final = c->use_decoder ? L : Te;
+    int T_final = c->use_decoder ? L : len_keep;
 
     /* Final layer. */
     const void *d_out = a->d_final;
     if (!c->use_decoder && m->masked) {
-        be->unmask_tokens_backward(be, a->d_tmp2, NULL, a->d_final, a->ids_restore, N, L, Te, P);
+        be->unmask_tokens_backward(be, a->d_tmp2, NULL, a->d_final, a->ids_restore, N, L, len_keep, P);
         d_out = a->d_tmp2;
     }
     be->linear_backward(be, a->d_tmp, G(m, x->final_linear_w), G(m, x->final_linear_b), d_out, a->final_ln,
@@ -536,27 +536,27 @@ void model_backward(Model *m, GradReadyFn ready, void *ctx) {
         /* d_res = d dec_in; the position embedding is fixed, so d dec_layer_out is its un-mask. */
         if (m->masked)
             be->unmask_tokens_backward(be, a->d_tmp, x->mask_token >= 0 ? G(m, x->mask_token) : NULL, a->d_res,
-                                       a->ids_restore, N, L, Te, Dd);
+                                       a->ids_restore, N, L, len_keep, Dd);
         else
             be->copy(be, a->d_tmp, a->d_res, (size_t)N * L * Dd * act);
         be->linear_backward(be, a->d_tmp2, G(m, x->dec_linear_w), G(m, x->dec_linear_b), a->d_tmp, a->dec_ln,
-                            W(m, x->dec_linear_w), N * Te, D, Dd, 0);
-        be->zero(be, a->d_res, (size_t)N * Te * D * act);
+                            W(m, x->dec_linear_w), N * len_keep, D, Dd, 0);
+        be->zero(be, a->d_res, (size_t)N * len_keep * D * act);
         be->layernorm_modulate_backward(be, a->d_res, a->d_mod, a->d_tmp2, a->blocks[c->depth].x_in, a->dec_ln_mean,
-                                        a->dec_ln_rstd, a->dec_mod, 2 * D, 0, D, N, Te, D);
+                                        a->dec_ln_rstd, a->dec_mod, 2 * D, 0, D, N, len_keep, D);
         ada_backward(m, x->dec_ada_w, x->dec_ada_b, 2 * D, &first_cond_grad);
         ready_range(m, ready, ctx, x->dec_linear_w, x->dec_ada_b);
     }
 
     for (int i = c->depth - 1; i >= 0; i--) {
-        block_backward(m, &x->blocks[i], &a->blocks[i], N, Te, D, c->num_heads, &first_cond_grad);
+        block_backward(m, &x->blocks[i], &a->blocks[i], N, len_keep, D, c->num_heads, &first_cond_grad);
         ready_range(m, ready, ctx, x->blocks[i].qkv_w, x->blocks[i].ada_b);
     }
 
     /* d_res = d enc_in -> d x_embed -> patch embedding weights (the input needs no gradient). */
     const void *d_embed = a->d_res;
     if (m->masked) {
-        be->gather_tokens_backward(be, a->d_tmp, a->d_res, a->ids_keep, N, L, Te, D);
+        be->gather_tokens_backward(be, a->d_tmp, a->d_res, a->ids_keep, N, L, len_keep, D);
         d_embed = a->d_tmp;
     }
     be->linear_backward(be, NULL, G(m, x->x_embed_w), G(m, x->x_embed_b), d_embed, a->patches, W(m, x->x_embed_w),

@@ -39,7 +39,7 @@ typedef struct {
     void *patches;          /* [N,L,C*p*p] act */
     void *t_freq;           /* [N,F] act */
     void *labels;           /* [N,K] act (absent when num_classes == 0) */
-    int32_t *ids_keep;      /* [N,Lk] */
+    int32_t *ids_keep;      /* [N,len_keep] */
     int32_t *ids_restore;   /* [N,L] */
     /* conditioning */
     void *t_hidden;         /* [N,D] t_embedder.mlp.0 output (before SiLU) */
@@ -91,7 +91,7 @@ typedef struct {
     int max_batch;          /* activations are planned for up to max_batch samples ... */
     int max_enc_tokens;     /* ... and up to this many encoder tokens */
     /* shape of the last forward */
-    int N, T_enc;
+    int N, len_keep;
     int masked;
     int training;           /* 0: created for inference (no gradients, shared block buffers) */
     size_t act_bytes;       /* device bytes of the activation plan */
@@ -105,15 +105,15 @@ Model *model_create(const ModelConfig *cfg, Backend *be, int max_batch, int max_
 Model *model_create_inference(const ModelConfig *cfg, Backend *be, int max_batch);
 void model_destroy(Model *m);
 
-/* Bytes of device memory the activation plan of (cfg, batch, enc_tokens) needs on backend be,
+/* Bytes of device memory the activation plan of (cfg, batch, len_keep) needs on backend be,
  * for training or for inference; used to say which batch would fit when memory runs out. */
-size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens, int training);
+size_t model_activation_bytes(const ModelConfig *cfg, Backend *be, int batch, int len_keep, int training);
 
 /* Before creating a model: end the job with a clear message when (weights [+ gradients] +
  * extra_bytes + the activations of `batch`) exceed the backend's available memory, saying how
  * much was asked, how much is free and which batch would fit; batch_setting names the setting
  * that sets the batch (e.g. "train.batchsize"). */
-void model_check_fits(const ModelConfig *cfg, Backend *be, int batch, int enc_tokens, int training,
+void model_check_fits(const ModelConfig *cfg, Backend *be, int batch, int len_keep, int training,
                       size_t extra_bytes, const char *batch_setting);
 
 /* Host <-> device parameters (f32, the whole flat layout). model_params_changed() refreshes the

@@ -8,7 +8,7 @@
 #ifndef MASKDIT_MODEL_PARAMS_H
 #define MASKDIT_MODEL_PARAMS_H
 
-#include "config.h"
+#include "model_config.h"
 
 #define PARAM_NAME_MAX 96
 #define PARAM_MAX_DIMS 4

@@ -1,5 +1,6 @@
 /* Glyphs of a 5x7 bitmap font (9 rows: 7 above the baseline, 2 for descenders) for chart labels:
- * digits, . - + : , ( ), and the lowercase letters of the chart captions. Internal to src/plot/. */
+ * digits, letters, . - + : , ( ) _ / % = *: captions, tick labels and run names (experiment
+ * directories) in legends. Internal to src/plot/. */
 #ifndef MASKDIT_PLOT_FONT_H
 #define MASKDIT_PLOT_FONT_H
 

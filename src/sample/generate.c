@@ -7,7 +7,8 @@
 #include <zlib.h>
 
 #include "../ckpt/ckpt.h"
-#include "../train/signals.h"
+#include "../util/dirlock.h"
+#include "../util/stop_signals.h"
 #include "../util/fileio.h"
 #include "generate_internal.h"
 #include "guided.h"
@@ -111,16 +112,15 @@ static void setup_outputs(GenerateSetup *s, Backend *be) {
     s->out_bytes = s->img_bytes + s->lat_bytes;
 }
 
-void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t len) {
-    if (s->work.n_rows > 0) xsnprintf(buf, len, "%s/class_%d", s->a->results_dir, class_idx);
-    else xsnprintf(buf, len, "%s", s->a->results_dir);
-}
-
 /* Rank 0 creates the results directory (and one per class for a class grid) before anyone writes. */
 static void prepare_results_dir(const Dist *d, const GenerateSetup *s) {
     if (d->rank == 0) {
         Error e;
-        if (make_dirs(s->a->results_dir, &e)) die("--results_dir: %s", e.msg);
+        if (make_dirs(s->a->results_dir, &e) ||
+            dir_lock(s->a->results_dir, "maskdit-generate", "give this one another --results_dir (a job array: one "
+                     "per task)", &e))
+            die("--results_dir: %s", e.msg);
+        generate_check_outputs(s);
         for (int r = 0; r < s->work.n_rows; r++) {
             char dir[4096];
             generate_class_dir(s, s->work.items[(long long)r * s->work.n_seeds].class_idx, dir, sizeof dir);
@@ -128,6 +128,24 @@ static void prepare_results_dir(const Dist *d, const GenerateSetup *s) {
         }
     }
     dist_barrier(d);
+}
+
+int generate_check_memory(const GenerateSetup *s, int rank, int world, long long begin, long long end, double avail,
+                          Error *e) {
+    double local = (double)MAX(end - begin, 1LL) * (double)s->out_bytes;
+    double need = local + (rank == 0 ? (double)s->work.count * (double)s->img_bytes : 0.0);
+    if (need <= avail) return 0;
+    /* images per run that would fit: each rank holds count/world of them, rank 0 the images all again */
+    double per_image = (double)s->out_bytes / world + (double)s->img_bytes;
+    char n[32], a[32], each[32];
+    format_bytes(need, n, sizeof n);
+    format_bytes(avail, a, sizeof a);
+    format_bytes((double)s->out_bytes, each, sizeof each);
+    return error_set(e, "--seeds/--class_idx: %lld images of %s are kept in memory until the outputs are written: %s "
+                        "on %s, but only %s is available: about %.0f images fit in one run on %d rank%s; split the "
+                        "seeds over several runs (one --results_dir each) or use more ranks",
+                     s->work.count, each, n, world > 1 ? "this rank" : "this machine", a, floor(avail / per_image),
+                     world, world == 1 ? "" : "s");
 }
 
 /* The weights every rank samples with: rank 0 reads the checkpoint, then broadcasts. */
@@ -195,6 +213,8 @@ int generate_run(const Dist *d, const GenerateArgs *a) {
     if (!isnan(a->cfg_scale) && a->cfg_scale > 0) info("cfg_scale %g", a->cfg_scale);
     info("%lld images (%lld seeds%s) on %d rank%s, batches of up to %d per rank", s.work.count, s.work.n_seeds,
          s.work.n_rows ? " x classes" : "", d->world, d->world == 1 ? "" : "s", a->max_batch_size);
+    Backend *be = backend_create(a->device, d->local_rank, a->precision, 0, 0);
+    setup_outputs(&s, be);   /* what a record holds, with the VAE's image size */
     prepare_results_dir(d, &s);
     stop_signals_install();
 
@@ -202,8 +222,8 @@ int generate_run(const Dist *d, const GenerateArgs *a) {
     sample_rank_share(s.work.count, a->max_batch_size, d->rank, d->world, &begin, &end);
     if (end == begin) warn("no batch left for this rank (%lld batches of %d on %d ranks)",
                            (s.work.count + a->max_batch_size - 1) / a->max_batch_size, a->max_batch_size, d->world);
-    Backend *be = backend_create(a->device, d->local_rank, a->precision, 0, 0);
-    setup_outputs(&s, be);
+    Error e;
+    if (generate_check_memory(&s, d->rank, d->world, begin, end, (double)host_available_bytes(), &e)) die("%s", e.msg);
     /* Batches of --max_batch_size (the last of the list may be smaller); a share smaller than
      * one batch plans the model for just that. */
     int B = (int)MIN((long long)a->max_batch_size, MAX(1LL, end - begin));

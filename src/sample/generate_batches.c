@@ -2,10 +2,11 @@
 #include <signal.h>
 #include <string.h>
 
-#include "../train/signals.h"
+#include "../util/stop_signals.h"
 #include "../util/png.h"
 #include "../util/progress.h"
 #include "generate_internal.h"
+#include "decode.h"
 #include "guided.h"
 #include "../util/images.h"
 #include "streams.h"
@@ -112,50 +113,11 @@ static void check_finite_samples(const GenerateSetup *s, const double *x, int n,
                     s->plan.opt.S_noise, s->a->precision);
 }
 
-/* Latent samples through the VAE decoder, in chunks of images small enough that the decoder's
- * activations stay within DECODE_BYTES (a 512x512 decode needs about 1 GB per image in fp32). */
-#define DECODE_BYTES ((size_t)2 << 30)
-
-typedef struct {
-    int chunk;                    /* images per decoder call */
-    float *lat, *img;             /* one chunk */
-    double *images;               /* the batch's decoded images, [B, img_C, img_H, img_H] */
-} Decoder;
-
-static void decoder_init(Decoder *dec, const GenerateSetup *s, int B) {
-    memset(dec, 0, sizeof *dec);
-    if (!s->vae) return;
-    const size_t per_image = vae_activation_bytes(s->vae, 1, s->img_H, s->img_H);
-    dec->chunk = (int)MAX((size_t)1, MIN((size_t)B, DECODE_BYTES / per_image));
-    const size_t img_dim = (size_t)s->img_C * s->img_H * s->img_H;
-    dec->lat = xmalloc((size_t)dec->chunk * s->dim * sizeof(float), "latents to decode");
-    dec->img = xmalloc((size_t)dec->chunk * img_dim * sizeof(float), "decoded images");
-    dec->images = xmalloc((size_t)B * img_dim * sizeof(double), "decoded images");
-}
-
-static void decoder_free(Decoder *dec) {
-    free(dec->lat);
-    free(dec->img);
-    free(dec->images);
-}
-
-/* The images of n latents x (the sampler's output, in the scaled latent space). */
-static const double *decode(const GenerateSetup *s, Decoder *dec, const double *x, int n) {
-    const size_t img_dim = (size_t)s->img_C * s->img_H * s->img_H;
-    for (int k0 = 0; k0 < n; k0 += dec->chunk) {
-        const int m = MIN(dec->chunk, n - k0);
-        for (size_t v = 0; v < (size_t)m * s->dim; v++) dec->lat[v] = (float)(x[(size_t)k0 * s->dim + v] / s->scale_factor);
-        vae_decode(s->vae, dec->img, dec->lat, m, s->H, s->H);
-        for (size_t v = 0; v < (size_t)m * img_dim; v++) dec->images[(size_t)k0 * img_dim + v] = dec->img[v];
-    }
-    return dec->images;
-}
-
 /* The batch's records (the image as bytes, then the latents, as the run keeps them) and PNGs. */
-static void store_batch(const GenerateSetup *s, Decoder *dec, const double *x, int n, const uint32_t *seeds,
+static void store_batch(const GenerateSetup *s, SampleDecoder *dec, const double *x, int n, const uint32_t *seeds,
                         const int *classes, char *block) {
     const size_t img_dim = (size_t)s->img_C * s->img_H * s->img_H;
-    const double *images = s->vae ? decode(s, dec, x, n) : x;
+    const double *images = s->vae ? sample_decoder_run(dec, x, n) : x;
     Error e;
     for (int k = 0; k < n; k++) {
         char *o = block + (size_t)k * s->out_bytes;
@@ -174,7 +136,7 @@ static void store_batch(const GenerateSetup *s, Decoder *dec, const double *x, i
 /* Samples the next batch not done, writes its PNGs (pixel models) and its part; returns its size,
  * or 0 with *cut set when a stop signal came before its last sampler step (the batch is dropped:
  * nothing of it is written, and it stays to do). */
-static int sample_next(const GenerateSetup *s, GuidedDenoiser *gd, Decoder *dec, SampleProgress *progress,
+static int sample_next(const GenerateSetup *s, GuidedDenoiser *gd, SampleDecoder *dec, SampleProgress *progress,
                        const PartStore *ps, long long begin, ShareBatches *sb, char *out, double *x, uint32_t *seeds,
                        int *classes, Interrupted *cut) {
     while (sb->next < sb->count && sb->done[sb->next]) sb->next++;
@@ -224,8 +186,8 @@ int generate_batches(const Dist *d, const GenerateSetup *s, Model *m, int B, con
     progress_start(&progress.line, pending > 0, PROGRESS_LOG_INTERVAL);
     GuidedDenoiser gd;
     guided_init(&gd, m, B, s->cfg_scale);
-    Decoder dec;
-    decoder_init(&dec, s, B);
+    SampleDecoder dec = {0};
+    if (s->vae) sample_decoder_init(&dec, s->vae, s->scale_factor, s->C, s->H, B);
     double *x = xmalloc((size_t)B * s->dim * sizeof *x, "sampler state");
     uint32_t *seeds = xmalloc((size_t)B * sizeof *seeds, "batch seeds");
     int *classes = xmalloc((size_t)B * sizeof *classes, "batch classes");
@@ -265,7 +227,7 @@ int generate_batches(const Dist *d, const GenerateSetup *s, Model *m, int B, con
     free(seeds);
     free(classes);
     guided_free(&gd);
-    decoder_free(&dec);
+    if (s->vae) sample_decoder_free(&dec);
     free(sb.first);
     free(sb.n);
     free(sb.done);

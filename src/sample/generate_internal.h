@@ -1,6 +1,7 @@
 /* The parts of maskdit-generate (generate.h) shared by its files: generate.c checks the inputs
  * and runs the steps, generate_batches.c samples a rank's batches (resuming from the batch
- * parts), generate_outputs.c writes the final files on rank 0. */
+ * parts), generate_outputs.c says where the images go and writes the final files on rank 0. The
+ * calls go one way: generate.c -> generate_batches.c -> generate_outputs.c. */
 #ifndef MASKDIT_SAMPLE_GENERATE_INTERNAL_H
 #define MASKDIT_SAMPLE_GENERATE_INTERNAL_H
 
@@ -31,7 +32,8 @@ typedef struct {
     char sampler_desc[256];
 } GenerateSetup;
 
-/* The directory of the PNGs of a class: DIR/class_C with several classes, else DIR. */
+/* generate_outputs.c: the directory of the PNGs of a class: DIR/class_C with several classes,
+ * else DIR. */
 void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t len);
 
 /* Samples this rank's share [begin, end) of the images into out ((end - begin) records), batch
@@ -42,6 +44,17 @@ void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t
  * image of the run is done, 1 when the run stopped on a request with batches left. */
 int generate_batches(const Dist *d, const GenerateSetup *s, Model *m, int B, const PartStore *ps, long long begin,
                      long long end, void *out);
+
+/* Every image of a rank's share stays in its memory until the outputs are written (and rank 0 of
+ * a run that writes images holds every image once more for the grid): checked against avail bytes before the
+ * model is loaded, naming how many images fit, instead of failing to allocate after the loading.
+ * Returns -1 with the message when they do not fit. */
+int generate_check_memory(const GenerateSetup *s, int rank, int world, long long begin, long long end, double avail,
+                          Error *e);
+
+/* Rank 0, before sampling: none of the final files may be one of the run's inputs (the checkpoint
+ * saved as DIR/latents.h5, say); dies naming it. */
+void generate_check_outputs(const GenerateSetup *s);
 
 /* The final files on rank 0 (grid.png, latents.h5, the npz), gathered from every rank's block of
  * n_local records (collective). */

@@ -1,5 +1,6 @@
 #include <string.h>
 
+#include "../util/fileio.h"
 #include "../util/png.h"
 #include "../../mpi/collect.h"
 #include "generate_internal.h"
@@ -7,6 +8,40 @@
 #include "latents_file.h"
 
 #define GRID_MAX_IMAGES 1024            /* tiles in grid.png */
+
+void generate_class_dir(const GenerateSetup *s, int class_idx, char *buf, size_t len) {
+    if (s->work.n_rows > 0) xsnprintf(buf, len, "%s/class_%d", s->a->results_dir, class_idx);
+    else xsnprintf(buf, len, "%s", s->a->results_dir);
+}
+
+/* The files of a run besides its PNGs: images (grid, samples npz) and latents (HDF5, npz). */
+enum { OUT_GRID, OUT_SAMPLES_NPZ, OUT_LATENTS_H5, OUT_LATENTS_NPZ };
+
+static void output_path(const GenerateSetup *s, int which, char *path, size_t len) {
+    const char *dir = s->a->results_dir;
+    long long n = s->work.count;
+    switch (which) {
+    case OUT_GRID: xsnprintf(path, len, "%s/grid.png", dir); break;
+    case OUT_SAMPLES_NPZ:
+        xsnprintf(path, len, "%s/samples_%lldx%dx%dx%d.npz", dir, n, s->img_H, s->img_H, s->img_C);
+        break;
+    case OUT_LATENTS_H5: xsnprintf(path, len, "%s/latents.h5", dir); break;
+    default: xsnprintf(path, len, "%s/latents_%lldx%dx%dx%d.npz", dir, n, s->C, s->H, s->H); break;
+    }
+}
+
+void generate_check_outputs(const GenerateSetup *s) {
+    for (int k = OUT_GRID; k <= OUT_LATENTS_NPZ; k++) {
+        if ((k <= OUT_SAMPLES_NPZ && !s->img_bytes) || (k >= OUT_LATENTS_H5 && !s->lat_bytes)) continue;
+        char path[4200];
+        Error e;
+        output_path(s, k, path, sizeof path);
+        if (check_not_input(path, s->a->ckpt_path, "the checkpoint being sampled", &e) < 0 ||
+            check_not_input(path, s->a->config_path, "the configuration", &e) < 0 ||
+            (s->vae && check_not_input(path, vae_path(s->vae), "the VAE's weights", &e) < 0))
+            die("--results_dir: %s", e.msg);
+    }
+}
 
 static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uint8_t *local, long long n_local) {
     size_t img = s->img_bytes;
@@ -21,7 +56,7 @@ static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uin
         int gw, gh;
         uint8_t *canvas = grid_compose(tiles, g.shown, g.rows, g.cols, s->img_H, s->img_H, s->img_C, &gw, &gh);
         char path[4200];
-        xsnprintf(path, sizeof path, "%s/grid.png", s->a->results_dir);
+        output_path(s, OUT_GRID, path, sizeof path);
         if (png_write(path, canvas, gw, gh, s->img_C, &e)) die("%s", e.msg);
         info("wrote %lld PNG images and %s (%d x %d images%s)", s->work.count, path, g.rows, g.cols,
              s->work.n_rows ? ", one row per class" : "");
@@ -33,8 +68,7 @@ static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uin
         /* The ADM evaluator's sample batch: arr_0 uint8 [N, H, W, C]. */
         long long shape[4] = {s->work.count, s->img_H, s->img_H, s->img_C};
         char path[4200];
-        xsnprintf(path, sizeof path, "%s/samples_%lldx%dx%dx%d.npz", s->a->results_dir, s->work.count, s->img_H,
-                  s->img_H, s->img_C);
+        output_path(s, OUT_SAMPLES_NPZ, path, sizeof path);
         collect_npz(d, local, n_local, "|u1", 1, shape, path);
     }
     free(all.buf);
@@ -42,7 +76,7 @@ static void write_pixel_outputs(const Dist *d, const GenerateSetup *s, const uin
 
 static void write_latent_outputs(const Dist *d, const GenerateSetup *s, const float *local, long long n_local) {
     char path[4200];
-    xsnprintf(path, sizeof path, "%s/latents.h5", s->a->results_dir);
+    output_path(s, OUT_LATENTS_H5, path, sizeof path);
     SampleMeta meta = {.checkpoint = s->a->ckpt_path, .weights = s->a->weights, .sampler = s->sampler_desc,
                        .cfg_scale = s->cfg_scale, .num_classes = s->mc.num_classes};
     LatentsFile lf;
@@ -59,7 +93,7 @@ static void write_latent_outputs(const Dist *d, const GenerateSetup *s, const fl
     }
     if (s->a->npz) {
         long long shape[4] = {s->work.count, s->C, s->H, s->H};
-        xsnprintf(path, sizeof path, "%s/latents_%lldx%dx%dx%d.npz", s->a->results_dir, s->work.count, s->C, s->H, s->H);
+        output_path(s, OUT_LATENTS_NPZ, path, sizeof path);
         collect_npz(d, local, n_local, "<f4", sizeof(float), shape, path);
     }
 }

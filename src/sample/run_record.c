@@ -17,19 +17,22 @@ void run_record_free(RunRecord *r) {
     r->text = NULL;
 }
 
+/* Lines are as long as their text (a --seeds list of any length). */
 static void append(RunRecord *r, const char *prefix, const char *fmt, va_list ap) {
-    char line[2048];
-    int k = snprintf(line, sizeof line, "%s", prefix);
-    int v = vsnprintf(line + k, sizeof line - (size_t)k, fmt, ap);
-    if (v < 0 || (size_t)(k + v) >= sizeof line - 1) FATAL("run description line '%s...' is too long", prefix);
-    size_t n = (size_t)(k + v);
-    line[n++] = '\n';
+    va_list again;
+    va_copy(again, ap);
+    int v = vsnprintf(NULL, 0, fmt, ap);
+    if (v < 0) FATAL("cannot format the run description line '%s...'", prefix);
+    size_t k = strlen(prefix), n = k + (size_t)v + 1;   /* the line and its newline */
     if (r->len + n + 1 > r->cap) {
         r->cap = 2 * (r->len + n + 1);
         r->text = xrealloc(r->text, r->cap, "run description");
     }
-    memcpy(r->text + r->len, line, n);
+    memcpy(r->text + r->len, prefix, k);
+    vsnprintf(r->text + r->len + k, (size_t)v + 1, fmt, again);
+    va_end(again);
     r->len += n;
+    r->text[r->len - 1] = '\n';
     r->text[r->len] = 0;
 }
 

@@ -173,7 +173,8 @@ int sampler_plan(SamplerPlan *p, const SamplerOptions *o, Error *e) {
     memset(p, 0, sizeof *p);
     p->opt = *o;
     SamplerOptions *q = &p->opt;
-    if (q->num_steps < 2) return error_set(e, "--num_steps must be at least 2 (got %d)", q->num_steps);
+    if (q->num_steps < 2 || q->num_steps > SAMPLER_MAX_STEPS)
+        return error_set(e, "--num_steps must be from 2 to %d (got %d)", SAMPLER_MAX_STEPS, q->num_steps);
     if (!(q->rho > 0)) return error_set(e, "--rho must be > 0 (got %g)", q->rho);
     if (!(q->S_churn >= 0) || !(q->S_noise >= 0))
         return error_set(e, "--S_churn and --S_noise must be >= 0 (got %g and %g)", q->S_churn, q->S_noise);
@@ -181,6 +182,12 @@ int sampler_plan(SamplerPlan *p, const SamplerOptions *o, Error *e) {
      * capped by the sampler, S_max may be inf: both are fine.) */
     if (isinf(q->rho) || isinf(q->S_noise))
         return error_set(e, "--rho and --S_noise must be finite (got %g and %g)", q->rho, q->S_noise);
+    /* NaN: the discretization's default. A given value is checked as given, before the clamp to
+     * the model's range below would hide it ("[0, 80] is empty" for --sigma_min -1). */
+    if (!isnan(q->sigma_min) && !(q->sigma_min > 0 && isfinite(q->sigma_min)))
+        return error_set(e, "--sigma_min must be a finite noise level > 0 (got %g)", q->sigma_min);
+    if (!isnan(q->sigma_max) && !(q->sigma_max > 0))
+        return error_set(e, "--sigma_max must be a noise level > 0 (got %g)", q->sigma_max);
     if (isnan(q->sigma_min)) {
         double vp_min = vp_sigma(VP_BETA_D, VP_BETA_MIN, VP_EPSILON_S);
         const double defaults[] = {[DISCRETIZATION_VP] = vp_min, [DISCRETIZATION_VE] = 0.02,

@@ -20,8 +20,11 @@ typedef enum { DISCRETIZATION_VP, DISCRETIZATION_VE, DISCRETIZATION_IDDPM, DISCR
 typedef enum { SCHEDULE_VP, SCHEDULE_VE, SCHEDULE_LINEAR } SamplerSchedule;
 typedef enum { SCALING_VP, SCALING_NONE } SamplerScaling;
 
+/* More steps than any sampler uses (EDM: 18 to 256); bounds what a plan allocates. */
+#define SAMPLER_MAX_STEPS 1000000
+
 typedef struct {
-    int num_steps;                    /* N >= 2 noise levels before the final step to sigma = 0 */
+    int num_steps;                    /* N in [2, SAMPLER_MAX_STEPS] noise levels before the final step to sigma = 0 */
     double sigma_min, sigma_max;      /* NAN: the discretization's default range */
     double rho;                       /* EDM discretization exponent */
     SamplerSolver solver;

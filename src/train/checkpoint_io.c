@@ -39,13 +39,14 @@ int trainer_save(Trainer *t, Error *e) {
         .loss_scale_good_steps = t->scale.good_steps,
         .lr = t->last_lr,
         .config_text = run_config_to_yaml(&stored, 1),
+        .software = t->run_info ? xstrdup(t->run_info) : NULL,
     };
     snprintf(meta.precision, sizeof meta.precision, "%s", dtype_name(t->be->act_dtype));
     char path[TRAIN_PATH_MAX + 32];
     xsnprintf(path, sizeof path, "%s/%07lld.h5", t->ckpt_dir, t->step);
     double t0 = now_seconds();
-    int rc = ckpt_save(path, t->d->comm, tab, &ts, &meta, e);
-    free(meta.config_text);
+    int rc = ckpt_save(path, t->d, tab, &ts, &meta, e);
+    ckpt_meta_free(&meta);
     trainer_tensors_free(&ts);
     if (rc < 0) return error_prefix(e, "at step %lld", t->step);   /* the message names the file */
     t->saved_step = t->step;

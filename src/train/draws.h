@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "../model/config.h"
+#include "../model/model_config.h"
 
 typedef struct {
     int max_n, K, L;

@@ -3,7 +3,9 @@
  *  --ckpt_path X, --use_ckpt_path True (the original's default): the experiment directory is the
  *      one X lies in (X = <exp>/checkpoints/N.h5); X is loaded as --use_strict_load says.
  *  otherwise the experiment directory is <results_dir>/<name> (expdir.h), and
- *      - its newest valid checkpoint is resumed (damaged ones are skipped with a warning),
+ *      - its newest valid checkpoint is resumed (damaged ones are skipped with a warning and
+ *        renamed "<name>.damaged"; one that cannot be read now stops the run: unreadable is not
+ *        damaged),
  *      - else --ckpt_path X is loaded (fine-tuning: --use_strict_load False loads the model and
  *        EMA weights only and starts a fresh optimizer at X's step),
  *      - else the run starts from scratch (the original's initialisation, seeded).
@@ -33,13 +35,10 @@ typedef struct {
 } StartPlan;
 
 int trainer_agree(const Dist *d, int rc, const Error *e) {
-    int any = dist_any(d, rc < 0);
-    if (!any) return 0;
-    int rank0_failed = rc < 0;
-    dist_bcast(d, &rank0_failed, sizeof rank0_failed, 0);
-    if (rc < 0 && (d->rank == 0 || !rank0_failed)) {
-        if (d->world > 1 && d->rank != 0) fprintf(stderr, "[rank %d] ", d->rank);
-        fprintf(stderr, "maskdit-train: error: %s\n", e->msg);
+    Error shared = *e;
+    if (dist_agree(d, rc, &shared) == 0) return 0;
+    if (d->rank == 0) {
+        fprintf(stderr, "maskdit-train: error: %s\n", shared.msg);
         fflush(stderr);
     }
     return -1;
@@ -149,6 +148,7 @@ static int plan_start(Trainer *t, StartPlan *plan, Error *e) {
         path_dirname(dir, plan->exp_dir, sizeof plan->exp_dir);
     } else {
         char name[1024];
+        if (experiment_name_check(&t->cfg, e) < 0) return -1;
         experiment_name(&t->cfg, t->global_batch, name, sizeof name);
         xsnprintf(plan->exp_dir, sizeof plan->exp_dir, "%s/%s", o->results_dir, name);
     }
@@ -176,6 +176,16 @@ static int plan_start(Trainer *t, StartPlan *plan, Error *e) {
     return 0;
 }
 
+/* Rank 0: no checkpoint newer than where the run starts may be overwritten by its checkpoints.
+ * Resuming the directory's own newest, every newer one was proven damaged (ckpt_find_latest);
+ * a --ckpt_path inside the directory proves nothing about them. */
+static int protect_newer(const Trainer *t, const StartPlan *plan, Error *e) {
+    char ckpt_dir[TRAIN_PATH_MAX + 16];
+    experiment_checkpoint_dir(plan->exp_dir, ckpt_dir, sizeof ckpt_dir);
+    int from_given_path = t->opt.ckpt_path && t->opt.use_ckpt_path;
+    return experiment_protect_newer(ckpt_dir, plan->kind == START_FRESH ? 0 : plan->step, !from_given_path, e);
+}
+
 static void bcast_floats(const Dist *d, float *buf, size_t n) { dist_bcast(d, buf, n * sizeof(float), 0); }
 
 int trainer_start(Trainer *t) {
@@ -193,7 +203,8 @@ int trainer_start(Trainer *t) {
             plan.seed = t->cfg.train.seed;
             plan.scale = t->scale;
         }
-        if (plan.rc == 0) plan.rc = train_log_open(&t->log, plan.exp_dir, &e);
+        if (plan.rc == 0) plan.rc = protect_newer(t, &plan, &e);
+        if (plan.rc == 0) plan.rc = train_log_open(&t->log, plan.exp_dir, t->cfg.log.tensorboard, &e);
     }
     int rc = trainer_agree(d, plan.rc, &e);
     if (rc == 0) {

@@ -1,9 +1,10 @@
 /* The training run: setup, the loop, the end. See trainer.h and docs/maskdit-train.md. */
 #include <math.h>
 #include <string.h>
-#include <sys/resource.h>
 
-#include "signals.h"
+#include "../util/stop_signals.h"
+#include "peak_flops.h"
+#include "run_info.h"
 #include "trainer_internal.h"
 
 /* The dataset must deliver what the model takes. */
@@ -38,20 +39,13 @@ static const char *precision_of(const Trainer *t) {
     return t->cfg.train.amp ? "auto" : "fp32";
 }
 
-static size_t peak_memory(Backend *be) {
-    if (strcmp(be->name, "cpu")) return be->peak_bytes(be);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (size_t)ru.ru_maxrss * 1024;
-}
-
 /* Buckets overlap the all-reduce with the backward pass where that pays: with NCCL. With MPI on
  * the CPU the reduction only progresses inside MPI calls and one reduction after the backward pass
  * measured faster (tests/bench/allreduce_overlap.sh), so the automatic choice is one bucket. */
 static GradComm *make_gradcomm(Trainer *t) {
     size_t n = t->model->table.n_trainable, mib = 1024 * 1024;
     size_t bucket = t->cfg.train.bucket_mb > 0 ? (size_t)(t->cfg.train.bucket_mb * mib) : 25 * mib;
-    if (!strcmp(t->be->name, "cuda")) {
+    if (t->be->memory == BACKEND_MEMORY_CUDA) {
         char err[512];
         GradComm *g = gradcomm_nccl_create(t->d, t->be, t->model->grads, n, bucket, err, sizeof err);
         if (g) return g;
@@ -90,24 +84,25 @@ static int setup(Trainer *t) {
                         .resampled = tr->resampled, .prefetch = tr->prefetch};
     t->reader = reader_open(&ro, &t->info, &e);
     rc = t->reader ? check_dataset(t, &e) : error_prefix(&e, "data.root");
+    if (rc == 0) rc = sample_grid_check(t->cfg.log.sample_every, &t->info, t->cfg.log.vae, &e);
     if (trainer_agree(d, rc, &e)) return -1;
 
     const char *precision = precision_of(t);
     t->be = backend_create(tr->device, d->local_rank, precision, tr->tf32, tr->threads);
-    if (!strcmp(t->be->name, "cpu") && !strcmp(precision, "auto") && d->rank == 0)
+    if (t->be->memory == BACKEND_MEMORY_HOST && !strcmp(precision, "auto") && d->rank == 0)
         info("notice: the CPU backend computes in fp32 (train.amp applies to CUDA only)");
     if (trainer_agree(d, check_own_device(t, &e), &e)) return -1;
 
     /* Activations for the largest encoder the mask schedule can ask for. */
     const ModelSection *ms = &t->cfg.model;
-    int Lk_max = model_len_keep(&t->mc, ms->mask_ratio);
-    if (strcmp(ms->mask_ratio_fn, "constant")) Lk_max = MAX(Lk_max, model_len_keep(&t->mc, ms->mask_ratio_min));
+    int len_keep_max = model_len_keep(&t->mc, ms->mask_ratio);
+    if (strcmp(ms->mask_ratio_fn, "constant")) len_keep_max = MAX(len_keep_max, model_len_keep(&t->mc, ms->mask_ratio_min));
     ParamTable sizes;
     param_table_build(&sizes, &t->mc);
     size_t optimizer_bytes = 3 * sizes.n_trainable * sizeof(float);   /* AdamW moments and the EMA */
     param_table_free(&sizes);
-    model_check_fits(&t->mc, t->be, tr->batchsize, Lk_max, 1, optimizer_bytes, "train.batchsize");
-    t->model = model_create(&t->mc, t->be, tr->batchsize, Lk_max);
+    model_check_fits(&t->mc, t->be, tr->batchsize, len_keep_max, 1, optimizer_bytes, "train.batchsize");
+    t->model = model_create(&t->mc, t->be, tr->batchsize, len_keep_max);
     adamw_init(&t->adam, t->be, t->model->table.n_trainable);
     ema_init(&t->ema, t->be, t->model->table.n_trainable, tr->ema_decay);
     loss_scale_init(&t->scale, t->be->act_dtype == DTYPE_F16, 65536.0);
@@ -117,6 +112,12 @@ static int setup(Trainer *t) {
     t->x = xmalloc((size_t)tr->batchsize * t->info.channels * t->info.resolution * t->info.resolution * sizeof(float),
                    "training micro-batch");
     t->classes = xmalloc((size_t)tr->batchsize * sizeof(int32_t), "training labels");
+
+    if (t->be->memory == BACKEND_MEMORY_CUDA)
+        t->peak_flops = t->cfg.log.peak_tflops > 0 ? t->cfg.log.peak_tflops * 1e12
+                                                   : gpu_peak_flops(t->be->device_name(t->be), t->be->act_dtype, tr->tf32);
+    if (d->rank == 0) t->run_info = run_info_json();
+    if (d->rank == 0 && t->cfg.log.sample_every > 0) t->grid = sample_grid_create(&t->mc, t->be, strcmp(t->info.kind, "pixels") ? t->cfg.log.vae : "");
 
     if (trainer_start(t) < 0) return -1;
     long long steps_per_epoch = t->info.count / t->global_batch;
@@ -131,15 +132,27 @@ static int setup(Trainer *t) {
                      t->model->table.total, t->be->name, dtype_name(t->be->act_dtype), d->world, d->world > 1 ? "s" : "");
         train_log_say(p, "Dataset contains %lld images (%s), %lld steps per epoch", t->info.count, t->cfg.data.root,
                      steps_per_epoch);
-        train_log_say(p, "Training from step %lld to step %lld", t->step, t->end_step);
-        train_log_event(p, "start", "\"step\": %lld, \"end_step\": %lld, \"world_size\": %d, \"global_batch\": %lld",
-                       t->step, t->end_step, d->world, t->global_batch);
+        if (t->end_step >= t->step) {
+            train_log_say(p, "Training from step %lld to step %lld", t->step, t->end_step);
+        } else {   /* e.g. a fine-tuning run from a late checkpoint on a small dataset */
+            int by_epochs = t->end_step == tr->epochs * steps_per_epoch;
+            train_log_say(p, "The run ends at step %lld (%s), before step %lld where it starts", t->end_step,
+                          by_epochs ? "train.epochs x steps per epoch" : "where its schedule started + train.max_num_steps",
+                          t->step);
+        }
+        train_log_say(p, "Software: %s", t->run_info);
+        train_log_event(p, "start",
+                        "\"step\": %lld, \"end_step\": %lld, \"world_size\": %d, \"global_batch\": %lld, \"device\": \"%s\", "
+                        "\"precision\": \"%s\", \"software\": %s",
+                        t->step, t->end_step, d->world, t->global_batch, t->be->name, dtype_name(t->be->act_dtype),
+                        t->run_info);
     }
     return 0;
 }
 
 static void teardown(Trainer *t) {
     if (t->d->rank == 0) train_log_close(&t->log);
+    sample_grid_destroy(t->grid);
     if (t->gc) t->gc->destroy(t->gc);
     if (t->model) {
         adamw_free(&t->adam);
@@ -152,6 +165,18 @@ static void teardown(Trainer *t) {
     if (t->be) t->be->destroy(t->be);
     free(t->x);
     free(t->classes);
+    free(t->run_info);
+}
+
+/* Rank 0: the sample grid of this step, with the EMA weights (trainable prefix from the EMA, the
+ * fixed position embeddings from the model); its time is not training time. */
+static void sample_grid(Trainer *t) {
+    const ParamTable *tab = &t->model->table;
+    float *ema = xmalloc(tab->total * sizeof(float), "EMA weights for the sample grid");
+    model_download_params(t->model, ema);
+    t->be->to_host(t->be, ema, t->ema.ema, tab->n_trainable * sizeof(float));
+    train_log_pause(&t->log, sample_grid_make(t->grid, ema, t->step, t->exp_dir, &t->log));
+    free(ema);
 }
 
 /* Write a checkpoint unless this step has one; a failure ends the run. */
@@ -167,14 +192,16 @@ static int loop(Trainer *t) {
     const Dist *d = t->d;
     TrainLog *p = &t->log;
     if (t->step >= t->end_step) {   /* e.g. a finished run requeued once more */
-        if (d->rank == 0) train_log_say(p, "Nothing to do: step %lld is the end of this run", t->step);
+        if (d->rank == 0 && t->step == t->end_step) train_log_say(p, "Nothing to do: step %lld is the end of this run", t->step);
+        else if (d->rank == 0) train_log_say(p, "Nothing to do: step %lld is past the end of this run", t->step);
         return 0;
     }
     t->t_start = now_seconds();
     train_log_restart_clock(p);
     while (t->step < t->end_step) {
-        double loss;
-        StepOutcome out = trainer_step(t, &loss);
+        StepStats stats;
+        StepOutcome out = trainer_step(t, &stats);
+        double loss = stats.loss;
         if (out == STEP_NONFINITE) {
             if (d->rank == 0) {
                 char last[64] = "none";
@@ -187,9 +214,14 @@ static int loop(Trainer *t) {
             return EXIT_FAILURE_STATUS;
         }
         if (d->rank == 0) {
-            train_log_step(p, loss, t->global_batch);
-            if (t->step % t->cfg.log.log_every == 0)
-                train_log_report(p, t->step, t->end_step, t->last_lr, t->last_mask_ratio, peak_memory(t->be));
+            train_log_step(p, &stats);
+            if (t->step % t->cfg.log.log_every == 0) {
+                ReportState r = {.step = t->step, .end_step = t->end_step, .lr = t->last_lr,
+                                 .mask_ratio = t->last_mask_ratio, .peak_mem_bytes = t->be->peak_memory(t->be),
+                                 .loss_scale = t->scale.scale, .fp16 = t->scale.enabled, .peak_flops = t->peak_flops};
+                train_log_report(p, &r);
+            }
+            if (t->grid && t->step % t->cfg.log.sample_every == 0) sample_grid(t);
         }
         if (t->step % t->cfg.log.ckpt_every == 0 && save_once(t)) return EXIT_FAILURE_STATUS;
         if (out == STEP_STOP_SIGNAL || out == STEP_TIME_LIMIT) {

@@ -10,6 +10,7 @@
 #include "ema.h"
 #include "loss_scale.h"
 #include "optimizer.h"
+#include "sample_grid.h"
 #include "train_log.h"
 #include "trainer.h"
 
@@ -34,10 +35,10 @@ typedef struct {
     int32_t *classes;         /* [batchsize] */
     /* The host inputs of the next micro-batch, made while the GPU runs the backward pass of the
      * current one (step.c): in and li point into eb, holding samples prepared_g0.. with
-     * prepared_keep encoder tokens; prepared = 0 when they hold nothing usable. */
+     * prepared_len_keep encoder tokens; prepared = 0 when they hold nothing usable. */
     ModelInput in;
     LossInput li;
-    int prepared, prepared_keep;
+    int prepared, prepared_len_keep;
     uint64_t prepared_g0;
     long long global_batch;   /* batchsize * grad_accum * ranks: samples per optimizer step */
     long long micro_global;   /* batchsize * ranks: samples per micro-batch round */
@@ -47,6 +48,10 @@ typedef struct {
     uint64_t cursor;          /* global index of the next training sample */
     long long saved_step;     /* step of the newest checkpoint written or loaded (-1: none) */
     double last_lr, last_mask_ratio;
+    double data_wait, host_prepare;   /* this rank's host seconds since the last step's report */
+    double peak_flops;        /* one device's peak FLOP/s for the MFU (0: unknown) */
+    char *run_info;           /* run_info_json(): the start record's and checkpoints' "software" */
+    SampleGrid *grid;         /* rank 0 with log.sample_every; else NULL */
     double t_start;           /* when the loop started (max_minutes) */
     char exp_dir[TRAIN_PATH_MAX], ckpt_dir[TRAIN_PATH_MAX];
     TrainLog log;        /* rank 0 */
@@ -59,8 +64,8 @@ typedef enum { STEP_OK, STEP_NONFINITE, STEP_STOP_SIGNAL, STEP_TIME_LIMIT } Step
  * broadcast from rank 0. Returns -1 (on every rank, message printed) on bad input. */
 int trainer_start(Trainer *t);
 
-/* step.c: one optimizer step over grad_accum micro-batches; *loss = global mean loss. */
-StepOutcome trainer_step(Trainer *t, double *loss);
+/* step.c: one optimizer step over grad_accum micro-batches; what it did in *stats. */
+StepOutcome trainer_step(Trainer *t, StepStats *stats);
 
 /* checkpoint_io.c: write <ckpt_dir>/<step>.h5 (collective). */
 int trainer_save(Trainer *t, Error *e);
@@ -69,8 +74,8 @@ int trainer_save(Trainer *t, Error *e);
 CkptTensors trainer_tensors_alloc(const ParamTable *t);
 void trainer_tensors_free(CkptTensors *ts);
 
-/* Agree on a setup result: when any rank failed, the message of rank 0 (or of the failing rank
- * when rank 0 succeeded) is printed and every rank gets -1. */
+/* Agree on a setup result (dist_agree): when any rank failed, rank 0 prints the message of the
+ * lowest failing rank and every rank gets -1. */
 int trainer_agree(const Dist *d, int rc, const Error *e);
 
 #endif

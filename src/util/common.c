@@ -1,7 +1,6 @@
 #include "common.h"
 
 #include <errno.h>
-#include <mpi.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,18 +34,15 @@ const char *error_after_path(const Error *e, const char *path) {
     return !strncmp(e->msg, path, n) && !strncmp(e->msg + n, ": ", 2) ? e->msg + n + 2 : e->msg;
 }
 
-/* Rank and world size without requiring the caller to have set anything up: MPI may not be
- * initialised yet (early argument errors) or already finalised. */
+static JobRuntime runtime;
+
+void job_runtime_install(const JobRuntime *rt) { runtime = *rt; }
+
+/* Rank and world size: the runtime's answer once one is installed, else a process of its own. */
 static void mpi_position(int *rank, int *world) {
-    int up = 0, down = 0;
     *rank = 0;
     *world = 1;
-    MPI_Initialized(&up);
-    MPI_Finalized(&down);
-    if (up && !down) {
-        MPI_Comm_rank(MPI_COMM_WORLD, rank);
-        MPI_Comm_size(MPI_COMM_WORLD, world);
-    }
+    if (runtime.position) runtime.position(rank, world);
 }
 
 int world_rank(void) {
@@ -67,13 +63,13 @@ static void vprint_tagged(const char *tag, const char *fmt, va_list ap) {
     fflush(stderr);
 }
 
-/* Ends the job: with several ranks MPI_Abort, so that no other rank waits forever in a
- * collective for this one. */
+/* Ends the job: with several ranks through the runtime's abort (MPI_Abort), so that no other
+ * rank waits forever in a collective for this one. */
 static void __attribute__((noreturn)) end_job(int status) {
     int rank, world;
     mpi_position(&rank, &world);
     fflush(stdout);
-    if (world > 1) MPI_Abort(MPI_COMM_WORLD, status);
+    if (world > 1 && runtime.abort) runtime.abort(status);
     exit(status);
 }
 
@@ -146,6 +142,17 @@ char *xstrdup_at(const char *s, const char *file, int line) {
     char *p = xmalloc_at(n, "string copy", file, line);
     memcpy(p, s, n);
     return p;
+}
+
+size_t host_available_bytes(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return SIZE_MAX;
+    char line[256];
+    unsigned long long kib = 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+    fclose(f);
+    return found ? (size_t)kib * 1024 : SIZE_MAX;
 }
 
 double now_seconds(void) {

@@ -3,7 +3,8 @@
  * Two kinds of failure:
  *  - internal failures (malloc, MPI, HDF5, CUDA, I/O on a file we own) end the whole job at once
  *    with file:line and what was being done: FATAL(...) / xmalloc(...). In an MPI job with more
- *    than one rank this calls MPI_Abort, so no rank is left waiting in a collective.
+ *    than one rank this aborts every rank (through the runtime mpi/dist.c installs), so no rank is
+ *    left waiting in a collective.
  *  - bad input (configs, datasets, checkpoints, flags) is reported by library functions through an
  *    Error (return -1); the caller decides whether to die, skip or retry. Messages name the file,
  *    the key or dataset, and what was expected. */
@@ -56,8 +57,21 @@ char *xstrdup_at(const char *s, const char *file, int line);
  * only on rank 0; warn() prints on every rank. */
 void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The job's runtime, installed by dist_init (mpi/dist.c) so that util/ needs no MPI: this
+ * process's rank and the world size (0 of 1 while MPI is not running), and how to end every
+ * process of the job. Until one is installed the process is alone: rank 0 of 1, exit(). */
+typedef struct {
+    void (*position)(int *rank, int *world);
+    void (*abort)(int status) __attribute__((noreturn));
+} JobRuntime;
+void job_runtime_install(const JobRuntime *rt);
+
 /* This process's rank in MPI_COMM_WORLD; 0 before MPI_Init and after MPI_Finalize. */
 int world_rank(void);
+
+/* Host memory that can be allocated without swapping (MemAvailable of /proc/meminfo); SIZE_MAX
+ * when unknown. */
+size_t host_available_bytes(void);
 
 /* Monotonic wall clock in seconds. */
 double now_seconds(void);

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +22,41 @@ int pread_full(int fd, void *buf, size_t n, uint64_t off) {
         off += (uint64_t)r;
     }
     return 0;
+}
+
+int file_read_head(const char *path, void *buf, size_t n, size_t *got, Error *e) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return error_set(e, "%s: cannot open: %s", path, strerror(errno));
+    int rc = 0;
+    *got = 0;
+    while (*got < n) {
+        ssize_t r = pread(fd, (char *)buf + *got, n - *got, (off_t)*got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) rc = error_set(e, "%s: cannot read: %s", path, strerror(errno));
+        if (r <= 0) break;
+        *got += (size_t)r;
+    }
+    if (rc == 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+        /* (ENOSYS, ENOLCK: no locks on this file system, so none can be held) */
+        rc = error_set(e, "%s: another process holds a lock on it (a program writing it, or HDF5 in another job): it "
+                          "cannot be read now", path);
+    }
+    close(fd);   /* releases the shared lock taken just to test */
+    return rc;
+}
+
+int file_check_readable(const char *path, Error *e) {
+    char byte;
+    size_t got;
+    return file_read_head(path, &byte, 1, &got, e);
+}
+
+int check_not_input(const char *out, const char *input, const char *input_what, Error *e) {
+    struct stat a, b;
+    if (!input || stat(out, &a) < 0 || stat(input, &b) < 0) return 0;
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) return 0;
+    return error_set(e, "%s is %s (%s): writing it would replace an input; choose another output name", out,
+                     input_what, input);
 }
 
 int make_dirs(const char *path, Error *e) {

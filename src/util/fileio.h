@@ -12,6 +12,19 @@
  * (errno 0: the file ended first). */
 int pread_full(int fd, void *buf, size_t n, uint64_t off);
 
+/* Whether the file at path can be read now, whatever its content: it opens, its first bytes read,
+ * and no other process holds a lock on it (a writer, or HDF5 in another job: flock). A file that
+ * fails this is unreadable, not damaged, and must not be skipped as damaged or replaced. Returns
+ * -1 with "<path>: <why>" when it cannot be read. file_read_head also gives its first n bytes
+ * (*got of them: fewer in a shorter file). */
+int file_read_head(const char *path, void *buf, size_t n, size_t *got, Error *e);
+int file_check_readable(const char *path, Error *e);
+
+/* No program writes over one of its inputs: -1 with a message when out exists and is the same file
+ * as input (same device and inode, whatever the names: "X.pt" and "./X.pt", a hard link), where
+ * input_what says what the input is. 0 otherwise (out absent, input absent or another file). */
+int check_not_input(const char *out, const char *input, const char *input_what, Error *e);
+
 /* mkdir -p: creates every missing directory of path. Returns -1 with a message naming the
  * directory that could not be made (or that exists as a file). */
 int make_dirs(const char *path, Error *e);

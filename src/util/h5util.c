@@ -3,19 +3,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
+
 void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static herr_t find_lock_error(unsigned n, const H5E_error2_t *err, void *found) {
+    if (err->min_num == H5E_CANTLOCKFILE) *(int *)found = 1;
+    return 0;
+}
 
 hid_t h5_open_read(const char *path, Error *e) {
     h5_quiet();
-    if (H5Fis_hdf5(path) <= 0) {
-        FILE *f = fopen(path, "rb");
-        if (!f) return error_set(e, "%s: cannot open (no such file or not readable)", path);
-        fclose(f);
-        return error_set(e, "%s: not an HDF5 file (or truncated/damaged)", path);
-    }
+    if (file_check_readable(path, e) < 0) return H5_UNREADABLE;
+    if (H5Fis_hdf5(path) <= 0) return error_set(e, "%s: not an HDF5 file (or truncated/damaged)", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return error_set(e, "%s: HDF5 cannot open the file (damaged?)", path);
-    return f;
+    if (f >= 0) return f;
+    int lock = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, find_lock_error, &lock);
+    if (lock) {
+        error_set(e, "%s: HDF5 cannot lock the file (another process is writing it, or this file system has no "
+                     "locks: then set HDF5_USE_FILE_LOCKING=FALSE)", path);
+        return H5_UNREADABLE;
+    }
+    return error_set(e, "%s: HDF5 cannot open the file (truncated or damaged)", path);
 }
 
 int h5_exists(hid_t loc, const char *path) {

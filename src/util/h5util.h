@@ -13,7 +13,11 @@
 /* Silence HDF5's automatic error-stack printing (call once at start-up). */
 void h5_quiet(void);
 
-/* Open an existing file read-only (serial). Returns < 0 with a message naming the path. */
+/* Open an existing file read-only (serial). Returns < 0 with a message naming the path:
+ * H5_UNREADABLE when the file cannot be read now for a reason other than its content (permissions,
+ * an I/O error, a lock another process holds: file_check_readable, or HDF5's own lock), -1 when its
+ * content is not a readable HDF5 file (truncated, damaged, something else). */
+#define H5_UNREADABLE (-2)
 hid_t h5_open_read(const char *path, Error *e);
 
 /* Shape of a dataset; returns its rank, or -1 with a message naming file and dataset. */

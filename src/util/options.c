@@ -2,6 +2,7 @@
  * a few dozen entries, read once). */
 #include "options.h"
 
+#include <stdio.h>
 #include <string.h>
 
 OptionParser option_parser(int argc, char **argv, const OptionSpec *specs, size_t n_specs, const char *program,
@@ -50,4 +51,22 @@ int option_next(OptionParser *p, const char **value, Error *e) {
         return OPTION_ERROR;
     }
     return spec->id;
+}
+
+int option_single_argument(int argc, char **argv, const char *program, const char *what, const char *usage,
+                           const char **arg) {
+    OptionParser p = option_parser(argc, argv, NULL, 0, program, 1);
+    const char *v;
+    Error e;
+    *arg = NULL;
+    for (int id; (id = option_next(&p, &v, &e)) != OPTION_END;) {
+        if (id == OPTION_HELP) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (id == OPTION_ERROR) die("%s", e.msg);
+        *arg = v;
+    }
+    if (!*arg) die("%s takes %s\n%s", program, what, usage);
+    return 0;
 }

@@ -45,4 +45,10 @@ OptionParser option_parser(int argc, char **argv, const OptionSpec *specs, size_
  * one plain argument too many). An option's value is the next argument whatever it looks like. */
 int option_next(OptionParser *p, const char **value, Error *e);
 
+/* The one plain argument of a command that takes nothing else ("maskdit-ckpt info FILE"): 0 with
+ * *arg set; 1 after printing usage for -h/--help; a bad command line ends the program naming
+ * `what` (the argument, in words) and showing usage. */
+int option_single_argument(int argc, char **argv, const char *program, const char *what, const char *usage,
+                           const char **arg);
+
 #endif

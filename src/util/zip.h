@@ -44,6 +44,10 @@ const ZipEntry *zip_find(const ZipReader *z, const char *name);
 typedef int (*ZipChunkFn)(void *ctx, const void *data, size_t n, Error *e);
 int zip_stream(const ZipReader *z, const ZipEntry *en, ZipChunkFn fn, void *ctx, Error *e);
 
+/* Read a whole entry and check its size and CRC-32 (a stored entry read by byte range is not
+ * checked otherwise). */
+int zip_verify(const ZipReader *z, const ZipEntry *en, Error *e);
+
 /* Read a whole entry into a malloc'ed buffer (NUL-terminated for convenience; *len excludes it). */
 int zip_read(const ZipReader *z, const ZipEntry *en, void **out, size_t *len, Error *e);
 

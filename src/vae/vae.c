@@ -98,6 +98,7 @@ static void conv(Pass *p, void *out, const void *in, const VaeConv *c, int strid
                            .stride = stride, .pad_top = same, .pad_left = same, .pad_bottom = extra,
                            .pad_right = extra};
     p->v->be->conv2d(p->v->be, out, in, param(p->v, c->w), param(p->v, c->b), &s, beta);
+    p->v->flops += 2.0 * s.N * c->O * c->C * c->k * c->k * (double)conv2d_out_h(&s) * conv2d_out_w(&s);
 }
 
 /* x <- x + conv2(SiLU(norm2(conv1(SiLU(norm1(x)))))), with the 1x1 shortcut when channels change. */
@@ -124,6 +125,7 @@ static void attention_block(Pass *p, const VaeAttn *a) {
     be->linear(be, v->qkv, p->h, param(v, a->wqkv), param(v, a->bqkv), M, C, 3 * C, 0.0f);
     be->attention(be, p->t, v->att_saved, v->qkv, p->N, T, C, 1);
     be->linear(be, p->h, p->t, param(v, a->wproj), param(v, a->bproj), M, C, C, 0.0f);
+    v->flops += 2.0 * M * C * 4 * C + 4.0 * p->N * (double)T * T * C;   /* q, k, v, proj; q k^T and P v */
     be->transpose(be, p->x, p->h, p->N, T, C, 1.0f);   /* back onto the residual */
 }
 
@@ -163,6 +165,7 @@ static void download(Vae *v, float *host, const void *src, size_t n) {
 
 static Pass begin(Vae *v, int N, int H, int W) {
     plan(v, N, H, W);
+    v->flops = 0;
     return (Pass){.v = v, .x = v->feat[0], .t = v->feat[1], .h = v->feat[2], .N = N, .H = H, .W = W};
 }
 
@@ -214,6 +217,7 @@ void vae_decode(Vae *v, float *images, const float *latents, int N, int h, int w
 const VaeConfig *vae_config(const Vae *v) { return &v->cfg; }
 size_t vae_parameter_count(const Vae *v) { return v->n_params; }
 uint32_t vae_fingerprint(const Vae *v) { return v->fingerprint; }
+double vae_last_flops(const Vae *v) { return v->flops; }
 const char *vae_path(const Vae *v) { return v->path; }
 const char *vae_layout(const Vae *v) { return v->layout; }
 const char *vae_format(const Vae *v) { return v->format; }
@@ -226,7 +230,8 @@ int vae_scaling_factor(const Vae *v, double *out) {
 void vae_describe(const Vae *v, char *buf, size_t len) {
     const VaeConfig *g = &v->cfg;
     size_t n = (size_t)snprintf(buf, len, "ch %d, ch_mult [", g->ch);
-    for (int i = 0; i < g->levels && n < len; i++) n += (size_t)snprintf(buf + n, len - n, "%s%d", i ? "," : "", g->ch_mult[i]);
+    for (int i = 0; i < g->levels && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%d", i ? "," : "", g->ch_mult[i]);
     if (n < len)
         snprintf(buf + n, len - n, "], num_res_blocks %d, z_channels %d (factor %d)", g->num_res_blocks, g->z_channels,
                  g->factor);

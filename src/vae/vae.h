@@ -43,6 +43,18 @@ typedef struct Vae Vae;
 Vae *vae_load(const char *path, Backend *be, Error *e);
 void vae_free(Vae *v);
 
+/* A VAE of configuration cfg (factor derived) whose weights come from a formula instead of a file,
+ * for benchmarks and for golden checks of the real architecture, whose 335 MB of weights cannot
+ * be committed: vae_synthetic_tensor fills every tensor under its ldm name. */
+Vae *vae_create_synthetic(const VaeConfig *cfg, uint32_t seed, Backend *be);
+/* The formula, which tests/golden/make_vae_real.py computes identically: with h the FNV-1a hash of
+ * the name (offset basis xor seed) and u_i = (mix32(h + i * 0x9e3779b9) >> 8) / 2^24 (mix32: the
+ * murmur3 finaliser; 32-bit arithmetic), element i is (2 u_i - 1) / sqrt(fan_in) for weights of
+ * 2 or more dimensions (fan_in = the product of all but the first), 1 + 0.1 (2 u_i - 1) for
+ * GroupNorm weights (1-D, "norm" in the name, ending ".weight"), 0.1 (2 u_i - 1) for biases;
+ * computed in double, rounded to float. */
+void vae_synthetic_tensor(const char *name, int ndim, const int64_t *shape, uint32_t seed, float *dst);
+
 const VaeConfig *vae_config(const Vae *v);
 /* Parameter count, the file read and its layout ("ldm" or "diffusers"). */
 size_t vae_parameter_count(const Vae *v);
@@ -64,6 +76,10 @@ void vae_decode(Vae *v, float *images, const float *latents, int N, int h, int w
  * moments [N, 2*z_channels, H/F, W/F] (host, float32: the means, then the log-variances,
  * unclamped). */
 void vae_encode(Vae *v, float *moments, const float *images, int N, int H, int W);
+
+/* Floating-point operations of the last vae_encode or vae_decode (convolutions, attention and its
+ * linear layers; the normalisations and element-wise work are not counted), for benchmarks. */
+double vae_last_flops(const Vae *v);
 
 /* Device memory the activations of one call of N images of H x W pixels need (planning). */
 size_t vae_activation_bytes(const Vae *v, int N, int H, int W);

@@ -64,6 +64,7 @@ struct Vae {
     void *qkv, *att_saved;
     size_t planned_tokens;   /* N * T of the attention buffers */
     float *stage;            /* f32 staging between the host and act buffers */
+    double flops;            /* of the last encode or decode: convolutions, attention, linears */
     size_t stage_count;
 };
 

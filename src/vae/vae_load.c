@@ -1,8 +1,10 @@
 /* vae_load: the autoencoder's configuration read from the shapes of its weights, every tensor
  * taken under its ldm name with the shape that configuration implies, then uploaded in one piece.
  * A tensor the architecture does not use is an error (a file of another architecture must not
- * load half-way), as is a missing one or one of another shape. */
+ * load half-way), as is a missing one or one of another shape. vae_create_synthetic walks the
+ * same architecture with the tensors made by a formula instead of read from a file. */
 #include <stdarg.h>
+#include <math.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -10,15 +12,22 @@
 
 #define GROUPS 32   /* GroupNorm groups of the KL autoencoders */
 
-typedef struct {
-    WeightFile *wf;
+typedef struct Loader Loader;
+/* Where the tensors come from: fill dst with tensor `name` of the given shape, or -1 with a
+ * message in L->e. */
+typedef int (*TensorSource)(Loader *L, const char *name, int ndim, const int64_t *shape, float *dst);
+
+struct Loader {
+    TensorSource source;
+    WeightFile *wf;       /* the file (vae_load) */
     char *used;           /* per file tensor */
+    uint32_t seed;        /* the formula's seed (vae_create_synthetic) */
     float *host;          /* every parameter, f32, in take order */
     size_t count, cap;    /* elements placed (with alignment padding), allocated */
     size_t params;        /* elements of the tensors themselves */
     Error *e;
     int failed;
-} Loader;
+};
 
 static const TensorMeta *find_meta(Loader *L, const char *name) {
     const int i = weights_find(L->wf, name);
@@ -36,36 +45,42 @@ static size_t take(Loader *L, int ndim, const int64_t *shape, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
-    char want[96], got[96];
-    shape_str(ndim, shape, want, sizeof want);
-    const int i = weights_find(L->wf, name);
-    if (i < 0) {
-        L->failed = 1;
-        error_set(L->e, "%s: missing tensor %s (expected shape %s)", weights_path(L->wf), name, want);
-        return 0;
-    }
-    const TensorMeta *m = weights_meta(L->wf, i);
-    if (m->ndim != ndim || memcmp(m->shape, shape, (size_t)ndim * sizeof *shape) != 0) {
-        shape_str(m->ndim, m->shape, got, sizeof got);
-        L->failed = 1;
-        error_set(L->e, "%s: %s: expected shape %s, found %s", weights_path(L->wf), name, want, got);
-        return 0;
-    }
-    /* every tensor 16-byte aligned in the act buffer (vector loads, cuDNN) */
+    /* every tensor 16-byte aligned in the act buffer (vector loads) */
     const size_t n = shape_numel(ndim, shape), at = (L->count + 7) / 8 * 8;
     if (at + n > L->cap) {
         while (at + n > L->cap) L->cap = L->cap ? 2 * L->cap : (size_t)1 << 20;
         L->host = xrealloc(L->host, L->cap * sizeof *L->host, "VAE weights");
     }
     memset(L->host + L->count, 0, (at - L->count) * sizeof *L->host);
-    if (weights_read(L->wf, i, L->host + at, L->e) < 0) {
+    if (L->source(L, name, ndim, shape, L->host + at) < 0) {
         L->failed = 1;
         return 0;
     }
-    L->used[i] = 1;
     L->count = at + n;
     L->params += n;
     return at;
+}
+
+/* TensorSource of a weight file: the tensor of that name and shape, marked as used. */
+static int from_file(Loader *L, const char *name, int ndim, const int64_t *shape, float *dst) {
+    char want[96], got[96];
+    shape_str(ndim, shape, want, sizeof want);
+    const int i = weights_find(L->wf, name);
+    if (i < 0) return error_set(L->e, "%s: missing tensor %s (expected shape %s)", weights_path(L->wf), name, want);
+    const TensorMeta *m = weights_meta(L->wf, i);
+    if (m->ndim != ndim || memcmp(m->shape, shape, (size_t)ndim * sizeof *shape) != 0) {
+        shape_str(m->ndim, m->shape, got, sizeof got);
+        return error_set(L->e, "%s: %s: expected shape %s, found %s", weights_path(L->wf), name, want, got);
+    }
+    if (weights_read(L->wf, i, dst, L->e) < 0) return -1;
+    L->used[i] = 1;
+    return 0;
+}
+
+/* TensorSource of vae_create_synthetic: the formula of vae.h. */
+static int from_formula(Loader *L, const char *name, int ndim, const int64_t *shape, float *dst) {
+    vae_synthetic_tensor(name, ndim, shape, L->seed, dst);
+    return 0;
 }
 
 static VaeNorm take_norm(Loader *L, int C, const char *prefix) {
@@ -193,7 +208,8 @@ static int infer_config(Loader *L, VaeConfig *g) {
                              path, name, g->ch, g->ch);
         g->ch_mult[g->levels] = (int)(m->shape[0] / g->ch);
     }
-    if (g->levels == 0) return error_set(L->e, "%s: not a KL autoencoder: no encoder.down.0.block.0.conv1.weight", path);
+    if (g->levels == 0)
+        return error_set(L->e, "%s: not a KL autoencoder: no encoder.down.0.block.0.conv1.weight", path);
     for (g->num_res_blocks = 0;; g->num_res_blocks++) {
         snprintf(name, sizeof name, "encoder.down.0.block.%d.conv1.weight", g->num_res_blocks);
         if (!find_meta(L, name)) break;
@@ -218,12 +234,20 @@ static int check_all_used(Loader *L, const VaeConfig *g) {
     return 0;
 }
 
+/* The parameters the walk collected, uploaded into one act buffer (through f32 staging and one
+ * cast), and what identifies them. */
+static void upload(Vae *v, const Loader *L) {
+    v->n_params = L->params;
+    v->fingerprint = (uint32_t)crc32_z(0, (const Bytef *)L->host, (z_size_t)(L->count * sizeof *L->host));
+    v->weights = backend_upload_act(v->be, L->host, L->count, "VAE weights");
+}
+
 Vae *vae_load(const char *path, Backend *be, Error *e) {
     WeightFile *wf = vae_weights_open(path, e);
     if (!wf) return NULL;
     Vae *v = xcalloc(1, sizeof *v, "VAE");
     v->be = be;
-    Loader L = {.wf = wf, .e = e};
+    Loader L = {.source = from_file, .wf = wf, .e = e};
     L.used = xcalloc((size_t)weights_count(wf) + 1, 1, "VAE tensor flags");
     int rc = infer_config(&L, &v->cfg);
     if (rc == 0) {
@@ -232,13 +256,11 @@ Vae *vae_load(const char *path, Backend *be, Error *e) {
         rc = L.failed ? -1 : check_all_used(&L, &v->cfg);
     }
     if (rc == 0) {
-        v->n_params = L.params;
-        v->fingerprint = (uint32_t)crc32_z(0, (const Bytef *)L.host, (z_size_t)(L.count * sizeof *L.host));
+        upload(v, &L);
         v->path = xstrdup(weights_path(wf));
         v->format = xstrdup(weights_format(wf));
         v->layout = xstrdup(weights_layout(wf));
         v->has_scaling_factor = weights_scaling_factor(wf, &v->scaling_factor);
-        v->weights = backend_upload_act(be, L.host, L.count, "VAE weights");
     }
     free(L.used);
     free(L.host);
@@ -247,5 +269,54 @@ Vae *vae_load(const char *path, Backend *be, Error *e) {
         vae_free(v);
         return NULL;
     }
+    return v;
+}
+
+/* FNV-1a of a name, then the murmur3 finaliser of (hash + i * golden ratio): 32-bit integer
+ * arithmetic, the same in C and in Python. */
+static uint32_t name_hash(const char *name, uint32_t seed) {
+    uint32_t h = 2166136261u ^ seed;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x85ebca6bu;
+    x ^= x >> 13;
+    x *= 0xc2b2ae35u;
+    return x ^ (x >> 16);
+}
+
+void vae_synthetic_tensor(const char *name, int ndim, const int64_t *shape, uint32_t seed, float *dst) {
+    const uint32_t h = name_hash(name, seed);
+    const size_t n = shape_numel(ndim, shape);
+    int64_t fan_in = 1;
+    for (int d = 1; d < ndim; d++) fan_in *= shape[d];
+    const int norm = ndim == 1 && strstr(name, "norm") != NULL;
+    const int is_weight = strlen(name) > 7 && !strcmp(name + strlen(name) - 7, ".weight");
+    const double scale = ndim > 1 ? 1.0 / sqrt((double)fan_in) : 0.1, offset = norm && is_weight ? 1.0 : 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double u = (double)(mix32(h + (uint32_t)i * 0x9e3779b9u) >> 8) * 0x1p-24;   /* [0, 1) */
+        dst[i] = (float)(offset + (2.0 * u - 1.0) * scale);
+    }
+}
+
+Vae *vae_create_synthetic(const VaeConfig *cfg, uint32_t seed, Backend *be) {
+    Vae *v = xcalloc(1, sizeof *v, "VAE");
+    v->be = be;
+    v->cfg = *cfg;
+    v->cfg.factor = 1 << (cfg->levels - 1);
+    Error e;
+    Loader L = {.source = from_formula, .seed = seed, .e = &e};
+    take_encoder(&L, v);
+    take_decoder(&L, v);
+    upload(v, &L);
+    free(L.host);
+    char path[64];
+    snprintf(path, sizeof path, "(synthetic, seed %u)", seed);
+    v->path = xstrdup(path);
+    v->format = xstrdup("formula");
+    v->layout = xstrdup("ldm");
     return v;
 }

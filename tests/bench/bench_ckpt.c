@@ -11,12 +11,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mpi.h>
+
+#include "../../mpi/dist.h"
 #include <string.h>
 #include <unistd.h>
 
 #include "../../src/ckpt/ckpt.h"
 #include "../../src/util/h5util.h"
 
+static Dist dist;
 static int rank, world;
 
 static double timed_barrier(void) {
@@ -45,9 +48,9 @@ static double raw_write_seconds(const char *dir, size_t bytes, const void *src, 
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    dist_init(&dist, &argc, &argv);
+    rank = dist.rank;
+    world = dist.world;
     h5_quiet();
     const char *type = "DiT-B/2", *dir = "/tmp";
     int repeat = 3;
@@ -77,7 +80,7 @@ int main(int argc, char **argv) {
         double raw = raw_write_seconds(dir, bytes, weights, t.total * sizeof(float));
         best_raw = MIN(best_raw, raw);
         double t0 = timed_barrier();
-        if (ckpt_save(path, MPI_COMM_WORLD, &t, &ts, &meta, &e) < 0) die("%s", e.msg);
+        if (ckpt_save(path, &dist, &t, &ts, &meta, &e) < 0) die("%s", e.msg);
         double t1 = timed_barrier();
         best_save = MIN(best_save, t1 - t0);
         if (rank == 0) {
@@ -100,6 +103,6 @@ int main(int argc, char **argv) {
     }
     free(weights);
     param_table_free(&t);
-    MPI_Finalize();
+    dist_finalize(&dist);
     return 0;
 }

@@ -22,6 +22,10 @@ if want allreduce; then
     bash tests/bench/allreduce_overlap.sh
 fi
 
+if want vae; then
+    bash tests/bench/vae_vs_pytorch.sh
+fi
+
 if want ckpt; then
     # CKPT_BENCH_ARGS="--model-type DiT-XL/2 --dir /scratch" for the size of the original's runs
     mpirun -np 2 bin/bench/bench_ckpt ${CKPT_BENCH_ARGS:-}

@@ -14,7 +14,7 @@ for t in 1 2; do
     out=$(OMP_NUM_THREADS=$t bin/maskdit-bench --preset "$PRESET" --threads $t --steps "$STEPS" 2>&1)
     echo "$out" | sed "s/^/[maskdit-c threads=$t] /"
     ms[c$t]=$(echo "$out" | sed -n 's/^median \([0-9.]*\) ms.*/\1/p')
-    rss[c$t]=$(echo "$out" | sed -n 's/.*process RSS \(.*\)$/\1/p')
+    rss[c$t]=$(echo "$out" | sed -n 's/.*peak memory on [^:]*: \([^(]*[^ (]\) (.*/\1/p')
 done
 
 if [ -f "$REF" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then

@@ -57,6 +57,10 @@ for f in "$TMP"/one/*.h5; do cmp -s "$f" "$TMP/two/$(basename "$f")" || same=0; 
 expect_error lmdb_missing_key "key z-7 is missing" "$CONVERT" lmdb "$TMP/lmdb-missing" --out "$TMP/bad" --no-progress
 [ ! -e "$TMP/bad/index.h5" ] && ! ls "$TMP"/bad/shard-*.h5 >/dev/null 2>&1 && pass failed_conversion_leaves_no_complete_files \
     || fail failed_conversion_leaves_no_complete_files "$(ls -l "$TMP/bad")"
+# A truncated data.mdb (a copy cut short) is named before liblmdb reads past its end (SIGBUS).
+mkdir -p "$TMP/lmdb-cut" && make_lmdb "$TMP/lmdb-cut" 40 && truncate -s 16384 "$TMP/lmdb-cut/data.mdb"
+expect_error lmdb_truncated "LMDB $TMP/lmdb-cut: the data file is truncated: 16384 bytes, but the environment uses" \
+    "$CONVERT" lmdb "$TMP/lmdb-cut" --out "$TMP/bad-cut" --no-progress
 # one rank of two fails (z-7 is in rank 0's shard 2 of 3-sample shards): the job ends, no hang
 expect_error lmdb_missing_key_two_ranks "key z-7 is missing" timeout 120 $MPIRUN -np 2 "$CONVERT" lmdb \
     "$TMP/lmdb-missing" --out "$TMP/bad2" --shard-size 3 --no-progress

@@ -3,7 +3,7 @@
 # against the mean and covariance of pytorch-fid's features for them (tests/golden/
 # inception_parity.npz, read by NumPy), the same statistics on 1 and 2 ranks, compare (FID and
 # sFID 0 between equal statistics; the FID of the golden fid_cases statistics against scipy's), and
-# every refusal by its message.
+# every refusal by its message. Skipped without the .pth (95 MB, made by make_inception.py --pth).
 source tests/cli/lib.sh
 GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
 export OMP_NUM_THREADS=1
@@ -26,6 +26,11 @@ np.savez(sys.argv[1] + "/grey_rgb.npz", arr_0=np.repeat(imgs[..., :1], 3, axis=3
 np.savez(sys.argv[1] + "/two_channels.npz", arr_0=imgs[..., :2])
 np.savez(sys.argv[1] + "/other.npz", images=imgs)
 EOF_PY
+
+if [ ! -r "$W" ]; then
+    skip maskdit_fid_stats "$W is missing: python3 tests/golden/make_inception.py --pth $W"
+    exit 0
+fi
 
 stats() {   # OUT WORLD
     $MPIRUN -np "$2" $FID stats --inception "$W" --npz "$TMP/two.npz" --out "$1" --batch 1 --device cpu \

@@ -8,6 +8,8 @@ trap 'rm -rf "$TMP"' EXIT
 
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; [ $# -gt 0 ] && echo "    $*"; return 0; }
+# skip NAME REASON: a case whose prerequisite (a Python package) is missing; tests/run.sh lists it.
+skip() { echo "SKIP $1 ($2)"; }
 
 # expect_error NAME "expected text in stderr" command...  -> the command must fail and say it
 expect_error() {

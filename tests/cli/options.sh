@@ -33,7 +33,6 @@ refused golden_missing_value "option --device needs a value (see maskdit-golden 
 refused generate_flag_with_value "option --npz takes no value (see maskdit-generate --help)" $BIN/maskdit-generate --npz=1
 refused train_flag_with_value "option --no_amp takes no value (see maskdit-train --help)" $BIN/maskdit-train --no_amp=yes
 refused generate_plain_argument "unexpected argument 'x' (see maskdit-generate --help)" $BIN/maskdit-generate x
-refused plot_third_argument "unexpected argument 'c' (see maskdit-plot --help)" $BIN/maskdit-plot a b c
 refused ckpt_info_two_files "unexpected argument 'b.pt' (see maskdit-ckpt info --help)" $BIN/maskdit-ckpt info a.pt b.pt
 
 # --name=VALUE reaches the program as --name VALUE does (bench and golden did not accept it before)

@@ -156,7 +156,7 @@ expect_error bad_checkpoint_shapes \
     "error: cannot resume from --ckpt_path: $(ckpt r1 6): model: model.pos_embed: expected shape (1, 64, 64), found (1, 64, 32)" \
     train --ckpt_path "$(ckpt r1 6)" --set model.hidden_size=64
 # A checkpoint that cannot be read or written: what was being done, and the file once.
-expect_error bad_ckpt_path_missing "error: cannot resume from --ckpt_path: $TMP/none.h5: cannot open (no such file or not readable)" \
+expect_error bad_ckpt_path_missing "error: cannot resume from --ckpt_path: $TMP/none.h5: cannot open: No such file or directory" \
     train --ckpt_path "$TMP/none.h5" --results_dir "$TMP/rx"
 expect_error bad_finetune_not_a_checkpoint "error: cannot fine-tune from --ckpt_path: $TMP/tiny.yaml: neither an HDF5 checkpoint nor a PyTorch .pt file" \
     train --ckpt_path "$TMP/tiny.yaml" --use_ckpt_path false --use_strict_load false --results_dir "$TMP/rx"

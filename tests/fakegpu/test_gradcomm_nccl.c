@@ -7,7 +7,7 @@
 
 #include "../unit/gradcomm_cases.h"
 
-static Backend cuda = {.name = "cuda"};
+static Backend cuda = {.name = "cuda", .memory = BACKEND_MEMORY_CUDA};
 
 static GradComm *make_nccl(float *grads, size_t n, size_t bucket_bytes) {
     char err[256];
@@ -20,7 +20,7 @@ static void gradients_summed_over_ranks(void) { check_sums_over_ranks(make_nccl)
 static void unreported_ranges_are_reduced_once(void) { check_unreported_ranges(make_nccl); }
 
 static void needs_the_cuda_backend(void) {
-    Backend cpu = {.name = "cpu"};
+    Backend cpu = {.name = "cpu", .memory = BACKEND_MEMORY_HOST};
     float g[4];
     char err[256] = "";
     CHECK(gradcomm_nccl_create(&D, &cpu, g, 4, 1024, err, sizeof err) == NULL, "a CPU backend was accepted");

@@ -47,7 +47,11 @@
  * twice, so dW and dbias (random to start with) must accumulate as gradient accumulation does
  * (the epilogue itself overwrites its vector). The linear cases include shapes for which cuBLASLt
  * may have no BGRADB algorithm (odd widths: 2-byte-aligned rows of dout in bf16/fp16; an odd row
- * count): those run the GEMV on the epilogue backend too, said once per shape in the log. */
+ * count): those run the GEMV on the epilogue backend too, said once per shape in the log.
+ * The VAE's image ops (conv2d, group_norm, upsample_nearest2x, transpose) take the act limits;
+ * upsampling and the plain transpose move values and must be exact. conv2d runs on two GPU
+ * backends: the default path (cuDNN in builds with it, the GEMM path for unequal padding) and
+ * MASKDIT_CONV=gemm (im2col + GEMMs); the environment's own setting is ignored. */
 #include <math.h>
 
 #include "../../src/util/rng.h"
@@ -57,6 +61,7 @@ typedef struct {
     Backend *cpu, *gpu;
     Backend *gemm;   /* bf16/fp16: a second GPU backend with MASKDIT_ATTENTION=gemm (gpu has flash) */
     Backend *paths[2][2];   /* [MASKDIT_GELU_EPILOGUE][MASKDIT_BGRAD_EPILOGUE], each 0 or 1 (not in nolt mode) */
+    Backend *conv_gemm;     /* MASKDIT_CONV=gemm (gpu: the default conv path, cuDNN in builds with it) */
     DType act;
     const char *mode;
     double tol_act, tol_f32;
@@ -296,6 +301,74 @@ static void case_elementwise(Ctx *x, size_t n) {
         buf_free(x, &out), buf_free(x, &din);
     }
     buf_free(x, &in), buf_free(x, &dout);
+}
+
+static Buf buf_clone(Ctx *x, const Buf *b);
+
+/* The VAE's NCHW ops: a convolution of shape sh (beta 1: onto random values), GroupNorm (+ SiLU,
+ * in place), nearest 2x upsampling and both transposes, on [N, C, H, W] = sh's input. */
+static void case_conv(Ctx *x, Backend *g, const char *path, const Buf *in, Conv2dShape sh, float beta) {
+    char op[128];
+    const size_t n_out = (size_t)sh.N * sh.O * conv2d_out_h(&sh) * conv2d_out_w(&sh);
+    snprintf(op, sizeof op, "conv2d[%dx%dx%dx%d->%d k%dx%d s%d pad %d,%d,%d,%d beta %g %s]", sh.N, sh.C, sh.H, sh.W,
+             sh.O, sh.kh, sh.kw, sh.stride, sh.pad_top, sh.pad_left, sh.pad_bottom, sh.pad_right, beta, path);
+    Buf w = buf_random(x, (size_t)sh.O * sh.C * sh.kh * sh.kw, 1, 0.05f, 0.0f), bias = buf_random(x, sh.O, 1, 0.5f, 0.0f);
+    Buf out = beta != 0.0f ? buf_random(x, n_out, 1, 1.0f, 0.0f) : buf_poison(x, n_out, 1);
+    x->cpu->conv2d(x->cpu, out.c, in->c, w.c, bias.c, &sh, beta);
+    g->conv2d(g, out.g, in->g, w.g, bias.g, &sh, beta);
+    check(x, op, "out", &out, -1);
+    /* without a bias, onto the output just written (both paths accumulate) */
+    x->cpu->conv2d(x->cpu, out.c, in->c, w.c, NULL, &sh, 1.0f);
+    g->conv2d(g, out.g, in->g, w.g, NULL, &sh, 1.0f);
+    check(x, op, "out, no bias, added", &out, -1);
+    buf_free(x, &out), buf_free(x, &w), buf_free(x, &bias);
+}
+
+/* The VAE's NCHW ops: a convolution of shape sh (beta 1: onto random values) on the default path
+ * (cuDNN in builds with it) and on the im2col + GEMM path, GroupNorm (+ SiLU, in place), nearest
+ * 2x upsampling and both transposes, on [N, C, H, W] = sh's input. */
+static void case_image(Ctx *x, Conv2dShape sh, float beta) {
+    char op[96];
+    const int HW = sh.H * sh.W;
+    const size_t n_in = (size_t)sh.N * sh.C * HW;
+    Buf in = buf_random(x, n_in, 1, 1.0f, 0.0f);
+    case_conv(x, x->gpu, "default path", &in, sh, beta);
+    case_conv(x, x->conv_gemm, "MASKDIT_CONV=gemm", &in, sh, beta);
+
+    const int groups = sh.C % 32 == 0 ? 32 : 1;
+    snprintf(op, sizeof op, "group_norm[%dx%dx%d groups %d]", sh.N, sh.C, HW, groups);
+    Buf gamma = buf_random(x, sh.C, 1, 0.5f, 1.0f), beta_ = buf_random(x, sh.C, 1, 0.5f, 0.0f);
+    Buf norm = buf_poison(x, n_in, 1), inplace = buf_clone(x, &in);
+    x->cpu->group_norm(x->cpu, norm.c, in.c, gamma.c, beta_.c, sh.N, sh.C, HW, groups, 1e-6f, 1);
+    x->gpu->group_norm(x->gpu, norm.g, in.g, gamma.g, beta_.g, sh.N, sh.C, HW, groups, 1e-6f, 1);
+    check(x, op, "out (silu)", &norm, -1);
+    x->cpu->group_norm(x->cpu, inplace.c, inplace.c, gamma.c, beta_.c, sh.N, sh.C, HW, groups, 1e-6f, 0);
+    x->gpu->group_norm(x->gpu, inplace.g, inplace.g, gamma.g, beta_.g, sh.N, sh.C, HW, groups, 1e-6f, 0);
+    check(x, op, "in place", &inplace, -1);
+    buf_free(x, &gamma), buf_free(x, &beta_), buf_free(x, &norm), buf_free(x, &inplace);
+
+    snprintf(op, sizeof op, "image[%dx%dx%dx%d]", sh.N, sh.C, sh.H, sh.W);
+    Buf up = buf_poison(x, 4 * n_in, 1), tok = buf_poison(x, n_in, 1), back = buf_random(x, n_in, 1, 1.0f, 0.0f);
+    x->cpu->upsample_nearest2x(x->cpu, up.c, in.c, sh.N, sh.C, sh.H, sh.W);
+    x->gpu->upsample_nearest2x(x->gpu, up.g, in.g, sh.N, sh.C, sh.H, sh.W);
+    check(x, op, "upsample_nearest2x", &up, 0);
+    x->cpu->transpose(x->cpu, tok.c, in.c, sh.N, sh.C, HW, 0.0f);
+    x->gpu->transpose(x->gpu, tok.g, in.g, sh.N, sh.C, HW, 0.0f);
+    check(x, op, "transpose to tokens", &tok, 0);
+    x->cpu->transpose(x->cpu, back.c, tok.c, sh.N, HW, sh.C, 1.0f);
+    x->gpu->transpose(x->gpu, back.g, tok.g, sh.N, HW, sh.C, 1.0f);
+    check(x, op, "transpose back, added", &back, -1);
+    buf_free(x, &up), buf_free(x, &tok), buf_free(x, &back), buf_free(x, &in);
+}
+
+static void image_cases(Ctx *x) {
+    case_image(x, (Conv2dShape){2, 128, 64, 64, 128, 3, 3, 1, 1, 1, 1, 1}, 0.0f);   /* a VAE block's conv */
+    case_image(x, (Conv2dShape){2, 64, 33, 40, 96, 3, 3, 1, 1, 1, 1, 1}, 1.0f);     /* odd sizes, added */
+    case_image(x, (Conv2dShape){1, 128, 64, 64, 128, 3, 3, 2, 0, 0, 1, 1}, 0.0f);   /* downsampling */
+    case_image(x, (Conv2dShape){2, 256, 16, 16, 512, 1, 1, 1, 0, 0, 0, 0}, 1.0f);   /* 1x1 shortcut */
+    case_image(x, (Conv2dShape){1, 32, 300, 300, 3, 3, 3, 1, 1, 1, 1, 1}, 0.0f);    /* patches in several tiles */
+    case_image(x, (Conv2dShape){2, 64, 17, 17, 96, 1, 7, 1, 0, 3, 0, 3}, 1.0f);     /* Inception's 1x7 */
+    case_image(x, (Conv2dShape){2, 3, 75, 75, 32, 3, 3, 2, 0, 0, 0, 0}, 0.0f);      /* strided, no padding */
 }
 
 static void case_add_rows(Ctx *x, int N, int T, int W) {
@@ -598,8 +671,9 @@ static const Mode MODES[] = {
 };
 
 static void destroy_backends(Ctx *x) {
-    Backend **all[6] = {&x->gpu, &x->gemm, &x->paths[0][0], &x->paths[0][1], &x->paths[1][0], &x->paths[1][1]};
-    for (int i = 0; i < 6; i++) {
+    Backend **all[7] = {&x->gpu,           &x->gemm,          &x->paths[0][0], &x->paths[0][1],
+                        &x->paths[1][0], &x->paths[1][1], &x->conv_gemm};
+    for (int i = 0; i < 7; i++) {
         if (*all[i]) (*all[i])->destroy(*all[i]);
         *all[i] = NULL;
     }
@@ -620,6 +694,8 @@ static void run_mode(Ctx *x, const Mode *md) {
     int ok = x->gpu != NULL;
     if (ok && md->act != DTYPE_F32 && !md->no_lt)
         ok = (x->gemm = gpu_backend_with_env("MASKDIT_ATTENTION", "gemm", md->act, md->tf32, err, sizeof err)) != NULL;
+    if (ok && !md->no_lt)
+        ok = (x->conv_gemm = gpu_backend_with_env("MASKDIT_CONV", "gemm", md->act, md->tf32, err, sizeof err)) != NULL;
     for (int e = 0; e < 4 && ok && !md->no_lt; e++)
         ok = (x->paths[e / 2][e % 2] = backend_with_epilogues(md, e / 2, e % 2, err, sizeof err)) != NULL;
     if (!ok) {
@@ -656,6 +732,7 @@ static void run_mode(Ctx *x, const Mode *md) {
     }
     case_tokens(x, 4, 256, 128, 1152);
     case_tokens(x, 3, 16, 8, 5);
+    image_cases(x);
     case_loss(x, 8, 256, 16, 1, 1);
     case_loss(x, 8, 256, 16, 1, 0);
     case_loss(x, 5, 64, 12, 0, 0);
@@ -672,6 +749,7 @@ int main(int argc, char **argv) {
     /* each backend's GELU and bias-gradient paths are chosen here (see the header) */
     unsetenv("MASKDIT_GELU_EPILOGUE");
     unsetenv("MASKDIT_BGRAD_EPILOGUE");
+    unsetenv("MASKDIT_CONV");   /* the default conv path on x.gpu, the GEMM path on x.conv_gemm */
     Ctx x = {.cpu = backend_cpu_create(0), .seed = g.seed};
     for (size_t k = 0; k < ARRAY_LEN(MODES); k++)
         if (gpu_check_selected(&g, MODES[k].name)) run_mode(&x, &MODES[k]);

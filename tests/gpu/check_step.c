@@ -132,7 +132,7 @@ static void free_side(Side *s) {
 
 static void run_mode(const Mode *md, uint64_t seed) {
     ModelConfig c = small_config();
-    int N = 6, L = model_num_patches(&c), Lk = model_len_keep(&c, 0.5), K = c.num_classes;
+    int N = 6, L = model_num_patches(&c), len_keep = model_len_keep(&c, 0.5), K = c.num_classes;
     char err[512];
     Side g = {.be = backend_cuda_create(0, md->act, 0, err, sizeof err)}, r = {.be = backend_cpu_create(0)};
     if (!g.be) {
@@ -141,8 +141,8 @@ static void run_mode(const Mode *md, uint64_t seed) {
         r.be->destroy(r.be);
         return;
     }
-    g.m = model_create(&c, g.be, N, Lk);
-    r.m = model_create(&c, r.be, N, Lk);
+    g.m = model_create(&c, g.be, N, len_keep);
+    r.m = model_create(&c, r.be, N, len_keep);
     float *init = xmalloc(g.m->table.total * sizeof(float), "parameters");
     random_params(&g.m->table, &c, seed, init);
 
@@ -165,7 +165,7 @@ static void run_mode(const Mode *md, uint64_t seed) {
     edm_batch_alloc(&eb, &c, N);
     ModelInput in;
     LossInput li;
-    edm_prepare(&eb, &c, N, x, labels, rnd, noise, ids, Lk, &in, &li);
+    edm_prepare(&eb, &c, N, x, labels, rnd, noise, ids, len_keep, &in, &li);
 
     double t0 = now_seconds();
     run_side(&g, &c, init, &eb, &in, &li, N);

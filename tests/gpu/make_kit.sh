@@ -5,8 +5,9 @@
 # compress to 60% of gzip's size, and a call to the GPU machine carries at most 64 MiB), holding
 #   bin/       every program, built here with CUDA (sm_80, sm_90 + PTX; nvcc of the same CUDA 13)
 #   lib/       every shared library they or the Open MPI components load, except glibc's own, the
-#              GPU driver and the CUDA libraries (cudart, cuBLAS, cuBLASLt, NCCL: the GPU machine
-#              has them; run.sh finds them)
+#              GPU driver and the CUDA libraries (cudart, cuBLAS, cuBLASLt, NCCL, cuDNN: the GPU
+#              machine has them; run.sh finds them. cuDNN loads its engine libraries at run time,
+#              which ldd does not list, so its loader must come from the same installation)
 #   ompi/      the Open MPI runtime that MPI_Init opens in a singleton run (components, help texts,
 #              orted, mpirun), laid out under a prefix that run.sh passes as OPAL_PREFIX; run.sh
 #              sets ess_singleton_isolated (no orted for one process) and plm=isolated (mpirun
@@ -27,7 +28,7 @@ PMIX_SRC=/usr/lib/$MA/pmix2
 make CUDA=1 -j"$(nproc)" >/dev/null
 rm -rf "$STAGE" && mkdir -p "$STAGE"/{bin,lib,golden} "$STAGE/ompi/lib/$MA/openmpi/lib" "$STAGE/ompi/bin" \
     "$STAGE/ompi/share" "$STAGE/pmix/lib" "$STAGE/pmix/share"
-cp -a bin/maskdit-* bin/gpu "$STAGE/bin/"
+cp -a bin/maskdit-* bin/gpu bin/bench "$STAGE/bin/"
 cp -a "$OMPI_SRC/lib/openmpi3" "$STAGE/ompi/lib/$MA/openmpi/lib/"
 cp -a /usr/share/openmpi "$STAGE/ompi/share/"
 cp -L /usr/bin/orted "$STAGE/ompi/bin/"
@@ -39,7 +40,7 @@ cp ../shared/golden/maskdit_tiny.h5 "$STAGE/golden/"
 
 # Shared libraries of every ELF file staged, transitively (ldd resolves the whole closure).
 # Left out: glibc (the GPU machine's is newer), the driver and the CUDA libraries.
-skip='^(ld-linux|libc|libm|libdl|libpthread|librt|libresolv|libutil|libanl|libnss_.*|libcuda|libcudart|libcublas|libcublasLt|libnccl|libnvidia-.*)\.so'
+skip='^(ld-linux|libc|libm|libdl|libpthread|librt|libresolv|libutil|libanl|libnss_.*|libcuda|libcudart|libcublas|libcublasLt|libcudnn|libnccl|libnvidia-.*)\.so'
 find "$STAGE" -type f \( -perm -u+x -o -name '*.so*' \) -print0 |
     xargs -0 -n 50 ldd 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u |
     while read -r path; do

@@ -7,7 +7,7 @@
 #      the Open MPI runtime), and CUDA's own libraries are found on the machine;
 #   2. check_ops: every CUDA op against the CPU backend, fresh random inputs, fp32/TF32/bf16/fp16
 #      and the cuBLASLt fallback (the MLP ops with the GELU in the cuBLASLt epilogue and separate,
-#      the bias gradients in the cuBLASLt epilogue and as GEMVs);
+#      the bias gradients in the cuBLASLt epilogue and as GEMVs, conv2d through cuDNN and im2col);
 #   3. check_step: a full training step of a small model against the CPU backend (fp32/bf16/fp16);
 #   4. golden parity in fp32 on the GPU (maskdit-golden --device cuda) for the shared tiny file
 #      and the variants in tests/golden/;
@@ -19,7 +19,9 @@
 #      MASKDIT_GELU_EPILOGUE=1 and =0, the linear backwards on each bias-gradient path,
 #      MASKDIT_BGRAD_EPILOGUE=1 and =0), then MaskDiT-XL/2 in bf16 (default paths), 256 px (batch 32
 #      and 128) and 512 px (batch 32), next to the same model in PyTorch AMP
-#      (tests/gpu/torch_maskdit.py) on the same GPU.
+#      (tests/gpu/torch_maskdit.py) on the same GPU; the VAE decode and encode at 256 and 512 px in
+#      bf16 (bench_vae) next to diffusers' AutoencoderKL in PyTorch bf16 (tests/bench/vae_torch.py),
+#      at 256 px also with MASKDIT_CONV=gemm (im2col + GEMMs instead of cuDNN).
 # Each part runs under its own time limit and a failure does not stop the later parts. Everything
 # goes to $OUT/results.txt; the table at the end is also written to $OUT/summary.txt.
 #
@@ -119,9 +121,9 @@ elif [ -f .gpukit/kit.tar.xz ]; then
     for l in libstdc++.so.6 libgcc_s.so.1 libgomp.so.1 libgfortran.so.5 libquadmath.so.0 libatomic.so.1; do
         ldconfig -p | grep -q "^[[:space:]]*$l " && [ -e "$KIT/lib/$l" ] && mv "$KIT/lib/$l" "$KIT/lib-unused/"
     done
-    # CUDA's libraries (cudart, cuBLAS(Lt), NCCL): the toolkit's, or those of the Python packages
+    # CUDA's libraries (cudart, cuBLAS(Lt), NCCL, cuDNN): the toolkit's, or those of the Python packages
     CUDA_DIRS=
-    for l in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libnccl.so.2; do
+    for l in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libnccl.so.2 libcudnn.so.9; do
         ldconfig -p | grep -q "^[[:space:]]*$l " && continue
         f=$(find /usr/local/cuda/lib64/ /usr/local/cuda/targets/ /usr/local/ /opt/ /usr/lib/ -name "$l" -print -quit \
             2>/dev/null)
@@ -242,6 +244,31 @@ for cfg in "32 32 256px" "32 128 256px" "64 32 512px"; do
         else
             TABLE+=("$(printf '%-18s %-10s %s' "$label" pytorch "$(why_not "$L")")")
         fi
+    fi
+done
+
+# the VAE (KL-f8, bf16): decode and encode at 256 and 512 px, next to diffusers' AutoencoderKL in
+# PyTorch bf16 autocast (tests/bench/vae_torch.py) on the same GPU
+for size in 256 512; do
+    if [ -n "$BIN" ]; then
+        part "vae-ours-$size" 60 "${RUN[@]}" "$BIN/bench/bench_vae" --device cuda --precision bf16 --size "$size" \
+            --batch 8 --repeat 5
+        CHECKS+=("VAE $size px, ours: $(grep -m1 'decode ' "$LOGDIR/vae-ours-$size.log" | sed 's/.*on cuda[^:]*: //' ||
+            echo "no result (exit ${RC[vae-ours-$size]:-skipped})")")
+        # the default conv path is cuDNN where the build has it: at 256 px also im2col + GEMMs
+        if [ "$size" = 256 ]; then
+            CHECKS+=("  conv path: $(grep -hom1 'convolutions [^,]*' "$LOGDIR/vae-ours-$size.log" || echo unknown)")
+            part "vae-gemm-$size" 60 "${RUN[@]}" MASKDIT_CONV=gemm "$BIN/bench/bench_vae" --device cuda --precision bf16 \
+                --size "$size" --batch 8 --repeat 5
+            CHECKS+=("VAE $size px, ours, MASKDIT_CONV=gemm: $(grep -m1 'decode ' "$LOGDIR/vae-gemm-$size.log" |
+                sed 's/.*on cuda[^:]*: //' || echo "no result (exit ${RC[vae-gemm-$size]:-skipped})")")
+        fi
+    fi
+    if [ "$TORCH" != none ] && python3 -c 'import diffusers' 2>/dev/null; then
+        part "vae-torch-$size" 90 python3 tests/bench/vae_torch.py --device cuda --bf16 --size "$size" --batch 8 \
+            --repeat 5
+        CHECKS+=("VAE $size px, pytorch: $(grep -m1 '^pytorch' "$LOGDIR/vae-torch-$size.log" | sed 's/.*: decode/decode/' ||
+            echo "no result")")
     fi
 done
 

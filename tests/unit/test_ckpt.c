@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <math.h>
 #include <mpi.h>
+
+#include "../../mpi/dist.h"
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -22,6 +24,7 @@
 #include "test.h"
 #include "test_util.h"
 
+static Dist dist;
 static int rank, world;
 static char dir[256], golden_h5[512];
 
@@ -146,7 +149,7 @@ static void save_load_round_trip(void) {
     char path[512];
     tiny_fixture_named(&f, 1, "0000100.h5", path, sizeof path);
     Error e;
-    CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
+    CHECK(ckpt_save(path, &dist, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
     char tmp[520];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CHECK(access(tmp, F_OK) != 0, "no .tmp left");
@@ -159,7 +162,7 @@ static void save_load_round_trip(void) {
     Fixture g;
     fixture(&g, &c, 0);
     path_of(path, sizeof path, "weights.h5");
-    CHECK(ckpt_save(path, MPI_COMM_WORLD, &g.t, &g.ts, &g.meta, &e) == 0, "%s", e.msg);
+    CHECK(ckpt_save(path, &dist, &g.t, &g.ts, &g.meta, &e) == 0, "%s", e.msg);
     check_loads_back(path, &g);
     CHECK(ckpt_sections(path, &sections, &e) == 0 && sections == (CKPT_MODEL | CKPT_EMA), "sections %d", sections);
     CHECK(ckpt_validate(path, &g.t, &e) == 0, "%s", e.msg);
@@ -169,7 +172,7 @@ static void save_load_round_trip(void) {
     const ParamInfo *p = &g.t.params[3];
     g.ts.ema[p->offset + 5] = NAN;
     path_of(path, sizeof path, "nan.h5");
-    CHECK(ckpt_save(path, MPI_COMM_WORLD, &g.t, &g.ts, &g.meta, &e) == 0, "%s", e.msg);
+    CHECK(ckpt_save(path, &dist, &g.t, &g.ts, &g.meta, &e) == 0, "%s", e.msg);
     CkptTensors both = {.model = g.ts.model, .ema = g.ts.ema};
     char want[300];
     snprintf(want, sizeof want, "nan.h5: ema: %s holds NaN at element 5 (a damaged checkpoint", p->name);
@@ -224,14 +227,14 @@ static void failed_save_keeps_previous(void) {
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     snprintf(keep, sizeof keep, "%.500s.reference", path);
     Error e;
-    CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
+    CHECK(ckpt_save(path, &dist, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
     if (rank == 0) copy_file(path, keep, -1);
     for (size_t i = 0; i < f.t.total; i++) f.ts.model[i] += 1.0f;   /* a newer state */
 
     /* 1. The temporary name is blocked (a directory): the file cannot even be created. */
     if (rank == 0) mkdir(tmp, 0755);
     MPI_Barrier(MPI_COMM_WORLD);
-    CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) < 0 &&
+    CHECK(ckpt_save(path, &dist, &f.t, &f.ts, &f.meta, &e) < 0 &&
               strstr(e.msg, "checkpoint not saved") && strstr(e.msg, "cannot create the file"), "%s", e.msg);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) rmdir(tmp);
@@ -241,7 +244,7 @@ static void failed_save_keeps_previous(void) {
     getrlimit(RLIMIT_FSIZE, &old);
     small.rlim_max = old.rlim_max;
     setrlimit(RLIMIT_FSIZE, &small);
-    int rc = ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e);
+    int rc = ckpt_save(path, &dist, &f.t, &f.ts, &f.meta, &e);
     setrlimit(RLIMIT_FSIZE, &old);
     CHECK(rc < 0 && strstr(e.msg, "checkpoint not saved") && strstr(e.msg, tmp) &&
               strstr(e.msg, "the file size limit (ulimit -f) is 256.0 KiB"), "%s", rc < 0 ? e.msg : "saved");
@@ -263,7 +266,7 @@ static void disk_full_mid_write(void) {
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     path_of(filler, sizeof filler, "filler");
     Error e;
-    CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
+    CHECK(ckpt_save(path, &dist, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
     snprintf(keep, sizeof keep, "/tmp/maskdit-disk-full-reference.%d", (int)getpid());
     MPI_Bcast(keep, sizeof keep, MPI_CHAR, 0, MPI_COMM_WORLD);   /* rank 0's name */
     if (rank == 0) {
@@ -279,7 +282,7 @@ static void disk_full_mid_write(void) {
     }
     MPI_Barrier(MPI_COMM_WORLD);
     for (size_t i = 0; i < f.t.total; i++) f.ts.ema[i] *= 2.0f;
-    int rc = ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e);
+    int rc = ckpt_save(path, &dist, &f.t, &f.ts, &f.meta, &e);
     CHECK(rc < 0 && strstr(e.msg, "checkpoint not saved") && strstr(e.msg, tmp), "%s", rc < 0 ? e.msg : "saved");
     MPI_Barrier(MPI_COMM_WORLD);
     CHECK(access(tmp, F_OK) != 0, "the partial .tmp file is removed");
@@ -310,7 +313,7 @@ static void find_latest_skips_damaged(void) {
     fixture(&f, &c, 1);
     Error e;
     snprintf(path, sizeof path, "%s/0000010.h5", sub);
-    CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
+    CHECK(ckpt_save(path, &dist, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
     if (rank == 0) {
         snprintf(name, sizeof name, "%s/0000005.h5", sub);
         copy_file(path, name, -1);
@@ -365,7 +368,7 @@ static void validate_messages(void) {
     fixture(&s, &shallow, 0);
     char path[512];
     path_of(path, sizeof path, "shallow.h5");
-    CHECK(ckpt_save(path, MPI_COMM_WORLD, &s.t, &s.ts, &s.meta, &e) == 0, "%s", e.msg);
+    CHECK(ckpt_save(path, &dist, &s.t, &s.ts, &s.meta, &e) == 0, "%s", e.msg);
     CHECK(ckpt_validate(path, &f.t, &e) == CKPT_OTHER_MODEL &&
               strstr(e.msg, "model: tensor model.blocks.1.attn.qkv.weight is missing"), "%s", e.msg);
     /* A run directory holding it is not resumed, nor started afresh over its checkpoints. */
@@ -404,7 +407,7 @@ static void scaler_run(int steps, int save_at, int record_count, double *scale, 
         f.meta.loss_scale = s.scale;
         f.meta.loss_scale_good_steps = record_count ? s.good_steps : -1;
         Error e;
-        CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
+        CHECK(ckpt_save(path, &dist, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
         CkptMeta m;
         CkptTensors none = {0};
         CHECK(ckpt_load(path, &f.t, &none, &m, 1, &e) == 0, "%s", e.msg);
@@ -454,7 +457,7 @@ static void loss_scale_good_steps_checked(void) {
     tiny_fixture_named(&f, 0, "counter.h5", path, sizeof path);
     Error e;
     f.meta.loss_scale_good_steps = -1;   /* not recorded: no attribute, read back as -1 */
-    CHECK(ckpt_save(path, MPI_COMM_WORLD, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
+    CHECK(ckpt_save(path, &dist, &f.t, &f.ts, &f.meta, &e) == 0, "%s", e.msg);
     CkptMeta m;
     CkptTensors none = {0};
     int rc = ckpt_load(path, &f.t, &none, &m, 1, &e);
@@ -488,9 +491,9 @@ static void loss_scale_good_steps_checked(void) {
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    dist_init(&dist, &argc, &argv);
+    rank = dist.rank;
+    world = dist.world;
     h5_quiet();
     snprintf(golden_h5, sizeof golden_h5, "%s/maskdit_tiny.h5",
              getenv("MASKDIT_GOLDEN_DIR") ? getenv("MASKDIT_GOLDEN_DIR") : "../shared/golden");
@@ -515,6 +518,6 @@ int main(int argc, char **argv) {
         }
     }
     int rc = test_summary();
-    MPI_Finalize();
+    dist_finalize(&dist);
     return rc;
 }

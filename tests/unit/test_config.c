@@ -160,6 +160,12 @@ static void value_checks(void) {
     CHECK_ERR(rc, e, "model: mlp_ratio 0.001 gives the blocks of width 512 an MLP width of 0 (expected 1 to");
     rc = load_text(&c, "model:\n  P_std: .inf\n", NULL, 0, &e);
     CHECK_ERR(rc, e, "model: P_mean and P_std must be finite (got -1.2 and inf)");
+    rc = load_text(&c, "model:\n  P_std: -0.5\n", NULL, 0, &e);
+    CHECK_ERR(rc, e, "model.P_std: expected a number >= 0 (a standard deviation), got -0.5");
+    rc = load_text(&c, "model:\n  mask_ratio_fn: linear\n  mask_ratio_min: 0.75\n  mask_ratio: 0.5\n", NULL, 0, &e);
+    CHECK_ERR(rc, e, "model.mask_ratio_min 0.75 is above model.mask_ratio 0.5: the schedule runs from mask_ratio_min up");
+    rc = load_text(&c, "train:\n  batchsize: 99999999999\n", NULL, 0, &e);
+    CHECK_ERR(rc, e, ":2: train.batchsize: 99999999999 is out of range (an integer from -2147483648 to 2147483647)");
 }
 
 static void training_checks(void) {

@@ -12,17 +12,20 @@
 #include <zlib.h>
 
 #include "../../data-tools/convert.h"
+#include "../../mpi/dist.h"
 #include "../../src/data/format.h"
 #include "../../src/util/h5util.h"
 #include "../../src/util/half.h"
 #include "../../src/util/npy.h"
 #include "../../src/util/zip.h"
 #include "test.h"
+#include "test_util.h"
 
+static Dist dist;
 static char dir[256];
 
 /* Runs a subcommand given as a space-separated line; returns its status, message in e. */
-static int run(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, Error *e) {
+static int run(int (*cmd)(int, char **, const Dist *, Error *), const char *line, Error *e) {
     char buf[8192], *argv[64];
     int argc = 0;
     snprintf(buf, sizeof buf, "%s", line);
@@ -30,10 +33,10 @@ static int run(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, Er
         argv[argc++] = t;
     argv[argc] = NULL;
     e->msg[0] = 0;
-    return cmd(argc, argv, MPI_COMM_WORLD, e);
+    return cmd(argc, argv, &dist, e);
 }
 
-static void expect_failure(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, const char *want) {
+static void expect_failure(int (*cmd)(int, char **, const Dist *, Error *), const char *line, const char *want) {
     Error e;
     int rc = run(cmd, line, &e);
     CHECK(rc < 0, "'%s' succeeded", line);
@@ -68,7 +71,7 @@ static long long read_dataset(const char *root, DatasetInfo *info, float **x, in
 }
 
 /* Runs a converting subcommand and reads its dataset back; 0 if it holds `count` samples. */
-static int convert_and_read(int (*cmd)(int, char **, MPI_Comm, Error *), const char *line, long long count,
+static int convert_and_read(int (*cmd)(int, char **, const Dist *, Error *), const char *line, long long count,
                             const char *root, DatasetInfo *info, float **x, int32_t **labels) {
     Error e;
     if (run(cmd, line, &e) < 0) {
@@ -556,7 +559,7 @@ static void npz_round_trip(void) {
     enum { N = 6, C = 2, R = 3 };
     float x[N * C * R * R];
     int32_t y[N];
-    for (int i = 0; i < N * C * R * R; i++) x[i] = (float)i * 0.125f - 3;
+    for (int i = 0; i < N * C * R * R; i++) x[i] = (float)i / 64 - 0.75f;   /* pixels: within [-1, 1] */
     for (int i = 0; i < N; i++) y[i] = 5 - i;
     long long xs[4] = {N, C, R, R}, ys[1] = {N};
     const char *names[] = {"arr_0.npy", "arr_1.npy"}, *descr[] = {"<f4", "<i4"};
@@ -599,10 +602,9 @@ static void npz_bad_inputs(void) {
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
+    dist_init(&dist, &argc, &argv);
     h5_quiet();
-    snprintf(dir, sizeof dir, "/tmp/maskdit-convert.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "convert");
     RUN(lmdb_round_trip);
     RUN(lmdb_bad_inputs);
     RUN(resume_keeps_complete_shards);
@@ -614,9 +616,7 @@ int main(int argc, char **argv) {
     RUN(npy_bad_inputs);
     RUN(npz_round_trip);
     RUN(npz_bad_inputs);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) return 1;
-    MPI_Finalize();
+    remove_scratch_dir(dir);
+    dist_finalize(&dist);
     return test_summary();
 }

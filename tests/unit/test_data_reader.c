@@ -3,6 +3,8 @@
  * stream for W = 1, 2, 4), cursor resume, prefetch, x-flip, resampling, and every bad shard. */
 #include <hdf5.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include "../../src/util/half.h"
 #include "../../src/util/rng.h"
 #include "test.h"
+#include "test_util.h"
 
 static char dir[256];
 
@@ -401,7 +404,33 @@ static void missing_files(void) {
     expect_open_error(&s, "index.h5: missing", "missing index");
     Spec none = SMALL;
     none.name = "does-not-exist";
-    expect_open_error(&none, "dataset directory not found", "missing directory");
+    expect_open_error(&none, "dataset directory not found: No such file or directory", "missing directory");
+    /* a file given as the dataset directory is named as a file */
+    Spec file = SMALL;
+    file.name = "a-file";
+    char fpath[400];
+    path_of(&file, fpath, sizeof fpath);
+    FILE *f = fopen(fpath, "w");
+    if (f) fclose(f);
+    expect_open_error(&file, "a-file: is a file, expected a dataset directory", "a file as the directory");
+}
+
+/* A shard that cannot be read now (another process holds a lock on it) is not called damaged. */
+static void unreadable_shard_is_not_damaged(void) {
+    Spec s = damaged("locked");
+    char path[400];
+    shard_file(&s, 1, path, sizeof path);
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0, "cannot lock %s", path);
+    expect_open_error(&s, "shard-00001.h5: another process holds a lock on it", "locked shard");
+    close(fd);
+    char root[300];
+    path_of(&s, root, sizeof root);
+    ReaderOptions o = {.root = root};
+    Error e = {{0}};
+    Reader *r = reader_open(&o, NULL, &e);
+    CHECK(r != NULL, "once the lock is gone it opens: %s", e.msg);
+    reader_close(r);
 }
 
 static void truncated_and_corrupted_shards(void) {
@@ -495,6 +524,39 @@ static void nan_in_the_data(void) {
     reader_close(r);
 }
 
+/* The one value rule of kind pixels ([-1, 1], format.h): a stored 1.5 (written by another tool)
+ * is refused by the reader as by the writer and by verify, never trained on. */
+static void pixels_outside_the_range(void) {
+    Spec s = PIXELS;
+    s.name = "pixels-range";
+    make_dataset(&s);
+    char path[400];
+    shard_file(&s, 0, path, sizeof path);
+    uint16_t row[36];
+    for (int i = 0; i < 36; i++) row[i] = half_from_float(0.5f);
+    row[7] = half_from_float(1.5f);
+    hsize_t start[4] = {3, 0, 0, 0}, count[4] = {1, 1, 6, 6};
+    hid_t t = dataset_file_type("float16");
+    overwrite(path, DATASET_LATENTS, t, 4, start, count, row);
+    H5Tclose(t);
+    Reader *r = open_reader(&s, 1, 0, 0, 0, NULL);
+    float x[12 * 36];
+    int32_t labels[12];
+    Error e = {{0}};
+    CHECK(reader_read(r, 0, 12, x, labels, 12, &e) < 0, "1.5 accepted as a pixel");
+    CHECK(strstr(e.msg, "shard-00000.h5: dataset latents: row 3 (sample") &&
+              strstr(e.msg, "holds 1.5, outside [-1, 1] for kind pixels"), "%s", e.msg);
+    reader_close(r);
+    DatasetInfo info = info_of(&s);
+    ShardWriter *w = shard_writer_open(dir, &info, 0, 0, 1, &e);
+    float v[36];
+    for (int i = 0; i < 36; i++) v[i] = i == 9 ? -1.25f : 1.0f;
+    int32_t label = 0;
+    CHECK(w && shard_writer_append(w, v, &label, 1, &e) < 0 &&
+              strstr(e.msg, "sample 0: value 9 is -1.25 (outside [-1, 1] for kind pixels)"), "writer: %s", e.msg);
+    if (w) shard_writer_abort(w);
+}
+
 /* h5py-style datasets: contiguous is read; compressed chunks and other dtypes are refused. */
 static void layouts_and_types(void) {
     Spec s = damaged("layouts");
@@ -576,8 +638,7 @@ static void writer_refuses_bad_samples(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/maskdit-reader.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "reader");
     h5_quiet();
     make_dataset(&SMALL);
     make_dataset(&CHUNKY);
@@ -591,14 +652,14 @@ int main(void) {
     RUN(flips_and_fresh_latents);
     RUN(resampled_mode);
     RUN(missing_files);
+    RUN(unreadable_shard_is_not_damaged);
     RUN(truncated_and_corrupted_shards);
     RUN(missing_dataset_and_mismatched_shapes);
     RUN(label_out_of_range);
     RUN(nan_in_the_data);
+    RUN(pixels_outside_the_range);
     RUN(layouts_and_types);
     RUN(writer_refuses_bad_samples);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) return 1;
+    remove_scratch_dir(dir);
     return test_summary();
 }

@@ -119,6 +119,22 @@ static void bad_bgrad_epilogue_setting_is_refused(void) {
     }
 }
 
+/* MASKDIT_CONV likewise; gemm is always accepted, cudnn exactly where the build has cuDNN (its
+ * version is then in backend_cuda_versions). */
+static void bad_conv_setting_is_refused(void) {
+    check_setting_refused("MASKDIT_CONV", "fast", "cudnn (cuDNN) or gemm (im2col and GEMMs)");
+    char err[512], versions[512];
+    created_with_setting("MASKDIT_CONV", "gemm", err, sizeof err);
+    CHECK(!strstr(err, "MASKDIT_CONV"), "MASKDIT_CONV=gemm refused: '%s'", err);
+    backend_cuda_versions(versions, sizeof versions);
+    created_with_setting("MASKDIT_CONV", "cudnn", err, sizeof err);
+    if (!versions[0]) return;   /* no CUDA backend in this build */
+    if (strstr(versions, "\"cudnn\": \"not used\""))
+        CHECK(strstr(err, "MASKDIT_CONV=cudnn: this build has no cuDNN"), "message: '%s'", err);
+    else
+        CHECK(!strstr(err, "MASKDIT_CONV"), "MASKDIT_CONV=cudnn refused in a build with cuDNN: '%s'", err);
+}
+
 static void nccl_refuses_a_cpu_backend(void) {
     Backend *cpu = backend_cpu_create(1);
     Dist d;
@@ -141,6 +157,7 @@ int main(void) {
     RUN(bad_attention_setting_is_refused);
     RUN(bad_gelu_epilogue_setting_is_refused);
     RUN(bad_bgrad_epilogue_setting_is_refused);
+    RUN(bad_conv_setting_is_refused);
     RUN(nccl_refuses_a_cpu_backend);
     return test_summary();
 }

@@ -10,6 +10,7 @@
 #include "../../src/sample/parts.h"
 #include "../../src/sample/run_record.h"
 #include "test.h"
+#include "test_util.h"
 
 #define N 3
 #define RECORD 8
@@ -141,12 +142,30 @@ static void run_description(void) {
     run_record_free(&c);
 }
 
+/* User-given text of any length (an explicit --seeds list of 100000 characters) is kept whole. */
+static void long_lines_kept_whole(void) {
+    size_t n = 100000;
+    char *seeds = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) seeds[i] = i % 2 ? ',' : (char)('0' + i % 10);
+    seeds[n] = 0;
+    RunRecord r;
+    run_record_init(&r);
+    run_record_note(&r, "--seeds %s", seeds);
+    run_record_set(&r, "--seeds", "%s", seeds);
+    CHECK(r.len == 2 * n + strlen("# --seeds \n--seeds: \n") && strlen(r.text) == r.len, "length %zu", r.len);
+    CHECK(!strncmp(r.text, "# --seeds ", 10) && !strncmp(r.text + 10, seeds, n) && r.text[10 + n] == '\n' &&
+              !strncmp(r.text + 11 + n, "--seeds: ", 9) && !strcmp(r.text + 20 + n + n, "\n"),
+          "text not kept whole");
+    run_record_free(&r);
+    free(seeds);
+}
+
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/maskdit-test-parts.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "test-parts");
     RUN(part_round_trip);
     RUN(damaged_parts_are_refused);
     RUN(run_description);
+    RUN(long_lines_kept_whole);
     remove(path_of(5));
     rmdir(dir);
     return test_summary();

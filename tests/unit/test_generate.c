@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "../../src/ckpt/ckpt.h"
-#include "../../src/sample/generate.h"
+#include "../../src/sample/generate_internal.h"
 #include "../../src/sample/guided.h"
 #include "../../src/util/images.h"
 #include "../../src/sample/streams.h"
@@ -19,6 +19,7 @@
 #include "../../src/util/zip.h"
 #include "png_read.h"
 #include "test.h"
+#include "test_util.h"
 
 #define H 8
 #define NSEEDS 3
@@ -205,20 +206,40 @@ static void model_weights_differ_from_ema(void) {
     free(g2);
 }
 
+/* More images than memory holds stop before the model is loaded, with how many fit: 10^9 pixel
+ * images of 64 B on one rank need 2 x 64 GB (the rank's share and rank 0's grid copy). */
+static void too_many_images_for_memory(void) {
+    GenerateSetup s;
+    memset(&s, 0, sizeof s);
+    s.pixels = 1;
+    s.dim = s.out_bytes = s.img_bytes = 64;
+    s.work.count = 1000000000LL;
+    Error e = {""};
+    double avail = 16.0 * (1 << 30);
+    CHECK(generate_check_memory(&s, 0, 1, 0, s.work.count, avail, &e) < 0 &&
+              strstr(e.msg, "1000000000 images of 64 B are kept in memory until the outputs are written: 119.2 GiB on "
+                            "this machine, but only 16.0 GiB is available: about 134217728 images fit in one run on 1 rank"),
+          "%s", e.msg);
+    /* two ranks: rank 1 holds half, rank 0 half plus the grid copy */
+    CHECK(generate_check_memory(&s, 1, 2, s.work.count / 2, s.work.count, avail, &e) < 0 &&
+              strstr(e.msg, "29.8 GiB on this rank") && strstr(e.msg, "about 178956970 images fit in one run on 2 ranks"),
+          "%s", e.msg);
+    s.work.count = 100000;
+    CHECK(generate_check_memory(&s, 0, 1, 0, s.work.count, avail, &e) == 0, "100000 images refused: %s", e.msg);
+}
+
 int main(int argc, char **argv) {
     dist_init(&dist, &argc, &argv);
-    snprintf(dir, sizeof dir, "/tmp/maskdit-test-generate.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "test-generate");
     snprintf(pixel_dir, sizeof pixel_dir, "%s/pixels", dir);
     snprintf(latent_dir, sizeof latent_dir, "%s/latents", dir);
     snprintf(model_dir, sizeof model_dir, "%s/model-weights", dir);
     snprintf(latent_cfg, sizeof latent_cfg, "%s/tiny_latent.yaml", dir);
+    RUN(too_many_images_for_memory);
     RUN(pixel_outputs_agree);
     RUN(latent_outputs_agree_with_pixels_and_the_sampler);
     RUN(model_weights_differ_from_ema);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) return 1;
+    remove_scratch_dir(dir);
     dist_finalize(&dist);
     return test_summary();
 }

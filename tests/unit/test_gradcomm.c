@@ -11,7 +11,7 @@
 static void staged_copy(Backend *b, void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 
 static GradComm *make_mpi(float *grads, size_t n, size_t bucket_bytes) {
-    static Backend cpu = {.name = "cpu"};
+    static Backend cpu = {.name = "cpu", .memory = BACKEND_MEMORY_HOST};
     return gradcomm_mpi_create(&D, &cpu, grads, n, bucket_bytes);
 }
 

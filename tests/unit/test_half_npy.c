@@ -7,6 +7,7 @@
 #include "../../src/util/half.h"
 #include "../../src/util/npy.h"
 #include "test.h"
+#include "test_util.h"
 
 static char dir[256];
 
@@ -148,15 +149,12 @@ static void npy_save_and_read_back(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/maskdit-npy.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "npy");
     RUN(half_to_float_is_exact);
     RUN(float_to_half_rounds_to_nearest_even);
     RUN(npy_header_round_trip);
     RUN(npy_bad_headers);
     RUN(npy_save_and_read_back);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) return 1;
+    remove_scratch_dir(dir);
     return test_summary();
 }

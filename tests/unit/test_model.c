@@ -62,7 +62,7 @@ static void inference_plan_matches_training(void) {
 }
 
 /* A training micro-batch of N random images (labels when the model has classes) with a random
- * mask keeping Lk of the L patches, prepared by edm_prepare for model_forward and model_loss. */
+ * mask keeping len_keep of the L patches, prepared by edm_prepare for model_forward and model_loss. */
 typedef struct {
     EdmBatch b;
     float *x, *noise, *labels;
@@ -70,7 +70,7 @@ typedef struct {
     LossInput li;
 } TinyBatch;
 
-static void tiny_batch(TinyBatch *t, const ModelConfig *c, int N, int Lk) {
+static void tiny_batch(TinyBatch *t, const ModelConfig *c, int N, int len_keep) {
     int L = model_num_patches(c), K = c->num_classes;
     size_t img = (size_t)N * c->in_channels * c->input_size * c->input_size;
     t->x = malloc(img * sizeof *t->x);
@@ -88,7 +88,7 @@ static void tiny_batch(TinyBatch *t, const ModelConfig *c, int N, int Lk) {
     }
     mask_from_uniforms(ids, u, N, L);
     edm_batch_alloc(&t->b, c, N);
-    edm_prepare(&t->b, c, N, t->x, t->labels, rnd, t->noise, ids, Lk, &t->in, &t->li);
+    edm_prepare(&t->b, c, N, t->x, t->labels, rnd, t->noise, ids, len_keep, &t->in, &t->li);
     free(rnd); free(u); free(ids);
 }
 
@@ -100,14 +100,14 @@ static void tiny_batch_free(TinyBatch *t) {
 /* Two backward passes of the same batch accumulate exactly twice the gradient of one. */
 static void gradients_accumulate(void) {
     ModelConfig c = tiny();
-    int N = 3, Lk = model_len_keep(&c, 0.5);
-    Model *m = model_create(&c, be, N, Lk);
+    int N = 3, len_keep = model_len_keep(&c, 0.5);
+    Model *m = model_create(&c, be, N, len_keep);
     float *flat = random_params(&m->table, &c);
     model_upload_params(m, flat);
     size_t nt = m->table.n_trainable;
     float loss[3];
     TinyBatch t;
-    tiny_batch(&t, &c, N, Lk);
+    tiny_batch(&t, &c, N, len_keep);
     float *g1 = malloc(nt * sizeof *g1), *g2 = malloc(nt * sizeof *g2);
     model_zero_grads(m);
     for (int pass = 0; pass < 2; pass++) {
@@ -149,12 +149,12 @@ static void backward_reports_every_gradient_once(void) {
         ModelConfig c = tiny();
         if (variant == 1) c.use_decoder = 0;
         if (variant == 2) c.num_classes = 0;
-        int N = 2, Lk = variant == 3 ? model_num_patches(&c) : model_len_keep(&c, 0.5);
-        Model *m = model_create(&c, be, N, Lk);
+        int N = 2, len_keep = variant == 3 ? model_num_patches(&c) : model_len_keep(&c, 0.5);
+        Model *m = model_create(&c, be, N, len_keep);
         float *flat = random_params(&m->table, &c), loss[2];
         model_upload_params(m, flat);
         TinyBatch t;
-        tiny_batch(&t, &c, N, Lk);
+        tiny_batch(&t, &c, N, len_keep);
         model_zero_grads(m);
         model_forward(m, &t.in);
         model_loss(m, &t.li, 1.0f / N, loss);

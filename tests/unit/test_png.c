@@ -5,6 +5,7 @@
 #include "../../src/util/png.h"
 #include "png_read.h"
 #include "test.h"
+#include "test_util.h"
 
 static char dir[256];
 
@@ -49,12 +50,9 @@ static void refusals_name_the_file(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/maskdit-test-png.XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    scratch_dir(dir, sizeof dir, "test-png");
     RUN(gray_and_rgb_round_trip);
     RUN(refusals_name_the_file);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) return 1;
+    remove_scratch_dir(dir);
     return test_summary();
 }

@@ -275,7 +275,17 @@ static void bad_options_are_refused(void) {
     SamplerPlan p;
     SamplerOptions o = sampler_options_default();
     o.num_steps = 1;
-    CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--num_steps must be at least 2 (got 1)"), "%s", e.msg);
+    CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--num_steps must be from 2 to 1000000 (got 1)"), "%s", e.msg);
+    o.num_steps = 2147483647;   /* its N + 1 time steps overflowed an int into a 16 EiB allocation */
+    CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--num_steps must be from 2 to 1000000 (got 2147483647)"),
+          "%s", e.msg);
+    o = sampler_options_default();
+    o.sigma_min = -1;   /* once said "the noise range [0, 80] is empty": the clamp to the model's range hid it */
+    CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--sigma_min must be a finite noise level > 0 (got -1)"),
+          "%s", e.msg);
+    o = sampler_options_default();
+    o.sigma_max = 0;
+    CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--sigma_max must be a noise level > 0 (got 0)"), "%s", e.msg);
     o = sampler_options_default();
     o.S_churn = -1;
     CHECK(sampler_plan(&p, &o, &e) == -1 && strstr(e.msg, "--S_churn and --S_noise must be >= 0"), "%s", e.msg);

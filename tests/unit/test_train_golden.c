@@ -183,9 +183,9 @@ static void pack_from_flat(float *out, const float *flat) {
 
 static void two_training_steps_end_to_end(void) {
     ModelConfig c = tiny_config();
-    int N = 3, L = model_num_patches(&c), K = c.num_classes, Lk = model_len_keep(&c, 0.5);
+    int N = 3, L = model_num_patches(&c), K = c.num_classes, len_keep = model_len_keep(&c, 0.5);
     size_t img = (size_t)N * c.in_channels * c.input_size * c.input_size;
-    Model *m = model_create(&c, be, N, Lk);
+    Model *m = model_create(&c, be, N, len_keep);
     float *flat = xcalloc(T.total, sizeof *flat, "params");
     for (int i = 0; i < T.count; i++) {
         char d[256];
@@ -211,7 +211,7 @@ static void two_training_steps_end_to_end(void) {
         ModelInput in;
         LossInput li;
         float loss[3];
-        edm_prepare(&eb, &c, N, x, labels, rnd, noise, ids, Lk, &in, &li);
+        edm_prepare(&eb, &c, N, x, labels, rnd, noise, ids, len_keep, &in, &li);
         model_zero_grads(m);
         model_forward(m, &in);
         model_loss(m, &li, 1.0f / N, loss);

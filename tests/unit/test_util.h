@@ -1,4 +1,4 @@
-/* Helpers of the checkpoint tests: a scratch directory, and capturing what a call prints on
+/* Helpers of the unit tests: a scratch directory, and capturing what a call prints on
  * stderr (warnings) to check it. */
 #ifndef MASKDIT_TEST_UTIL_H
 #define MASKDIT_TEST_UTIL_H

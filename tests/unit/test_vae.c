@@ -1,7 +1,8 @@
 /* The VAE (src/vae) against the float64 golden of ../shared/golden/vae_tiny.h5: the configuration
  * read from the weights' shapes, both directions in fp32 on the CPU (<= 1e-5 relative to the
  * tensor's max magnitude), from every weight layout, and the refusals of files that are not a
- * KL autoencoder. */
+ * KL autoencoder; and the real KL-f8 architecture with formula weights against
+ * tests/data/vae_real_256.h5 (tests/golden/make_vae_real.py). */
 #include <hdf5.h>
 #include <string.h>
 
@@ -99,6 +100,45 @@ static void golden_parity_diffusers_folder(void) {
     vae_free(v);
 }
 
+/* The real KL-f8 architecture (83.7M parameters) with the weights of vae_synthetic_tensor, against
+ * the float64 outputs tests/golden/make_vae_real.py computed with the same formula: one 256x256
+ * encode and one 32x32-latent decode (tests/data/vae_real_256.h5, references rounded to float32). */
+static void real_architecture_golden(void) {
+    const char *path = "tests/data/vae_real_256.h5";
+    Error e;
+    hid_t f = h5_open_read(path, &e);
+    CHECK(f >= 0, "%s", e.msg);
+    if (f < 0) return;
+    const VaeConfig cfg = {.in_channels = 3, .ch = 128, .levels = 4, .ch_mult = {1, 2, 4, 4}, .num_res_blocks = 2,
+                           .z_channels = 4};
+    long long seed = 0;
+    if (h5_attr_int64(f, path, "/", "seed", &seed, &e) < 0) FATAL("%s", e.msg);
+    Vae *v = vae_create_synthetic(&cfg, (uint32_t)seed, be);
+    CHECK(vae_parameter_count(v) == 83653863, "parameters %zu (the real autoencoder_kl.pth has 83653863)",
+          vae_parameter_count(v));
+    const size_t n_img = 3 * 256 * 256, n_mom = 8 * 32 * 32, n_lat = 4 * 32 * 32;
+    float *image = malloc(n_img * sizeof *image), *latent = malloc(n_lat * sizeof *latent);
+    float *mom_ref = malloc(n_mom * sizeof *mom_ref), *dec_ref = malloc(n_img * sizeof *dec_ref);
+    float *moments = malloc(n_mom * sizeof *moments), *decoded = malloc(n_img * sizeof *decoded);
+    if (h5_read_into(f, path, "image", H5T_NATIVE_FLOAT, image, n_img, &e) < 0 ||
+        h5_read_into(f, path, "latent", H5T_NATIVE_FLOAT, latent, n_lat, &e) < 0 ||
+        h5_read_into(f, path, "moments", H5T_NATIVE_FLOAT, mom_ref, n_mom, &e) < 0 ||
+        h5_read_into(f, path, "decoded", H5T_NATIVE_FLOAT, dec_ref, n_img, &e) < 0)
+        FATAL("%s", e.msg);
+    H5Fclose(f);
+    double *ref = malloc(n_img * sizeof *ref);
+    vae_encode(v, moments, image, 1, 256, 256);
+    for (size_t i = 0; i < n_mom; i++) ref[i] = mom_ref[i];
+    double err = rel_error(moments, ref, n_mom);
+    CHECK(err <= PARITY_TOL, "real architecture, encoder moments: relative error %.3g", err);
+    vae_decode(v, decoded, latent, 1, 32, 32);
+    for (size_t i = 0; i < n_img; i++) ref[i] = dec_ref[i];
+    err = rel_error(decoded, ref, n_img);
+    CHECK(err <= PARITY_TOL, "real architecture, decoded image: relative error %.3g", err);
+    free(image), free(latent), free(mom_ref), free(dec_ref), free(moments), free(decoded), free(ref);
+    vae_free(v);
+}
+
 static void a_maskdit_checkpoint_is_refused(void) {
     char path[4400];
     snprintf(path, sizeof path, "%s/maskdit_tiny.pt", golden_dir);
@@ -123,6 +163,7 @@ int main(void) {
     RUN(config_read_from_the_weights);
     RUN(golden_parity_ldm_pth);
     RUN(golden_parity_diffusers_folder);
+    RUN(real_architecture_golden);
     RUN(a_maskdit_checkpoint_is_refused);
     be->destroy(be);
     H5Fclose(F);

@@ -1,4 +1,4 @@
-/* The optimizer kernels of cuda/optim_kernels.cuh (AdamW and the compute copy it writes in the
+/* The optimizer kernels of cuda/optimizer_kernels.cuh (AdamW and the compute copy it writes in the
  * same pass, EMA, scaling, the two-pass sum of squares), run on the CPU by tests/simt/simt.h
  * against the same formulas in float64, in packs of 4 and element by element, on a grid smaller
  * than the work (the grid-stride loops). The GPU runs these ops against the CPU backend in
@@ -9,7 +9,7 @@
  * would round them); the sum of squares (double) 1e-12. */
 #include "simt.h"
 
-#include "../../cuda/optim_kernels.cuh"
+#include "../../cuda/optimizer_kernels.cuh"
 #include "../unit/test.h"
 #include "reference.h"
 

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "model_config.h"
 
 #include <limits.h>
 #include <math.h>

@@ -4,7 +4,7 @@
  * scale and gate gradients: a sum over the T tokens of each sample, one block per (32 packs of
  * channels, sample), 16 row groups summed in a fixed order). */
 #include "internal.cuh"
-#include "norm_kernels.cuh"
+#include "adaln_kernels.cuh"
 
 #define ROW_THREADS 256   /* 8 rows (warps) per block */
 

@@ -1,14 +1,14 @@
-/* The adaLN kernels of cuda/norm_kernels.cuh (LayerNorm + modulate, its input gradient, the
+/* The adaLN kernels of cuda/adaln_kernels.cuh (LayerNorm + modulate, its input gradient, the
  * per-sample column sums of the shift, scale and gate gradients, the gated residual), run on the
  * CPU by tests/simt/simt.h against the same math in float64 from the same rounded inputs. Each
  * runs with 16-byte packs (V = 16 / sizeof(T)) and element by element (V = 1), in the launch
- * shapes of cuda/norm.cu. The GPU runs these ops against the CPU backend in tests/gpu/check_ops.c.
+ * shapes of cuda/adaln.cu. The GPU runs these ops against the CPU backend in tests/gpu/check_ops.c.
  *
  * Limits (normwise, ||kernel - ref|| / ||ref||), as check_ops': fp32 1e-5; outputs rounded to
  * bf16 1e-2, to fp16 5e-3; the fp32 statistics (mean, rstd) 1e-5 in every precision. */
 #include "simt.h"
 
-#include "../../cuda/norm_kernels.cuh"
+#include "../../cuda/adaln_kernels.cuh"
 #include "../unit/test.h"
 #include "reference.h"
 
@@ -16,7 +16,7 @@
 
 namespace {
 
-enum { ROW_THREADS = 256 };   /* cuda/norm.cu's launch shapes */
+enum { ROW_THREADS = 256 };   /* cuda/adaln.cu's launch shapes */
 
 /* The shapes: N samples of T_ tokens of `width` channels; mod rows of 6 chunks (stride 6 * width,
  * as adaLN's shift/scale/gate pairs), the chunks used at offsets 0, width, 2 * width. */

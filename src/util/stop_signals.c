@@ -1,9 +1,9 @@
-#include "signals.h"
+#include "stop_signals.h"
 
 #include <signal.h>
 #include <string.h>
 
-#include "../util/common.h"
+#include "common.h"
 
 static volatile sig_atomic_t received;
 

@@ -3,7 +3,7 @@
  * buffer allows it), and the sum of squares in double: per-block partial sums, then one block adds
  * them in order (fixed grid: the same bits every run). */
 #include "internal.cuh"
-#include "optim_kernels.cuh"
+#include "optimizer_kernels.cuh"
 
 #define OPT_MAX_BLOCKS 8192
 

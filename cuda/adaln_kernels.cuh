@@ -1,12 +1,12 @@
-/* The kernels of norm.cu (adaLN: LayerNorm + modulate and the gated residual, forward and
+/* The kernels of adaln.cu (adaLN: LayerNorm + modulate and the gated residual, forward and
  * backward), which launches them. Device code only; tests/simt runs them on the CPU.
  *
  * Row kernels: one warp per token row [width] of [N, T, width], statistics in fp32; the adaLN
  * parameters of sample n are row n of mod (row stride mod_stride, chunks at element offsets
  * shift_off, scale_off, gate_off). V: elements per access (16 / sizeof(T) when widths, strides,
  * offsets and pointers allow 16-byte packs, else 1; the launcher decides). */
-#ifndef MASKDIT_CUDA_NORM_KERNELS_CUH
-#define MASKDIT_CUDA_NORM_KERNELS_CUH
+#ifndef MASKDIT_CUDA_ADALN_KERNELS_CUH
+#define MASKDIT_CUDA_ADALN_KERNELS_CUH
 
 #include <math.h>
 #include <stddef.h>

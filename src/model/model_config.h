@@ -1,7 +1,7 @@
 /* MaskDiT hyper-parameters: the fields of the original model (and of the golden files' /config),
  * the original model_type presets, and validation. */
-#ifndef MASKDIT_MODEL_CONFIG_H
-#define MASKDIT_MODEL_CONFIG_H
+#ifndef MASKDIT_MODEL_MODEL_CONFIG_H
+#define MASKDIT_MODEL_MODEL_CONFIG_H
 
 #include "../util/common.h"
 

@@ -1,7 +1,7 @@
-/* The kernels of optim.cu (AdamW with the optional compute copy, EMA, scaling, the sum of squares),
+/* The kernels of optimizer.cu (AdamW with the optional compute copy, EMA, scaling, the sum of squares),
  * which launches them. Device code only; tests/simt runs them on the CPU. */
-#ifndef MASKDIT_CUDA_OPTIM_KERNELS_CUH
-#define MASKDIT_CUDA_OPTIM_KERNELS_CUH
+#ifndef MASKDIT_CUDA_OPTIMIZER_KERNELS_CUH
+#define MASKDIT_CUDA_OPTIMIZER_KERNELS_CUH
 
 #include <math.h>
 #include <stddef.h>
