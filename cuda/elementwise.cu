@@ -1,4 +1,4 @@
-/* Element-wise ops: dtype casts, SiLU, GELU (tanh) and their derivatives, broadcast row adds.
+/* Element-wise ops: dtype casts, SiLU, ReLU, GELU (tanh) and their derivatives, broadcast row adds.
  * Each thread moves 16 bytes per access when every pointer is 16-byte aligned and the sizes are
  * multiples of the pack; otherwise one element per access. Math in fp32. */
 #include "internal.cuh"
@@ -49,6 +49,7 @@ void cuda_silu(Backend *b, void *out, const void *in, size_t n) { map(b, out, in
 void cuda_silu_backward(Backend *b, void *din, const void *dout, const void *in, size_t n) {
     map(b, din, dout, in, n, SiluBackwardOp());
 }
+void cuda_relu(Backend *b, void *out, const void *in, size_t n) { map(b, out, in, NULL, n, ReluOp()); }
 void cuda_gelu(Backend *b, void *out, const void *in, size_t n) { map(b, out, in, NULL, n, GeluOp()); }
 void cuda_gelu_backward(Backend *b, void *din, const void *dout, const void *in, size_t n) {
     map(b, din, dout, in, n, GeluBackwardOp());

@@ -1,4 +1,4 @@
-/* The kernels of elementwise.cu (dtype casts, SiLU, GELU (tanh) and their derivatives, broadcast
+/* The kernels of elementwise.cu (dtype casts, SiLU, ReLU, GELU (tanh) and their derivatives, broadcast
  * row adds), which launches them. Device code only; tests/simt runs them on the CPU.
  *
  * Every kernel is a grid-stride loop over packs of V consecutive elements (the launcher picks V:
@@ -34,6 +34,10 @@ struct SiluBackwardOp {
         float s = 1.0f / (1.0f + expf(-x));
         return dout * s * (1.0f + x * (1.0f - s));
     }
+};
+
+struct ReluOp {
+    __device__ float operator()(float x, float) const { return x > 0.0f ? x : 0.0f; }
 };
 
 #define GELU_K0 0.7978845608028654f   /* sqrt(2/pi) */

@@ -28,6 +28,20 @@ void backend_gelu_linear_backward_composed(Backend *b, void *dpre, float *dW, fl
 }
 
 /* -1 = "auto" */
+void *backend_upload_act(Backend *b, const float *host, size_t n, const char *what) {
+    void *out = b->alloc(b, n * dtype_size(b->act_dtype), what);
+    if (b->act_dtype == DTYPE_F32) {
+        b->to_device(b, out, host, n * sizeof(float));
+    } else {
+        float *stage = b->alloc(b, n * sizeof(float), "float32 staging");
+        b->to_device(b, stage, host, n * sizeof(float));
+        b->cast(b, out, b->act_dtype, stage, DTYPE_F32, n);
+        b->free(b, stage);
+    }
+    b->sync(b);
+    return out;
+}
+
 static int parse_precision(const char *precision, DType *out) {
     if (!precision || !strcmp(precision, "auto")) return -1;
     if (!strcmp(precision, "fp32")) *out = DTYPE_F32;

@@ -62,6 +62,17 @@ static inline int conv2d_out_w(const Conv2dShape *s) {
     return (s->W + s->pad_left + s->pad_right - s->kw) / s->stride + 1;
 }
 
+/* The shape of a pooling (the pool2d op): input [N, C, H, W], a k x k window moved by stride, zero
+ * padding of pad on every side (never counted: see backend_ops.h); max pooling when is_max, else
+ * the average. */
+typedef struct {
+    int N, C, H, W;
+    int k, stride, pad;
+    int is_max;
+} Pool2dShape;
+
+static inline int pool2d_out(const Pool2dShape *s, int size) { return (size + 2 * s->pad - s->k) / s->stride + 1; }
+
 struct Backend {
     const char *name;      /* "cpu" or "cuda" */
     DType act_dtype;       /* dtype of "act" buffers */
@@ -83,6 +94,10 @@ void backend_gelu_linear_backward_composed(Backend *b, void *dpre, float *dW, fl
 /* The backend's linear layer rate on out[M,N] = in[M,K] . W[N,K]^T in GFLOP/s (the mean of 5
  * calls after a warm-up): the baseline that benchmarks report their share of. */
 double backend_linear_gflops(Backend *be, int M, int K, int N);
+
+/* A new act buffer holding the n float32 values of host (through a float32 staging buffer and one
+ * cast where act is not float32; waits for the copy). `what` names it in allocation failures. */
+void *backend_upload_act(Backend *b, const float *host, size_t n, const char *what);
 
 /* The CPU backend (always available). threads <= 0: OpenMP default. */
 Backend *backend_cpu_create(int threads);

@@ -144,7 +144,7 @@
           const float *mae_target, const float *mask, const float *c_skip, const float *c_out,                    \
           const float *weight, int N, int L, int P, float mae_coef, float grad_scale))                            \
                                                                                                                   \
-    /* ---- image layers (NCHW), forward only: the VAE (and the Inception network) ----                           \
+    /* ---- image layers (NCHW), forward only: the VAE and the Inception network ----                           \
      * All buffers act, row-major [N, C, H, W].                                                                   \
      * 2-D convolution as PyTorch's Conv2d (cross-correlation; no dilation, no groups), shape s:                  \
      *   out[n,o,y,x] = beta*out[n,o,y,x] + bias[o]                                                               \
@@ -168,6 +168,15 @@
      * (R = C, Cols = H*W: NCHW to tokens; R = H*W, Cols = C and beta 1: tokens added back into                   \
      * an NCHW residual). beta is 0 or 1; out and in do not overlap. */                                           \
     X(void, transpose, (Backend *b, void *out, const void *in, int N, int R, int Cols, float beta))               \
+                                                                                                                  \
+    /* ReLU: out[i] = max(in[i], 0) over n act values; out may be in (in place). */                             \
+    X(void, relu, (Backend *b, void *out, const void *in, size_t n))                                              \
+    /* 2-D pooling as PyTorch's max_pool2d / avg_pool2d (floor mode), shape s (backend.h):                        \
+     *   out[n,c,y,x] = max or mean of in[n, c, y*stride + i - pad, x*stride + j - pad], 0 <= i, j < k            \
+     * over the window positions inside the input only (max: padding never wins; mean:                            \
+     * count_include_pad=False, the divisor is the number of positions inside). in [N,C,H,W],                    \
+     * out [N,C,pool2d_out(H),pool2d_out(W)]. k = H = W, stride 1, pad 0 is a global average. */                  \
+    X(void, pool2d, (Backend *b, void *out, const void *in, const Pool2dShape *s))                                \
                                                                                                                   \
     /* ---- optimizer and bookkeeping over flat f32 buffers ---- */                                               \
     /* apex FusedAdam(adam_w_mode=True), element-wise over n values, with g = grad * grad_scale:                  \

@@ -1,4 +1,4 @@
-/* Element-wise activations and the position-embedding add. SiLU and GELU both go through the
+/* Element-wise activations (SiLU, GELU, ReLU) and the position-embedding add. SiLU and GELU both go through the
  * logistic function with the vectorisable cpu_expf: GELU_tanh(x) = 0.5 x (1 + tanh(u)) is
  * computed as x * sigmoid(2u) (the same function, since 1 + tanh(u) = 2 sigmoid(2u)), which
  * avoids the cancellation of 1 + tanh(u) for negative x. */
@@ -13,6 +13,13 @@ void cpu_silu(Backend *b, void *out, const void *in, size_t n) {
     const float *x = in;
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = cpu_silu_f(x[i]);
+}
+
+void cpu_relu(Backend *b, void *out, const void *in, size_t n) {
+    float *y = out;
+    const float *x = in;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 /* silu'(x) = s (1 + x (1 - s)), s = sigmoid(x). */

@@ -25,7 +25,7 @@ static inline CpuState *cpu_state(Backend *b) { return (CpuState *)b->impl; }
 
 /* cpu_<name> for every op of backend_ops.h, one group per file: cpu_memory.c (memory, sync,
  * device description), cpu_cast.c, cpu_dense.c, cpu_elementwise.c, cpu_adaln.c, cpu_attention.c,
- * cpu_tokens.c, cpu_loss.c, cpu_optimizer.c, cpu_conv.c, cpu_groupnorm.c, cpu_layout.c (upsampling,
+ * cpu_tokens.c, cpu_loss.c, cpu_optimizer.c, cpu_conv.c, cpu_pool.c, cpu_groupnorm.c, cpu_layout.c (upsampling,
  * transpose); cpu_backend.c (destroy). */
 #define CPU_OP_DECL(ret, name, params) ret cpu_##name params;
 BACKEND_OPS(CPU_OP_DECL)

@@ -237,15 +237,9 @@ static int check_all_used(Loader *L, const VaeConfig *g) {
 /* The parameters the walk collected, uploaded into one act buffer (through f32 staging and one
  * cast), and what identifies them. */
 static void upload(Vae *v, const Loader *L) {
-    Backend *be = v->be;
     v->n_params = L->params;
     v->fingerprint = (uint32_t)crc32_z(0, (const Bytef *)L->host, (z_size_t)(L->count * sizeof *L->host));
-    float *stage = be->alloc(be, L->count * sizeof(float), "VAE weights (float32 staging)");
-    be->to_device(be, stage, L->host, L->count * sizeof(float));
-    v->weights = be->alloc(be, L->count * dtype_size(be->act_dtype), "VAE weights");
-    be->cast(be, v->weights, be->act_dtype, stage, DTYPE_F32, L->count);
-    be->sync(be);
-    be->free(be, stage);
+    v->weights = backend_upload_act(v->be, L->host, L->count, "VAE weights");
 }
 
 Vae *vae_load(const char *path, Backend *be, Error *e) {

@@ -48,7 +48,8 @@
  * (the epilogue itself overwrites its vector). The linear cases include shapes for which cuBLASLt
  * may have no BGRADB algorithm (odd widths: 2-byte-aligned rows of dout in bf16/fp16; an odd row
  * count): those run the GEMV on the epilogue backend too, said once per shape in the log.
- * The VAE's image ops (conv2d, group_norm, upsample_nearest2x, transpose) take the act limits;
+ * The image ops of the VAE and the Inception network (conv2d, group_norm, upsample_nearest2x,
+ * transpose, pool2d; relu exact) take the act limits;
  * upsampling and the plain transpose move values and must be exact. conv2d runs on two GPU
  * backends: the default path (cuDNN in builds with it, the GEMM path for unequal padding) and
  * MASKDIT_CONV=gemm (im2col + GEMMs); the environment's own setting is ignored. */
@@ -361,6 +362,33 @@ static void case_image(Ctx *x, Conv2dShape sh, float beta) {
     buf_free(x, &up), buf_free(x, &tok), buf_free(x, &back), buf_free(x, &in);
 }
 
+/* The Inception network's ops on [N, C, H, W] = sh's input: ReLU in place (exact), its poolings
+ * (3x3 stride 2 max, 3x3 stride 1 padding 1 average without the padding and max) and a global
+ * average over min(H, W) x min(H, W). */
+static void case_inception_ops(Ctx *x, Conv2dShape sh) {
+    char op[96];
+    const size_t n_in = (size_t)sh.N * sh.C * sh.H * sh.W;
+    Buf in = buf_random(x, n_in, 1, 1.0f, 0.0f);
+    snprintf(op, sizeof op, "inception[%dx%dx%dx%d]", sh.N, sh.C, sh.H, sh.W);
+    Buf relu = buf_clone(x, &in);
+    x->cpu->relu(x->cpu, relu.c, relu.c, n_in);
+    x->gpu->relu(x->gpu, relu.g, relu.g, n_in);
+    check(x, op, "relu in place", &relu, 0);
+    const int g = sh.H < sh.W ? sh.H : sh.W;
+    const Pool2dShape pools[4] = {{sh.N, sh.C, sh.H, sh.W, 3, 2, 0, 1}, {sh.N, sh.C, sh.H, sh.W, 3, 1, 1, 0},
+                                  {sh.N, sh.C, sh.H, sh.W, 3, 1, 1, 1}, {sh.N, sh.C, sh.H, sh.W, g, 1, 0, 0}};
+    static const char *const names[4] = {"pool2d max 3x3 stride 2", "pool2d average 3x3 padding 1",
+                                         "pool2d max 3x3 padding 1", "pool2d global average"};
+    for (int i = 0; i < 4; i++) {
+        Buf out = buf_poison(x, (size_t)sh.N * sh.C * pool2d_out(&pools[i], sh.H) * pool2d_out(&pools[i], sh.W), 1);
+        x->cpu->pool2d(x->cpu, out.c, in.c, &pools[i]);
+        x->gpu->pool2d(x->gpu, out.g, in.g, &pools[i]);
+        check(x, op, names[i], &out, -1);
+        buf_free(x, &out);
+    }
+    buf_free(x, &relu), buf_free(x, &in);
+}
+
 static void image_cases(Ctx *x) {
     case_image(x, (Conv2dShape){2, 128, 64, 64, 128, 3, 3, 1, 1, 1, 1, 1}, 0.0f);   /* a VAE block's conv */
     case_image(x, (Conv2dShape){2, 64, 33, 40, 96, 3, 3, 1, 1, 1, 1, 1}, 1.0f);     /* odd sizes, added */
@@ -369,6 +397,8 @@ static void image_cases(Ctx *x) {
     case_image(x, (Conv2dShape){1, 32, 300, 300, 3, 3, 3, 1, 1, 1, 1, 1}, 0.0f);    /* patches in several tiles */
     case_image(x, (Conv2dShape){2, 64, 17, 17, 96, 1, 7, 1, 0, 3, 0, 3}, 1.0f);     /* Inception's 1x7 */
     case_image(x, (Conv2dShape){2, 3, 75, 75, 32, 3, 3, 2, 0, 0, 0, 0}, 0.0f);      /* strided, no padding */
+    case_inception_ops(x, (Conv2dShape){.N = 2, .C = 64, .H = 35, .W = 35});
+    case_inception_ops(x, (Conv2dShape){.N = 3, .C = 40, .H = 8, .W = 8});
 }
 
 static void case_add_rows(Ctx *x, int N, int T, int W) {

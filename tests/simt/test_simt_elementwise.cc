@@ -1,4 +1,4 @@
-/* The element-wise kernels of cuda/elementwise_kernels.cuh (dtype casts, SiLU, GELU and their
+/* The element-wise kernels of cuda/elementwise_kernels.cuh (dtype casts, SiLU, ReLU, GELU and their
  * derivatives, the broadcast row add), run on the CPU by tests/simt/simt.h against float64 from
  * the same rounded inputs, in fp32, bf16 and fp16, in 16-byte packs (4 elements per pack for
  * casts) and element by element, with EW_THREADS per block as cuda/elementwise.cu launches them
@@ -125,6 +125,9 @@ template <typename T, int V> void check_maps(size_t n) {
     double e_silu = run(SiluOp(), x.h.data(), nullptr, y, "silu");
     double e_dsilu = run(SiluBackwardOp(), dout.h.data(), x.h.data(), dy, "silu backward");
     double e_gelu = run(GeluOp(), x.h.data(), nullptr, g, "gelu");
+    std::vector<double> r(n);
+    for (size_t i = 0; i < n; i++) r[i] = x.v[i] > 0 ? x.v[i] : 0.0;
+    run(ReluOp(), x.h.data(), nullptr, r, "relu");
     double e_dgelu = run(GeluBackwardOp(), dout.h.data(), x.h.data(), dg, "gelu backward");
     for (int k = 0; k < 2; k++) {
         std::vector<T> inplace = dout.h;

@@ -1,5 +1,5 @@
-/* The CPU backend's image ops (conv2d, group_norm, upsample_nearest2x, transpose) against float64
- * direct sums written here from the definitions in src/backend/backend_ops.h. */
+/* The CPU backend's image ops (conv2d, group_norm, upsample_nearest2x, transpose, pool2d, relu)
+ * against float64 direct sums written here from the definitions in src/backend/backend_ops.h. */
 #include "cpu_op_check.h"
 
 /* ---- conv2d ---- */
@@ -168,6 +168,68 @@ static void transpose_both_directions(void) {
     check_transpose(1, 1, 5, 0);
 }
 
+/* ---- pool2d and relu ---- */
+
+static void naive_pool2d(double *out, const double *in, const Pool2dShape *s) {
+    const int Ho = pool2d_out(s, s->H), Wo = pool2d_out(s, s->W);
+    for (int p = 0; p < s->N * s->C; p++)
+        for (int y = 0; y < Ho; y++)
+            for (int x = 0; x < Wo; x++) {
+                double acc = s->is_max ? -INFINITY : 0;
+                int count = 0;
+                for (int i = 0; i < s->k; i++)
+                    for (int j = 0; j < s->k; j++) {
+                        const int iy = y * s->stride + i - s->pad, ix = x * s->stride + j - s->pad;
+                        if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+                        const double v = in[((size_t)p * s->H + iy) * s->W + ix];
+                        acc = s->is_max ? fmax(acc, v) : acc + v;
+                        count++;
+                    }
+                out[((size_t)p * Ho + y) * Wo + x] = s->is_max ? acc : acc / count;
+            }
+}
+
+static void check_pool2d(Pool2dShape s, const char *what) {
+    const size_t n_in = (size_t)s.N * s.C * s.H * s.W;
+    const size_t n_out = (size_t)s.N * s.C * pool2d_out(&s, s.H) * pool2d_out(&s, s.W);
+    /* all values negative, so that a padding counted as 0 would win a max */
+    float *h_in = host_randn(n_in, 1.0);
+    for (size_t i = 0; i < n_in; i++) h_in[i] = -1.0f - fabsf(h_in[i]);
+    double *in = to_f64(h_in, n_in), *ref = malloc(n_out * sizeof *ref);
+    naive_pool2d(ref, in, &s);
+    float *d_in = dev_from(h_in, n_in), *d_out = dev_from(h_in, n_out);
+    be->pool2d(be, d_out, d_in, &s);
+    float *got = host_of(d_out, n_out);
+    double e = rel_error(got, ref, n_out);
+    CHECK(e <= FWD_TOL, "%s: relative error %.3g", what, e);
+    free(h_in), free(in), free(ref), free(got);
+    be->free(be, d_in), be->free(be, d_out);
+}
+
+/* Inception's poolings: 3x3 stride 2 max (odd and even sizes), 3x3 stride 1 padding 1 average
+ * without the padding and max, the final global average. */
+static void pool2d_max_average_and_global(void) {
+    check_pool2d((Pool2dShape){.N = 2, .C = 3, .H = 9, .W = 8, .k = 3, .stride = 2, .is_max = 1}, "max 3x3 stride 2");
+    check_pool2d((Pool2dShape){.N = 2, .C = 3, .H = 7, .W = 6, .k = 3, .stride = 1, .pad = 1},
+                 "average 3x3 stride 1 padding 1, padding not counted");
+    check_pool2d((Pool2dShape){.N = 1, .C = 4, .H = 5, .W = 5, .k = 3, .stride = 1, .pad = 1, .is_max = 1},
+                 "max 3x3 stride 1 padding 1");
+    check_pool2d((Pool2dShape){.N = 3, .C = 5, .H = 8, .W = 8, .k = 8, .stride = 1}, "global average 8x8");
+}
+
+static void relu_clamps_negatives_in_place(void) {
+    const size_t n = 1001;
+    float *h = host_randn(n, 1.0);
+    float *d = dev_from(h, n);
+    be->relu(be, d, d, n);
+    float *got = host_of(d, n);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad += got[i] != (h[i] > 0 ? h[i] : 0.0f);
+    CHECK(bad == 0, "%d of %zu values differ from max(x, 0)", bad, n);
+    free(h), free(got);
+    be->free(be, d);
+}
+
 int main(void) {
     check_setup(9);
     RUN(conv2d_3x3_same_padding);
@@ -177,6 +239,8 @@ int main(void) {
     RUN(group_norm_with_and_without_silu);
     RUN(upsample_nearest2x_copies_each_value_to_a_2x2_block);
     RUN(transpose_both_directions);
+    RUN(pool2d_max_average_and_global);
+    RUN(relu_clamps_negatives_in_place);
     be->destroy(be);
     return test_summary();
 }
