@@ -1,14 +1,14 @@
 # maskdit-fid with the formula weights of tests/golden/make_inception.py written as a legacy
-# torch.save file (../shared/golden/inception_formula.pth): stats of the two 40x56 golden images
+# torch.save file (MASKDIT_INCEPTION_PTH, default ../shared/golden/inception_formula.pth): stats of the two 40x56 golden images
 # against the mean and covariance of pytorch-fid's features for them (tests/golden/
 # inception_parity.npz, read by NumPy), the same statistics on 1 and 2 ranks, compare (FID and
 # sFID 0 between equal statistics; the FID of the golden fid_cases statistics against scipy's), and
 # every refusal by its message. Skipped without the .pth (95 MB, made by make_inception.py --pth).
 source tests/cli/lib.sh
-GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-../shared/golden}
+GOLDEN_DIR=${MASKDIT_GOLDEN_DIR:-tests/golden}
 export OMP_NUM_THREADS=1
 FID=$BIN/maskdit-fid
-W=$GOLDEN_DIR/inception_formula.pth
+W=${MASKDIT_INCEPTION_PTH:-../shared/golden/inception_formula.pth}   # 95 MB: not committed
 PY=/usr/bin/python3
 
 # the two golden 40x56 images as an ADM sample batch, plus a compressed copy, a grey one, the grey

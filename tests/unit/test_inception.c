@@ -2,8 +2,9 @@
  * holds the package's pool features, logits (no bias) and sFID features for three images, for
  * weights and images that tests/golden/make_inception.py and this file compute from the same
  * seeded formula (the 95 MB of weights are not committed). The same weights written by that
- * script as a legacy torch.save file (../shared/golden/inception_formula.pth, the real file's
- * format; the case is skipped without it) go through inception_load. Limit: 1e-5 relative
+ * script as a legacy torch.save file, the real file's format (MASKDIT_INCEPTION_PTH, default
+ * ../shared/golden/inception_formula.pth; the case is skipped without it), go through
+ * inception_load. Limit: 1e-5 relative
  * (normwise per output) in fp32. */
 #include <math.h>
 #include <string.h>
@@ -122,9 +123,15 @@ static void parity_with_pytorch_fid(void) {
     inception_free(net);
 }
 
+/* The legacy .pth of the formula weights: 95 MB, so not committed; MASKDIT_INCEPTION_PTH, else
+ * beside the checkout in ../shared/golden/ where make_inception.py --pth puts it. */
+static const char *legacy_pth(void) {
+    const char *p = getenv("MASKDIT_INCEPTION_PTH");
+    return p ? p : "../shared/golden/inception_formula.pth";
+}
+
 static void parity_from_legacy_torch_file(void) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/inception_formula.pth", golden_dir);
+    const char *path = legacy_pth();
     Error e = {{0}};
     Inception *net = inception_load(be, path, &e);
     CHECK(net, "%s (make it with tests/golden/make_inception.py --pth)", e.msg);
@@ -157,12 +164,11 @@ static void other_weights_are_refused_by_name(void) {
 
 int main(void) {
     const char *dir = getenv("MASKDIT_GOLDEN_DIR");
-    snprintf(golden_dir, sizeof golden_dir, "%s", dir ? dir : "../shared/golden");
+    snprintf(golden_dir, sizeof golden_dir, "%s", dir ? dir : "tests/golden");
     be = backend_cpu_create(0);
     RUN(input_of_full_size_image_is_only_rescaled);
     RUN(parity_with_pytorch_fid);
-    char pth[4200];
-    snprintf(pth, sizeof pth, "%s/inception_formula.pth", golden_dir);
+    const char *pth = legacy_pth();
     if (access(pth, R_OK) == 0)
         RUN(parity_from_legacy_torch_file);
     else
