@@ -73,12 +73,16 @@ static void conv2d_pointwise_and_rectangular(void) {
     check_conv2d((Conv2dShape){.N = 1, .C = 4, .H = 11, .W = 9, .O = 5, .kh = 7, .kw = 1, .stride = 1, .pad_top = 3,
                                .pad_bottom = 3},
                  1, 0, "7x1, padding (3, 0)");
+    /* padding wider than the image: rows and columns made of zeros only, on both sides */
+    check_conv2d((Conv2dShape){.N = 2, .C = 3, .H = 3, .W = 2, .O = 4, .kh = 5, .kw = 5, .stride = 2, .pad_top = 3,
+                               .pad_left = 3, .pad_bottom = 4, .pad_right = 4},
+                 1, 0, "5x5 stride 2, padding (3, 3, 4, 4) around a 3x2 image");
 }
 
-/* Large enough that the patches come in several tiles of output rows (K * Ho * Wo > 4M floats),
- * the last one partial. */
+/* Large enough that the patches come in several tiles of output rows (K * Ho * Wo > 4M floats):
+ * two, of 51 and 50 rows. */
 static void conv2d_tiled_patches(void) {
-    check_conv2d((Conv2dShape){.N = 1, .C = 64, .H = 100, .W = 96, .O = 3, .kh = 3, .kw = 3, .stride = 1,
+    check_conv2d((Conv2dShape){.N = 1, .C = 64, .H = 101, .W = 96, .O = 3, .kh = 3, .kw = 3, .stride = 1,
                                .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1},
                  1, 1, "3x3 over several patch tiles");
 }
