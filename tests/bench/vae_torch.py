@@ -4,6 +4,7 @@ time: default initialisation); decode and encode of a batch at a size, median of
 warm-up, and the peak memory (the process's resident set on the CPU, the allocator's peak on a GPU).
 
     python3 vae_torch.py --threads 2 --size 256 --batch 1 --repeat 3
+    python3 vae_torch.py --threads 1 --no-onednn        (oneDNN's convolutions off)
     python3 vae_torch.py --device cuda --bf16 --size 512 --batch 8 --repeat 5
 """
 import argparse
@@ -20,7 +21,9 @@ ap.add_argument('--batch', type=int, default=1)
 ap.add_argument('--repeat', type=int, default=3)
 ap.add_argument('--device', default='cpu')
 ap.add_argument('--bf16', action='store_true', help='autocast to bfloat16 (GPU)')
+ap.add_argument('--no-onednn', action='store_true', help="CPU: PyTorch's own im2col + SGEMM convolutions")
 a = ap.parse_args()
+torch.backends.mkldnn.enabled = not a.no_onednn
 torch.set_num_threads(a.threads)
 dev = torch.device(a.device)
 vae = AutoencoderKL(block_out_channels=[128, 256, 512, 512], layers_per_block=2, latent_channels=4,
