@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../../src/backend/backend.h"
+#include "../../src/ckpt/safetensors_write.h"
 #include "../../src/eval/inception.h"
 #include "npz_golden.h"
 
@@ -162,7 +163,46 @@ static void other_weights_are_refused_by_name(void) {
     inception_free(net);
 }
 
-int main(void) {
+/* --write-formula PATH: the formula weights as a safetensors file, for tests/cli/fid.sh where the
+ * legacy .pth is not at hand: every tensor the loader asks for, collected as it asks. */
+typedef struct {
+    StTensor *t;
+    int n, cap;
+} Collected;
+
+static int collect_tensor(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst, Error *e) {
+    Collected *c = ctx;
+    if (formula_tensor(NULL, name, ndim, shape, dst, e) < 0) return -1;
+    if (c->n == c->cap) c->t = realloc(c->t, (size_t)(c->cap = c->cap * 2 + 64) * sizeof *c->t);
+    size_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= (size_t)shape[d];
+    int64_t *sh = malloc((size_t)ndim * sizeof *sh);
+    float *data = malloc(numel * sizeof *data);
+    memcpy(sh, shape, (size_t)ndim * sizeof *sh);
+    memcpy(data, dst, numel * sizeof *data);
+    c->t[c->n++] = (StTensor){.name = strdup(name), .ndim = ndim, .shape = sh, .data = data};
+    return 0;
+}
+
+static int write_formula(const char *path) {
+    Collected c = {0};
+    Error e;
+    Inception *net = inception_from_fn(be, collect_tensor, &c, &e);
+    if (!net || safetensors_write(path, c.t, c.n, NULL, 0, &e) < 0) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    inception_free(net);
+    for (int i = 0; i < c.n; i++) free((char *)c.t[i].name), free((int64_t *)c.t[i].shape), free((float *)c.t[i].data);
+    free(c.t);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--write-formula") == 0) {
+        be = backend_cpu_create(0);
+        return write_formula(argv[2]);
+    }
     const char *dir = getenv("MASKDIT_GOLDEN_DIR");
     snprintf(golden_dir, sizeof golden_dir, "%s", dir ? dir : "tests/golden");
     be = backend_cpu_create(0);
