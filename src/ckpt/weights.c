@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../util/fileio.h"
 #include "../util/json.h"
 #include "pt_import.h"
 #include "pt_legacy.h"
@@ -79,21 +80,9 @@ static int resolve(const char *path, char **file, char **config, Error *e) {
 
 /* diffusers' "scaling_factor" from config.json (absent or null: unknown). */
 static int read_config(WeightFile *w, const char *config, Error *e) {
-    FILE *fp = fopen(config, "rb");
-    if (!fp) return error_set(e, "%s: cannot open: %s", config, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0, got;
-    do {
-        if (len + 4096 > cap) text = xrealloc(text, cap = 2 * cap + 4096, "config.json");
-        got = fread(text + len, 1, cap - len, fp);
-        len += got;
-    } while (got > 0);
-    int failed = ferror(fp);
-    fclose(fp);
-    if (failed) {
-        free(text);
-        return error_set(e, "%s: cannot read", config);
-    }
+    size_t len;
+    char *text = file_read_all(config, &len, e);
+    if (!text) return -1;
     JsonValue *v = json_parse(text, len, config, e);
     free(text);
     if (!v) return -1;

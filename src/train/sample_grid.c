@@ -80,27 +80,6 @@ void sample_grid_destroy(SampleGrid *g) {
     free(g);
 }
 
-/* The PNG file's bytes, for the TensorBoard image (NULL with a message when unreadable). */
-static unsigned char *read_file(const char *path, size_t *len, Error *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return error_set(e, "cannot read %s back: %s", path, strerror(errno)), NULL;
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0, k;
-    do {
-        if (n == cap) buf = xrealloc(buf, cap = cap * 2 + 65536, "sample grid PNG");
-        k = fread(buf + n, 1, cap - n, f);
-        n += k;
-    } while (k > 0);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return error_set(e, "cannot read %s back: read error", path), NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 double sample_grid_make(SampleGrid *g, const float *ema, long long step, const char *exp_dir, TrainLog *log) {
     double t0 = now_seconds();
     model_upload_params(g->model, ema);
@@ -130,7 +109,7 @@ double sample_grid_make(SampleGrid *g, const float *ema, long long step, const c
     unsigned char *png = NULL;
     size_t png_len = 0;
     if (make_dirs(dir, &e) == 0 && png_write(path, canvas, w, h, g->img_C, &e) == 0 &&
-        (png = read_file(path, &png_len, &e)))
+        (png = (unsigned char *)file_read_all(path, &png_len, &e)))
         train_log_image(log, step, "samples", png, png_len, h, w, g->img_C);
     else
         train_log_error(log, "sample grid of step %lld not written: %s (training goes on)", step, e.msg);

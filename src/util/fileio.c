@@ -87,3 +87,24 @@ int tmp_finish(const char *tmp, const char *path, int ok) {
     errno = err;
     return -1;
 }
+
+char *file_read_all(const char *path, size_t *len, Error *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return error_set(e, "%s: cannot open: %s", path, strerror(errno)), NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0, k;
+    do {
+        if (n + 1 >= cap) buf = xrealloc(buf, cap = cap * 2 + 65536, path);
+        k = fread(buf + n, 1, cap - n - 1, f);
+        n += k;
+    } while (k > 0);
+    const int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return error_set(e, "%s: read error", path), NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}

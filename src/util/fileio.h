@@ -18,6 +18,8 @@ int pread_full(int fd, void *buf, size_t n, uint64_t off);
  * -1 with "<path>: <why>" when it cannot be read. file_read_head also gives its first n bytes
  * (*got of them: fewer in a shorter file). */
 int file_read_head(const char *path, void *buf, size_t n, size_t *got, Error *e);
+/* The whole file (malloc'ed, with a NUL after its *len bytes), or NULL with "<path>: <why>". */
+char *file_read_all(const char *path, size_t *len, Error *e);
 int file_check_readable(const char *path, Error *e);
 
 /* No program writes over one of its inputs: -1 with a message when out exists and is the same file
