@@ -81,7 +81,7 @@ static Vae *load_vae(const Dist *d, const VaeRunArgs *a, Backend **be) {
 typedef struct {
     const Dist *d;
     Progress line;
-    long long total, begin, end;
+    long long total;
     const char *verb;
 } RowLoop;
 
@@ -176,7 +176,7 @@ int vae_run_decode(const Dist *d, const VaeRunArgs *a) {
                        (d->rank == 0 && dir_lock(a->png_dir, "maskdit-vae decode", "give this one another --png", &e))))
         die("--png: %s", e.msg);
     dist_barrier(d);   /* the lock is taken before any rank writes */
-    RowLoop loop = {.d = d, .total = in.count, .begin = begin, .end = end, .verb = "decoding"};
+    RowLoop loop = {.d = d, .total = in.count, .verb = "decoding"};
     progress_start(&loop.line, 1, PROGRESS_LOG_INTERVAL);
     for (long long i = begin; i < end; i += a->batch) {
         const int n = (int)MIN((long long)a->batch, end - i);
@@ -236,7 +236,7 @@ int vae_run_encode(const Dist *d, const VaeRunArgs *a) {
     float *moments = xmalloc((size_t)MAX(n_local, 1LL) * mom_row * sizeof(float), "moments");
     float *img = xmalloc((size_t)a->batch * img_row * sizeof(float), "images batch");
     Error e;
-    RowLoop loop = {.d = d, .total = in.count, .begin = begin, .end = end, .verb = "encoding"};
+    RowLoop loop = {.d = d, .total = in.count, .verb = "encoding"};
     progress_start(&loop.line, 1, PROGRESS_LOG_INTERVAL);
     for (long long i = begin; i < end; i += a->batch) {
         const int n = (int)MIN((long long)a->batch, end - i);

@@ -28,17 +28,30 @@ void backend_gelu_linear_backward_composed(Backend *b, void *dpre, float *dW, fl
 }
 
 /* -1 = "auto" */
+void backend_act_from_host(Backend *b, void *dst, const float *host, size_t n, float *stage) {
+    if (b->act_dtype == DTYPE_F32) {
+        b->to_device(b, dst, host, n * sizeof(float));
+        return;
+    }
+    b->to_device(b, stage, host, n * sizeof(float));
+    b->cast(b, dst, b->act_dtype, stage, DTYPE_F32, n);
+}
+
+void backend_act_to_host(Backend *b, float *host, const void *src, size_t n, float *stage) {
+    if (b->act_dtype == DTYPE_F32) {
+        b->to_host(b, host, src, n * sizeof(float));
+        return;
+    }
+    b->cast(b, stage, DTYPE_F32, src, b->act_dtype, n);
+    b->to_host(b, host, stage, n * sizeof(float));
+}
+
 void *backend_upload_act(Backend *b, const float *host, size_t n, const char *what) {
     void *out = b->alloc(b, n * dtype_size(b->act_dtype), what);
-    if (b->act_dtype == DTYPE_F32) {
-        b->to_device(b, out, host, n * sizeof(float));
-    } else {
-        float *stage = b->alloc(b, n * sizeof(float), "float32 staging");
-        b->to_device(b, stage, host, n * sizeof(float));
-        b->cast(b, out, b->act_dtype, stage, DTYPE_F32, n);
-        b->free(b, stage);
-    }
+    float *stage = b->act_dtype == DTYPE_F32 ? NULL : b->alloc(b, n * sizeof(float), "float32 staging");
+    backend_act_from_host(b, out, host, n, stage);
     b->sync(b);
+    b->free(b, stage);
     return out;
 }
 

@@ -95,6 +95,12 @@ void backend_gelu_linear_backward_composed(Backend *b, void *dpre, float *dW, fl
  * calls after a warm-up): the baseline that benchmarks report their share of. */
 double backend_linear_gflops(Backend *be, int M, int K, int N);
 
+/* Host float32 values to and from an act buffer of n values: directly where act is float32, else
+ * through stage (n float32 values of backend memory; NULL is fine where act is float32) and one
+ * cast. backend_act_to_host waits for the copy. */
+void backend_act_from_host(Backend *b, void *dst, const float *host, size_t n, float *stage);
+void backend_act_to_host(Backend *b, float *host, const void *src, size_t n, float *stage);
+
 /* A new act buffer holding the n float32 values of host (through a float32 staging buffer and one
  * cast where act is not float32; waits for the copy). `what` names it in allocation failures. */
 void *backend_upload_act(Backend *b, const float *host, size_t n, const char *what);

@@ -187,26 +187,16 @@ static float *stage(Inception *net, size_t n) {
     return net->stage;
 }
 
+/* The staging buffer of a copy of n values between the host and act buffers (none where act is
+ * float32). */
+static float *stage_for(Inception *net, size_t n) { return net->be->act_dtype == DTYPE_F32 ? NULL : stage(net, n); }
+
 static void upload(Inception *net, void *dst, const float *host, size_t n) {
-    Backend *be = net->be;
-    if (be->act_dtype == DTYPE_F32) {
-        be->to_device(be, dst, host, n * sizeof(float));
-        return;
-    }
-    float *s = stage(net, n);
-    be->to_device(be, s, host, n * sizeof(float));
-    be->cast(be, dst, be->act_dtype, s, DTYPE_F32, n);
+    backend_act_from_host(net->be, dst, host, n, stage_for(net, n));
 }
 
 static void download(Inception *net, float *host, const void *src, size_t n) {
-    Backend *be = net->be;
-    if (be->act_dtype == DTYPE_F32) {
-        be->to_host(be, host, src, n * sizeof(float));
-        return;
-    }
-    float *s = stage(net, n);
-    be->cast(be, s, DTYPE_F32, src, be->act_dtype, n);
-    be->to_host(be, host, s, n * sizeof(float));
+    backend_act_to_host(net->be, host, src, n, stage_for(net, n));
 }
 
 /* sFID's features: channels 0-6 of Mixed_6d's output (its branch1x1 after ReLU), as H, W, C. */

@@ -287,23 +287,11 @@ static float *G(const Model *m, int i) { return m->grads + m->table.params[i].of
 
 /* Host f32 -> device act buffer (through the f32 staging buffer when act is not f32). */
 static void upload_act(Model *m, void *dst, const float *src, size_t n) {
-    Backend *be = m->be;
-    if (be->act_dtype == DTYPE_F32) {
-        be->to_device(be, dst, src, n * sizeof(float));
-    } else {
-        be->to_device(be, m->a.stage, src, n * sizeof(float));
-        be->cast(be, dst, be->act_dtype, m->a.stage, DTYPE_F32, n);
-    }
+    backend_act_from_host(m->be, dst, src, n, m->a.stage);
 }
 
 void model_act_to_host(Model *m, const void *act, float *out, size_t n) {
-    Backend *be = m->be;
-    if (be->act_dtype == DTYPE_F32) {
-        be->to_host(be, out, act, n * sizeof(float));
-    } else {
-        be->cast(be, m->a.stage, DTYPE_F32, act, be->act_dtype, n);
-        be->to_host(be, out, m->a.stage, n * sizeof(float));
-    }
+    backend_act_to_host(m->be, out, act, n, m->a.stage);
 }
 
 void model_final_out_to_host(Model *m, float *out) {

@@ -45,13 +45,19 @@ static size_t feature_elements(const VaeConfig *g, int N, int H, int W) {
 
 static int mid_channels(const VaeConfig *g) { return g->ch * g->ch_mult[g->levels - 1]; }
 
+/* The float32 staging of the images (the largest input or output) between the host and act
+ * buffers: none where act is float32. */
+static size_t stage_elements(const Vae *v, int N, int H, int W) {
+    return v->be->act_dtype == DTYPE_F32 ? 0 : (size_t)N * v->cfg.in_channels * H * W;
+}
+
 size_t vae_activation_bytes(const Vae *v, int N, int H, int W) {
     const VaeConfig *g = &v->cfg;
     Backend *be = v->be;
     const int T = (H / g->factor) * (W / g->factor), C = mid_channels(g);
     const size_t act = dtype_size(be->act_dtype);
     return 3 * feature_elements(g, N, H, W) * act + (size_t)N * T * 3 * C * act +
-           be->attention_saved_bytes(be, N, T, C, 1) + (size_t)N * g->in_channels * H * W * sizeof(float);
+           be->attention_saved_bytes(be, N, T, C, 1) + stage_elements(v, N, H, W) * sizeof(float);
 }
 
 /* Buffers for N images of H x W pixels, kept while they are large enough. */
@@ -74,7 +80,7 @@ static void plan(Vae *v, int N, int H, int W) {
         v->att_saved = be->alloc(be, be->attention_saved_bytes(be, N, T, mid_channels(g), 1), "VAE attention");
         v->planned_tokens = (size_t)N * T;
     }
-    const size_t stage = (size_t)N * g->in_channels * H * W;
+    const size_t stage = stage_elements(v, N, H, W);
     if (stage > v->stage_count) {
         be->free(be, v->stage);
         v->stage = be->alloc(be, stage * sizeof(float), "VAE input/output staging");
@@ -141,28 +147,6 @@ static void head(Pass *p, const VaeCoder *c) {
     conv(p, p->t, p->h, &c->conv_out, 1, 0.0f);
 }
 
-/* ---- host <-> device ---- */
-
-static void upload(Vae *v, void *dst, const float *host, size_t n) {
-    Backend *be = v->be;
-    if (be->act_dtype == DTYPE_F32) {
-        be->to_device(be, dst, host, n * sizeof(float));
-        return;
-    }
-    be->to_device(be, v->stage, host, n * sizeof(float));
-    be->cast(be, dst, be->act_dtype, v->stage, DTYPE_F32, n);
-}
-
-static void download(Vae *v, float *host, const void *src, size_t n) {
-    Backend *be = v->be;
-    if (be->act_dtype == DTYPE_F32) {
-        be->to_host(be, host, src, n * sizeof(float));
-        return;
-    }
-    be->cast(be, v->stage, DTYPE_F32, src, be->act_dtype, n);
-    be->to_host(be, host, v->stage, n * sizeof(float));
-}
-
 static Pass begin(Vae *v, int N, int H, int W) {
     plan(v, N, H, W);
     v->flops = 0;
@@ -173,7 +157,7 @@ void vae_encode(Vae *v, float *moments, const float *images, int N, int H, int W
     const VaeConfig *g = &v->cfg;
     const VaeCoder *c = &v->enc;
     Pass p = begin(v, N, H, W);
-    upload(v, p.t, images, (size_t)N * g->in_channels * H * W);
+    backend_act_from_host(v->be, p.t, images, (size_t)N * g->in_channels * H * W, v->stage);
     conv(&p, p.x, p.t, &c->conv_in, 1, 0.0f);
     for (int i = 0; i < g->levels; i++) {
         const VaeLevel *lv = &c->level[i];
@@ -187,7 +171,7 @@ void vae_encode(Vae *v, float *moments, const float *images, int N, int H, int W
     middle(&p, c);
     head(&p, c);
     conv(&p, p.h, p.t, &c->quant, 1, 0.0f);
-    download(v, moments, p.h, (size_t)N * 2 * g->z_channels * p.H * p.W);
+    backend_act_to_host(v->be, moments, p.h, (size_t)N * 2 * g->z_channels * p.H * p.W, v->stage);
 }
 
 void vae_decode(Vae *v, float *images, const float *latents, int N, int h, int w) {
@@ -195,7 +179,7 @@ void vae_decode(Vae *v, float *images, const float *latents, int N, int h, int w
     const VaeCoder *c = &v->dec;
     Pass p = begin(v, N, h * g->factor, w * g->factor);
     p.H = h, p.W = w;
-    upload(v, p.h, latents, (size_t)N * g->z_channels * h * w);
+    backend_act_from_host(v->be, p.h, latents, (size_t)N * g->z_channels * h * w, v->stage);
     conv(&p, p.t, p.h, &c->quant, 1, 0.0f);
     conv(&p, p.x, p.t, &c->conv_in, 1, 0.0f);
     middle(&p, c);
@@ -209,7 +193,7 @@ void vae_decode(Vae *v, float *images, const float *latents, int N, int h, int w
         }
     }
     head(&p, c);
-    download(v, images, p.t, (size_t)N * g->in_channels * p.H * p.W);
+    backend_act_to_host(v->be, images, p.t, (size_t)N * g->in_channels * p.H * p.W, v->stage);
 }
 
 /* ---- description ---- */

@@ -63,7 +63,7 @@ struct Vae {
     size_t planned;
     void *qkv, *att_saved;
     size_t planned_tokens;   /* N * T of the attention buffers */
-    float *stage;            /* f32 staging between the host and act buffers */
+    float *stage;            /* f32 staging between the host and act buffers (act not f32) */
     double flops;            /* of the last encode or decode: convolutions, attention, linears */
     size_t stage_count;
 };
